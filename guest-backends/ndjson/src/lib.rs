@@ -1,0 +1,333 @@
+//! The NDJSON backend: one record per line, in Papyra's JSON file format.
+//!
+//! A single file is the single storage unit. Appends add whole lines in one
+//! write; rewrites go through a temporary file and an atomic rename.
+
+use std::cell::{Cell, RefCell};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use quire_guest::atomic::{self, AtomicFile, TEMP_SUFFIX};
+use quire_guest::backend::{
+    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Rewriter, Store,
+};
+use quire_guest::errors::IoContext;
+use quire_guest::lines::LineReader;
+use quire_guest::options::Options;
+use quire_guest::record::{self, Verdict};
+use quire_guest::types::{
+    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
+    StorageStats, StoredRecord, SyncLevel, UnitInfo,
+};
+
+struct Ndjson;
+
+/// State shared by a store and the cursors and rewriters it hands out.
+struct Shared {
+    /// The data file, as the plugin sees it.
+    path: PathBuf,
+    /// Unit name (the file name).
+    unit: String,
+    /// Bumped by every committed rewrite: the append handle must be reopened.
+    generation: Cell<u64>,
+}
+
+struct NdjsonStore {
+    shared: Rc<Shared>,
+    read_only: bool,
+    appender: RefCell<Option<(u64, File)>>,
+}
+
+impl Guest for Ndjson {
+    type Cursor = LineCursor;
+    type Rewriter = FileRewriter;
+    type Store = NdjsonStore;
+
+    fn info() -> BackendInfo {
+        BackendInfo {
+            name: "ndjson".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "one JSON object per line in a single file (Papyra's JSON format)".into(),
+            path_is_file: true,
+            persistent: true,
+        }
+    }
+}
+
+impl NdjsonStore {
+    fn check_unit(&self, unit: &str) -> Result<(), PluginError> {
+        if unit == self.shared.unit {
+            Ok(())
+        } else {
+            Err(PluginError::NoSuchUnit(unit.to_string()))
+        }
+    }
+
+    fn label(&self) -> String {
+        self.shared.unit.clone()
+    }
+
+    fn temp_unit(&self) -> String {
+        format!("{}{TEMP_SUFFIX}", self.shared.unit)
+    }
+
+    /// The append handle, reopened after a rewrite replaced the file.
+    fn with_appender<T>(&self, f: impl FnOnce(&mut File) -> Result<T, PluginError>) -> Result<T, PluginError> {
+        let mut slot = self.appender.borrow_mut();
+        let generation = self.shared.generation.get();
+        if slot.as_ref().is_none_or(|(g, _)| *g != generation) {
+            let file = OpenOptions::new().append(true).read(true).open(&self.shared.path).ctx("open", &self.label())?;
+            *slot = Some((generation, file));
+        }
+        f(&mut slot.as_mut().expect("just opened").1)
+    }
+}
+
+/// True when the file is non-empty and its last byte is not a newline: a
+/// torn append. New records must then start on a fresh line.
+fn ends_mid_line(file: &mut File, label: &str) -> Result<bool, PluginError> {
+    let len = file.metadata().ctx("stat", label)?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1)).ctx("seek", label)?;
+    file.read_exact(&mut last).ctx("read", label)?;
+    Ok(last[0] != b'\n')
+}
+
+impl GuestStore for NdjsonStore {
+    fn open(config: OpenConfig) -> Result<Store, PluginError> {
+        Options::new(config.options, &[])?;
+        if config.target.is_empty() || config.target.contains('/') {
+            return Err(PluginError::InvalidConfig(format!(
+                "target must be a file name inside the granted directory, got `{}`",
+                config.target
+            )));
+        }
+        let path = Path::new(&config.root).join(&config.target);
+        if !config.read_only && !path.exists() {
+            File::create(&path).ctx("create", &config.target)?.sync_all().ctx("sync", &config.target)?;
+            atomic::sync_dir(Path::new(&config.root))?;
+        } else if config.read_only && !path.exists() {
+            return Err(quire_guest::errors::io(
+                "open",
+                &config.target,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        let shared = Rc::new(Shared { path, unit: config.target, generation: Cell::new(0) });
+        Ok(Store::new(NdjsonStore { shared, read_only: config.read_only, appender: RefCell::new(None) }))
+    }
+
+    fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
+        if self.read_only {
+            return Err(PluginError::InvalidState("store was opened read-only".into()));
+        }
+        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 1);
+        for (index, envelope) in batch.iter().enumerate() {
+            record::check_appendable(envelope)
+                .map_err(|reason| PluginError::InvalidRecord(RecordRejection { index: index as u32, reason }))?;
+        }
+        let label = self.label();
+        self.with_appender(|file| {
+            if ends_mid_line(file, &label)? {
+                buf.push(b'\n');
+            }
+            for envelope in &batch {
+                buf.extend_from_slice(envelope.json.as_bytes());
+                buf.push(b'\n');
+            }
+            file.write_all(&buf).ctx("write", &label)?;
+            if level == SyncLevel::Durable {
+                file.sync_data().ctx("sync", &label)?;
+            }
+            Ok(buf.len() as u64)
+        })
+    }
+
+    fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {
+        if self.read_only || level != SyncLevel::Durable {
+            return Ok(());
+        }
+        let label = self.label();
+        self.with_appender(|file| file.sync_data().ctx("sync", &label))
+    }
+
+    fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
+        let bytes = fs::metadata(&self.shared.path).ctx("stat", &self.label())?.len();
+        Ok(vec![UnitInfo {
+            id: self.shared.unit.clone(),
+            store: None,
+            bytes,
+            records: None,
+            min_timestamp: None,
+            max_timestamp: None,
+            sealed: false,
+            codec: "ndjson".into(),
+        }])
+    }
+
+    fn check_layout(&self) -> Result<Vec<Anomaly>, PluginError> {
+        let temp = atomic::temp_path(&self.shared.path);
+        match fs::metadata(&temp) {
+            Ok(meta) => Ok(vec![Anomaly {
+                kind: AnomalyKind::OrphanedUnit,
+                unit: self.temp_unit(),
+                offset: 0,
+                length: meta.len(),
+                line: None,
+                detail: "temporary file of a rewrite that never committed (the original is intact)".into(),
+            }]),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(quire_guest::errors::io("stat", &self.temp_unit(), e)),
+        }
+    }
+
+    fn validate(&self, unit: String, offset: u64, budget: u64) -> Result<ScanChunk, PluginError> {
+        self.check_unit(&unit)?;
+        let mut lines = open_lines(&self.shared.path, &unit, offset)?;
+        let mut anomalies = Vec::new();
+        let mut records = 0;
+        let start = offset;
+        loop {
+            if lines.offset() - start >= budget {
+                return Ok(ScanChunk { anomalies, records, next_offset: lines.offset(), done: false });
+            }
+            let Some(line) = lines.next_line().ctx("read", &unit)? else {
+                return Ok(ScanChunk { anomalies, records, next_offset: lines.offset(), done: true });
+            };
+            match record::classify(line.bytes, line.terminated) {
+                Verdict::Record { .. } => records += 1,
+                Verdict::Damaged(kind, detail) => anomalies.push(Anomaly {
+                    kind,
+                    unit: unit.clone(),
+                    offset: line.offset,
+                    length: line.stored_len(),
+                    line: Some(line.number),
+                    detail,
+                }),
+            }
+        }
+    }
+
+    fn read(&self, unit: String, filter: ReadFilter, order: ReadOrder) -> Result<Cursor, PluginError> {
+        self.check_unit(&unit)?;
+        if order == ReadOrder::NewestFirst {
+            return Err(PluginError::Unsupported("newest-first reads (the host reverses)".into()));
+        }
+        let lines = open_lines(&self.shared.path, &unit, 0)?;
+        Ok(Cursor::new(LineCursor { unit, filter, lines: RefCell::new(lines) }))
+    }
+
+    fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
+        self.check_unit(&unit)?;
+        if self.read_only {
+            return Err(PluginError::InvalidState("store was opened read-only".into()));
+        }
+        let file = AtomicFile::create(&self.shared.path)?;
+        Ok(Rewriter::new(FileRewriter { file: RefCell::new(file), shared: self.shared.clone() }))
+    }
+
+    fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
+        if unit == self.shared.unit {
+            return Err(PluginError::InvalidState(format!("`{unit}` is the live file and cannot be dropped")));
+        }
+        if unit != self.temp_unit() {
+            return Err(PluginError::NoSuchUnit(unit));
+        }
+        fs::remove_file(atomic::temp_path(&self.shared.path)).ctx("remove", &unit)?;
+        atomic::sync_dir(atomic::parent(&self.shared.path))
+    }
+
+    fn quarantine(&self, unit: String, dir: String, name: String) -> Result<u64, PluginError> {
+        let source = if unit == self.temp_unit() {
+            atomic::temp_path(&self.shared.path)
+        } else {
+            self.check_unit(&unit)?;
+            self.shared.path.clone()
+        };
+        quire_guest::atomic::copy_synced(&source, &Path::new(&dir).join(&name), &unit)
+    }
+
+    fn seal(&self) -> Result<(), PluginError> {
+        Err(PluginError::Unsupported("seal: a single NDJSON file is always live".into()))
+    }
+
+    fn stats(&self) -> Result<StorageStats, PluginError> {
+        let units = self.units()?;
+        let total_bytes = units.iter().map(|u| u.bytes).sum();
+        let mut details = Vec::new();
+        if let Ok(mut file) = File::open(&self.shared.path) {
+            details.push(("torn-tail".into(), ends_mid_line(&mut file, &self.label())?.to_string()));
+        }
+        Ok(StorageStats { units, total_bytes, details })
+    }
+}
+
+fn open_lines(path: &Path, unit: &str, offset: u64) -> Result<LineReader<File>, PluginError> {
+    let mut file = File::open(path).ctx("open", unit)?;
+    file.seek(SeekFrom::Start(offset)).ctx("seek", unit)?;
+    // Line numbers are only known from the start; a resumed scan counts on.
+    Ok(LineReader::new(file, offset, 1))
+}
+
+/// Reads valid, matching records in file order.
+struct LineCursor {
+    unit: String,
+    filter: ReadFilter,
+    lines: RefCell<LineReader<File>>,
+}
+
+impl GuestCursor for LineCursor {
+    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
+        let mut lines = self.lines.borrow_mut();
+        let mut out = Vec::with_capacity(max.min(4096) as usize);
+        while out.len() < max as usize {
+            let Some(line) = lines.next_line().ctx("read", &self.unit)? else { break };
+            if let Verdict::Record { kind, store, timestamp, json } = record::classify(line.bytes, line.terminated) {
+                if record::matches(&self.filter, &kind, &store, timestamp) {
+                    out.push(StoredRecord {
+                        envelope: Envelope { kind: kind.into(), store: store.into(), timestamp, json: json.into() },
+                        unit: self.unit.clone(),
+                        offset: line.offset,
+                        stored_bytes: line.stored_len(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct FileRewriter {
+    file: RefCell<AtomicFile>,
+    shared: Rc<Shared>,
+}
+
+impl GuestRewriter for FileRewriter {
+    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
+        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
+        for (index, envelope) in batch.iter().enumerate() {
+            record::check_appendable(envelope)
+                .map_err(|reason| PluginError::InvalidRecord(RecordRejection { index: index as u32, reason }))?;
+            buf.extend_from_slice(envelope.json.as_bytes());
+            buf.push(b'\n');
+        }
+        self.file.borrow_mut().write(&buf)
+    }
+
+    fn commit(&self) -> Result<u64, PluginError> {
+        let size = self.file.borrow_mut().commit()?;
+        self.shared.generation.set(self.shared.generation.get() + 1);
+        Ok(size)
+    }
+
+    fn abort(&self) -> Result<(), PluginError> {
+        self.file.borrow_mut().abort()
+    }
+}
+
+quire_guest::export_backend!(Ndjson);
