@@ -1,1 +1,41 @@
+//! quire: durable persistence, retention, compaction, scanning and recovery,
+//! with every storage backend and retention policy a sandboxed WebAssembly
+//! component.
+//!
+//! ```no_run
+//! use quire::{PluginSource, Record, ReadQuery, Store, StoreConfig};
+//! let store = Store::open(StoreConfig::new(PluginSource::Builtin("ndjson".into()), "events.ndjson"))?;
+//! store.append(vec![Record::from_json_line(r#"{"kind":"event","timestamp":1.0}"#, 0.0)?])?;
+//! let records = store.read_all(&ReadQuery::default())?;
+//! # Ok::<(), quire::Error>(())
+//! ```
+#![deny(missing_docs)]
 
+mod bindings;
+pub mod builtin;
+pub mod cache;
+mod calls;
+pub mod engine;
+mod error;
+pub mod lock;
+pub mod metrics;
+mod ops;
+pub mod plugin;
+pub mod policy;
+pub mod progress;
+mod record;
+pub mod report;
+pub mod sandbox;
+mod session;
+mod store;
+
+pub use bindings::{AnomalyKind, BackendInfo, Envelope, StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION};
+pub use error::{Error, Result};
+pub use ops::read::{self, ReadQuery};
+pub use ops::recover::{self, RecoveryMode};
+pub use ops::startup::{StartupMode, StartupReport};
+pub use plugin::PluginSource;
+pub use policy::Policy;
+pub use record::{Record, now};
+pub use sandbox::Limits;
+pub use store::{Durability, Store, StoreConfig, backend_info};

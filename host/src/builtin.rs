@@ -1,0 +1,20 @@
+//! The plugins compiled into the binary.
+
+/// (package name, component bytes) for every built-in plugin.
+const COMPONENTS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtin_components.rs"));
+
+/// Built-in backends by the name users give them.
+pub const BACKENDS: &[&str] = &["ndjson", "memory"];
+/// Built-in retention policies by the name users give them.
+pub const POLICIES: &[&str] = &["standard"];
+
+/// The component of a built-in backend or policy, by its short name.
+pub fn component(name: &str) -> Option<&'static [u8]> {
+    let package = match name {
+        "ndjson" => "quire-ndjson",
+        "memory" => "quire-memory",
+        "standard" => "quire-retention-standard",
+        _ => return None,
+    };
+    COMPONENTS.iter().find(|(p, _)| *p == package).map(|(_, bytes)| *bytes)
+}

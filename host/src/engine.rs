@@ -1,0 +1,43 @@
+//! The shared wasmtime engine: configured once, with an epoch ticker that
+//! drives per-call CPU deadlines.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine};
+
+/// How often the epoch advances; CPU deadlines are counted in these ticks.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The process-wide engine. Compiled code and the cache key depend on its
+/// configuration, so there is exactly one.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // Synchronous calls across the boundary are much slower with the
+        // component-model concurrency machinery on, and we use no p3 async.
+        config.concurrency_support(false);
+        config.max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).expect("the engine configuration is valid");
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("quire-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .expect("spawning the epoch thread");
+        engine
+    })
+}
+
+/// Epoch ticks for a deadline, rounded up, at least one.
+pub fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() as u64).div_ceil(TICK.as_millis() as u64).max(1)
+}

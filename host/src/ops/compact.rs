@@ -1,0 +1,203 @@
+//! Compaction: a retention policy decides, the host applies, the backend
+//! swaps units atomically.
+//!
+//! Pass one shows the policy every record of the units it wants filtered;
+//! pass two asks for a keep flag per record, remembered as runs (memory
+//! grows with keep/drop alternations, not with records); pass three
+//! rewrites the units that lose records. A dry run stops after pass two.
+
+use crate::bindings::{ReadFilter, ReadOrder, StoredRecord, UnitInfo};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::policy::{Meta, Policy, Verdict};
+use crate::progress::Progress;
+use crate::report::{CompactionReport, UnitCompaction};
+use crate::session::Session;
+use crate::store::Store;
+
+/// Keep flags as runs: `(keep, count)`.
+#[derive(Default)]
+struct Runs(Vec<(bool, u64)>);
+
+impl Runs {
+    fn push(&mut self, keep: bool) {
+        match self.0.last_mut() {
+            Some((k, n)) if *k == keep => *n += 1,
+            _ => self.0.push((keep, 1)),
+        }
+    }
+    fn kept(&self) -> u64 {
+        self.0.iter().filter(|r| r.0).map(|r| r.1).sum()
+    }
+    fn total(&self) -> u64 {
+        self.0.iter().map(|r| r.1).sum()
+    }
+    /// Yields the flags back in order.
+    fn replay(&self) -> impl Iterator<Item = bool> + '_ {
+        self.0.iter().flat_map(|&(keep, n)| std::iter::repeat_n(keep, n as usize))
+    }
+}
+
+fn meta(r: &StoredRecord) -> Meta {
+    Meta {
+        kind: r.envelope.kind.clone(),
+        store: r.envelope.store.clone(),
+        timestamp: r.envelope.timestamp,
+        stored_bytes: r.stored_bytes,
+    }
+}
+
+/// Streams every valid record of `unit` in batches to `f`.
+fn each_batch(session: &mut Session, unit: &str, mut f: impl FnMut(&[StoredRecord]) -> Result<()>) -> Result<()> {
+    let all = ReadFilter { kinds: vec![], stores: vec![], since: None, until: None };
+    let cursor = session.open_cursor(unit, &all, ReadOrder::OldestFirst)?;
+    let result = (|| loop {
+        let batch = session.next_batch(&cursor, super::BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        f(&batch)?;
+    })();
+    session.close_cursor(cursor);
+    result
+}
+
+impl Store {
+    /// Applies `policy` physically. With `dry_run`, reports without changing anything.
+    pub fn compact(&self, policy: &mut Policy, dry_run: bool, progress: &dyn Progress) -> Result<CompactionReport> {
+        let result = self.compact_inner(policy, dry_run, progress);
+        if !dry_run {
+            metrics::add(&self.metrics.compactions, 1);
+        }
+        if result.is_err() {
+            metrics::add(&self.metrics.compaction_errors, 1);
+        }
+        result
+    }
+
+    fn compact_inner(&self, policy: &mut Policy, dry_run: bool, progress: &dyn Progress) -> Result<CompactionReport> {
+        if self.config.read_only && !dry_run {
+            return Err(Error::Usage("compaction needs a store opened read-write".into()));
+        }
+        let mut session = self.session();
+        let units = session.units()?;
+        let verdicts = policy.plan_units(&units)?;
+        let filtered: Vec<&UnitInfo> =
+            units.iter().zip(&verdicts).filter(|(u, v)| **v == Verdict::Filter || (!u.sealed && **v == Verdict::Drop)).map(|(u, _)| u).collect();
+        let filtered_bytes = filtered.iter().map(|u| u.bytes).sum();
+
+        progress.begin("compact: counting", filtered_bytes);
+        for unit in &filtered {
+            each_batch(&mut session, &unit.id, |batch| {
+                progress.advance(batch.iter().map(|r| r.stored_bytes).sum());
+                policy.observe(&batch.iter().map(meta).collect::<Vec<_>>())
+            })?;
+        }
+        progress.finish();
+
+        progress.begin("compact: deciding", filtered_bytes);
+        let mut runs = Vec::with_capacity(filtered.len());
+        for unit in &filtered {
+            let mut unit_runs = Runs::default();
+            each_batch(&mut session, &unit.id, |batch| {
+                progress.advance(batch.iter().map(|r| r.stored_bytes).sum());
+                for keep in policy.decide(&batch.iter().map(meta).collect::<Vec<_>>())? {
+                    unit_runs.push(keep);
+                }
+                Ok(())
+            })?;
+            runs.push(unit_runs);
+        }
+        progress.finish();
+
+        let mut report = CompactionReport {
+            dry_run,
+            policy: policy.description.clone(),
+            records_before: 0,
+            records_after: 0,
+            bytes_before: units.iter().map(|u| u.bytes).sum(),
+            bytes_after: 0,
+            bytes_reclaimed: 0,
+            units: Vec::new(),
+        };
+        let mut filtered_runs = filtered.iter().map(|u| u.id.clone()).zip(runs);
+        for (unit, verdict) in units.iter().zip(&verdicts) {
+            let entry = match verdict {
+                Verdict::Keep => UnitCompaction {
+                    unit: unit.id.clone(),
+                    action: "kept".into(),
+                    records_before: unit.records,
+                    records_after: unit.records,
+                    bytes_before: unit.bytes,
+                    bytes_after: unit.bytes,
+                },
+                Verdict::Drop if unit.sealed => {
+                    if !dry_run {
+                        session.drop_unit(&unit.id)?;
+                    }
+                    UnitCompaction {
+                        unit: unit.id.clone(),
+                        action: "dropped".into(),
+                        records_before: unit.records,
+                        records_after: Some(0),
+                        bytes_before: unit.bytes,
+                        bytes_after: 0,
+                    }
+                }
+                _ => {
+                    let (id, unit_runs) = filtered_runs.next().expect("one run list per filtered unit");
+                    debug_assert_eq!(id, unit.id);
+                    let (before, after) = (unit_runs.total(), unit_runs.kept());
+                    let mut entry = UnitCompaction {
+                        unit: unit.id.clone(),
+                        action: if before == after { "unchanged".into() } else { "rewritten".into() },
+                        records_before: Some(before),
+                        records_after: Some(after),
+                        bytes_before: unit.bytes,
+                        bytes_after: unit.bytes,
+                    };
+                    if before != after {
+                        entry.bytes_after = if dry_run {
+                            estimate_kept_bytes(&mut session, &unit.id, &unit_runs)?
+                        } else {
+                            progress.begin(&format!("compact: rewriting {}", unit.id), unit.bytes);
+                            let mut flags = unit_runs.replay();
+                            let done = super::rewrite::rewrite_unit(&mut session, &unit.id, progress, |_| {
+                                flags.next().ok_or_else(|| {
+                                    Error::Usage(format!("`{}` changed during compaction; nothing was replaced", unit.id))
+                                })
+                            })?;
+                            progress.finish();
+                            if done.kept + done.skipped != before {
+                                return Err(Error::Usage(format!("`{}` changed during compaction", unit.id)));
+                            }
+                            done.bytes_after
+                        };
+                    }
+                    entry
+                }
+            };
+            report.records_before += entry.records_before.unwrap_or(0);
+            report.records_after += entry.records_after.unwrap_or(0);
+            report.bytes_after += entry.bytes_after;
+            report.units.push(entry);
+        }
+        report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
+        Ok(report)
+    }
+}
+
+/// For a dry run: bytes of the records that would be kept.
+fn estimate_kept_bytes(session: &mut Session, unit: &str, runs: &Runs) -> Result<u64> {
+    let mut flags = runs.replay();
+    let mut bytes = 0;
+    each_batch(session, unit, |batch| {
+        for r in batch {
+            if flags.next().unwrap_or(false) {
+                bytes += r.stored_bytes;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(bytes)
+}

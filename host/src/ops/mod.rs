@@ -1,0 +1,14 @@
+//! The algorithms the host drives over any backend.
+
+pub mod compact;
+pub mod inspect;
+pub mod read;
+pub mod recover;
+pub mod rewrite;
+pub mod scan;
+pub mod startup;
+
+/// Records per boundary crossing.
+pub const BATCH: u32 = 1024;
+/// Bytes a plugin validates per call.
+pub const SCAN_BUDGET: u64 = 4 << 20;

@@ -1,0 +1,127 @@
+//! Recovery: repair or quarantine every damaged unit, leave a receipt for
+//! each, then re-scan to prove the result clean.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::bindings::AnomalyKind;
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::progress::Progress;
+use crate::record::now;
+use crate::report::{Receipt, RecoveryReport};
+use crate::store::Store;
+
+/// How damaged units are dealt with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Rewrite keeping every valid record.
+    Repair,
+    /// Copy the damaged original into the quarantine directory, then repair.
+    Quarantine,
+}
+
+impl RecoveryMode {
+    fn name(self) -> &'static str {
+        match self {
+            RecoveryMode::Repair => "repair",
+            RecoveryMode::Quarantine => "quarantine",
+        }
+    }
+}
+
+impl Store {
+    /// Recovers from what a scan finds. Quarantine needs the store to have
+    /// been opened with a quarantine directory.
+    pub fn recover(&self, mode: RecoveryMode, progress: &dyn Progress) -> Result<RecoveryReport> {
+        let result = self.recover_inner(mode, progress);
+        metrics::add(&self.metrics.recoveries, 1);
+        if result.is_err() {
+            metrics::add(&self.metrics.recovery_errors, 1);
+        }
+        result
+    }
+
+    fn recover_inner(&self, mode: RecoveryMode, progress: &dyn Progress) -> Result<RecoveryReport> {
+        if self.config.read_only {
+            return Err(Error::Usage("recovery needs a store opened read-write".into()));
+        }
+        let quarantine_dir = match (mode, &self.config.quarantine_dir) {
+            (RecoveryMode::Quarantine, None) => {
+                return Err(Error::Usage("quarantine mode needs a quarantine directory (--quarantine-dir DIR)".into()));
+            }
+            (_, dir) => dir.clone(),
+        };
+        let before = self.scan(progress)?;
+        let mut receipts = Vec::new();
+        if !before.healthy() {
+            let mut by_unit: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+            for finding in &before.anomalies {
+                let entry = by_unit.entry(finding.unit.clone()).or_default();
+                entry.0 += 1;
+                entry.1 |= finding.kind == AnomalyKind::OrphanedUnit.label();
+            }
+            if before.anomaly_count as usize > before.anomalies.len() {
+                tracing::warn!("more anomalies than a report holds; units past the first {} are found by the re-scan", before.anomalies.len());
+            }
+            let mut session = self.session();
+            let sizes: BTreeMap<String, u64> = session.units()?.into_iter().map(|u| (u.id, u.bytes)).collect();
+            for (unit, (anomalies, orphan)) in by_unit {
+                let bytes_before = sizes.get(&unit).copied().unwrap_or(0);
+                let quarantined_to = match &quarantine_dir {
+                    Some(dir) if mode == RecoveryMode::Quarantine => {
+                        let base = unit.rsplit('/').next().unwrap_or(&unit);
+                        let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
+                        session.quarantine(&unit, &name)?;
+                        Some(dir.join(name))
+                    }
+                    _ => None,
+                };
+                let receipt = if orphan {
+                    session.drop_unit(&unit)?;
+                    Receipt {
+                        action: "removed".into(),
+                        unit: unit.clone(),
+                        file: self.unit_path(&unit),
+                        quarantined_to,
+                        bytes_before,
+                        bytes_after: 0,
+                        records_kept: 0,
+                        anomalies_removed: anomalies,
+                        at: now(),
+                    }
+                } else {
+                    progress.begin(&format!("repair {unit}"), bytes_before);
+                    let done = super::rewrite::rewrite_unit(&mut session, &unit, progress, |_| Ok(true))?;
+                    progress.finish();
+                    Receipt {
+                        action: if quarantined_to.is_some() { "quarantined".into() } else { "rewritten".into() },
+                        unit: unit.clone(),
+                        file: self.unit_path(&unit),
+                        quarantined_to,
+                        bytes_before,
+                        bytes_after: done.bytes_after,
+                        records_kept: done.kept,
+                        anomalies_removed: anomalies,
+                        at: now(),
+                    }
+                };
+                if let Some(path) = &receipt.quarantined_to {
+                    write_receipt(path, &receipt)?;
+                }
+                receipts.push(receipt);
+            }
+        }
+        let after = self.scan(progress)?;
+        Ok(RecoveryReport { mode: mode.name().into(), before, receipts, after })
+    }
+}
+
+/// Keeps the receipt beside the quarantined bytes, as `NAME.receipt.json`.
+fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()> {
+    let mut path = PathBuf::from(quarantined).into_os_string();
+    path.push(".receipt.json");
+    let text = serde_json::to_string_pretty(receipt).map_err(anyhow::Error::from)?;
+    std::fs::write(&path, text)
+        .map_err(|e| Error::Path { path: path.clone().into(), message: format!("cannot write receipt: {e}") })
+}

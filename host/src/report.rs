@@ -1,0 +1,194 @@
+//! Reports of every operation: serializable for `--json`, printable for people.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::bindings::{Anomaly, UnitInfo};
+
+/// One anomaly, located.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    /// Kind, in Papyra's naming (`TRUNCATED_LINE`, `CORRUPTED_LINE`, ...).
+    pub kind: String,
+    /// Storage unit.
+    pub unit: String,
+    /// The file on the host, when the unit is one.
+    pub file: Option<PathBuf>,
+    /// Byte offset of the damage.
+    pub offset: u64,
+    /// Bytes damaged.
+    pub length: u64,
+    /// 1-based line, for line formats.
+    pub line: Option<u64>,
+    /// Detail from the backend.
+    pub detail: String,
+}
+
+impl Finding {
+    pub(crate) fn new(a: &Anomaly, file: Option<PathBuf>) -> Self {
+        Finding {
+            kind: a.kind.label().into(),
+            unit: a.unit.clone(),
+            file,
+            offset: a.offset,
+            length: a.length,
+            line: a.line,
+            detail: a.detail.clone(),
+        }
+    }
+
+    /// `file:line (byte N): KIND detail`.
+    pub fn render(&self) -> String {
+        let place = self.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| self.unit.clone());
+        let line = self.line.map(|l| format!(":{l}")).unwrap_or_default();
+        format!("{place}{line} (byte {}, {} bytes): {} {}", self.offset, self.length, self.kind, self.detail)
+    }
+}
+
+/// Most findings a report keeps; the count goes on past it.
+pub const MAX_FINDINGS: usize = 10_000;
+
+/// Result of a scan.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ScanReport {
+    /// Units looked at.
+    pub units: usize,
+    /// Bytes validated.
+    pub bytes_scanned: u64,
+    /// Valid records seen.
+    pub records: u64,
+    /// Anomalies found (all of them, even past `MAX_FINDINGS`).
+    pub anomaly_count: u64,
+    /// The first `MAX_FINDINGS` anomalies.
+    pub anomalies: Vec<Finding>,
+}
+
+impl ScanReport {
+    /// No anomalies.
+    pub fn healthy(&self) -> bool {
+        self.anomaly_count == 0
+    }
+}
+
+/// What recovery did to one unit or file: the receipt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    /// `rewritten`, `quarantined` or `removed`.
+    pub action: String,
+    /// The unit.
+    pub unit: String,
+    /// The file on the host, when the unit is one.
+    pub file: Option<PathBuf>,
+    /// Where the damaged original was copied, for quarantine.
+    pub quarantined_to: Option<PathBuf>,
+    /// Bytes before and after.
+    pub bytes_before: u64,
+    /// Bytes after (0 for removed).
+    pub bytes_after: u64,
+    /// Valid records kept.
+    pub records_kept: u64,
+    /// Anomalies the change removed.
+    pub anomalies_removed: u64,
+    /// Unix time of the change.
+    pub at: f64,
+}
+
+/// Result of a recovery.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoveryReport {
+    /// `repair` or `quarantine`.
+    pub mode: String,
+    /// The scan that found the damage.
+    pub before: ScanReport,
+    /// One receipt per file rewritten, quarantined or removed.
+    pub receipts: Vec<Receipt>,
+    /// The validating re-scan.
+    pub after: ScanReport,
+}
+
+/// What compaction did (or would do) to one unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitCompaction {
+    /// The unit.
+    pub unit: String,
+    /// `kept`, `dropped`, `rewritten` or `unchanged`.
+    pub action: String,
+    /// Records before, when counted.
+    pub records_before: Option<u64>,
+    /// Records after, when counted.
+    pub records_after: Option<u64>,
+    /// Bytes before.
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+}
+
+/// Result of a compaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompactionReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// The policy's own description.
+    pub policy: String,
+    /// Records counted before.
+    pub records_before: u64,
+    /// Records after.
+    pub records_after: u64,
+    /// Bytes before.
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+    /// `bytes_before - bytes_after`.
+    pub bytes_reclaimed: u64,
+    /// Per unit.
+    pub units: Vec<UnitCompaction>,
+}
+
+/// Result of an inspection.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    /// Backend name.
+    pub backend: String,
+    /// Backend version.
+    pub backend_version: String,
+    /// Data path.
+    pub path: PathBuf,
+    /// Units.
+    pub units: Vec<UnitSummary>,
+    /// Total bytes.
+    pub total_bytes: u64,
+    /// Valid records.
+    pub records: u64,
+    /// Records per kind.
+    pub kinds: std::collections::BTreeMap<String, u64>,
+    /// Records per store.
+    pub stores: std::collections::BTreeMap<String, u64>,
+    /// Oldest timestamp.
+    pub min_timestamp: Option<f64>,
+    /// Newest timestamp.
+    pub max_timestamp: Option<f64>,
+    /// Backend-specific facts.
+    pub details: Vec<(String, String)>,
+}
+
+/// A unit, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitSummary {
+    /// Unit id.
+    pub id: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// Records, when known.
+    pub records: Option<u64>,
+    /// Sealed or live.
+    pub sealed: bool,
+    /// Codec.
+    pub codec: String,
+}
+
+impl From<&UnitInfo> for UnitSummary {
+    fn from(u: &UnitInfo) -> Self {
+        UnitSummary { id: u.id.clone(), bytes: u.bytes, records: u.records, sealed: u.sealed, codec: u.codec.clone() }
+    }
+}

@@ -1,0 +1,153 @@
+//! A live backend instance, and the one place where plugin calls are made.
+//!
+//! Every call runs under the CPU deadline; a trap, deadline or impossible
+//! return value discards the instance (a trapped store is poisoned) and the
+//! next call builds a fresh one from the pre-linked component and re-opens
+//! the storage.
+
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap};
+
+use crate::bindings::backend::BackendPlugin;
+use crate::bindings::{OpenConfig, PluginError};
+use crate::engine;
+use crate::error::{Error, Result};
+use crate::plugin::LoadedBackend;
+use crate::sandbox::{Grants, Limits, PluginState};
+
+pub(crate) struct Live {
+    pub store: Store<PluginState>,
+    pub plugin: BackendPlugin,
+    pub handle: ResourceAny,
+}
+
+/// A backend plugin with its grants, limits and open storage.
+pub struct Session {
+    pub(crate) loaded: LoadedBackend,
+    grants: Grants,
+    limits: Limits,
+    config: OpenConfig,
+    live: Option<Live>,
+    /// Instances discarded after a fault.
+    pub restarts: u64,
+}
+
+/// Builds a fresh store under the session's limits.
+pub(crate) fn new_store(grants: &Grants, limits: &Limits) -> Result<Store<PluginState>> {
+    let mut store = Store::new(engine::engine(), PluginState::new(grants, limits)?);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(engine::ticks(limits.call_deadline));
+    store.epoch_deadline_trap();
+    Ok(store)
+}
+
+/// Describes a wasmtime error from a call: trap, deadline, or host failure.
+pub(crate) fn fault_cause(e: &wasmtime::Error, limits: &Limits) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!("exceeded its CPU deadline of {:?}", limits.call_deadline),
+        Some(Trap::OutOfFuel) => "ran out of fuel".into(),
+        Some(trap) if format!("{e:?}").contains("memory") && *trap == Trap::AllocationTooLarge => {
+            format!("exceeded its memory limit of {} MiB", limits.memory_bytes >> 20)
+        }
+        Some(trap) => {
+            let text = format!("{e:#}");
+            if text.contains("forcing trap when growing memory") || text.contains("memory") && text.contains("limit") {
+                format!("exceeded its memory limit of {} MiB ({trap})", limits.memory_bytes >> 20)
+            } else {
+                format!("trapped: {text}")
+            }
+        }
+        None => {
+            let text = format!("{e:#}");
+            if text.contains("forcing trap when growing memory") {
+                format!("exceeded its memory limit of {} MiB", limits.memory_bytes >> 20)
+            } else {
+                format!("failed: {text}")
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Instantiates the plugin and opens its storage.
+    pub fn open(loaded: LoadedBackend, grants: Grants, limits: Limits, config: OpenConfig) -> Result<Self> {
+        let mut session = Session { loaded, grants, limits, config, live: None, restarts: 0 };
+        session.live("open")?;
+        Ok(session)
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.loaded.label
+    }
+
+    fn start(&self) -> Result<Live> {
+        let mut store = new_store(&self.grants, &self.limits)?;
+        let plugin = self.loaded.pre.instantiate(&mut store).map_err(|e| Error::Fault {
+            plugin: self.loaded.label.clone(),
+            operation: "instantiate".into(),
+            cause: fault_cause(&e, &self.limits),
+        })?;
+        let opened = plugin.quire_persistence_backend().store().call_open(&mut store, &self.config);
+        match opened {
+            Ok(Ok(handle)) => Ok(Live { store, plugin, handle }),
+            Ok(Err(e)) => Err(self.plugin_error("open", e)),
+            Err(e) => Err(Error::Fault {
+                plugin: self.loaded.label.clone(),
+                operation: "open".into(),
+                cause: fault_cause(&e, &self.limits),
+            }),
+        }
+    }
+
+    fn live(&mut self, _operation: &str) -> Result<&mut Live> {
+        if self.live.is_none() {
+            self.live = Some(self.start()?);
+        }
+        Ok(self.live.as_mut().expect("just started"))
+    }
+
+    pub(crate) fn plugin_error(&self, operation: &str, e: PluginError) -> Error {
+        Error::Plugin { plugin: self.loaded.label.clone(), operation: operation.into(), message: crate::bindings::describe(&e) }
+    }
+
+    /// Runs one call into the plugin. `f` gets the live instance and returns
+    /// wasmtime's result wrapping the plugin's own.
+    pub(crate) fn call<T>(
+        &mut self,
+        operation: &str,
+        f: impl FnOnce(&mut Live) -> wasmtime::Result<std::result::Result<T, PluginError>>,
+    ) -> Result<T> {
+        let deadline = engine::ticks(self.limits.call_deadline);
+        let live = self.live(operation)?;
+        live.store.set_epoch_deadline(deadline);
+        match f(live) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.plugin_error(operation, e)),
+            Err(e) => Err(self.fault(operation, fault_cause(&e, &self.limits))),
+        }
+    }
+
+    /// Discards the instance after a fault and returns the error for it.
+    pub(crate) fn fault(&mut self, operation: &str, cause: String) -> Error {
+        self.live = None;
+        self.restarts += 1;
+        tracing::warn!(plugin = %self.loaded.label, operation, "plugin faulted: {cause}; instance discarded");
+        Error::Fault { plugin: self.loaded.label.clone(), operation: operation.into(), cause }
+    }
+
+    /// Drops a resource the plugin handed out (cursor, rewriter); failures
+    /// only matter if the instance is already gone.
+    pub(crate) fn drop_resource(&mut self, resource: ResourceAny) {
+        if let Some(live) = self.live.as_mut() {
+            let _ = resource.resource_drop(&mut live.store);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut live) = self.live.take() {
+            let _ = live.handle.resource_drop(&mut live.store);
+        }
+    }
+}

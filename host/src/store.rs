@@ -1,0 +1,316 @@
+//! The embedding API: open a store, append from many threads with group
+//! commit, and run every operation through one locked plugin session.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::bindings::{BackendInfo, Envelope, OpenConfig, SyncLevel};
+use crate::error::{Error, Result};
+use crate::lock::{self, WriterLock};
+use crate::metrics::{self, Metrics, MetricsSnapshot};
+use crate::plugin::{self, PluginSource};
+use crate::record::Record;
+use crate::sandbox::{DATA_DIR, Grants, Limits};
+use crate::session::Session;
+
+/// When appended records reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every acknowledged append is `fdatasync`ed; concurrent appends share one sync.
+    PerWrite,
+    /// A sync after every N records; acknowledgements in between are written
+    /// to the operating system only.
+    EveryN(u64),
+    /// Written to the operating system on append; synced by `flush` and on drop.
+    Batch,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "per-write" => Ok(Durability::PerWrite),
+            "batch" => Ok(Durability::Batch),
+            _ => text
+                .strip_prefix("every-n:")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| *n > 0)
+                .map(Durability::EveryN)
+                .ok_or_else(|| Error::Usage(format!("unknown durability `{text}`: use per-write, every-n:N or batch"))),
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The backend plugin.
+    pub backend: PluginSource,
+    /// The data: a file for single-file backends, a directory otherwise.
+    /// Ignored by backends that keep nothing on disk.
+    pub path: PathBuf,
+    /// Open without write access (scan, read, inspect). No lock is taken.
+    pub read_only: bool,
+    /// Grant a quarantine directory (needed by quarantine recovery).
+    pub quarantine_dir: Option<PathBuf>,
+    /// Durability of appends.
+    pub durability: Durability,
+    /// Plugin memory and CPU limits.
+    pub limits: Limits,
+    /// Compiled-component cache directory (`None` disables the cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Backend-specific options.
+    pub options: Vec<(String, String)>,
+}
+
+impl StoreConfig {
+    /// A read-write store at `path` with `backend`, durable per write.
+    pub fn new(backend: PluginSource, path: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            backend,
+            path: path.into(),
+            read_only: false,
+            quarantine_dir: None,
+            durability: Durability::PerWrite,
+            limits: Limits::default(),
+            cache_dir: crate::cache::default_dir(),
+            options: Vec::new(),
+        }
+    }
+}
+
+/// Records waiting for the group-commit leader.
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<Envelope>,
+    /// Id of the batch `pending` will become.
+    open_batch: u64,
+    leader_active: bool,
+    /// Outcome of finished batches, with how many appenders still want it.
+    finished: BTreeMap<u64, (usize, std::result::Result<(), String>)>,
+    waiting: BTreeMap<u64, usize>,
+    unsynced_records: u64,
+}
+
+/// An open store.
+pub struct Store {
+    pub(crate) session: Mutex<Session>,
+    queue: Mutex<CommitQueue>,
+    committed: Condvar,
+    pub(crate) config: StoreConfig,
+    pub(crate) info: BackendInfo,
+    /// The directory the plugin sees as its root, on the host.
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) metrics: Arc<Metrics>,
+    _lock: Option<WriterLock>,
+}
+
+/// The backend's self-description, from a throwaway instance with no grants.
+pub fn backend_info(source: &PluginSource, cache_dir: Option<&Path>, limits: Limits) -> Result<BackendInfo> {
+    info_of(&plugin::load_backend(source, cache_dir)?, limits)
+}
+
+fn info_of(loaded: &plugin::LoadedBackend, limits: Limits) -> Result<BackendInfo> {
+    let mut store = crate::session::new_store(&Grants::default(), &limits)?;
+    let label = loaded.label.clone();
+    let fault = |e: wasmtime::Error| Error::Fault {
+        plugin: label.clone(),
+        operation: "info".into(),
+        cause: crate::session::fault_cause(&e, &limits),
+    };
+    let instance = loaded.pre.instantiate(&mut store).map_err(fault)?;
+    instance.quire_persistence_backend().call_info(&mut store).map_err(fault)
+}
+
+impl Store {
+    /// Loads the backend, grants it the data directory and opens the storage.
+    pub fn open(config: StoreConfig) -> Result<Self> {
+        let loaded = plugin::load_backend(&config.backend, config.cache_dir.as_deref())?;
+        let info = info_of(&loaded, config.limits)?;
+        let (data_dir, target) = resolve(&config, &info)?;
+        let lock = match (&data_dir, config.read_only) {
+            (Some(_), false) => Some(lock::acquire(&lock::lock_path(&config.path, info.path_is_file))?),
+            _ => None,
+        };
+        if let Some(dir) = &config.quarantine_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Path { path: dir.clone(), message: format!("cannot create quarantine directory: {e}") })?;
+        }
+        let grants = Grants {
+            data: data_dir.clone().map(|d| (d, !config.read_only)),
+            quarantine: config.quarantine_dir.clone(),
+        };
+        let open = OpenConfig {
+            root: DATA_DIR.into(),
+            target,
+            read_only: config.read_only,
+            options: config.options.clone(),
+        };
+        let session = Session::open(loaded, grants, config.limits, open)?;
+        Ok(Store {
+            session: Mutex::new(session),
+            queue: Mutex::default(),
+            committed: Condvar::new(),
+            config,
+            info,
+            data_dir,
+            metrics: Arc::default(),
+            _lock: lock,
+        })
+    }
+
+    /// The backend's description.
+    pub fn backend(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Counter snapshot.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// The live counters (for sharing with an exporter).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The host path of a unit, for reports.
+    pub(crate) fn unit_path(&self, unit: &str) -> Option<PathBuf> {
+        self.data_dir.as_ref().map(|d| d.join(unit))
+    }
+
+    /// Appends records and returns once they are as durable as the store's
+    /// policy promises. Callable from many threads: appends that arrive while
+    /// a batch is being written are committed together, with one sync.
+    pub fn append(&self, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let my_batch = queue.open_batch;
+        queue.pending.extend(records.into_iter().map(Record::into_envelope));
+        *queue.waiting.entry(my_batch).or_default() += 1;
+        if !queue.leader_active {
+            queue.leader_active = true;
+            while !queue.pending.is_empty() {
+                let batch = std::mem::take(&mut queue.pending);
+                let id = queue.open_batch;
+                queue.open_batch += 1;
+                let sync_now = match self.config.durability {
+                    Durability::PerWrite => true,
+                    Durability::EveryN(n) => queue.unsynced_records + batch.len() as u64 >= n,
+                    Durability::Batch => false,
+                };
+                drop(queue);
+                let outcome = self.write_batch(&batch, sync_now);
+                queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                queue.unsynced_records = if sync_now { 0 } else { queue.unsynced_records + batch.len() as u64 };
+                let waiters = queue.waiting.remove(&id).unwrap_or(0);
+                queue.finished.insert(id, (waiters, outcome.map_err(|e| e.to_string())));
+                self.committed.notify_all();
+            }
+            queue.leader_active = false;
+        }
+        while !queue.finished.contains_key(&my_batch) {
+            queue = self.committed.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        let entry = queue.finished.get_mut(&my_batch).expect("checked above");
+        entry.0 -= 1;
+        let outcome = entry.1.clone();
+        if entry.0 == 0 {
+            queue.finished.remove(&my_batch);
+        }
+        outcome.map_err(|message| Error::Plugin {
+            plugin: self.session().label().to_string(),
+            operation: "append".into(),
+            message,
+        })
+    }
+
+    fn write_batch(&self, batch: &[Envelope], sync: bool) -> Result<()> {
+        let level = if sync { SyncLevel::Durable } else { SyncLevel::Written };
+        let result = self.session().append(batch, level);
+        match &result {
+            Ok(bytes) => {
+                metrics::add(&self.metrics.records_written, batch.len() as u64);
+                metrics::add(&self.metrics.bytes_written, *bytes);
+                if sync {
+                    metrics::add(&self.metrics.syncs, 1);
+                }
+            }
+            Err(e) => {
+                metrics::add(&self.metrics.write_errors, 1);
+                if matches!(e, Error::Fault { .. }) {
+                    metrics::add(&self.metrics.plugin_faults, 1);
+                }
+            }
+        }
+        result.map(|_| ())
+    }
+
+    /// Makes every acknowledged append durable.
+    pub fn flush(&self) -> Result<()> {
+        let _queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        self.session().sync(SyncLevel::Durable)?;
+        metrics::add(&self.metrics.syncs, 1);
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if !self.config.read_only && self.config.durability != Durability::PerWrite {
+            let _ = self.session().sync(SyncLevel::Durable);
+        }
+    }
+}
+
+/// Works out the directory to grant and the target inside it.
+fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>, String)> {
+    let path = &config.path;
+    let bad = |message: String| Error::Path { path: path.clone(), message };
+    if !info.persistent {
+        return Ok((None, String::new()));
+    }
+    if info.path_is_file {
+        if path.is_dir() {
+            return Err(bad(format!("is a directory; the `{}` backend stores one file: give a file path", info.name)));
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| bad("has no usable file name".into()))?
+            .to_string();
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(bad(format!("directory {} does not exist", parent.display())));
+        }
+        if config.read_only && !path.exists() {
+            return Err(bad("does not exist".into()));
+        }
+        let dir = parent.canonicalize().map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
+        Ok((Some(dir), name))
+    } else {
+        if path.is_file() {
+            return Err(bad(format!("is a file; the `{}` backend stores a directory", info.name)));
+        }
+        if !path.exists() {
+            if config.read_only {
+                return Err(bad("does not exist".into()));
+            }
+            std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create directory: {e}")))?;
+        }
+        let dir = path.canonicalize().map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
+        Ok((Some(dir), String::new()))
+    }
+}
