@@ -39,3 +39,12 @@ pub use policy::Policy;
 pub use record::{Record, now};
 pub use sandbox::Limits;
 pub use store::{Durability, Store, StoreConfig, backend_info};
+
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod cli;
+
+/// Runs the `quire` command line; returns the exit code.
+pub fn cli_main() -> i32 {
+    cli::main()
+}

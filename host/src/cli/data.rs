@@ -1,0 +1,224 @@
+//! append, read, inspect, metrics.
+
+use std::io::{BufRead, BufWriter, Write};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::args::StoreArgs;
+use super::output::{self, Bar};
+use crate::{Durability, Error, ReadQuery, Record, Result, now};
+
+#[derive(Args)]
+pub struct AppendArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Records per append call (one group commit each).
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    /// per-write (fdatasync before each acknowledgement), every-n:N, or batch.
+    #[arg(long, default_value = "per-write")]
+    durability: String,
+    /// Print `ack N` on stdout after each acknowledged batch (N = records so far).
+    #[arg(long)]
+    ack: bool,
+}
+
+#[derive(Serialize)]
+struct AppendSummary {
+    appended: u64,
+    rejected: u64,
+}
+
+pub fn append(a: AppendArgs) -> Result<i32> {
+    let mut config = a.store.config(false)?;
+    config.durability = a.durability.parse::<Durability>()?;
+    let store = crate::Store::open(config)?;
+    let batch_size = a.batch_size.max(1);
+    let (mut appended, mut rejected) = (0u64, 0u64);
+    let mut batch = Vec::with_capacity(batch_size);
+    let stdout = std::io::stdout();
+    let commit = |batch: &mut Vec<Record>, appended: &mut u64| -> Result<()> {
+        let n = batch.len() as u64;
+        store.append(std::mem::take(batch))?;
+        *appended += n;
+        if a.ack {
+            let mut out = stdout.lock();
+            let _ = writeln!(out, "ack {appended}");
+            let _ = out.flush();
+        }
+        Ok(())
+    };
+    for (index, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| Error::Usage(format!("reading stdin line {}: {e}", index + 1)))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match Record::from_json_line(&line, now()) {
+            Ok(record) => batch.push(record),
+            Err(e) => {
+                rejected += 1;
+                eprintln!("stdin line {}: {e}; skipped", index + 1);
+            }
+        }
+        if batch.len() >= batch_size {
+            commit(&mut batch, &mut appended)?;
+        }
+    }
+    if !batch.is_empty() {
+        commit(&mut batch, &mut appended)?;
+    }
+    store.flush()?;
+    if a.store.json {
+        output::json(&AppendSummary { appended, rejected });
+    } else if !a.ack {
+        println!("appended {appended} records{}", if rejected > 0 { format!(", rejected {rejected}") } else { String::new() });
+    }
+    Ok(if rejected > 0 { 1 } else { 0 })
+}
+
+#[derive(Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only this kind (repeatable).
+    #[arg(long)]
+    kind: Vec<String>,
+    /// Only this store / system_id (repeatable).
+    #[arg(long)]
+    store_name: Vec<String>,
+    /// Only records with timestamp >= SINCE (unix seconds).
+    #[arg(long)]
+    since: Option<f64>,
+    /// Only records with timestamp < UNTIL (unix seconds).
+    #[arg(long)]
+    until: Option<f64>,
+    /// Only the newest N matching records.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Newest first.
+    #[arg(long)]
+    newest_first: bool,
+    /// Print each record wrapped with where it is stored: {"unit","offset","bytes","record"}.
+    #[arg(long)]
+    with_location: bool,
+}
+
+pub fn read(a: ReadArgs) -> Result<i32> {
+    let store = a.store.open(true)?;
+    let query = ReadQuery {
+        kinds: a.kind,
+        stores: a.store_name,
+        since: a.since,
+        until: a.until,
+        limit: a.limit,
+        newest_first: a.newest_first,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let result = store.read(&query, |r| {
+        let written = if a.with_location {
+            writeln!(out, "{{\"unit\":{},\"offset\":{},\"bytes\":{},\"record\":{}}}",
+                serde_json::Value::from(r.unit), r.offset, r.stored_bytes, r.envelope.json)
+        } else {
+            writeln!(out, "{}", r.envelope.json)
+        };
+        written.map_err(|e| Error::Usage(format!("writing stdout: {e}")))
+    });
+    match result.and_then(|_| out.flush().map_err(|e| Error::Usage(format!("writing stdout: {e}")))) {
+        Ok(()) => Ok(0),
+        // A closed pipe (`quire read | head`) is not a failure.
+        Err(Error::Usage(m)) if m.contains("Broken pipe") => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Also print the metrics counters.
+    #[arg(long)]
+    show_metrics: bool,
+    /// Also print the newest N records.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn inspect(a: InspectArgs) -> Result<i32> {
+    let store = a.store.open(true)?;
+    let report = store.inspect(&Bar::new())?;
+    let sample = match a.limit {
+        Some(n) => store.read_all(&ReadQuery { limit: Some(n), ..ReadQuery::default() })?,
+        None => Vec::new(),
+    };
+    if a.store.json {
+        #[derive(Serialize)]
+        struct Full<'a> {
+            #[serde(flatten)]
+            report: &'a crate::report::InspectReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metrics: Option<crate::metrics::MetricsSnapshot>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            newest: Vec<serde_json::Value>,
+        }
+        let newest = sample.iter().map(|r| serde_json::from_str(&r.envelope.json).unwrap_or_default()).collect();
+        output::json(&Full { report: &report, metrics: a.show_metrics.then(|| store.metrics()), newest });
+        return Ok(0);
+    }
+    println!("backend: {} {}", report.backend, report.backend_version);
+    println!("path: {}", report.path.display());
+    println!("bytes: {}  records: {}", report.total_bytes, report.records);
+    for u in &report.units {
+        println!("  unit {} ({}, {}): {} bytes", u.id, u.codec, if u.sealed { "sealed" } else { "live" }, u.bytes);
+    }
+    for (kind, n) in &report.kinds {
+        println!("  kind {kind}: {n}");
+    }
+    for (s, n) in &report.stores {
+        println!("  store {s}: {n}");
+    }
+    if let (Some(lo), Some(hi)) = (report.min_timestamp, report.max_timestamp) {
+        println!("timestamps: {lo} .. {hi}");
+    }
+    for (k, v) in &report.details {
+        println!("  {k}: {v}");
+    }
+    for r in &sample {
+        println!("{}", r.envelope.json);
+    }
+    if a.show_metrics {
+        println!("metrics: {}", serde_json::to_string(&store.metrics()).expect("serializes"));
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Prometheus text exposition instead of JSON.
+    #[arg(long)]
+    prometheus: bool,
+}
+
+/// Scans the store (read-only) and prints the counters it produced plus
+/// storage gauges: what a cron job or exporter scrapes.
+pub fn metrics(a: MetricsArgs) -> Result<i32> {
+    let store = a.store.open(true)?;
+    let scan = store.scan(&Bar::new())?;
+    let snapshot = store.metrics();
+    if a.prometheus {
+        print!("{}", snapshot.prometheus());
+        println!("# HELP quire_stored_bytes Bytes the store occupies.\n# TYPE quire_stored_bytes gauge\nquire_stored_bytes {}", scan.bytes_scanned);
+        println!("# HELP quire_stored_records Valid records in the store.\n# TYPE quire_stored_records gauge\nquire_stored_records {}", scan.records);
+    } else {
+        #[derive(Serialize)]
+        struct Out {
+            counters: crate::metrics::MetricsSnapshot,
+            stored_bytes: u64,
+            stored_records: u64,
+        }
+        output::json(&Out { counters: snapshot, stored_bytes: scan.bytes_scanned, stored_records: scan.records });
+    }
+    Ok(0)
+}

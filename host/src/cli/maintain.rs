@@ -1,0 +1,272 @@
+//! scan, recover, compact, startup-check, doctor.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::args::StoreArgs;
+use super::output::{self, Bar};
+use crate::plugin::{self, PluginSource};
+use crate::{Error, Policy, RecoveryMode, Result, StartupMode, Store, now};
+
+const HEALTHY: i32 = 0;
+const ANOMALIES: i32 = 2;
+
+#[derive(Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub fn scan(a: ScanArgs) -> Result<i32> {
+    let store = a.store.open(true)?;
+    let report = store.scan(&Bar::new())?;
+    if a.store.json { output::json(&report) } else { output::scan_text(&report) }
+    Ok(if report.healthy() { HEALTHY } else { ANOMALIES })
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Repair,
+    Quarantine,
+}
+
+impl From<Mode> for RecoveryMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Repair => RecoveryMode::Repair,
+            Mode::Quarantine => RecoveryMode::Quarantine,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// repair: rewrite keeping every valid record; quarantine: keep the damaged original aside first.
+    #[arg(long, value_enum, default_value = "repair")]
+    mode: Mode,
+    /// Where quarantined originals (and their receipts) go; required by quarantine mode.
+    #[arg(long)]
+    quarantine_dir: Option<PathBuf>,
+}
+
+fn open_for_recovery(store: &StoreArgs, mode: Mode, quarantine_dir: &Option<PathBuf>) -> Result<Store> {
+    if matches!(mode, Mode::Quarantine) && quarantine_dir.is_none() {
+        return Err(Error::Usage(
+            "--mode quarantine needs --quarantine-dir DIR (where the damaged originals are kept)".into(),
+        ));
+    }
+    let mut config = store.config(false)?;
+    config.quarantine_dir = quarantine_dir.clone();
+    Store::open(config)
+}
+
+pub fn recover(a: RecoverArgs) -> Result<i32> {
+    let store = open_for_recovery(&a.store, a.mode, &a.quarantine_dir)?;
+    let report = store.recover(a.mode.into(), &Bar::new())?;
+    if a.store.json { output::json(&report) } else { output::recovery_text(&report) }
+    Ok(if report.after.healthy() { HEALTHY } else { ANOMALIES })
+}
+
+#[derive(Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Keep only the newest N records.
+    #[arg(long)]
+    max_records: Option<u64>,
+    /// Drop records older than this many seconds.
+    #[arg(long)]
+    max_age: Option<f64>,
+    /// Keep the newest records that fit in this many bytes on disk.
+    #[arg(long)]
+    max_bytes: Option<u64>,
+    /// Configuration JSON for the standard policy (e.g. per-kind overrides:
+    /// '{"per_kind": {"audit": {"max_records": 10}}}') and for --retention plugins.
+    #[arg(long, value_name = "JSON")]
+    retention_config: Option<String>,
+    /// A retention policy component to apply (repeatable; applied in order, after the standard limits).
+    #[arg(long, value_name = "PLUGIN.wasm")]
+    retention: Vec<PathBuf>,
+    /// Report what would change without changing anything.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn standard_config(a: &CompactArgs) -> Result<Option<String>> {
+    let mut config = match &a.retention_config {
+        Some(text) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .map_err(|e| Error::Usage(format!("--retention-config is not a JSON object: {e}")))?,
+        None => serde_json::Map::new(),
+    };
+    if let Some(n) = a.max_records {
+        config.insert("max_records".into(), n.into());
+    }
+    if let Some(s) = a.max_age {
+        config.insert("max_age_seconds".into(), s.into());
+    }
+    if let Some(b) = a.max_bytes {
+        config.insert("max_bytes".into(), b.into());
+    }
+    let plugins_take_config = !a.retention.is_empty() && a.max_records.is_none() && a.max_age.is_none() && a.max_bytes.is_none();
+    Ok(if config.is_empty() || plugins_take_config { None } else { Some(serde_json::Value::Object(config).to_string()) })
+}
+
+pub fn compact(a: CompactArgs) -> Result<i32> {
+    let mut policies = Vec::new();
+    let limits = a.store.limits()?;
+    let cache = a.store.cache();
+    let at = now();
+    if let Some(config) = standard_config(&a)? {
+        let loaded = plugin::load_policy(&PluginSource::Builtin("standard".into()), cache.as_deref())?;
+        policies.push(Policy::create(&loaded, &config, at, limits)?);
+    }
+    for path in &a.retention {
+        let loaded = plugin::load_policy(&PluginSource::File(path.clone()), cache.as_deref())?;
+        let config = a.retention_config.clone().unwrap_or_default();
+        policies.push(Policy::create(&loaded, &config, at, limits)?);
+    }
+    if policies.is_empty() {
+        return Err(Error::Usage(
+            "nothing to compact by: give --max-records, --max-age, --max-bytes, --retention-config or --retention PLUGIN.wasm".into(),
+        ));
+    }
+    let store = a.store.open(a.dry_run)?;
+    let mut reports = Vec::new();
+    for policy in &mut policies {
+        let report = store.compact(policy, a.dry_run, &Bar::new())?;
+        if !a.store.json {
+            output::compaction_text(&report);
+        }
+        reports.push(report);
+    }
+    if a.store.json {
+        if reports.len() == 1 { output::json(&reports[0]) } else { output::json(&reports) }
+    }
+    Ok(HEALTHY)
+}
+
+#[derive(Args)]
+pub struct StartupArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// ignore, scan-only, recover or fail-on-anomaly.
+    #[arg(long, default_value = "fail-on-anomaly")]
+    mode: String,
+    /// How `--mode recover` recovers.
+    #[arg(long, value_enum, default_value = "repair")]
+    recovery_mode: Mode,
+    /// Quarantine directory for `--recovery-mode quarantine`.
+    #[arg(long)]
+    quarantine_dir: Option<PathBuf>,
+}
+
+pub fn startup_check(a: StartupArgs) -> Result<i32> {
+    let mut mode: StartupMode = a.mode.parse()?;
+    if let StartupMode::Recover(_) = mode {
+        mode = StartupMode::Recover(a.recovery_mode.into());
+    }
+    let store = match mode {
+        StartupMode::Recover(_) => open_for_recovery(&a.store, a.recovery_mode, &a.quarantine_dir)?,
+        _ => a.store.open(true)?,
+    };
+    let report = store.startup_check(mode, &Bar::new())?;
+    if a.store.json {
+        output::json(&report);
+    } else {
+        if let Some(scan) = &report.scan {
+            output::scan_text(scan);
+        }
+        if let Some(recovery) = &report.recovery {
+            output::recovery_text(recovery);
+        }
+        println!("startup check ({}): {}", report.mode, if report.ok { "ok" } else { "FAILED" });
+    }
+    Ok(if report.ok { HEALTHY } else { ANOMALIES })
+}
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Recover when anomalies are found (without it, doctor only diagnoses).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Quarantine directory for `--mode quarantine`.
+    #[arg(long)]
+    quarantine_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Check {
+    check: String,
+    ok: bool,
+    detail: String,
+}
+
+pub fn doctor(a: DoctorArgs) -> Result<i32> {
+    let mut checks = Vec::new();
+    let mut push = |check: &str, result: std::result::Result<String, String>| {
+        let ok = result.is_ok();
+        let detail = result.unwrap_or_else(|e| e);
+        checks.push(Check { check: check.into(), ok, detail });
+        ok
+    };
+    let cache = a.store.cache();
+    let plugin_ok = push(
+        "plugin loads",
+        plugin::load_backend(&a.store.source(), cache.as_deref())
+            .map(|l| format!("{} ({:?} compile cache)", l.label, l.cache))
+            .map_err(|e| e.to_string()),
+    );
+    let path_ok = plugin_ok
+        && push(
+            "data path",
+            match &a.store.path {
+                Some(p) if p.exists() => Ok(format!("{} exists", p.display())),
+                Some(p) => Err(format!("{} does not exist", p.display())),
+                None => Err("no --path given".into()),
+            },
+        );
+    let mut remaining = 0;
+    if path_ok {
+        let store = match a.mode {
+            Some(mode) => open_for_recovery(&a.store, mode, &a.quarantine_dir),
+            None => a.store.open(true),
+        };
+        match store {
+            Err(e) => {
+                push("open", Err(e.to_string()));
+                remaining = usize::MAX;
+            }
+            Ok(store) => {
+                push("open", Ok(format!("backend {} {}", store.backend().name, store.backend().version)));
+                let scan = store.scan(&Bar::new())?;
+                remaining = scan.anomaly_count as usize;
+                push("scan", if scan.healthy() { Ok(format!("{} valid records", scan.records)) } else {
+                    Err(format!("{} anomalies, first: {}", scan.anomaly_count, scan.anomalies.first().map(|f| f.render()).unwrap_or_default()))
+                });
+                if let (Some(mode), false) = (a.mode, scan.healthy()) {
+                    let report = store.recover(mode.into(), &Bar::new())?;
+                    remaining = report.after.anomaly_count as usize;
+                    push("recover", if report.after.healthy() {
+                        Ok(format!("{} receipts, re-scan healthy", report.receipts.len()))
+                    } else {
+                        Err(format!("{} anomalies remain", report.after.anomaly_count))
+                    });
+                }
+            }
+        }
+    }
+    if a.store.json {
+        output::json(&checks);
+    } else {
+        for c in &checks {
+            println!("[{}] {}: {}", if c.ok { " ok " } else { "FAIL" }, c.check, c.detail);
+        }
+    }
+    Ok(if checks.iter().all(|c| c.ok) { HEALTHY } else if remaining > 0 && plugin_ok { ANOMALIES } else { 1 })
+}

@@ -1,0 +1,114 @@
+//! Printing reports for people or as JSON, and progress bars on a terminal.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::progress::Progress;
+use crate::report::{CompactionReport, Receipt, RecoveryReport, ScanReport};
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json(value: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("reports serialize"));
+}
+
+/// A bar on stderr, only when stderr is a terminal.
+pub struct Bar(Mutex<Option<ProgressBar>>);
+
+impl Bar {
+    pub fn new() -> Self {
+        Bar(Mutex::new(None))
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, phase: &str, total: u64) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = ProgressBar::new(total).with_message(phase.to_string());
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        *self.0.lock().unwrap() = Some(bar);
+    }
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.0.lock().unwrap().as_ref() {
+            bar.inc(bytes);
+        }
+    }
+    fn finish(&self) {
+        if let Some(bar) = self.0.lock().unwrap().take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub fn scan_text(report: &ScanReport) {
+    for finding in &report.anomalies {
+        println!("{}", finding.render());
+    }
+    if report.anomaly_count as usize > report.anomalies.len() {
+        println!("... and {} more", report.anomaly_count as usize - report.anomalies.len());
+    }
+    let verdict = if report.healthy() { "healthy".to_string() } else { format!("{} anomalies", report.anomaly_count) };
+    println!(
+        "scanned {} unit(s), {} bytes, {} valid records: {verdict}",
+        report.units, report.bytes_scanned, report.records
+    );
+}
+
+pub fn receipt_text(r: &Receipt) {
+    let place = r.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| r.unit.clone());
+    let mut line = format!(
+        "{}: {place} ({} -> {} bytes, {} records kept, {} anomalies removed)",
+        r.action, r.bytes_before, r.bytes_after, r.records_kept, r.anomalies_removed
+    );
+    if let Some(q) = &r.quarantined_to {
+        line.push_str(&format!("; original kept at {}", q.display()));
+    }
+    println!("{line}");
+}
+
+pub fn recovery_text(report: &RecoveryReport) {
+    if report.before.healthy() {
+        println!("no anomalies: nothing to recover");
+        return;
+    }
+    println!("found {} anomalies; mode {}", report.before.anomaly_count, report.mode);
+    for r in &report.receipts {
+        receipt_text(r);
+    }
+    if report.after.healthy() {
+        println!("re-scan: healthy ({} valid records)", report.after.records);
+    } else {
+        println!("re-scan: {} anomalies remain", report.after.anomaly_count);
+        for f in &report.after.anomalies {
+            println!("  {}", f.render());
+        }
+    }
+}
+
+pub fn compaction_text(r: &CompactionReport) {
+    println!("policy: {}", r.policy);
+    for u in &r.units {
+        let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+        println!(
+            "  {}: {} ({} -> {} records, {} -> {} bytes)",
+            u.unit, u.action, count(u.records_before), count(u.records_after), u.bytes_before, u.bytes_after
+        );
+    }
+    println!(
+        "{}records {} -> {}, bytes {} -> {} ({} reclaimed)",
+        if r.dry_run { "dry run, nothing changed: " } else { "" },
+        r.records_before,
+        r.records_after,
+        r.bytes_before,
+        r.bytes_after,
+        r.bytes_reclaimed
+    );
+}
