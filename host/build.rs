@@ -18,11 +18,18 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let wasm_dir = build_guests(&root, &GUESTS.iter().map(|g| g.0).collect::<Vec<_>>(), "guests");
+    let wasm_dir = build_guests(
+        &root,
+        &GUESTS.iter().map(|g| g.0).collect::<Vec<_>>(),
+        "guests",
+    );
     let mut table = String::new();
     for (package, artifact) in GUESTS {
         let path = wasm_dir.join(format!("{artifact}.wasm"));
-        table.push_str(&format!("(\"{package}\", include_bytes!({:?})),\n", path.display().to_string()));
+        table.push_str(&format!(
+            "(\"{package}\", include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     std::fs::write(out.join("builtin_components.rs"), format!("&[\n{table}]")).unwrap();
 }
@@ -38,21 +45,33 @@ pub fn build_guests(root: &Path, packages: &[&str], dir_name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for p in packages {
         cmd.args(["-p", p]);
     }
     // The outer build's flags are for the host; guests get clean, stripped builds.
     for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_ENCODED_RUSTFLAGS") || key == "RUSTFLAGS" || key.starts_with("CARGO_PROFILE_")
-            || key == "RUSTC_WORKSPACE_WRAPPER" || key == "CARGO_BUILD_TARGET"
+        if key.starts_with("CARGO_ENCODED_RUSTFLAGS")
+            || key == "RUSTFLAGS"
+            || key.starts_with("CARGO_PROFILE_")
+            || key == "RUSTC_WORKSPACE_WRAPPER"
+            || key == "CARGO_BUILD_TARGET"
         {
             cmd.env_remove(key);
         }
     }
-    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "true");
-    let status = cmd.status().expect("running cargo to build the guest components");
+    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
+    let status = cmd
+        .status()
+        .expect("running cargo to build the guest components");
     assert!(
         status.success(),
         "building guest components failed; is the target installed? run `rustup target add wasm32-wasip2`"

@@ -16,11 +16,11 @@ pub mod policy {
     });
 }
 
+pub use backend::exports::quire::persistence::backend::{BackendInfo, OpenConfig};
 pub use backend::quire::persistence::types::{
     Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats,
     StoredRecord, SyncLevel, UnitInfo,
 };
-pub use backend::exports::quire::persistence::backend::{BackendInfo, OpenConfig};
 
 /// The WIT package version this host speaks.
 pub const WIT_PACKAGE: &str = "quire:persistence";
@@ -33,10 +33,15 @@ pub fn describe(e: &PluginError) -> String {
         match e {
             PluginError::Io(io) => format!("{} {}: {}", io.operation, io.target, io.message),
             PluginError::InvalidConfig(m) => format!("invalid configuration: {m}"),
-            PluginError::InvalidRecord(r) => format!("record {} of the batch refused: {}", r.index, r.reason),
+            PluginError::InvalidRecord(r) => {
+                format!("record {} of the batch refused: {}", r.index, r.reason)
+            }
             PluginError::Unsupported(m) => format!("not supported: {m}"),
             PluginError::NoSuchUnit(u) => format!("no such unit `{u}`"),
-            PluginError::Corrupt(a) => format!("damaged data in {} at byte {}: {}", a.unit, a.offset, a.detail),
+            PluginError::Corrupt(a) => format!(
+                "damaged data in {} at byte {}: {}",
+                a.unit, a.offset, a.detail
+            ),
             PluginError::InvalidState(m) => format!("{m}"),
         }
     }

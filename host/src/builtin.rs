@@ -16,5 +16,8 @@ pub fn component(name: &str) -> Option<&'static [u8]> {
         "standard" => "quire-retention-standard",
         _ => return None,
     };
-    COMPONENTS.iter().find(|(p, _)| *p == package).map(|(_, bytes)| *bytes)
+    COMPONENTS
+        .iter()
+        .find(|(p, _)| *p == package)
+        .map(|(_, bytes)| *bytes)
 }

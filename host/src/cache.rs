@@ -36,7 +36,9 @@ pub fn key(engine: &Engine, bytes: &[u8]) -> String {
         }
     }
     let mut digest = Sha256::new();
-    engine.precompile_compatibility_hash().hash(&mut Feed(&mut digest));
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut Feed(&mut digest));
     digest.update(bytes);
     format!("{:x}", digest.finalize())
 }
@@ -53,9 +55,16 @@ pub enum CacheUse {
 }
 
 /// Loads `bytes` as a component, from the cache when possible.
-pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> anyhow::Result<(Component, CacheUse)> {
+pub fn load(
+    engine: &Engine,
+    bytes: &[u8],
+    dir: Option<&Path>,
+) -> anyhow::Result<(Component, CacheUse)> {
     let Some(dir) = dir else {
-        return Ok((Component::new(engine, bytes).map_err(wasm_err)?, CacheUse::Bypassed));
+        return Ok((
+            Component::new(engine, bytes).map_err(wasm_err)?,
+            CacheUse::Bypassed,
+        ));
     };
     let path = dir.join(format!("{}.cwasm", key(engine, bytes)));
     if path.is_file() {
@@ -70,7 +79,10 @@ pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> anyhow::Result
     match store(&component, dir, &path) {
         Ok(()) => Ok((component, CacheUse::Stored)),
         Err(e) => {
-            tracing::warn!("could not write the component cache at {}: {e:#}", dir.display());
+            tracing::warn!(
+                "could not write the component cache at {}: {e:#}",
+                dir.display()
+            );
             Ok((component, CacheUse::Bypassed))
         }
     }

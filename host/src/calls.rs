@@ -20,7 +20,10 @@ impl Session {
     pub fn append(&mut self, batch: &[Envelope], level: SyncLevel) -> Result<u64> {
         self.call("append", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_append(&mut l.store, h, batch, level)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_append(&mut l.store, h, batch, level)
         })
     }
 
@@ -28,7 +31,10 @@ impl Session {
     pub fn sync(&mut self, level: SyncLevel) -> Result<()> {
         self.call("sync", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_sync(&mut l.store, h, level)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_sync(&mut l.store, h, level)
         })
     }
 
@@ -36,7 +42,10 @@ impl Session {
     pub fn units(&mut self) -> Result<Vec<UnitInfo>> {
         self.call("units", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_units(&mut l.store, h)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_units(&mut l.store, h)
         })
     }
 
@@ -44,7 +53,10 @@ impl Session {
     pub fn check_layout(&mut self) -> Result<Vec<Anomaly>> {
         self.call("check-layout", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_check_layout(&mut l.store, h)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_check_layout(&mut l.store, h)
         })
     }
 
@@ -52,31 +64,62 @@ impl Session {
     pub fn validate(&mut self, unit: &str, offset: u64, budget: u64) -> Result<ScanChunk> {
         let chunk = self.call("validate", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_validate(&mut l.store, h, unit, offset, budget)
+            l.plugin.quire_persistence_backend().store().call_validate(
+                &mut l.store,
+                h,
+                unit,
+                offset,
+                budget,
+            )
         })?;
         if !chunk.done && chunk.next_offset <= offset {
             return Err(self.fault(
                 "validate",
-                format!("returned no progress at offset {offset} of `{unit}` (next-offset {})", chunk.next_offset),
+                format!(
+                    "returned no progress at offset {offset} of `{unit}` (next-offset {})",
+                    chunk.next_offset
+                ),
             ));
         }
         Ok(chunk)
     }
 
     /// Opens a cursor over one unit.
-    pub fn open_cursor(&mut self, unit: &str, filter: &ReadFilter, order: ReadOrder) -> Result<CursorHandle> {
+    pub fn open_cursor(
+        &mut self,
+        unit: &str,
+        filter: &ReadFilter,
+        order: ReadOrder,
+    ) -> Result<CursorHandle> {
         self.call("read", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_read(&mut l.store, h, unit, filter, order)
+            l.plugin.quire_persistence_backend().store().call_read(
+                &mut l.store,
+                h,
+                unit,
+                filter,
+                order,
+            )
         })
         .map(CursorHandle)
     }
 
     /// Next batch from a cursor, at most `max` records.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
-        let batch = self.call("read", |l| l.plugin.quire_persistence_backend().cursor().call_next(&mut l.store, cursor.0, max))?;
+        let batch = self.call("read", |l| {
+            l.plugin
+                .quire_persistence_backend()
+                .cursor()
+                .call_next(&mut l.store, cursor.0, max)
+        })?;
         if batch.len() > max as usize {
-            return Err(self.fault("read", format!("returned {} records for a batch of at most {max}", batch.len())));
+            return Err(self.fault(
+                "read",
+                format!(
+                    "returned {} records for a batch of at most {max}",
+                    batch.len()
+                ),
+            ));
         }
         Ok(batch)
     }
@@ -90,26 +133,45 @@ impl Session {
     pub fn begin_rewrite(&mut self, unit: &str) -> Result<RewriterHandle> {
         self.call("rewrite", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_rewrite(&mut l.store, h, unit)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_rewrite(&mut l.store, h, unit)
         })
         .map(RewriterHandle)
     }
 
     /// Adds records to a replacement.
     pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
-        self.call("rewrite", |l| l.plugin.quire_persistence_backend().rewriter().call_write(&mut l.store, rewriter.0, batch))
+        self.call("rewrite", |l| {
+            l.plugin.quire_persistence_backend().rewriter().call_write(
+                &mut l.store,
+                rewriter.0,
+                batch,
+            )
+        })
     }
 
     /// Swaps the replacement in; returns the unit's new size.
     pub fn rewrite_commit(&mut self, rewriter: RewriterHandle) -> Result<u64> {
-        let result = self.call("rewrite commit", |l| l.plugin.quire_persistence_backend().rewriter().call_commit(&mut l.store, rewriter.0));
+        let result = self.call("rewrite commit", |l| {
+            l.plugin
+                .quire_persistence_backend()
+                .rewriter()
+                .call_commit(&mut l.store, rewriter.0)
+        });
         self.drop_resource(rewriter.0);
         result
     }
 
     /// Discards a replacement.
     pub fn rewrite_abort(&mut self, rewriter: RewriterHandle) -> Result<()> {
-        let result = self.call("rewrite abort", |l| l.plugin.quire_persistence_backend().rewriter().call_abort(&mut l.store, rewriter.0));
+        let result = self.call("rewrite abort", |l| {
+            l.plugin
+                .quire_persistence_backend()
+                .rewriter()
+                .call_abort(&mut l.store, rewriter.0)
+        });
         self.drop_resource(rewriter.0);
         result
     }
@@ -118,7 +180,10 @@ impl Session {
     pub fn drop_unit(&mut self, unit: &str) -> Result<()> {
         self.call("drop-unit", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_drop_unit(&mut l.store, h, unit)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_drop_unit(&mut l.store, h, unit)
         })
     }
 
@@ -126,7 +191,10 @@ impl Session {
     pub fn quarantine(&mut self, unit: &str, name: &str) -> Result<u64> {
         self.call("quarantine", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
         })
     }
 
@@ -134,7 +202,10 @@ impl Session {
     pub fn stats(&mut self) -> Result<StorageStats> {
         self.call("stats", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_stats(&mut l.store, h)
+            l.plugin
+                .quire_persistence_backend()
+                .store()
+                .call_stats(&mut l.store, h)
         })
     }
 }

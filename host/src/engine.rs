@@ -39,5 +39,7 @@ pub fn engine() -> &'static Engine {
 
 /// Epoch ticks for a deadline, rounded up, at least one.
 pub fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() as u64).div_ceil(TICK.as_millis() as u64).max(1)
+    (deadline.as_millis() as u64)
+        .div_ceil(TICK.as_millis() as u64)
+        .max(1)
 }

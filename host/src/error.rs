@@ -25,7 +25,9 @@ pub enum Error {
     },
     /// A plugin trapped, ran out of time or memory, or returned something
     /// impossible. Its instance was discarded; the next call gets a fresh one.
-    #[error("plugin {plugin} faulted during {operation}: {cause} (the plugin was restarted; no data was changed by this call's failure)")]
+    #[error(
+        "plugin {plugin} faulted during {operation}: {cause} (the plugin was restarted; no data was changed by this call's failure)"
+    )]
     Fault {
         /// The plugin.
         plugin: String,

@@ -29,7 +29,9 @@ pub mod sandbox;
 mod session;
 mod store;
 
-pub use bindings::{AnomalyKind, BackendInfo, Envelope, StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION};
+pub use bindings::{
+    AnomalyKind, BackendInfo, Envelope, StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION,
+};
 pub use error::{Error, Result};
 pub use ops::read::{self, ReadQuery};
 pub use ops::recover::{self, RecoveryMode};

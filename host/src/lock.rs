@@ -18,7 +18,10 @@ pub struct WriterLock {
 /// `.quire-lock` inside a directory.
 pub fn lock_path(data: &Path, path_is_file: bool) -> PathBuf {
     if path_is_file {
-        let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         data.with_file_name(format!(".{name}.quire-lock"))
     } else {
         data.join(".quire-lock")
@@ -32,12 +35,21 @@ pub fn acquire(path: &Path) -> Result<WriterLock> {
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(|e| Error::Path { path: path.to_path_buf(), message: format!("cannot create lock file: {e}") })?;
+        .map_err(|e| Error::Path {
+            path: path.to_path_buf(),
+            message: format!("cannot create lock file: {e}"),
+        })?;
     match file.try_lock() {
-        Ok(()) => Ok(WriterLock { _file: file, path: path.to_path_buf() }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_path_buf() }),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(Error::Path { path: path.to_path_buf(), message: format!("cannot lock: {e}") })
-        }
+        Ok(()) => Ok(WriterLock {
+            _file: file,
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Path {
+            path: path.to_path_buf(),
+            message: format!("cannot lock: {e}"),
+        }),
     }
 }

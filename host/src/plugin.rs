@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 
-use crate::bindings::{WIT_PACKAGE, WIT_VERSION, backend::BackendPluginPre, policy::RetentionPolicyPre};
+use crate::bindings::{
+    WIT_PACKAGE, WIT_VERSION, backend::BackendPluginPre, policy::RetentionPolicyPre,
+};
 use crate::cache::{self, CacheUse};
 use crate::engine::engine;
 use crate::error::{Error, Result};
@@ -108,7 +110,7 @@ pub fn check_exports(component: &Component, role: Role, label: &str) -> Result<(
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine())
-                .map(|(name, _)| name.to_string())
+        .map(|(name, _)| name.to_string())
         .collect();
     if exports.iter().any(|e| *e == wanted) {
         return Ok(());
@@ -127,18 +129,32 @@ pub fn check_exports(component: &Component, role: Role, label: &str) -> Result<(
         None => format!(
             "is not a quire {} plugin: it exports {} but not `{wanted}` (world `{WIT_PACKAGE}/{}@{WIT_VERSION}`)",
             role.interface(),
-            if exports.is_empty() { "no interfaces".to_string() } else { exports.join(", ") },
+            if exports.is_empty() {
+                "no interfaces".to_string()
+            } else {
+                exports.join(", ")
+            },
             role.world()
         ),
     };
-    Err(Error::Load { plugin: label.to_string(), message })
+    Err(Error::Load {
+        plugin: label.to_string(),
+        message,
+    })
 }
 
-fn compile(source: &PluginSource, role: Role, cache_dir: Option<&Path>) -> Result<(Component, CacheUse)> {
+fn compile(
+    source: &PluginSource,
+    role: Role,
+    cache_dir: Option<&Path>,
+) -> Result<(Component, CacheUse)> {
     let bytes = bytes_of(source, role)?;
     let label = source.label();
     if !bytes.starts_with(b"\0asm") {
-        return Err(Error::Load { plugin: label, message: "is not a WebAssembly file".into() });
+        return Err(Error::Load {
+            plugin: label,
+            message: "is not a WebAssembly file".into(),
+        });
     }
     let (component, cache) = cache::load(engine(), &bytes, cache_dir).map_err(|e| Error::Load {
         plugin: label.clone(),
@@ -152,7 +168,8 @@ fn compile(source: &PluginSource, role: Role, cache_dir: Option<&Path>) -> Resul
 
 fn linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
     Ok(linker)
 }
 
@@ -169,7 +186,9 @@ fn link_error(label: &str, e: wasmtime::Error) -> Error {
 pub fn load_backend(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedBackend> {
     let (component, cache) = compile(source, Role::Backend, cache_dir)?;
     let label = source.label();
-    let instance_pre = linker()?.instantiate_pre(&component).map_err(|e| link_error(&label, e))?;
+    let instance_pre = linker()?
+        .instantiate_pre(&component)
+        .map_err(|e| link_error(&label, e))?;
     let pre = BackendPluginPre::new(instance_pre).map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
 }
@@ -178,7 +197,9 @@ pub fn load_backend(source: &PluginSource, cache_dir: Option<&Path>) -> Result<L
 pub fn load_policy(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedPolicy> {
     let (component, cache) = compile(source, Role::Policy, cache_dir)?;
     let label = source.label();
-    let instance_pre = linker()?.instantiate_pre(&component).map_err(|e| link_error(&label, e))?;
+    let instance_pre = linker()?
+        .instantiate_pre(&component)
+        .map_err(|e| link_error(&label, e))?;
     let pre = RetentionPolicyPre::new(instance_pre).map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
 }

@@ -5,7 +5,9 @@ use wasmtime::component::ResourceAny;
 
 use crate::bindings::UnitInfo;
 use crate::bindings::policy::RetentionPolicy;
-use crate::bindings::policy::exports::quire::persistence::policy::{PolicyError, RecordMeta, UnitVerdict};
+use crate::bindings::policy::exports::quire::persistence::policy::{
+    PolicyError, RecordMeta, UnitVerdict,
+};
 use crate::error::{Error, Result};
 use crate::plugin::LoadedPolicy;
 use crate::sandbox::{Grants, Limits, PluginState};
@@ -23,7 +25,9 @@ pub struct Policy {
 }
 
 /// Re-exported so callers can build metadata batches.
-pub use crate::bindings::policy::exports::quire::persistence::policy::{RecordMeta as Meta, UnitVerdict as Verdict};
+pub use crate::bindings::policy::exports::quire::persistence::policy::{
+    RecordMeta as Meta, UnitVerdict as Verdict,
+};
 
 impl Policy {
     /// Instantiates `loaded` and configures it with `config` (JSON) at time `now`.
@@ -35,7 +39,10 @@ impl Policy {
             cause: fault_cause(&e, &limits),
         };
         let mut store = new_store(&Grants::default(), &limits)?;
-        let plugin = loaded.pre.instantiate(&mut store).map_err(|e| fault("instantiate", e))?;
+        let plugin = loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| fault("instantiate", e))?;
         let evaluator = plugin
             .quire_persistence_policy()
             .evaluator()
@@ -47,16 +54,27 @@ impl Policy {
             .evaluator()
             .call_describe(&mut store, evaluator)
             .map_err(|e| fault("describe", e))?;
-        Ok(Policy { label, limits, store, plugin, evaluator, description })
+        Ok(Policy {
+            label,
+            limits,
+            store,
+            plugin,
+            evaluator,
+            description,
+        })
     }
 
     fn fault(&self, operation: &str, e: wasmtime::Error) -> Error {
-        Error::Fault { plugin: self.label.clone(), operation: operation.into(), cause: fault_cause(&e, &self.limits) }
+        Error::Fault {
+            plugin: self.label.clone(),
+            operation: operation.into(),
+            cause: fault_cause(&e, &self.limits),
+        }
     }
 
     /// Unit verdicts, one per unit.
     pub fn plan_units(&mut self, units: &[UnitInfo]) -> Result<Vec<UnitVerdict>> {
-                let verdicts = self
+        let verdicts = self
             .plugin
             .quire_persistence_policy()
             .evaluator()
@@ -66,7 +84,11 @@ impl Policy {
             return Err(Error::Fault {
                 plugin: self.label.clone(),
                 operation: "plan-units".into(),
-                cause: format!("returned {} verdicts for {} units", verdicts.len(), units.len()),
+                cause: format!(
+                    "returned {} verdicts for {} units",
+                    verdicts.len(),
+                    units.len()
+                ),
             });
         }
         Ok(verdicts)
@@ -95,7 +117,11 @@ impl Policy {
             return Err(Error::Fault {
                 plugin: self.label.clone(),
                 operation: "decide".into(),
-                cause: format!("returned {} decisions for {} records", keep.len(), batch.len()),
+                cause: format!(
+                    "returned {} decisions for {} records",
+                    keep.len(),
+                    batch.len()
+                ),
             });
         }
         Ok(keep)
@@ -103,6 +129,9 @@ impl Policy {
 }
 
 fn policy_error(label: &str, operation: &str, e: PolicyError) -> Error {
-    Error::Plugin { plugin: label.to_string(), operation: operation.into(), message: crate::bindings::describe_policy(&e) }
+    Error::Plugin {
+        plugin: label.to_string(),
+        operation: operation.into(),
+        message: crate::bindings::describe_policy(&e),
+    }
 }
-

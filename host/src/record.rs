@@ -27,32 +27,52 @@ impl Record {
     /// (Papyra's readers drop records without one).
     pub fn from_json_line(line: &str, now: f64) -> Result<Self> {
         let line = line.trim();
-        let value: Value = serde_json::from_str(line).map_err(|e| Error::InvalidRecord(format!("invalid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| Error::InvalidRecord(format!("invalid JSON: {e}")))?;
         let Value::Object(mut map) = value else {
             return Err(Error::InvalidRecord("not a JSON object".into()));
         };
         let kind = match map.get("kind") {
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
-            _ => return Err(Error::InvalidRecord("no `kind` string (event, audit, dead_letter, ...)".into())),
+            _ => {
+                return Err(Error::InvalidRecord(
+                    "no `kind` string (event, audit, dead_letter, ...)".into(),
+                ));
+            }
         };
         let (timestamp, json) = match map.get("timestamp") {
             Some(Value::Number(n)) => match n.as_f64().filter(|t| t.is_finite()) {
                 Some(t) => (t, line.to_string()),
-                None => return Err(Error::InvalidRecord("`timestamp` is not a finite number".into())),
+                None => {
+                    return Err(Error::InvalidRecord(
+                        "`timestamp` is not a finite number".into(),
+                    ));
+                }
             },
             None => {
                 map.insert("timestamp".into(), Value::from(now));
                 (now, serde_json::to_string(&map).expect("a map serializes"))
             }
-            Some(_) => return Err(Error::InvalidRecord("`timestamp` must be unix seconds as a number".into())),
+            Some(_) => {
+                return Err(Error::InvalidRecord(
+                    "`timestamp` must be unix seconds as a number".into(),
+                ));
+            }
         };
-        Ok(Record { store: store_of(&map), kind, timestamp, json })
+        Ok(Record {
+            store: store_of(&map),
+            kind,
+            timestamp,
+            json,
+        })
     }
 
     /// Builds a record from fields; `kind` and `timestamp` are set in them.
     pub fn new(kind: &str, timestamp: f64, fields: Map<String, Value>) -> Result<Self> {
         if !timestamp.is_finite() {
-            return Err(Error::InvalidRecord("timestamp is not a finite number".into()));
+            return Err(Error::InvalidRecord(
+                "timestamp is not a finite number".into(),
+            ));
         }
         let mut map = Map::new();
         map.insert("kind".into(), Value::from(kind));
@@ -62,7 +82,12 @@ impl Record {
             }
         }
         map.insert("timestamp".into(), Value::from(timestamp));
-        Ok(Record { kind: kind.into(), store: store_of(&map), timestamp, json: serde_json::to_string(&map).expect("a map serializes") })
+        Ok(Record {
+            kind: kind.into(),
+            store: store_of(&map),
+            timestamp,
+            json: serde_json::to_string(&map).expect("a map serializes"),
+        })
     }
 
     /// The record's JSON as a value.
@@ -71,7 +96,12 @@ impl Record {
     }
 
     pub(crate) fn into_envelope(self) -> Envelope {
-        Envelope { kind: self.kind, store: self.store, timestamp: self.timestamp, json: self.json }
+        Envelope {
+            kind: self.kind,
+            store: self.store,
+            timestamp: self.timestamp,
+            json: self.json,
+        }
     }
 }
 
@@ -85,7 +115,10 @@ fn store_of(map: &Map<String, Value>) -> String {
 
 /// Current unix time in seconds.
 pub fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -94,9 +127,19 @@ mod tests {
 
     #[test]
     fn keeps_text_and_lifts_fields() {
-        let r = Record::from_json_line(r#"{"kind": "event", "system_id": "s1", "timestamp": 1.25}"#, 9.0).unwrap();
-        assert_eq!((r.kind.as_str(), r.store.as_str(), r.timestamp), ("event", "s1", 1.25));
-        assert_eq!(r.json, r#"{"kind": "event", "system_id": "s1", "timestamp": 1.25}"#);
+        let r = Record::from_json_line(
+            r#"{"kind": "event", "system_id": "s1", "timestamp": 1.25}"#,
+            9.0,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.kind.as_str(), r.store.as_str(), r.timestamp),
+            ("event", "s1", 1.25)
+        );
+        assert_eq!(
+            r.json,
+            r#"{"kind": "event", "system_id": "s1", "timestamp": 1.25}"#
+        );
     }
 
     #[test]

@@ -40,9 +40,16 @@ impl Finding {
 
     /// `file:line (byte N): KIND detail`.
     pub fn render(&self) -> String {
-        let place = self.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| self.unit.clone());
+        let place = self
+            .file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| self.unit.clone());
         let line = self.line.map(|l| format!(":{l}")).unwrap_or_default();
-        format!("{place}{line} (byte {}, {} bytes): {} {}", self.offset, self.length, self.kind, self.detail)
+        format!(
+            "{place}{line} (byte {}, {} bytes): {} {}",
+            self.offset, self.length, self.kind, self.detail
+        )
     }
 }
 
@@ -189,6 +196,12 @@ pub struct UnitSummary {
 
 impl From<&UnitInfo> for UnitSummary {
     fn from(u: &UnitInfo) -> Self {
-        UnitSummary { id: u.id.clone(), bytes: u.bytes, records: u.records, sealed: u.sealed, codec: u.codec.clone() }
+        UnitSummary {
+            id: u.id.clone(),
+            bytes: u.bytes,
+            records: u.records,
+            sealed: u.sealed,
+            codec: u.codec.clone(),
+        }
     }
 }

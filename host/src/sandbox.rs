@@ -24,7 +24,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: 512 << 20, call_deadline: Duration::from_secs(30) }
+        Self {
+            memory_bytes: 512 << 20,
+            call_deadline: Duration::from_secs(30),
+        }
     }
 }
 
@@ -47,7 +50,10 @@ pub struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -61,13 +67,19 @@ impl PluginState {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
         if let Some((dir, writable)) = &grants.data {
-            let perms = if *writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            let perms = if *writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
             wasi.preopened_dir(dir, DATA_DIR, perms)
                 .map_err(|e| anyhow::anyhow!("granting data directory {}: {e:#}", dir.display()))?;
         }
         if let Some(dir) = &grants.quarantine {
             wasi.preopened_dir(dir, QUARANTINE_DIR, FsPerms::ReadWrite)
-                .map_err(|e| anyhow::anyhow!("granting quarantine directory {}: {e:#}", dir.display()))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("granting quarantine directory {}: {e:#}", dir.display())
+                })?;
         }
         let limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
@@ -76,6 +88,10 @@ impl PluginState {
             .memories(8)
             .trap_on_grow_failure(true)
             .build();
-        Ok(Self { wasi: wasi.build(), table: ResourceTable::new(), limits })
+        Ok(Self {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+        })
     }
 }

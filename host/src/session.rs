@@ -47,20 +47,37 @@ pub(crate) fn fault_cause(e: &wasmtime::Error, limits: &Limits) -> String {
         Some(Trap::Interrupt) => format!("exceeded its CPU deadline of {:?}", limits.call_deadline),
         Some(Trap::OutOfFuel) => "ran out of fuel".into(),
         Some(trap) if format!("{e:?}").contains("memory") && *trap == Trap::AllocationTooLarge => {
-            format!("exceeded its memory limit of {} MiB", limits.memory_bytes >> 20)
+            format!(
+                "exceeded its memory limit of {} MiB",
+                limits.memory_bytes >> 20
+            )
         }
         Some(trap) => {
             let text = format!("{e:#}");
-            if text.contains("forcing trap when growing memory") || text.contains("memory") && text.contains("limit") {
-                format!("exceeded its memory limit of {} MiB ({trap})", limits.memory_bytes >> 20)
+            if text.contains("forcing trap when growing memory")
+                || text.contains("memory") && text.contains("limit")
+            {
+                format!(
+                    "exceeded its memory limit of {} MiB ({trap})",
+                    limits.memory_bytes >> 20
+                )
             } else {
-                format!("trapped: {text}")
+                // The wasm backtrace is for plugin authors (QUIRE_LOG=debug); operators get the trap.
+                tracing::debug!("plugin trap: {text}");
+                let panic = text
+                    .lines()
+                    .find(|l| l.contains("panicked"))
+                    .map(|l| format!(" ({})", l.trim()));
+                format!("trapped: {trap}{}", panic.unwrap_or_default())
             }
         }
         None => {
             let text = format!("{e:#}");
             if text.contains("forcing trap when growing memory") {
-                format!("exceeded its memory limit of {} MiB", limits.memory_bytes >> 20)
+                format!(
+                    "exceeded its memory limit of {} MiB",
+                    limits.memory_bytes >> 20
+                )
             } else {
                 format!("failed: {text}")
             }
@@ -70,26 +87,45 @@ pub(crate) fn fault_cause(e: &wasmtime::Error, limits: &Limits) -> String {
 
 impl Session {
     /// Instantiates the plugin and opens its storage.
-    pub fn open(loaded: LoadedBackend, grants: Grants, limits: Limits, config: OpenConfig) -> Result<Self> {
-        let mut session = Session { loaded, grants, limits, config, live: None, restarts: 0 };
+    pub fn open(
+        loaded: LoadedBackend,
+        grants: Grants,
+        limits: Limits,
+        config: OpenConfig,
+    ) -> Result<Self> {
+        let mut session = Session {
+            loaded,
+            grants,
+            limits,
+            config,
+            live: None,
+            restarts: 0,
+        };
         session.live("open")?;
         Ok(session)
     }
 
-    pub(crate) fn label(&self) -> &str {
-        &self.loaded.label
-    }
-
     fn start(&self) -> Result<Live> {
         let mut store = new_store(&self.grants, &self.limits)?;
-        let plugin = self.loaded.pre.instantiate(&mut store).map_err(|e| Error::Fault {
-            plugin: self.loaded.label.clone(),
-            operation: "instantiate".into(),
-            cause: fault_cause(&e, &self.limits),
-        })?;
-        let opened = plugin.quire_persistence_backend().store().call_open(&mut store, &self.config);
+        let plugin = self
+            .loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Fault {
+                plugin: self.loaded.label.clone(),
+                operation: "instantiate".into(),
+                cause: fault_cause(&e, &self.limits),
+            })?;
+        let opened = plugin
+            .quire_persistence_backend()
+            .store()
+            .call_open(&mut store, &self.config);
         match opened {
-            Ok(Ok(handle)) => Ok(Live { store, plugin, handle }),
+            Ok(Ok(handle)) => Ok(Live {
+                store,
+                plugin,
+                handle,
+            }),
             Ok(Err(e)) => Err(self.plugin_error("open", e)),
             Err(e) => Err(Error::Fault {
                 plugin: self.loaded.label.clone(),
@@ -107,7 +143,11 @@ impl Session {
     }
 
     pub(crate) fn plugin_error(&self, operation: &str, e: PluginError) -> Error {
-        Error::Plugin { plugin: self.loaded.label.clone(), operation: operation.into(), message: crate::bindings::describe(&e) }
+        Error::Plugin {
+            plugin: self.loaded.label.clone(),
+            operation: operation.into(),
+            message: crate::bindings::describe(&e),
+        }
     }
 
     /// Runs one call into the plugin. `f` gets the live instance and returns
@@ -132,7 +172,11 @@ impl Session {
         self.live = None;
         self.restarts += 1;
         tracing::warn!(plugin = %self.loaded.label, operation, "plugin faulted: {cause}; instance discarded");
-        Error::Fault { plugin: self.loaded.label.clone(), operation: operation.into(), cause }
+        Error::Fault {
+            plugin: self.loaded.label.clone(),
+            operation: operation.into(),
+            cause,
+        }
     }
 
     /// Drops a resource the plugin handed out (cursor, rewriter); failures

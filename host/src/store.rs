@@ -37,7 +37,11 @@ impl std::str::FromStr for Durability {
                 .and_then(|n| n.parse().ok())
                 .filter(|n| *n > 0)
                 .map(Durability::EveryN)
-                .ok_or_else(|| Error::Usage(format!("unknown durability `{text}`: use per-write, every-n:N or batch"))),
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "unknown durability `{text}`: use per-write, every-n:N or batch"
+                    ))
+                }),
         }
     }
 }
@@ -88,7 +92,7 @@ struct CommitQueue {
     open_batch: u64,
     leader_active: bool,
     /// Outcome of finished batches, with how many appenders still want it.
-    finished: BTreeMap<u64, (usize, std::result::Result<(), String>)>,
+    finished: BTreeMap<u64, (usize, Result<()>)>,
     waiting: BTreeMap<u64, usize>,
     unsynced_records: u64,
 }
@@ -107,7 +111,11 @@ pub struct Store {
 }
 
 /// The backend's self-description, from a throwaway instance with no grants.
-pub fn backend_info(source: &PluginSource, cache_dir: Option<&Path>, limits: Limits) -> Result<BackendInfo> {
+pub fn backend_info(
+    source: &PluginSource,
+    cache_dir: Option<&Path>,
+    limits: Limits,
+) -> Result<BackendInfo> {
     info_of(&plugin::load_backend(source, cache_dir)?, limits)
 }
 
@@ -120,7 +128,10 @@ fn info_of(loaded: &plugin::LoadedBackend, limits: Limits) -> Result<BackendInfo
         cause: crate::session::fault_cause(&e, &limits),
     };
     let instance = loaded.pre.instantiate(&mut store).map_err(fault)?;
-    instance.quire_persistence_backend().call_info(&mut store).map_err(fault)
+    instance
+        .quire_persistence_backend()
+        .call_info(&mut store)
+        .map_err(fault)
 }
 
 impl Store {
@@ -130,12 +141,21 @@ impl Store {
         let info = info_of(&loaded, config.limits)?;
         let (data_dir, target) = resolve(&config, &info)?;
         let lock = match (&data_dir, config.read_only) {
-            (Some(_), false) => Some(lock::acquire(&lock::lock_path(&config.path, info.path_is_file))?),
+            (Some(_), false) => Some(lock::acquire(&lock::lock_path(
+                &config.path,
+                info.path_is_file,
+            ))?),
             _ => None,
         };
+        let mut config = config;
         if let Some(dir) = &config.quarantine_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Path { path: dir.clone(), message: format!("cannot create quarantine directory: {e}") })?;
+            let failed = |e: std::io::Error| Error::Path {
+                path: dir.clone(),
+                message: format!("cannot create quarantine directory: {e}"),
+            };
+            std::fs::create_dir_all(dir).map_err(failed)?;
+            // Receipts name it absolutely, whatever the caller's working directory.
+            config.quarantine_dir = Some(dir.canonicalize().map_err(failed)?);
         }
         let grants = Grants {
             data: data_dir.clone().map(|d| (d, !config.read_only)),
@@ -181,7 +201,9 @@ impl Store {
     }
 
     pub(crate) fn session(&self) -> MutexGuard<'_, Session> {
-        self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The host path of a unit, for reports.
@@ -198,7 +220,9 @@ impl Store {
         }
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let my_batch = queue.open_batch;
-        queue.pending.extend(records.into_iter().map(Record::into_envelope));
+        queue
+            .pending
+            .extend(records.into_iter().map(Record::into_envelope));
         *queue.waiting.entry(my_batch).or_default() += 1;
         if !queue.leader_active {
             queue.leader_active = true;
@@ -214,31 +238,38 @@ impl Store {
                 drop(queue);
                 let outcome = self.write_batch(&batch, sync_now);
                 queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                queue.unsynced_records = if sync_now { 0 } else { queue.unsynced_records + batch.len() as u64 };
+                queue.unsynced_records = if sync_now {
+                    0
+                } else {
+                    queue.unsynced_records + batch.len() as u64
+                };
                 let waiters = queue.waiting.remove(&id).unwrap_or(0);
-                queue.finished.insert(id, (waiters, outcome.map_err(|e| e.to_string())));
+                queue.finished.insert(id, (waiters, outcome));
                 self.committed.notify_all();
             }
             queue.leader_active = false;
         }
         while !queue.finished.contains_key(&my_batch) {
-            queue = self.committed.wait(queue).unwrap_or_else(|p| p.into_inner());
+            queue = self
+                .committed
+                .wait(queue)
+                .unwrap_or_else(|p| p.into_inner());
         }
         let entry = queue.finished.get_mut(&my_batch).expect("checked above");
         entry.0 -= 1;
-        let outcome = entry.1.clone();
+        let outcome = entry.1.as_ref().map(|_| ()).map_err(copy_error);
         if entry.0 == 0 {
             queue.finished.remove(&my_batch);
         }
-        outcome.map_err(|message| Error::Plugin {
-            plugin: self.session().label().to_string(),
-            operation: "append".into(),
-            message,
-        })
+        outcome
     }
 
     fn write_batch(&self, batch: &[Envelope], sync: bool) -> Result<()> {
-        let level = if sync { SyncLevel::Durable } else { SyncLevel::Written };
+        let level = if sync {
+            SyncLevel::Durable
+        } else {
+            SyncLevel::Written
+        };
         let result = self.session().append(batch, level);
         match &result {
             Ok(bytes) => {
@@ -275,42 +306,89 @@ impl Drop for Store {
     }
 }
 
+/// The error of a batch, for each appender that shared it: the same variant
+/// (a fault stays a fault), not the text wrapped in another error.
+fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::Plugin {
+            plugin,
+            operation,
+            message,
+        } => Error::Plugin {
+            plugin: plugin.clone(),
+            operation: operation.clone(),
+            message: message.clone(),
+        },
+        Error::Fault {
+            plugin,
+            operation,
+            cause,
+        } => Error::Fault {
+            plugin: plugin.clone(),
+            operation: operation.clone(),
+            cause: cause.clone(),
+        },
+        Error::InvalidRecord(m) => Error::InvalidRecord(m.clone()),
+        other => Error::Other(anyhow::anyhow!("{other}")),
+    }
+}
+
 /// Works out the directory to grant and the target inside it.
 fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>, String)> {
     let path = &config.path;
-    let bad = |message: String| Error::Path { path: path.clone(), message };
+    let bad = |message: String| Error::Path {
+        path: path.clone(),
+        message,
+    };
     if !info.persistent {
         return Ok((None, String::new()));
     }
     if info.path_is_file {
         if path.is_dir() {
-            return Err(bad(format!("is a directory; the `{}` backend stores one file: give a file path", info.name)));
+            return Err(bad(format!(
+                "is a directory; the `{}` backend stores one file: give a file path",
+                info.name
+            )));
         }
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| bad("has no usable file name".into()))?
             .to_string();
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if !parent.is_dir() {
-            return Err(bad(format!("directory {} does not exist", parent.display())));
+            return Err(bad(format!(
+                "directory {} does not exist",
+                parent.display()
+            )));
         }
         if config.read_only && !path.exists() {
             return Err(bad("does not exist".into()));
         }
-        let dir = parent.canonicalize().map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
+        let dir = parent
+            .canonicalize()
+            .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
         Ok((Some(dir), name))
     } else {
         if path.is_file() {
-            return Err(bad(format!("is a file; the `{}` backend stores a directory", info.name)));
+            return Err(bad(format!(
+                "is a file; the `{}` backend stores a directory",
+                info.name
+            )));
         }
         if !path.exists() {
             if config.read_only {
                 return Err(bad("does not exist".into()));
             }
-            std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create directory: {e}")))?;
+            std::fs::create_dir_all(path)
+                .map_err(|e| bad(format!("cannot create directory: {e}")))?;
         }
-        let dir = path.canonicalize().map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
+        let dir = path
+            .canonicalize()
+            .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
         Ok((Some(dir), String::new()))
     }
 }

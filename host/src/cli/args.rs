@@ -38,14 +38,23 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn cache(&self) -> Option<PathBuf> {
-        if self.no_cache { None } else { self.cache_dir.clone().or_else(crate::cache::default_dir) }
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(crate::cache::default_dir)
+        }
     }
 
     pub fn limits(&self) -> Result<Limits> {
         if !(self.plugin_timeout > 0.0 && self.plugin_timeout.is_finite()) {
-            return Err(Error::Usage("--plugin-timeout must be a positive number of seconds".into()));
+            return Err(Error::Usage(
+                "--plugin-timeout must be a positive number of seconds".into(),
+            ));
         }
-        Ok(Limits { memory_bytes: self.plugin_memory_mib << 20, call_deadline: Duration::from_secs_f64(self.plugin_timeout) })
+        Ok(Limits {
+            memory_bytes: self.plugin_memory_mib << 20,
+            call_deadline: Duration::from_secs_f64(self.plugin_timeout),
+        })
     }
 
     pub fn source(&self) -> PluginSource {
@@ -58,7 +67,11 @@ impl StoreArgs {
         let path = match &self.path {
             Some(p) => p.clone(),
             None if source == PluginSource::Builtin("memory".into()) => PathBuf::new(),
-            None => return Err(Error::Usage("--path is required (the data file or directory)".into())),
+            None => {
+                return Err(Error::Usage(
+                    "--path is required (the data file or directory)".into(),
+                ));
+            }
         };
         let mut config = StoreConfig::new(source, path);
         config.read_only = read_only;

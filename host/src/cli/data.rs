@@ -50,7 +50,8 @@ pub fn append(a: AppendArgs) -> Result<i32> {
         Ok(())
     };
     for (index, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line.map_err(|e| Error::Usage(format!("reading stdin line {}: {e}", index + 1)))?;
+        let line =
+            line.map_err(|e| Error::Usage(format!("reading stdin line {}: {e}", index + 1)))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -72,7 +73,14 @@ pub fn append(a: AppendArgs) -> Result<i32> {
     if a.store.json {
         output::json(&AppendSummary { appended, rejected });
     } else if !a.ack {
-        println!("appended {appended} records{}", if rejected > 0 { format!(", rejected {rejected}") } else { String::new() });
+        println!(
+            "appended {appended} records{}",
+            if rejected > 0 {
+                format!(", rejected {rejected}")
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(if rejected > 0 { 1 } else { 0 })
 }
@@ -117,14 +125,23 @@ pub fn read(a: ReadArgs) -> Result<i32> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let result = store.read(&query, |r| {
         let written = if a.with_location {
-            writeln!(out, "{{\"unit\":{},\"offset\":{},\"bytes\":{},\"record\":{}}}",
-                serde_json::Value::from(r.unit), r.offset, r.stored_bytes, r.envelope.json)
+            writeln!(
+                out,
+                "{{\"unit\":{},\"offset\":{},\"bytes\":{},\"record\":{}}}",
+                serde_json::Value::from(r.unit),
+                r.offset,
+                r.stored_bytes,
+                r.envelope.json
+            )
         } else {
             writeln!(out, "{}", r.envelope.json)
         };
         written.map_err(|e| Error::Usage(format!("writing stdout: {e}")))
     });
-    match result.and_then(|_| out.flush().map_err(|e| Error::Usage(format!("writing stdout: {e}")))) {
+    match result.and_then(|_| {
+        out.flush()
+            .map_err(|e| Error::Usage(format!("writing stdout: {e}")))
+    }) {
         Ok(()) => Ok(0),
         // A closed pipe (`quire read | head`) is not a failure.
         Err(Error::Usage(m)) if m.contains("Broken pipe") => Ok(0),
@@ -148,7 +165,10 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
     let store = a.store.open(true)?;
     let report = store.inspect(&Bar::new())?;
     let sample = match a.limit {
-        Some(n) => store.read_all(&ReadQuery { limit: Some(n), ..ReadQuery::default() })?,
+        Some(n) => store.read_all(&ReadQuery {
+            limit: Some(n),
+            ..ReadQuery::default()
+        })?,
         None => Vec::new(),
     };
     if a.store.json {
@@ -161,15 +181,28 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
             #[serde(skip_serializing_if = "Vec::is_empty")]
             newest: Vec<serde_json::Value>,
         }
-        let newest = sample.iter().map(|r| serde_json::from_str(&r.envelope.json).unwrap_or_default()).collect();
-        output::json(&Full { report: &report, metrics: a.show_metrics.then(|| store.metrics()), newest });
+        let newest = sample
+            .iter()
+            .map(|r| serde_json::from_str(&r.envelope.json).unwrap_or_default())
+            .collect();
+        output::json(&Full {
+            report: &report,
+            metrics: a.show_metrics.then(|| store.metrics()),
+            newest,
+        });
         return Ok(0);
     }
     println!("backend: {} {}", report.backend, report.backend_version);
     println!("path: {}", report.path.display());
     println!("bytes: {}  records: {}", report.total_bytes, report.records);
     for u in &report.units {
-        println!("  unit {} ({}, {}): {} bytes", u.id, u.codec, if u.sealed { "sealed" } else { "live" }, u.bytes);
+        println!(
+            "  unit {} ({}, {}): {} bytes",
+            u.id,
+            u.codec,
+            if u.sealed { "sealed" } else { "live" },
+            u.bytes
+        );
     }
     for (kind, n) in &report.kinds {
         println!("  kind {kind}: {n}");
@@ -187,7 +220,10 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
         println!("{}", r.envelope.json);
     }
     if a.show_metrics {
-        println!("metrics: {}", serde_json::to_string(&store.metrics()).expect("serializes"));
+        println!(
+            "metrics: {}",
+            serde_json::to_string(&store.metrics()).expect("serializes")
+        );
     }
     Ok(0)
 }
@@ -209,8 +245,14 @@ pub fn metrics(a: MetricsArgs) -> Result<i32> {
     let snapshot = store.metrics();
     if a.prometheus {
         print!("{}", snapshot.prometheus());
-        println!("# HELP quire_stored_bytes Bytes the store occupies.\n# TYPE quire_stored_bytes gauge\nquire_stored_bytes {}", scan.bytes_scanned);
-        println!("# HELP quire_stored_records Valid records in the store.\n# TYPE quire_stored_records gauge\nquire_stored_records {}", scan.records);
+        println!(
+            "# HELP quire_stored_bytes Bytes the store occupies.\n# TYPE quire_stored_bytes gauge\nquire_stored_bytes {}",
+            scan.bytes_scanned
+        );
+        println!(
+            "# HELP quire_stored_records Valid records in the store.\n# TYPE quire_stored_records gauge\nquire_stored_records {}",
+            scan.records
+        );
     } else {
         #[derive(Serialize)]
         struct Out {
@@ -218,7 +260,11 @@ pub fn metrics(a: MetricsArgs) -> Result<i32> {
             stored_bytes: u64,
             stored_records: u64,
         }
-        output::json(&Out { counters: snapshot, stored_bytes: scan.bytes_scanned, stored_records: scan.records });
+        output::json(&Out {
+            counters: snapshot,
+            stored_bytes: scan.bytes_scanned,
+            stored_records: scan.records,
+        });
     }
     Ok(0)
 }

@@ -22,7 +22,11 @@ pub struct ScanArgs {
 pub fn scan(a: ScanArgs) -> Result<i32> {
     let store = a.store.open(true)?;
     let report = store.scan(&Bar::new())?;
-    if a.store.json { output::json(&report) } else { output::scan_text(&report) }
+    if a.store.json {
+        output::json(&report)
+    } else {
+        output::scan_text(&report)
+    }
     Ok(if report.healthy() { HEALTHY } else { ANOMALIES })
 }
 
@@ -53,10 +57,15 @@ pub struct RecoverArgs {
     quarantine_dir: Option<PathBuf>,
 }
 
-fn open_for_recovery(store: &StoreArgs, mode: Mode, quarantine_dir: &Option<PathBuf>) -> Result<Store> {
+fn open_for_recovery(
+    store: &StoreArgs,
+    mode: Mode,
+    quarantine_dir: &Option<PathBuf>,
+) -> Result<Store> {
     if matches!(mode, Mode::Quarantine) && quarantine_dir.is_none() {
         return Err(Error::Usage(
-            "--mode quarantine needs --quarantine-dir DIR (where the damaged originals are kept)".into(),
+            "--mode quarantine needs --quarantine-dir DIR (where the damaged originals are kept)"
+                .into(),
         ));
     }
     let mut config = store.config(false)?;
@@ -67,8 +76,16 @@ fn open_for_recovery(store: &StoreArgs, mode: Mode, quarantine_dir: &Option<Path
 pub fn recover(a: RecoverArgs) -> Result<i32> {
     let store = open_for_recovery(&a.store, a.mode, &a.quarantine_dir)?;
     let report = store.recover(a.mode.into(), &Bar::new())?;
-    if a.store.json { output::json(&report) } else { output::recovery_text(&report) }
-    Ok(if report.after.healthy() { HEALTHY } else { ANOMALIES })
+    if a.store.json {
+        output::json(&report)
+    } else {
+        output::recovery_text(&report)
+    }
+    Ok(if report.after.healthy() {
+        HEALTHY
+    } else {
+        ANOMALIES
+    })
 }
 
 #[derive(Args)]
@@ -111,8 +128,15 @@ fn standard_config(a: &CompactArgs) -> Result<Option<String>> {
     if let Some(b) = a.max_bytes {
         config.insert("max_bytes".into(), b.into());
     }
-    let plugins_take_config = !a.retention.is_empty() && a.max_records.is_none() && a.max_age.is_none() && a.max_bytes.is_none();
-    Ok(if config.is_empty() || plugins_take_config { None } else { Some(serde_json::Value::Object(config).to_string()) })
+    let plugins_take_config = !a.retention.is_empty()
+        && a.max_records.is_none()
+        && a.max_age.is_none()
+        && a.max_bytes.is_none();
+    Ok(if config.is_empty() || plugins_take_config {
+        None
+    } else {
+        Some(serde_json::Value::Object(config).to_string())
+    })
 }
 
 pub fn compact(a: CompactArgs) -> Result<i32> {
@@ -121,7 +145,8 @@ pub fn compact(a: CompactArgs) -> Result<i32> {
     let cache = a.store.cache();
     let at = now();
     if let Some(config) = standard_config(&a)? {
-        let loaded = plugin::load_policy(&PluginSource::Builtin("standard".into()), cache.as_deref())?;
+        let loaded =
+            plugin::load_policy(&PluginSource::Builtin("standard".into()), cache.as_deref())?;
         policies.push(Policy::create(&loaded, &config, at, limits)?);
     }
     for path in &a.retention {
@@ -144,7 +169,11 @@ pub fn compact(a: CompactArgs) -> Result<i32> {
         reports.push(report);
     }
     if a.store.json {
-        if reports.len() == 1 { output::json(&reports[0]) } else { output::json(&reports) }
+        if reports.len() == 1 {
+            output::json(&reports[0])
+        } else {
+            output::json(&reports)
+        }
     }
     Ok(HEALTHY)
 }
@@ -183,7 +212,11 @@ pub fn startup_check(a: StartupArgs) -> Result<i32> {
         if let Some(recovery) = &report.recovery {
             output::recovery_text(recovery);
         }
-        println!("startup check ({}): {}", report.mode, if report.ok { "ok" } else { "FAILED" });
+        println!(
+            "startup check ({}): {}",
+            report.mode,
+            if report.ok { "ok" } else { "FAILED" }
+        );
     }
     Ok(if report.ok { HEALTHY } else { ANOMALIES })
 }
@@ -212,7 +245,11 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
     let mut push = |check: &str, result: std::result::Result<String, String>| {
         let ok = result.is_ok();
         let detail = result.unwrap_or_else(|e| e);
-        checks.push(Check { check: check.into(), ok, detail });
+        checks.push(Check {
+            check: check.into(),
+            ok,
+            detail,
+        });
         ok
     };
     let cache = a.store.cache();
@@ -243,20 +280,45 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
                 remaining = usize::MAX;
             }
             Ok(store) => {
-                push("open", Ok(format!("backend {} {}", store.backend().name, store.backend().version)));
+                push(
+                    "open",
+                    Ok(format!(
+                        "backend {} {}",
+                        store.backend().name,
+                        store.backend().version
+                    )),
+                );
                 let scan = store.scan(&Bar::new())?;
                 remaining = scan.anomaly_count as usize;
-                push("scan", if scan.healthy() { Ok(format!("{} valid records", scan.records)) } else {
-                    Err(format!("{} anomalies, first: {}", scan.anomaly_count, scan.anomalies.first().map(|f| f.render()).unwrap_or_default()))
-                });
+                push(
+                    "scan",
+                    if scan.healthy() {
+                        Ok(format!("{} valid records", scan.records))
+                    } else {
+                        Err(format!(
+                            "{} anomalies, first: {}",
+                            scan.anomaly_count,
+                            scan.anomalies
+                                .first()
+                                .map(|f| f.render())
+                                .unwrap_or_default()
+                        ))
+                    },
+                );
                 if let (Some(mode), false) = (a.mode, scan.healthy()) {
                     let report = store.recover(mode.into(), &Bar::new())?;
                     remaining = report.after.anomaly_count as usize;
-                    push("recover", if report.after.healthy() {
-                        Ok(format!("{} receipts, re-scan healthy", report.receipts.len()))
-                    } else {
-                        Err(format!("{} anomalies remain", report.after.anomaly_count))
-                    });
+                    push(
+                        "recover",
+                        if report.after.healthy() {
+                            Ok(format!(
+                                "{} receipts, re-scan healthy",
+                                report.receipts.len()
+                            ))
+                        } else {
+                            Err(format!("{} anomalies remain", report.after.anomaly_count))
+                        },
+                    );
                 }
             }
         }
@@ -265,8 +327,19 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
         output::json(&checks);
     } else {
         for c in &checks {
-            println!("[{}] {}: {}", if c.ok { " ok " } else { "FAIL" }, c.check, c.detail);
+            println!(
+                "[{}] {}: {}",
+                if c.ok { " ok " } else { "FAIL" },
+                c.check,
+                c.detail
+            );
         }
     }
-    Ok(if checks.iter().all(|c| c.ok) { HEALTHY } else if remaining > 0 && plugin_ok { ANOMALIES } else { 1 })
+    Ok(if checks.iter().all(|c| c.ok) {
+        HEALTHY
+    } else if remaining > 0 && plugin_ok {
+        ANOMALIES
+    } else {
+        1
+    })
 }

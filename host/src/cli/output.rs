@@ -11,7 +11,10 @@ use crate::report::{CompactionReport, Receipt, RecoveryReport, ScanReport};
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("reports serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("reports serialize")
+    );
 }
 
 /// A bar on stderr, only when stderr is a terminal.
@@ -30,9 +33,11 @@ impl Progress for Bar {
         }
         let bar = ProgressBar::new(total).with_message(phase.to_string());
         bar.set_style(
-            ProgressStyle::with_template("{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         *self.0.lock().unwrap() = Some(bar);
     }
@@ -53,9 +58,16 @@ pub fn scan_text(report: &ScanReport) {
         println!("{}", finding.render());
     }
     if report.anomaly_count as usize > report.anomalies.len() {
-        println!("... and {} more", report.anomaly_count as usize - report.anomalies.len());
+        println!(
+            "... and {} more",
+            report.anomaly_count as usize - report.anomalies.len()
+        );
     }
-    let verdict = if report.healthy() { "healthy".to_string() } else { format!("{} anomalies", report.anomaly_count) };
+    let verdict = if report.healthy() {
+        "healthy".to_string()
+    } else {
+        format!("{} anomalies", report.anomaly_count)
+    };
     println!(
         "scanned {} unit(s), {} bytes, {} valid records: {verdict}",
         report.units, report.bytes_scanned, report.records
@@ -63,7 +75,11 @@ pub fn scan_text(report: &ScanReport) {
 }
 
 pub fn receipt_text(r: &Receipt) {
-    let place = r.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| r.unit.clone());
+    let place = r
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| r.unit.clone());
     let mut line = format!(
         "{}: {place} ({} -> {} bytes, {} records kept, {} anomalies removed)",
         r.action, r.bytes_before, r.bytes_after, r.records_kept, r.anomalies_removed
@@ -79,7 +95,10 @@ pub fn recovery_text(report: &RecoveryReport) {
         println!("no anomalies: nothing to recover");
         return;
     }
-    println!("found {} anomalies; mode {}", report.before.anomaly_count, report.mode);
+    println!(
+        "found {} anomalies; mode {}",
+        report.before.anomaly_count, report.mode
+    );
     for r in &report.receipts {
         receipt_text(r);
     }
@@ -99,12 +118,21 @@ pub fn compaction_text(r: &CompactionReport) {
         let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
         println!(
             "  {}: {} ({} -> {} records, {} -> {} bytes)",
-            u.unit, u.action, count(u.records_before), count(u.records_after), u.bytes_before, u.bytes_after
+            u.unit,
+            u.action,
+            count(u.records_before),
+            count(u.records_after),
+            u.bytes_before,
+            u.bytes_after
         );
     }
     println!(
         "{}records {} -> {}, bytes {} -> {} ({} reclaimed)",
-        if r.dry_run { "dry run, nothing changed: " } else { "" },
+        if r.dry_run {
+            "dry run, nothing changed: "
+        } else {
+            ""
+        },
         r.records_before,
         r.records_after,
         r.bytes_before,

@@ -35,7 +35,11 @@ struct Described {
 }
 
 pub fn run(command: PluginCommand) -> Result<i32> {
-    let PluginCommand::Check { plugin: text, cache_dir, json } = command;
+    let PluginCommand::Check {
+        plugin: text,
+        cache_dir,
+        json,
+    } = command;
     let source = PluginSource::parse(&text);
     let cache = cache_dir.or_else(crate::cache::default_dir);
     let wit = format!("{}@{}", crate::WIT_PACKAGE, crate::WIT_VERSION);
@@ -52,7 +56,9 @@ pub fn run(command: PluginCommand) -> Result<i32> {
                 compile_cache: format!("{:?}", loaded.cache),
             }
         }
-        Err(Error::Load { message, .. }) if message.contains("another kind") || message.contains("no built-in") => {
+        Err(Error::Load { message, .. })
+            if message.contains("another kind") || message.contains("no built-in") =>
+        {
             let loaded = plugin::load_policy(&source, cache.as_deref())?;
             let policy = crate::Policy::create(&loaded, "", crate::now(), Limits::default());
             Described {
@@ -61,7 +67,9 @@ pub fn run(command: PluginCommand) -> Result<i32> {
                 wit,
                 name: None,
                 version: None,
-                description: policy.map(|p| p.description).unwrap_or_else(|e| format!("(needs configuration: {e})")),
+                description: policy
+                    .map(|p| p.description)
+                    .unwrap_or_else(|e| format!("(needs configuration: {e})")),
                 compile_cache: format!("{:?}", loaded.cache),
             }
         }
@@ -70,7 +78,10 @@ pub fn run(command: PluginCommand) -> Result<i32> {
     if json {
         super::output::json(&described);
     } else {
-        println!("{}: {} plugin for {}", described.plugin, described.role, described.wit);
+        println!(
+            "{}: {} plugin for {}",
+            described.plugin, described.role, described.wit
+        );
         if let (Some(n), Some(v)) = (&described.name, &described.version) {
             println!("  name {n}, version {v}");
         }

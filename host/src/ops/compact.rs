@@ -34,7 +34,9 @@ impl Runs {
     }
     /// Yields the flags back in order.
     fn replay(&self) -> impl Iterator<Item = bool> + '_ {
-        self.0.iter().flat_map(|&(keep, n)| std::iter::repeat_n(keep, n as usize))
+        self.0
+            .iter()
+            .flat_map(|&(keep, n)| std::iter::repeat_n(keep, n as usize))
     }
 }
 
@@ -48,8 +50,17 @@ fn meta(r: &StoredRecord) -> Meta {
 }
 
 /// Streams every valid record of `unit` in batches to `f`.
-fn each_batch(session: &mut Session, unit: &str, mut f: impl FnMut(&[StoredRecord]) -> Result<()>) -> Result<()> {
-    let all = ReadFilter { kinds: vec![], stores: vec![], since: None, until: None };
+fn each_batch(
+    session: &mut Session,
+    unit: &str,
+    mut f: impl FnMut(&[StoredRecord]) -> Result<()>,
+) -> Result<()> {
+    let all = ReadFilter {
+        kinds: vec![],
+        stores: vec![],
+        since: None,
+        until: None,
+    };
     let cursor = session.open_cursor(unit, &all, ReadOrder::OldestFirst)?;
     let result = (|| loop {
         let batch = session.next_batch(&cursor, super::BATCH)?;
@@ -64,7 +75,12 @@ fn each_batch(session: &mut Session, unit: &str, mut f: impl FnMut(&[StoredRecor
 
 impl Store {
     /// Applies `policy` physically. With `dry_run`, reports without changing anything.
-    pub fn compact(&self, policy: &mut Policy, dry_run: bool, progress: &dyn Progress) -> Result<CompactionReport> {
+    pub fn compact(
+        &self,
+        policy: &mut Policy,
+        dry_run: bool,
+        progress: &dyn Progress,
+    ) -> Result<CompactionReport> {
         let result = self.compact_inner(policy, dry_run, progress);
         if !dry_run {
             metrics::add(&self.metrics.compactions, 1);
@@ -75,15 +91,26 @@ impl Store {
         result
     }
 
-    fn compact_inner(&self, policy: &mut Policy, dry_run: bool, progress: &dyn Progress) -> Result<CompactionReport> {
+    fn compact_inner(
+        &self,
+        policy: &mut Policy,
+        dry_run: bool,
+        progress: &dyn Progress,
+    ) -> Result<CompactionReport> {
         if self.config.read_only && !dry_run {
-            return Err(Error::Usage("compaction needs a store opened read-write".into()));
+            return Err(Error::Usage(
+                "compaction needs a store opened read-write".into(),
+            ));
         }
         let mut session = self.session();
         let units = session.units()?;
         let verdicts = policy.plan_units(&units)?;
-        let filtered: Vec<&UnitInfo> =
-            units.iter().zip(&verdicts).filter(|(u, v)| **v == Verdict::Filter || (!u.sealed && **v == Verdict::Drop)).map(|(u, _)| u).collect();
+        let filtered: Vec<&UnitInfo> = units
+            .iter()
+            .zip(&verdicts)
+            .filter(|(u, v)| **v == Verdict::Filter || (!u.sealed && **v == Verdict::Drop))
+            .map(|(u, _)| u)
+            .collect();
         let filtered_bytes = filtered.iter().map(|u| u.bytes).sum();
 
         progress.begin("compact: counting", filtered_bytes);
@@ -145,12 +172,18 @@ impl Store {
                     }
                 }
                 _ => {
-                    let (id, unit_runs) = filtered_runs.next().expect("one run list per filtered unit");
+                    let (id, unit_runs) = filtered_runs
+                        .next()
+                        .expect("one run list per filtered unit");
                     debug_assert_eq!(id, unit.id);
                     let (before, after) = (unit_runs.total(), unit_runs.kept());
                     let mut entry = UnitCompaction {
                         unit: unit.id.clone(),
-                        action: if before == after { "unchanged".into() } else { "rewritten".into() },
+                        action: if before == after {
+                            "unchanged".into()
+                        } else {
+                            "rewritten".into()
+                        },
                         records_before: Some(before),
                         records_after: Some(after),
                         bytes_before: unit.bytes,
@@ -162,14 +195,25 @@ impl Store {
                         } else {
                             progress.begin(&format!("compact: rewriting {}", unit.id), unit.bytes);
                             let mut flags = unit_runs.replay();
-                            let done = super::rewrite::rewrite_unit(&mut session, &unit.id, progress, |_| {
-                                flags.next().ok_or_else(|| {
-                                    Error::Usage(format!("`{}` changed during compaction; nothing was replaced", unit.id))
-                                })
-                            })?;
+                            let done = super::rewrite::rewrite_unit(
+                                &mut session,
+                                &unit.id,
+                                progress,
+                                |_| {
+                                    flags.next().ok_or_else(|| {
+                                        Error::Usage(format!(
+                                            "`{}` changed during compaction; nothing was replaced",
+                                            unit.id
+                                        ))
+                                    })
+                                },
+                            )?;
                             progress.finish();
                             if done.kept + done.skipped != before {
-                                return Err(Error::Usage(format!("`{}` changed during compaction", unit.id)));
+                                return Err(Error::Usage(format!(
+                                    "`{}` changed during compaction",
+                                    unit.id
+                                )));
                             }
                             done.bytes_after
                         };

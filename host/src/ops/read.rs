@@ -55,13 +55,18 @@ impl Ord for Head {
     /// Reversed: `BinaryHeap` is a max-heap and we want the oldest; ties go
     /// to the older unit so replay is deterministic.
     fn cmp(&self, other: &Self) -> Ordering {
-        other.timestamp.total_cmp(&self.timestamp).then(other.index.cmp(&self.index))
+        other
+            .timestamp
+            .total_cmp(&self.timestamp)
+            .then(other.index.cmp(&self.index))
     }
 }
 
 fn refill(session: &mut Session, source: &mut Source) -> Result<bool> {
     if source.buffer.is_empty() {
-        source.buffer.extend(session.next_batch(&source.cursor, super::BATCH)?);
+        source
+            .buffer
+            .extend(session.next_batch(&source.cursor, super::BATCH)?);
     }
     Ok(!source.buffer.is_empty())
 }
@@ -69,7 +74,11 @@ fn refill(session: &mut Session, source: &mut Source) -> Result<bool> {
 impl Store {
     /// Streams matching records, oldest first (or newest first), to `each`.
     /// Returns how many were delivered.
-    pub fn read(&self, query: &ReadQuery, mut each: impl FnMut(StoredRecord) -> Result<()>) -> Result<u64> {
+    pub fn read(
+        &self,
+        query: &ReadQuery,
+        mut each: impl FnMut(StoredRecord) -> Result<()>,
+    ) -> Result<u64> {
         let mut session = self.session();
         let filter = ReadFilter {
             kinds: query.kinds.clone(),
@@ -81,11 +90,19 @@ impl Store {
         let mut sources = Vec::with_capacity(units.len());
         for (index, unit) in units.iter().enumerate() {
             let cursor = session.open_cursor(&unit.id, &filter, ReadOrder::OldestFirst)?;
-            sources.push(Source { cursor, index, buffer: VecDeque::new() });
+            sources.push(Source {
+                cursor,
+                index,
+                buffer: VecDeque::new(),
+            });
         }
         let mut delivered = 0u64;
         // Newest-first and limit need a window at the end of the stream.
-        let window = query.limit.or(if query.newest_first { Some(usize::MAX) } else { None });
+        let window = query.limit.or(if query.newest_first {
+            Some(usize::MAX)
+        } else {
+            None
+        });
         let mut tail: VecDeque<StoredRecord> = VecDeque::new();
         let mut emit = |record: StoredRecord, tail: &mut VecDeque<StoredRecord>| -> Result<()> {
             match window {
@@ -107,14 +124,20 @@ impl Store {
             let mut heap = BinaryHeap::new();
             for source in sources.iter_mut() {
                 if refill(&mut session, source)? {
-                    heap.push(Head { timestamp: source.buffer[0].envelope.timestamp, index: source.index });
+                    heap.push(Head {
+                        timestamp: source.buffer[0].envelope.timestamp,
+                        index: source.index,
+                    });
                 }
             }
             while let Some(Head { index, .. }) = heap.pop() {
                 let source = &mut sources[index];
                 let record = source.buffer.pop_front().expect("heads have a record");
                 if refill(&mut session, source)? {
-                    heap.push(Head { timestamp: source.buffer[0].envelope.timestamp, index });
+                    heap.push(Head {
+                        timestamp: source.buffer[0].envelope.timestamp,
+                        index,
+                    });
                 }
                 emit(record, &mut tail)?;
             }
@@ -126,8 +149,11 @@ impl Store {
         drop(session);
         result?;
         if window.is_some() {
-            let records: Box<dyn Iterator<Item = StoredRecord>> =
-                if query.newest_first { Box::new(tail.into_iter().rev()) } else { Box::new(tail.into_iter()) };
+            let records: Box<dyn Iterator<Item = StoredRecord>> = if query.newest_first {
+                Box::new(tail.into_iter().rev())
+            } else {
+                Box::new(tail.into_iter())
+            };
             for record in records {
                 delivered += 1;
                 each(record)?;

@@ -44,11 +44,15 @@ impl Store {
 
     fn recover_inner(&self, mode: RecoveryMode, progress: &dyn Progress) -> Result<RecoveryReport> {
         if self.config.read_only {
-            return Err(Error::Usage("recovery needs a store opened read-write".into()));
+            return Err(Error::Usage(
+                "recovery needs a store opened read-write".into(),
+            ));
         }
         let quarantine_dir = match (mode, &self.config.quarantine_dir) {
             (RecoveryMode::Quarantine, None) => {
-                return Err(Error::Usage("quarantine mode needs a quarantine directory (--quarantine-dir DIR)".into()));
+                return Err(Error::Usage(
+                    "quarantine mode needs a quarantine directory (--quarantine-dir DIR)".into(),
+                ));
             }
             (_, dir) => dir.clone(),
         };
@@ -62,11 +66,21 @@ impl Store {
                 entry.1 |= finding.kind == AnomalyKind::OrphanedUnit.label();
             }
             if before.anomaly_count as usize > before.anomalies.len() {
-                tracing::warn!("more anomalies than a report holds; units past the first {} are found by the re-scan", before.anomalies.len());
+                tracing::warn!(
+                    "more anomalies than a report holds; units past the first {} are found by the re-scan",
+                    before.anomalies.len()
+                );
             }
             let mut session = self.session();
-            let sizes: BTreeMap<String, u64> = session.units()?.into_iter().map(|u| (u.id, u.bytes)).collect();
-            for (unit, (anomalies, orphan)) in by_unit {
+            let sizes: BTreeMap<String, u64> = session
+                .units()?
+                .into_iter()
+                .map(|u| (u.id, u.bytes))
+                .collect();
+            // Orphans first: a rewrite reuses the temporary name a leftover may hold.
+            let mut work: Vec<(String, (u64, bool))> = by_unit.into_iter().collect();
+            work.sort_by_key(|(_, (_, orphan))| !orphan);
+            for (unit, (anomalies, orphan)) in work {
                 let bytes_before = sizes.get(&unit).copied().unwrap_or(0);
                 let quarantined_to = match &quarantine_dir {
                     Some(dir) if mode == RecoveryMode::Quarantine => {
@@ -92,10 +106,15 @@ impl Store {
                     }
                 } else {
                     progress.begin(&format!("repair {unit}"), bytes_before);
-                    let done = super::rewrite::rewrite_unit(&mut session, &unit, progress, |_| Ok(true))?;
+                    let done =
+                        super::rewrite::rewrite_unit(&mut session, &unit, progress, |_| Ok(true))?;
                     progress.finish();
                     Receipt {
-                        action: if quarantined_to.is_some() { "quarantined".into() } else { "rewritten".into() },
+                        action: if quarantined_to.is_some() {
+                            "quarantined".into()
+                        } else {
+                            "rewritten".into()
+                        },
                         unit: unit.clone(),
                         file: self.unit_path(&unit),
                         quarantined_to,
@@ -113,7 +132,12 @@ impl Store {
             }
         }
         let after = self.scan(progress)?;
-        Ok(RecoveryReport { mode: mode.name().into(), before, receipts, after })
+        Ok(RecoveryReport {
+            mode: mode.name().into(),
+            before,
+            receipts,
+            after,
+        })
     }
 }
 
@@ -122,6 +146,8 @@ fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()>
     let mut path = PathBuf::from(quarantined).into_os_string();
     path.push(".receipt.json");
     let text = serde_json::to_string_pretty(receipt).map_err(anyhow::Error::from)?;
-    std::fs::write(&path, text)
-        .map_err(|e| Error::Path { path: path.clone().into(), message: format!("cannot write receipt: {e}") })
+    std::fs::write(&path, text).map_err(|e| Error::Path {
+        path: path.clone().into(),
+        message: format!("cannot write receipt: {e}"),
+    })
 }

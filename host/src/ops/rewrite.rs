@@ -24,7 +24,16 @@ pub fn rewrite_unit(
     progress: &dyn Progress,
     mut keep: impl FnMut(&StoredRecord) -> Result<bool>,
 ) -> Result<Rewritten> {
-    let cursor = session.open_cursor(unit, &ReadFilter { kinds: vec![], stores: vec![], since: None, until: None }, ReadOrder::OldestFirst)?;
+    let cursor = session.open_cursor(
+        unit,
+        &ReadFilter {
+            kinds: vec![],
+            stores: vec![],
+            since: None,
+            until: None,
+        },
+        ReadOrder::OldestFirst,
+    )?;
     let rewriter = match session.begin_rewrite(unit) {
         Ok(r) => r,
         Err(e) => {
@@ -54,7 +63,11 @@ pub fn rewrite_unit(
     })();
     session.close_cursor(cursor);
     match copied {
-        Ok(()) => Ok(Rewritten { kept, skipped, bytes_after: session.rewrite_commit(rewriter)? }),
+        Ok(()) => Ok(Rewritten {
+            kept,
+            skipped,
+            bytes_after: session.rewrite_commit(rewriter)?,
+        }),
         Err(e) => {
             let _ = session.rewrite_abort(rewriter);
             Err(e)

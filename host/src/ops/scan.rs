@@ -26,7 +26,9 @@ impl Store {
             report.anomaly_count += found.len() as u64;
             for a in found {
                 if report.anomalies.len() < MAX_FINDINGS {
-                    report.anomalies.push(Finding::new(&a, self.unit_path(&a.unit)));
+                    report
+                        .anomalies
+                        .push(Finding::new(&a, self.unit_path(&a.unit)));
                 }
             }
         };

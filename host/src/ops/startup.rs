@@ -29,9 +29,11 @@ impl std::str::FromStr for StartupMode {
             "scan-only" => StartupMode::ScanOnly,
             "recover" => StartupMode::Recover(RecoveryMode::Repair),
             "fail-on-anomaly" => StartupMode::FailOnAnomaly,
-            _ => return Err(Error::Usage(format!(
-                "unknown startup mode `{text}`: use ignore, scan-only, recover or fail-on-anomaly"
-            ))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown startup mode `{text}`: use ignore, scan-only, recover or fail-on-anomaly"
+                )));
+            }
         })
     }
 }
@@ -52,14 +54,23 @@ pub struct StartupReport {
 impl Store {
     /// Runs the startup check. `FailOnAnomaly` and an unsuccessful `Recover`
     /// return a report with `ok == false`; the caller decides to stop.
-    pub fn startup_check(&self, mode: StartupMode, progress: &dyn Progress) -> Result<StartupReport> {
+    pub fn startup_check(
+        &self,
+        mode: StartupMode,
+        progress: &dyn Progress,
+    ) -> Result<StartupReport> {
         let name = match mode {
             StartupMode::Ignore => "ignore",
             StartupMode::ScanOnly => "scan-only",
             StartupMode::Recover(_) => "recover",
             StartupMode::FailOnAnomaly => "fail-on-anomaly",
         };
-        let mut report = StartupReport { mode: name.into(), scan: None, recovery: None, ok: true };
+        let mut report = StartupReport {
+            mode: name.into(),
+            scan: None,
+            recovery: None,
+            ok: true,
+        };
         match mode {
             StartupMode::Ignore => {}
             StartupMode::ScanOnly => report.scan = Some(self.scan(progress)?),

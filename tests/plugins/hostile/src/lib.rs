@@ -1,1 +1,503 @@
+//! A hostile backend, for the tests that show the host contains it.
+//!
+//! Otherwise a tiny real directory backend: records live in the instance's
+//! memory, in one unit `hostile`. The open-config option `attack` picks what
+//! it tries:
+//!
+//! - `escape-parent`, `absolute`, `symlink` (in `open`): file-system escapes.
+//!   The plugin does not trap; every attempt and its outcome is recorded. If
+//!   all were refused, `open` succeeds and `stats().details` lists them as
+//!   `escape: WHAT` = `refused: ERROR`, plus `control: ...` = `ok: ...` for a
+//!   read inside `/data` that must work; if any escape succeeded, `open`
+//!   fails with `invalid-config("attack results: ...")`.
+//! - `loop`, `alloc`, `trap-mid-append` (in `append`, only for a batch that
+//!   holds a record of kind `attack`): spin forever, allocate without bound,
+//!   write half the batch to `/data/half-written.ndjson` and panic.
+//! - `huge-batch` (cursor `next`, only when the filter asks for kind
+//!   `attack`): return `max + 100000` records.
+//! - `no-progress` (`validate`): `done: false` with `next-offset == offset`.
+//!
+//! `escape-name` names the file the escapes try to create outside the data
+//! directory, so that tests can use a unique name.
 
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+
+use quire_guest::backend::{
+    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Rewriter, Store,
+};
+use quire_guest::errors::IoContext;
+use quire_guest::options::Options;
+use quire_guest::record;
+use quire_guest::types::{
+    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
+    StorageStats, StoredRecord, SyncLevel, UnitInfo,
+};
+
+const UNIT: &str = "hostile";
+/// The kind that arms the append and read attacks.
+const ATTACK_KIND: &str = "attack";
+/// The file `trap-mid-append` half-writes before it panics.
+const HALF_WRITTEN: &str = "/data/half-written.ndjson";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    None,
+    EscapeParent,
+    Absolute,
+    Symlink,
+    Loop,
+    Alloc,
+    TrapMidAppend,
+    HugeBatch,
+    NoProgress,
+}
+
+impl Attack {
+    fn parse(name: Option<&str>) -> Result<Self, PluginError> {
+        Ok(match name {
+            None | Some("none") => Attack::None,
+            Some("escape-parent") => Attack::EscapeParent,
+            Some("absolute") => Attack::Absolute,
+            Some("symlink") => Attack::Symlink,
+            Some("loop") => Attack::Loop,
+            Some("alloc") => Attack::Alloc,
+            Some("trap-mid-append") => Attack::TrapMidAppend,
+            Some("huge-batch") => Attack::HugeBatch,
+            Some("no-progress") => Attack::NoProgress,
+            Some(other) => {
+                return Err(PluginError::InvalidConfig(format!(
+                    "unknown attack `{other}`"
+                )));
+            }
+        })
+    }
+}
+
+struct Hostile;
+
+#[derive(Default)]
+struct Log {
+    records: Vec<(u64, Envelope)>,
+    bytes: u64,
+}
+
+impl Log {
+    fn push(&mut self, envelope: Envelope) {
+        let offset = self.bytes;
+        self.bytes += envelope.json.len() as u64 + 1;
+        self.records.push((offset, envelope));
+    }
+}
+
+struct HostileStore {
+    log: Rc<RefCell<Log>>,
+    attack: Attack,
+    read_only: bool,
+    /// Escape attempts and their outcomes, for `stats().details`.
+    escapes: Vec<(String, String)>,
+}
+
+impl Guest for Hostile {
+    type Cursor = HostileCursor;
+    type Rewriter = HostileRewriter;
+    type Store = HostileStore;
+
+    fn info() -> BackendInfo {
+        BackendInfo {
+            name: "hostile".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "a test backend that attacks its host when asked to".into(),
+            path_is_file: false,
+            persistent: true,
+        }
+    }
+}
+
+/// Tries one escape and records whether it was refused.
+fn attempt(
+    results: &mut Vec<(String, String)>,
+    what: String,
+    f: impl FnOnce() -> std::io::Result<String>,
+) {
+    let outcome = match f() {
+        Ok(got) => format!("SUCCEEDED: {got}"),
+        Err(e) => format!("refused: {e}"),
+    };
+    results.push((format!("escape: {what}"), outcome));
+}
+
+fn read(results: &mut Vec<(String, String)>, path: &str) {
+    attempt(results, format!("read {path}"), || {
+        std::fs::read(path).map(|bytes| {
+            format!(
+                "read {} bytes: {:?}",
+                bytes.len(),
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    });
+}
+
+fn create(results: &mut Vec<(String, String)>, path: &str) {
+    attempt(results, format!("create {path}"), || {
+        std::fs::write(path, b"escaped from the sandbox\n").map(|()| "wrote the file".to_string())
+    });
+}
+
+fn write_through(results: &mut Vec<(String, String)>, path: &str) {
+    attempt(results, format!("write through {path}"), || {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .append(true)
+            .open(path)?;
+        file.write_all(b"overwritten by the plugin\n")?;
+        Ok("appended to the target".to_string())
+    });
+}
+
+fn escapes(attack: Attack, name: &str) -> Vec<(String, String)> {
+    let mut results = Vec::new();
+    match attack {
+        Attack::EscapeParent => {
+            read(&mut results, "/data/../secret.txt");
+            read(&mut results, "../secret.txt");
+            read(&mut results, "/data/../../../../secret.txt");
+            create(&mut results, &format!("/data/../{name}"));
+            create(&mut results, &format!("../{name}"));
+        }
+        Attack::Absolute => {
+            read(&mut results, "/etc/passwd");
+            read(&mut results, "/secret.txt");
+            create(&mut results, &format!("/tmp/{name}"));
+            create(&mut results, &format!("/{name}"));
+        }
+        Attack::Symlink => {
+            read(&mut results, "/data/link");
+            read(&mut results, "/data/rel-link");
+            write_through(&mut results, "/data/link");
+            create(&mut results, "/data/link");
+            write_through(&mut results, "/data/rel-link");
+            read(&mut results, "/data/linkdir/secret.txt");
+            create(&mut results, &format!("/data/linkdir/{name}"));
+        }
+        _ => return results,
+    }
+    // The control: the grant itself works, so refusals are the sandbox's.
+    let control = match std::fs::read("/data/.quire-lock") {
+        Ok(bytes) => format!("ok: read {} bytes", bytes.len()),
+        Err(e) => format!("failed: {e}"),
+    };
+    results.push(("control: read /data/.quire-lock".into(), control));
+    results
+}
+
+fn rejected(index: usize, reason: String) -> PluginError {
+    PluginError::InvalidRecord(RecordRejection {
+        index: index as u32,
+        reason,
+    })
+}
+
+fn check_unit(unit: &str) -> Result<(), PluginError> {
+    if unit == UNIT {
+        Ok(())
+    } else {
+        Err(PluginError::NoSuchUnit(unit.into()))
+    }
+}
+
+fn spin_forever() -> ! {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn hoard_memory() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut block = Vec::<u8>::with_capacity(64 << 20);
+        block.resize(64 << 20, 0);
+        for i in (0..block.len()).step_by(4096) {
+            block[i] = (i >> 12) as u8 | 1;
+        }
+        hoard.push(std::hint::black_box(block));
+    }
+}
+
+fn trap_mid_append(batch: &[Envelope]) -> ! {
+    let half = &batch[..batch.len() / 2];
+    let text: String = half.iter().map(|e| format!("{}\n", e.json)).collect();
+    std::fs::write(HALF_WRITTEN, text).expect("writing the first half of the batch");
+    panic!(
+        "hostile plugin: trapping halfway through an append of {} records",
+        batch.len()
+    );
+}
+
+impl GuestStore for HostileStore {
+    fn open(config: OpenConfig) -> Result<Store, PluginError> {
+        let options = Options::new(config.options, &["attack", "escape-name"])?;
+        let attack = Attack::parse(options.get("attack"))?;
+        let name = options
+            .get("escape-name")
+            .unwrap_or("quire-hostile-escaped.txt");
+        let escapes = escapes(attack, name);
+        if escapes
+            .iter()
+            .any(|(what, outcome)| what.starts_with("escape: ") && !outcome.starts_with("refused"))
+        {
+            let list: Vec<String> = escapes
+                .iter()
+                .map(|(what, outcome)| format!("{what} -> {outcome}"))
+                .collect();
+            return Err(PluginError::InvalidConfig(format!(
+                "attack results: {}",
+                list.join("; ")
+            )));
+        }
+        Ok(Store::new(HostileStore {
+            log: Rc::default(),
+            attack,
+            read_only: config.read_only,
+            escapes,
+        }))
+    }
+
+    fn append(&self, batch: Vec<Envelope>, _level: SyncLevel) -> Result<u64, PluginError> {
+        if self.read_only {
+            return Err(PluginError::InvalidState(
+                "store was opened read-only".into(),
+            ));
+        }
+        if batch.iter().any(|e| e.kind == ATTACK_KIND) {
+            match self.attack {
+                Attack::Loop => spin_forever(),
+                Attack::Alloc => hoard_memory(),
+                Attack::TrapMidAppend => trap_mid_append(&batch),
+                _ => {}
+            }
+        }
+        let mut added = 0u64;
+        for (index, envelope) in batch.iter().enumerate() {
+            record::check_appendable(envelope).map_err(|reason| rejected(index, reason))?;
+            added += envelope.json.len() as u64 + 1;
+        }
+        let mut log = self.log.borrow_mut();
+        batch.into_iter().for_each(|e| log.push(e));
+        Ok(added)
+    }
+
+    fn sync(&self, _level: SyncLevel) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
+        let log = self.log.borrow();
+        let stamps = log.records.iter().map(|(_, e)| e.timestamp);
+        Ok(vec![UnitInfo {
+            id: UNIT.into(),
+            store: None,
+            bytes: log.bytes,
+            records: Some(log.records.len() as u64),
+            min_timestamp: stamps.clone().reduce(f64::min),
+            max_timestamp: stamps.reduce(f64::max),
+            sealed: false,
+            codec: "memory".into(),
+        }])
+    }
+
+    fn check_layout(&self) -> Result<Vec<Anomaly>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn validate(&self, unit: String, offset: u64, _budget: u64) -> Result<ScanChunk, PluginError> {
+        check_unit(&unit)?;
+        if self.attack == Attack::NoProgress {
+            return Ok(ScanChunk {
+                anomalies: Vec::new(),
+                records: 0,
+                next_offset: offset,
+                done: false,
+            });
+        }
+        let log = self.log.borrow();
+        Ok(ScanChunk {
+            anomalies: Vec::new(),
+            records: log.records.len() as u64,
+            next_offset: log.bytes,
+            done: true,
+        })
+    }
+
+    fn read(
+        &self,
+        unit: String,
+        filter: ReadFilter,
+        order: ReadOrder,
+    ) -> Result<Cursor, PluginError> {
+        check_unit(&unit)?;
+        let len = self.log.borrow().records.len();
+        let next = if order == ReadOrder::OldestFirst {
+            0
+        } else {
+            len
+        };
+        let flood =
+            self.attack == Attack::HugeBatch && filter.kinds.iter().any(|k| k == ATTACK_KIND);
+        Ok(Cursor::new(HostileCursor {
+            log: self.log.clone(),
+            filter,
+            order,
+            next: RefCell::new(next),
+            end: len,
+            flood,
+        }))
+    }
+
+    fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
+        check_unit(&unit)?;
+        Ok(Rewriter::new(HostileRewriter {
+            log: self.log.clone(),
+            fresh: RefCell::new(Some(Log::default())),
+        }))
+    }
+
+    fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
+        check_unit(&unit)?;
+        Err(PluginError::InvalidState(
+            "`hostile` is the live unit and cannot be dropped".into(),
+        ))
+    }
+
+    fn quarantine(&self, unit: String, dir: String, name: String) -> Result<u64, PluginError> {
+        check_unit(&unit)?;
+        let text: String = self
+            .log
+            .borrow()
+            .records
+            .iter()
+            .map(|(_, e)| format!("{}\n", e.json))
+            .collect();
+        std::fs::write(Path::new(&dir).join(&name), &text).ctx("write", &name)?;
+        Ok(text.len() as u64)
+    }
+
+    fn seal(&self) -> Result<(), PluginError> {
+        Err(PluginError::Unsupported(
+            "seal: the hostile backend has one live unit".into(),
+        ))
+    }
+
+    fn stats(&self) -> Result<StorageStats, PluginError> {
+        let units = self.units()?;
+        let log = self.log.borrow();
+        let mut details = vec![("records".to_string(), log.records.len().to_string())];
+        details.extend(self.escapes.iter().cloned());
+        Ok(StorageStats {
+            total_bytes: log.bytes,
+            units,
+            details,
+        })
+    }
+}
+
+struct HostileCursor {
+    log: Rc<RefCell<Log>>,
+    filter: ReadFilter,
+    order: ReadOrder,
+    next: RefCell<usize>,
+    end: usize,
+    /// `huge-batch`: answer every `next` with far more than was asked for.
+    flood: bool,
+}
+
+impl GuestCursor for HostileCursor {
+    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
+        if self.flood {
+            let count = max as u64 + 100_000;
+            return Ok((0..count)
+                .map(|i| StoredRecord {
+                    envelope: Envelope {
+                        kind: ATTACK_KIND.into(),
+                        store: "default".into(),
+                        timestamp: i as f64,
+                        json: format!("{{\"kind\":\"attack\",\"timestamp\":{i}}}"),
+                    },
+                    unit: UNIT.into(),
+                    offset: i * 40,
+                    stored_bytes: 40,
+                })
+                .collect());
+        }
+        let log = self.log.borrow();
+        let mut next = self.next.borrow_mut();
+        let end = self.end.min(log.records.len());
+        let mut out = Vec::new();
+        while out.len() < max as usize {
+            let index = match self.order {
+                ReadOrder::OldestFirst if *next < end => {
+                    *next += 1;
+                    *next - 1
+                }
+                ReadOrder::NewestFirst if *next > 0 => {
+                    *next -= 1;
+                    *next
+                }
+                _ => break,
+            };
+            let Some((offset, e)) = log.records.get(index) else {
+                break;
+            };
+            if record::matches(&self.filter, &e.kind, &e.store, e.timestamp) {
+                out.push(StoredRecord {
+                    envelope: e.clone(),
+                    unit: UNIT.into(),
+                    offset: *offset,
+                    stored_bytes: e.json.len() as u64 + 1,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct HostileRewriter {
+    log: Rc<RefCell<Log>>,
+    fresh: RefCell<Option<Log>>,
+}
+
+impl GuestRewriter for HostileRewriter {
+    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
+        let mut fresh = self.fresh.borrow_mut();
+        let fresh = fresh
+            .as_mut()
+            .ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
+        for (index, e) in batch.into_iter().enumerate() {
+            record::check_appendable(&e).map_err(|reason| rejected(index, reason))?;
+            fresh.push(e);
+        }
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<u64, PluginError> {
+        let fresh = self
+            .fresh
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
+        let mut log = self.log.borrow_mut();
+        *log = fresh;
+        Ok(log.bytes)
+    }
+
+    fn abort(&self) -> Result<(), PluginError> {
+        self.fresh.borrow_mut().take();
+        Ok(())
+    }
+}
+
+quire_guest::export_backend!(Hostile);
