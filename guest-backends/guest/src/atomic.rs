@@ -21,12 +21,17 @@ pub fn temp_path(target: &Path) -> PathBuf {
 /// Syncs a directory so that creates and renames in it survive power loss.
 pub fn sync_dir(dir: &Path) -> Result<(), PluginError> {
     let label = dir.display().to_string();
-    File::open(dir).ctx("open directory", &label)?.sync_all().ctx("sync directory", &label)
+    File::open(dir)
+        .ctx("open directory", &label)?
+        .sync_all()
+        .ctx("sync directory", &label)
 }
 
 /// The directory holding `path`.
 pub fn parent(path: &Path) -> &Path {
-    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// A file being written beside `target`, swapped in by [`AtomicFile::commit`].
@@ -46,13 +51,18 @@ impl AtomicFile {
             .truncate(true)
             .open(&temp)
             .ctx("create", &temp.display().to_string())?;
-        Ok(Self { target: target.to_path_buf(), temp, out: Some(BufWriter::with_capacity(1 << 20, file)) })
+        Ok(Self {
+            target: target.to_path_buf(),
+            temp,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
     }
 
     /// Appends bytes to the replacement.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
         let out = self.out.as_mut().ok_or_else(|| closed())?;
-        out.write_all(bytes).ctx("write", &self.temp.display().to_string())
+        out.write_all(bytes)
+            .ctx("write", &self.temp.display().to_string())
     }
 
     /// Syncs the replacement, renames it over the target and syncs the
@@ -60,7 +70,9 @@ impl AtomicFile {
     pub fn commit(&mut self) -> Result<u64, PluginError> {
         let label = self.temp.display().to_string();
         let out = self.out.take().ok_or_else(|| closed())?;
-        let file = out.into_inner().map_err(|e| crate::errors::io("write", &label, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| crate::errors::io("write", &label, e.into_error()))?;
         file.sync_all().ctx("sync", &label)?;
         let size = file.metadata().ctx("stat", &label)?.len();
         drop(file);
@@ -93,7 +105,11 @@ fn closed() -> PluginError {
 pub fn copy_synced(source: &Path, dest: &Path, label: &str) -> Result<u64, PluginError> {
     let dest_label = dest.display().to_string();
     let mut from = File::open(source).ctx("open", label)?;
-    let mut to = OpenOptions::new().write(true).create_new(true).open(dest).ctx("create", &dest_label)?;
+    let mut to = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .ctx("create", &dest_label)?;
     let copied = std::io::copy(&mut from, &mut to).ctx("copy", &dest_label)?;
     to.sync_all().ctx("sync", &dest_label)?;
     sync_dir(parent(dest))?;

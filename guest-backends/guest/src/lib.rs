@@ -37,13 +37,13 @@ pub mod policy_bindings {
     });
 }
 
-/// The shared record types, as a backend sees them.
-pub use backend_bindings::quire::persistence::types;
-/// The backend interface: traits to implement and records it uses.
-pub use backend_bindings::exports::quire::persistence::backend;
-/// The retention policy interface.
-pub use policy_bindings::exports::quire::persistence::policy;
 /// Exports a type as the backend of a component: `export_backend!(MyBackend);`.
 pub use backend_bindings::export_backend;
+/// The backend interface: traits to implement and records it uses.
+pub use backend_bindings::exports::quire::persistence::backend;
+/// The shared record types, as a backend sees them.
+pub use backend_bindings::quire::persistence::types;
 /// Exports a type as the retention policy of a component: `export_policy!(MyPolicy);`.
 pub use policy_bindings::export_policy;
+/// The retention policy interface.
+pub use policy_bindings::exports::quire::persistence::policy;

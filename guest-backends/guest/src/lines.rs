@@ -43,7 +43,16 @@ impl<R: Read> LineReader<R> {
     /// As `new`, with an explicit read size (tests use small ones).
     pub fn with_chunk(reader: R, offset: u64, first_line: u64, chunk: usize) -> Self {
         let chunk = chunk.max(1);
-        Self { reader, buf: vec![0; chunk], start: 0, end: 0, eof: false, offset, number: first_line, chunk }
+        Self {
+            reader,
+            buf: vec![0; chunk],
+            start: 0,
+            end: 0,
+            eof: false,
+            offset,
+            number: first_line,
+            chunk,
+        }
     }
 
     /// Offset of the next line to be returned.
@@ -95,7 +104,12 @@ impl<R: Read> LineReader<R> {
     }
 
     fn emit(&mut self, from: usize, to: usize, terminated: bool) -> Line<'_> {
-        let line = Line { offset: self.offset, number: self.number, bytes: &self.buf[from..to], terminated };
+        let line = Line {
+            offset: self.offset,
+            number: self.number,
+            bytes: &self.buf[from..to],
+            terminated,
+        };
         self.offset += (to - from) as u64 + u64::from(terminated);
         self.number += 1;
         line

@@ -13,7 +13,11 @@ impl Options {
         if let Some((name, _)) = pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
             return Err(PluginError::InvalidConfig(format!(
                 "unknown option `{name}`; this backend accepts: {}",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         }
         Ok(Self { pairs })
@@ -21,7 +25,11 @@ impl Options {
 
     /// The raw value of `name`, if given.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `name` parsed as an unsigned integer, or `default`.
@@ -29,7 +37,9 @@ impl Options {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| {
-                PluginError::InvalidConfig(format!("option `{name}` must be a whole number, got `{v}`"))
+                PluginError::InvalidConfig(format!(
+                    "option `{name}` must be a whole number, got `{v}`"
+                ))
             }),
         }
     }

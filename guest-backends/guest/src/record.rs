@@ -49,14 +49,20 @@ pub fn classify(line: &[u8], terminated: bool) -> Verdict<'_> {
     if !terminated {
         return Verdict::Damaged(
             AnomalyKind::TruncatedTail,
-            format!("last line has no newline ({} bytes): the writer stopped mid-append", line.len()),
+            format!(
+                "last line has no newline ({} bytes): the writer stopped mid-append",
+                line.len()
+            ),
         );
     }
     if line.iter().all(|b| b.is_ascii_whitespace()) {
         return Verdict::Damaged(AnomalyKind::BlankLine, "blank line".into());
     }
     if line.iter().all(|&b| b == 0) {
-        return Verdict::Damaged(AnomalyKind::PartialWrite, format!("{} zero bytes", line.len()));
+        return Verdict::Damaged(
+            AnomalyKind::PartialWrite,
+            format!("{} zero bytes", line.len()),
+        );
     }
     let text = match std::str::from_utf8(line) {
         Ok(t) => t,
@@ -79,12 +85,21 @@ pub fn classify(line: &[u8], terminated: bool) -> Verdict<'_> {
         Ok(head) => match (head.kind, head.timestamp) {
             (Some(kind), Some(timestamp)) if timestamp.is_finite() => Verdict::Record {
                 kind,
-                store: head.store.or(head.system_id).unwrap_or(Cow::Borrowed(DEFAULT_STORE)),
+                store: head
+                    .store
+                    .or(head.system_id)
+                    .unwrap_or(Cow::Borrowed(DEFAULT_STORE)),
                 timestamp,
                 json: text,
             },
-            (None, _) => Verdict::Damaged(AnomalyKind::InvalidRecord, "record has no `kind` string".into()),
-            (_, _) => Verdict::Damaged(AnomalyKind::InvalidRecord, "record has no numeric `timestamp`".into()),
+            (None, _) => Verdict::Damaged(
+                AnomalyKind::InvalidRecord,
+                "record has no `kind` string".into(),
+            ),
+            (_, _) => Verdict::Damaged(
+                AnomalyKind::InvalidRecord,
+                "record has no numeric `timestamp`".into(),
+            ),
         },
     }
 }
@@ -135,8 +150,14 @@ mod tests {
     fn damage_is_told_apart() {
         assert!(matches!(kind_of(""), Some(AnomalyKind::BlankLine)));
         assert!(matches!(kind_of("[1,2]"), Some(AnomalyKind::InvalidRecord)));
-        assert!(matches!(kind_of(r#"{"kind":"event""#), Some(AnomalyKind::CorruptedRecord)));
-        assert!(matches!(kind_of(r#"{"timestamp":1}"#), Some(AnomalyKind::InvalidRecord)));
+        assert!(matches!(
+            kind_of(r#"{"kind":"event""#),
+            Some(AnomalyKind::CorruptedRecord)
+        ));
+        assert!(matches!(
+            kind_of(r#"{"timestamp":1}"#),
+            Some(AnomalyKind::InvalidRecord)
+        ));
         assert!(matches!(kind_of("\0\0\0"), Some(AnomalyKind::PartialWrite)));
         assert!(matches!(
             classify(br#"{"kind":"event","timestamp":1}"#, false),

@@ -13,8 +13,8 @@ use quire_guest::errors::IoContext;
 use quire_guest::options::Options;
 use quire_guest::record;
 use quire_guest::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StorageStats,
-    StoredRecord, SyncLevel, UnitInfo,
+    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
+    StorageStats, StoredRecord, SyncLevel, UnitInfo,
 };
 
 const UNIT: &str = "memory";
@@ -51,7 +51,8 @@ impl Guest for Memory {
         BackendInfo {
             name: "memory".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "records held in the plugin's memory; gone when the plugin instance is".into(),
+            description: "records held in the plugin's memory; gone when the plugin instance is"
+                .into(),
             path_is_file: false,
             persistent: false,
         }
@@ -59,23 +60,38 @@ impl Guest for Memory {
 }
 
 fn rejected(index: usize, reason: String) -> PluginError {
-    PluginError::InvalidRecord(RecordRejection { index: index as u32, reason })
+    PluginError::InvalidRecord(RecordRejection {
+        index: index as u32,
+        reason,
+    })
 }
 
 fn check_unit(unit: &str) -> Result<(), PluginError> {
-    if unit == UNIT { Ok(()) } else { Err(PluginError::NoSuchUnit(unit.into())) }
+    if unit == UNIT {
+        Ok(())
+    } else {
+        Err(PluginError::NoSuchUnit(unit.into()))
+    }
 }
 
 impl GuestStore for MemoryStore {
     fn open(config: OpenConfig) -> Result<Store, PluginError> {
         let options = Options::new(config.options, &["max-bytes"])?;
-        let log = Log { max_bytes: options.u64_or("max-bytes", u64::MAX)?, ..Log::default() };
-        Ok(Store::new(MemoryStore { log: Rc::new(RefCell::new(log)), read_only: config.read_only }))
+        let log = Log {
+            max_bytes: options.u64_or("max-bytes", u64::MAX)?,
+            ..Log::default()
+        };
+        Ok(Store::new(MemoryStore {
+            log: Rc::new(RefCell::new(log)),
+            read_only: config.read_only,
+        }))
     }
 
     fn append(&self, batch: Vec<Envelope>, _level: SyncLevel) -> Result<u64, PluginError> {
         if self.read_only {
-            return Err(PluginError::InvalidState("store was opened read-only".into()));
+            return Err(PluginError::InvalidState(
+                "store was opened read-only".into(),
+            ));
         }
         let mut log = self.log.borrow_mut();
         let mut added = 0u64;
@@ -119,24 +135,49 @@ impl GuestStore for MemoryStore {
     fn validate(&self, unit: String, _offset: u64, _budget: u64) -> Result<ScanChunk, PluginError> {
         check_unit(&unit)?;
         let log = self.log.borrow();
-        Ok(ScanChunk { anomalies: Vec::new(), records: log.records.len() as u64, next_offset: log.bytes, done: true })
+        Ok(ScanChunk {
+            anomalies: Vec::new(),
+            records: log.records.len() as u64,
+            next_offset: log.bytes,
+            done: true,
+        })
     }
 
-    fn read(&self, unit: String, filter: ReadFilter, order: ReadOrder) -> Result<Cursor, PluginError> {
+    fn read(
+        &self,
+        unit: String,
+        filter: ReadFilter,
+        order: ReadOrder,
+    ) -> Result<Cursor, PluginError> {
         check_unit(&unit)?;
         let len = self.log.borrow().records.len();
-        let next = if order == ReadOrder::OldestFirst { 0 } else { len };
-        Ok(Cursor::new(MemoryCursor { log: self.log.clone(), filter, order, next: RefCell::new(next), end: len }))
+        let next = if order == ReadOrder::OldestFirst {
+            0
+        } else {
+            len
+        };
+        Ok(Cursor::new(MemoryCursor {
+            log: self.log.clone(),
+            filter,
+            order,
+            next: RefCell::new(next),
+            end: len,
+        }))
     }
 
     fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
         check_unit(&unit)?;
-        Ok(Rewriter::new(MemoryRewriter { log: self.log.clone(), fresh: RefCell::new(Some(Log::default())) }))
+        Ok(Rewriter::new(MemoryRewriter {
+            log: self.log.clone(),
+            fresh: RefCell::new(Some(Log::default())),
+        }))
     }
 
     fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
         check_unit(&unit)?;
-        Err(PluginError::InvalidState("`memory` is the live unit and cannot be dropped".into()))
+        Err(PluginError::InvalidState(
+            "`memory` is the live unit and cannot be dropped".into(),
+        ))
     }
 
     fn quarantine(&self, unit: String, dir: String, name: String) -> Result<u64, PluginError> {
@@ -152,14 +193,20 @@ impl GuestStore for MemoryStore {
     }
 
     fn seal(&self) -> Result<(), PluginError> {
-        Err(PluginError::Unsupported("seal: the memory backend has one live unit".into()))
+        Err(PluginError::Unsupported(
+            "seal: the memory backend has one live unit".into(),
+        ))
     }
 
     fn stats(&self) -> Result<StorageStats, PluginError> {
         let units = self.units()?;
         let log = self.log.borrow();
         let details = vec![("records".into(), log.records.len().to_string())];
-        Ok(StorageStats { total_bytes: log.bytes, units, details })
+        Ok(StorageStats {
+            total_bytes: log.bytes,
+            units,
+            details,
+        })
     }
 }
 
@@ -181,11 +228,19 @@ impl GuestCursor for MemoryCursor {
         let mut out = Vec::new();
         while out.len() < max as usize {
             let index = match self.order {
-                ReadOrder::OldestFirst if *next < end => { *next += 1; *next - 1 }
-                ReadOrder::NewestFirst if *next > 0 => { *next -= 1; *next }
+                ReadOrder::OldestFirst if *next < end => {
+                    *next += 1;
+                    *next - 1
+                }
+                ReadOrder::NewestFirst if *next > 0 => {
+                    *next -= 1;
+                    *next
+                }
                 _ => break,
             };
-            let Some((offset, e)) = log.records.get(index) else { break };
+            let Some((offset, e)) = log.records.get(index) else {
+                break;
+            };
             if record::matches(&self.filter, &e.kind, &e.store, e.timestamp) {
                 out.push(StoredRecord {
                     envelope: e.clone(),
@@ -207,7 +262,9 @@ struct MemoryRewriter {
 impl GuestRewriter for MemoryRewriter {
     fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
         let mut fresh = self.fresh.borrow_mut();
-        let fresh = fresh.as_mut().ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
+        let fresh = fresh
+            .as_mut()
+            .ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
         for (index, e) in batch.into_iter().enumerate() {
             record::check_appendable(&e).map_err(|reason| rejected(index, reason))?;
             fresh.push(e);
@@ -216,7 +273,11 @@ impl GuestRewriter for MemoryRewriter {
     }
 
     fn commit(&self) -> Result<u64, PluginError> {
-        let mut fresh = self.fresh.borrow_mut().take().ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
+        let mut fresh = self
+            .fresh
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
         let mut log = self.log.borrow_mut();
         fresh.max_bytes = log.max_bytes;
         *log = fresh;

@@ -74,11 +74,18 @@ impl NdjsonStore {
     }
 
     /// The append handle, reopened after a rewrite replaced the file.
-    fn with_appender<T>(&self, f: impl FnOnce(&mut File) -> Result<T, PluginError>) -> Result<T, PluginError> {
+    fn with_appender<T>(
+        &self,
+        f: impl FnOnce(&mut File) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
         let mut slot = self.appender.borrow_mut();
         let generation = self.shared.generation.get();
         if slot.as_ref().is_none_or(|(g, _)| *g != generation) {
-            let file = OpenOptions::new().append(true).read(true).open(&self.shared.path).ctx("open", &self.label())?;
+            let file = OpenOptions::new()
+                .append(true)
+                .read(true)
+                .open(&self.shared.path)
+                .ctx("open", &self.label())?;
             *slot = Some((generation, file));
         }
         f(&mut slot.as_mut().expect("just opened").1)
@@ -109,7 +116,10 @@ impl GuestStore for NdjsonStore {
         }
         let path = Path::new(&config.root).join(&config.target);
         if !config.read_only && !path.exists() {
-            File::create(&path).ctx("create", &config.target)?.sync_all().ctx("sync", &config.target)?;
+            File::create(&path)
+                .ctx("create", &config.target)?
+                .sync_all()
+                .ctx("sync", &config.target)?;
             atomic::sync_dir(Path::new(&config.root))?;
         } else if config.read_only && !path.exists() {
             return Err(quire_guest::errors::io(
@@ -118,18 +128,32 @@ impl GuestStore for NdjsonStore {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         }
-        let shared = Rc::new(Shared { path, unit: config.target, generation: Cell::new(0) });
-        Ok(Store::new(NdjsonStore { shared, read_only: config.read_only, appender: RefCell::new(None) }))
+        let shared = Rc::new(Shared {
+            path,
+            unit: config.target,
+            generation: Cell::new(0),
+        });
+        Ok(Store::new(NdjsonStore {
+            shared,
+            read_only: config.read_only,
+            appender: RefCell::new(None),
+        }))
     }
 
     fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
         if self.read_only {
-            return Err(PluginError::InvalidState("store was opened read-only".into()));
+            return Err(PluginError::InvalidState(
+                "store was opened read-only".into(),
+            ));
         }
         let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 1);
         for (index, envelope) in batch.iter().enumerate() {
-            record::check_appendable(envelope)
-                .map_err(|reason| PluginError::InvalidRecord(RecordRejection { index: index as u32, reason }))?;
+            record::check_appendable(envelope).map_err(|reason| {
+                PluginError::InvalidRecord(RecordRejection {
+                    index: index as u32,
+                    reason,
+                })
+            })?;
         }
         let label = self.label();
         self.with_appender(|file| {
@@ -157,7 +181,9 @@ impl GuestStore for NdjsonStore {
     }
 
     fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
-        let bytes = fs::metadata(&self.shared.path).ctx("stat", &self.label())?.len();
+        let bytes = fs::metadata(&self.shared.path)
+            .ctx("stat", &self.label())?
+            .len();
         Ok(vec![UnitInfo {
             id: self.shared.unit.clone(),
             store: None,
@@ -179,7 +205,8 @@ impl GuestStore for NdjsonStore {
                 offset: 0,
                 length: meta.len(),
                 line: None,
-                detail: "temporary file of a rewrite that never committed (the original is intact)".into(),
+                detail: "temporary file of a rewrite that never committed (the original is intact)"
+                    .into(),
             }]),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(quire_guest::errors::io("stat", &self.temp_unit(), e)),
@@ -194,10 +221,20 @@ impl GuestStore for NdjsonStore {
         let start = offset;
         loop {
             if lines.offset() - start >= budget {
-                return Ok(ScanChunk { anomalies, records, next_offset: lines.offset(), done: false });
+                return Ok(ScanChunk {
+                    anomalies,
+                    records,
+                    next_offset: lines.offset(),
+                    done: false,
+                });
             }
             let Some(line) = lines.next_line().ctx("read", &unit)? else {
-                return Ok(ScanChunk { anomalies, records, next_offset: lines.offset(), done: true });
+                return Ok(ScanChunk {
+                    anomalies,
+                    records,
+                    next_offset: lines.offset(),
+                    done: true,
+                });
             };
             match record::classify(line.bytes, line.terminated) {
                 Verdict::Record { .. } => records += 1,
@@ -213,27 +250,45 @@ impl GuestStore for NdjsonStore {
         }
     }
 
-    fn read(&self, unit: String, filter: ReadFilter, order: ReadOrder) -> Result<Cursor, PluginError> {
+    fn read(
+        &self,
+        unit: String,
+        filter: ReadFilter,
+        order: ReadOrder,
+    ) -> Result<Cursor, PluginError> {
         self.check_unit(&unit)?;
         if order == ReadOrder::NewestFirst {
-            return Err(PluginError::Unsupported("newest-first reads (the host reverses)".into()));
+            return Err(PluginError::Unsupported(
+                "newest-first reads (the host reverses)".into(),
+            ));
         }
         let lines = open_lines(&self.shared.path, &unit, 0)?;
-        Ok(Cursor::new(LineCursor { unit, filter, lines: RefCell::new(lines) }))
+        Ok(Cursor::new(LineCursor {
+            unit,
+            filter,
+            lines: RefCell::new(lines),
+        }))
     }
 
     fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
         self.check_unit(&unit)?;
         if self.read_only {
-            return Err(PluginError::InvalidState("store was opened read-only".into()));
+            return Err(PluginError::InvalidState(
+                "store was opened read-only".into(),
+            ));
         }
         let file = AtomicFile::create(&self.shared.path)?;
-        Ok(Rewriter::new(FileRewriter { file: RefCell::new(file), shared: self.shared.clone() }))
+        Ok(Rewriter::new(FileRewriter {
+            file: RefCell::new(file),
+            shared: self.shared.clone(),
+        }))
     }
 
     fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
         if unit == self.shared.unit {
-            return Err(PluginError::InvalidState(format!("`{unit}` is the live file and cannot be dropped")));
+            return Err(PluginError::InvalidState(format!(
+                "`{unit}` is the live file and cannot be dropped"
+            )));
         }
         if unit != self.temp_unit() {
             return Err(PluginError::NoSuchUnit(unit));
@@ -253,7 +308,9 @@ impl GuestStore for NdjsonStore {
     }
 
     fn seal(&self) -> Result<(), PluginError> {
-        Err(PluginError::Unsupported("seal: a single NDJSON file is always live".into()))
+        Err(PluginError::Unsupported(
+            "seal: a single NDJSON file is always live".into(),
+        ))
     }
 
     fn stats(&self) -> Result<StorageStats, PluginError> {
@@ -261,9 +318,16 @@ impl GuestStore for NdjsonStore {
         let total_bytes = units.iter().map(|u| u.bytes).sum();
         let mut details = Vec::new();
         if let Ok(mut file) = File::open(&self.shared.path) {
-            details.push(("torn-tail".into(), ends_mid_line(&mut file, &self.label())?.to_string()));
+            details.push((
+                "torn-tail".into(),
+                ends_mid_line(&mut file, &self.label())?.to_string(),
+            ));
         }
-        Ok(StorageStats { units, total_bytes, details })
+        Ok(StorageStats {
+            units,
+            total_bytes,
+            details,
+        })
     }
 }
 
@@ -286,11 +350,24 @@ impl GuestCursor for LineCursor {
         let mut lines = self.lines.borrow_mut();
         let mut out = Vec::with_capacity(max.min(4096) as usize);
         while out.len() < max as usize {
-            let Some(line) = lines.next_line().ctx("read", &self.unit)? else { break };
-            if let Verdict::Record { kind, store, timestamp, json } = record::classify(line.bytes, line.terminated) {
+            let Some(line) = lines.next_line().ctx("read", &self.unit)? else {
+                break;
+            };
+            if let Verdict::Record {
+                kind,
+                store,
+                timestamp,
+                json,
+            } = record::classify(line.bytes, line.terminated)
+            {
                 if record::matches(&self.filter, &kind, &store, timestamp) {
                     out.push(StoredRecord {
-                        envelope: Envelope { kind: kind.into(), store: store.into(), timestamp, json: json.into() },
+                        envelope: Envelope {
+                            kind: kind.into(),
+                            store: store.into(),
+                            timestamp,
+                            json: json.into(),
+                        },
                         unit: self.unit.clone(),
                         offset: line.offset,
                         stored_bytes: line.stored_len(),
@@ -311,8 +388,12 @@ impl GuestRewriter for FileRewriter {
     fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
         let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
         for (index, envelope) in batch.iter().enumerate() {
-            record::check_appendable(envelope)
-                .map_err(|reason| PluginError::InvalidRecord(RecordRejection { index: index as u32, reason }))?;
+            record::check_appendable(envelope).map_err(|reason| {
+                PluginError::InvalidRecord(RecordRejection {
+                    index: index as u32,
+                    reason,
+                })
+            })?;
             buf.extend_from_slice(envelope.json.as_bytes());
             buf.push(b'\n');
         }

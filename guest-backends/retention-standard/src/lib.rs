@@ -79,19 +79,29 @@ impl StandardEvaluator {
     }
 
     fn young_enough(&self, limits: Limits, timestamp: f64) -> bool {
-        limits.max_age_seconds.is_none_or(|age| timestamp >= self.now - age)
+        limits
+            .max_age_seconds
+            .is_none_or(|age| timestamp >= self.now - age)
     }
 
     /// The longest any record may live, or `None` if some group keeps forever.
     fn longest_age(&self) -> Option<f64> {
         let mut ages = vec![self.config.global.max_age_seconds];
-        ages.extend(self.config.per_kind.values().map(|l| l.over(self.config.global).max_age_seconds));
-        ages.into_iter().try_fold(f64::MIN, |acc, a| a.map(|a| acc.max(a)))
+        ages.extend(
+            self.config
+                .per_kind
+                .values()
+                .map(|l| l.over(self.config.global).max_age_seconds),
+        );
+        ages.into_iter()
+            .try_fold(f64::MIN, |acc, a| a.map(|a| acc.max(a)))
     }
 
     fn is_noop(&self) -> bool {
         let all = std::iter::once(self.config.global).chain(self.config.per_kind.values().copied());
-        all.into_iter().all(|l| l.max_records.is_none() && l.max_age_seconds.is_none() && l.max_bytes.is_none())
+        all.into_iter().all(|l| {
+            l.max_records.is_none() && l.max_age_seconds.is_none() && l.max_bytes.is_none()
+        })
     }
 }
 
@@ -112,7 +122,9 @@ impl GuestEvaluator for StandardEvaluator {
         };
         for limits in std::iter::once(&config.global).chain(config.per_kind.values()) {
             if limits.max_age_seconds.is_some_and(|a| !(a >= 0.0)) {
-                return Err(PolicyError::InvalidConfig("max_age_seconds must be a non-negative number".into()));
+                return Err(PolicyError::InvalidConfig(
+                    "max_age_seconds must be a non-negative number".into(),
+                ));
             }
         }
         Ok(Evaluator::new(StandardEvaluator {
@@ -127,14 +139,27 @@ impl GuestEvaluator for StandardEvaluator {
     fn describe(&self) -> String {
         let show = |l: Limits| {
             let mut parts = Vec::new();
-            if let Some(n) = l.max_records { parts.push(format!("newest {n} records")) }
-            if let Some(a) = l.max_age_seconds { parts.push(format!("younger than {a}s")) }
-            if let Some(b) = l.max_bytes { parts.push(format!("at most {b} bytes")) }
-            if parts.is_empty() { "everything".to_string() } else { parts.join(", ") }
+            if let Some(n) = l.max_records {
+                parts.push(format!("newest {n} records"))
+            }
+            if let Some(a) = l.max_age_seconds {
+                parts.push(format!("younger than {a}s"))
+            }
+            if let Some(b) = l.max_bytes {
+                parts.push(format!("at most {b} bytes"))
+            }
+            if parts.is_empty() {
+                "everything".to_string()
+            } else {
+                parts.join(", ")
+            }
         };
         let mut text = format!("standard: keep {}", show(self.config.global));
         for (kind, limits) in &self.config.per_kind {
-            text.push_str(&format!("; `{kind}`: keep {}", show(limits.over(self.config.global))));
+            text.push_str(&format!(
+                "; `{kind}`: keep {}",
+                show(limits.over(self.config.global))
+            ));
         }
         text
     }
@@ -146,7 +171,9 @@ impl GuestEvaluator for StandardEvaluator {
             .map(|unit| {
                 if self.is_noop() {
                     UnitVerdict::Keep
-                } else if unit.sealed && matches!((cutoff, unit.max_timestamp), (Some(c), Some(max)) if max < c) {
+                } else if unit.sealed
+                    && matches!((cutoff, unit.max_timestamp), (Some(c), Some(max)) if max < c)
+                {
                     UnitVerdict::Drop
                 } else {
                     UnitVerdict::Filter
@@ -183,11 +210,17 @@ impl GuestEvaluator for StandardEvaluator {
                 continue;
             }
             let total = totals.get(group).copied().ok_or_else(|| {
-                PolicyError::InvalidState(format!("record of group `{group}` was not observed in pass one"))
+                PolicyError::InvalidState(format!(
+                    "record of group `{group}` was not observed in pass one"
+                ))
             })?;
             let before = seen.entry(group.to_string()).or_default();
-            let by_count = limits.max_records.is_none_or(|n| before.survivors + n >= total.survivors);
-            let by_size = limits.max_bytes.is_none_or(|b| total.bytes - before.bytes <= b);
+            let by_count = limits
+                .max_records
+                .is_none_or(|n| before.survivors + n >= total.survivors);
+            let by_size = limits
+                .max_bytes
+                .is_none_or(|b| total.bytes - before.bytes <= b);
             before.survivors += 1;
             before.bytes += meta.stored_bytes;
             out.push(by_count && by_size);
