@@ -2,13 +2,22 @@
 //! wasm32-wasip2 (the same way `host/build.rs` builds the built-ins) and
 //! tells the test crate where it is: `HOSTILE_PLUGIN_WASM`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "../host/build_guests.rs"]
+mod build_guests;
+
+use build_guests::build_guests;
+use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
-    for watched in ["tests/plugins", "guest-backends/guest", "wit", "Cargo.lock"] {
+    for watched in [
+        "tests/plugins",
+        "guest-backends/guest",
+        "wit",
+        "Cargo.lock",
+        "host/build_guests.rs",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let wasm_dir = build_guests(&root, &["quire-hostile-plugin"], "test-guests");
@@ -19,49 +28,4 @@ fn main() {
         wasm.display()
     );
     println!("cargo:rustc-env=HOSTILE_PLUGIN_WASM={}", wasm.display());
-}
-
-/// Runs `cargo build --release --target wasm32-wasip2` for `packages` in a
-/// target directory of their own (the outer build holds its own lock), and
-/// returns the directory holding the `.wasm` files.
-fn build_guests(root: &Path, packages: &[&str], dir_name: &str) -> PathBuf {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join(dir_name);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    // The outer build's flags are for the host; guests get clean, stripped builds.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_ENCODED_RUSTFLAGS")
-            || key == "RUSTFLAGS"
-            || key.starts_with("CARGO_PROFILE_")
-            || key == "RUSTC_WORKSPACE_WRAPPER"
-            || key == "CARGO_BUILD_TARGET"
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
-    let status = cmd
-        .status()
-        .expect("running cargo to build the test plugin");
-    assert!(
-        status.success(),
-        "building the hostile test plugin failed; is the target installed? run `rustup target add wasm32-wasip2`"
-    );
-    target_dir.join("wasm32-wasip2").join("release")
 }

@@ -4,8 +4,18 @@
 #[test]
 fn actor_loop_example_survives_sigkill() {
     let exe = std::env::current_exe().unwrap();
-    let example = exe.parent().unwrap().parent().unwrap().join("examples").join("actor_loop");
-    assert!(example.exists(), "{} is built by `cargo test` (the host crate's example)", example.display());
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("actor_loop");
+    assert!(
+        example.exists(),
+        "{} is built by `cargo test` (the host crate's example)",
+        example.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(&example)
         .arg(dir.path())
@@ -13,7 +23,11 @@ fn actor_loop_example_survives_sigkill() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("0 missing, 0 duplicated"), "{text}");
     assert!(text.contains("every acknowledged record is there"));
 }

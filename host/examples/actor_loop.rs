@@ -19,7 +19,10 @@ const ACTORS: usize = 4;
 
 fn open(dir: &Path) -> quire::Result<Store> {
     // Durable per write: an acknowledged append survives kill -9 and power loss.
-    Store::open(StoreConfig::new(PluginSource::Builtin("ndjson".into()), dir.join("actors.ndjson")))
+    Store::open(StoreConfig::new(
+        PluginSource::Builtin("ndjson".into()),
+        dir.join("actors.ndjson"),
+    ))
 }
 
 /// The actor system: each actor handles messages from its mailbox and
@@ -79,7 +82,10 @@ fn life(exe: &Path, dir: &Path, life: u64, run_for: Duration) -> Vec<(u64, usize
             .lines()
             .map_while(Result::ok)
             .filter_map(|l| {
-                let mut p = l.strip_prefix("ack ")?.split(' ').map(|x| x.parse::<u64>().ok());
+                let mut p = l
+                    .strip_prefix("ack ")?
+                    .split(' ')
+                    .map(|x| x.parse::<u64>().ok());
                 Some((p.next()??, p.next()?? as usize, p.next()??))
             })
             .collect::<Vec<_>>()
@@ -102,10 +108,26 @@ fn supervise(dir: PathBuf, lives: u64) -> quire::Result<()> {
     let mut stored: HashMap<(u64, usize, u64), usize> = HashMap::new();
     for record in store.read_all(&ReadQuery::default())? {
         let v: serde_json::Value = serde_json::from_str(&record.envelope.json).unwrap();
-        let actor: usize = v["actor_address"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
-        *stored.entry((v["payload"]["life"].as_u64().unwrap(), actor, v["payload"]["seq"].as_u64().unwrap())).or_default() += 1;
+        let actor: usize = v["actor_address"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        *stored
+            .entry((
+                v["payload"]["life"].as_u64().unwrap(),
+                actor,
+                v["payload"]["seq"].as_u64().unwrap(),
+            ))
+            .or_default() += 1;
     }
-    let missing: Vec<_> = acknowledged.iter().filter(|a| !stored.contains_key(a)).collect();
+    let missing: Vec<_> = acknowledged
+        .iter()
+        .filter(|a| !stored.contains_key(a))
+        .collect();
     let duplicated = stored.values().filter(|&&n| n > 1).count();
     println!(
         "restarted: {} acknowledged, {} stored, {} missing, {} duplicated",

@@ -1,0 +1,804 @@
+//! quire's benchmark program: every figure next to a baseline measured in the
+//! same run, with the ratio and the goal. It prints a Markdown table on
+//! stdout (progress goes to stderr) and never asserts timings.
+//!
+//! ```text
+//! cargo bench --bench quire_bench                      # 1 GiB file for the memory figures
+//! QUIRE_BENCH_GIB=0.1 cargo bench --bench quire_bench  # quick run
+//! ```
+//!
+//! `QUIRE_BENCH_ONLY=1,3` runs only those figures.
+//!
+//! Data lives in `target/bench-data/` (the big files are reused between runs).
+//! Peak memory is measured in child processes (this binary re-executed with
+//! `--child WHAT PATH ...`), which print their `VmHWM`.
+
+use std::borrow::Cow;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quire::cache::CacheUse;
+use quire::plugin::{load_backend, load_policy};
+use quire::progress::Silent;
+use quire::{Durability, Limits, PluginSource, Policy, ReadQuery, Record, Store, StoreConfig};
+use serde::Deserialize;
+
+/// JSON bytes per record (the newline comes on top).
+const LINE_LEN: usize = 168;
+/// Papyra's measured append throughput.
+const PAPYRA_RECORDS_PER_S: f64 = 2294.0;
+/// Records per append call in figure 1.
+const APPEND_BATCH: usize = 1024;
+/// Batches in figure 1 (~200k records).
+const APPEND_BATCHES: usize = 200;
+/// Records in the scan/replay file of figure 3 (~170 MB).
+const SCAN_RECORDS: u64 = 1_000_000;
+/// Wall time per durable-append configuration.
+const DURABLE_SECONDS: f64 = 3.0;
+/// Threads appending concurrently in figure 2.
+const DURABLE_THREADS: usize = 4;
+/// Repetitions of the throughput figures (median reported).
+const REPS: usize = 3;
+/// Repetitions of figure 1, whose native runs are short and noisy.
+const APPEND_REPS: usize = 5;
+/// Warm plugin loads (median reported).
+const WARM_LOADS: usize = 10;
+
+// ---------------------------------------------------------------- data
+
+/// One Papyra-style event record of exactly `LINE_LEN` bytes.
+fn line(i: u64) -> String {
+    let head = format!(
+        r#"{{"kind": "event", "system_id": "local", "actor_address": "local:worker-{}", "event_type": "Tick", "payload": {{"n": {}, "note": ""#,
+        i % 32,
+        i % 1_000_000
+    );
+    let tail = format!(
+        r#""}}, "timestamp": {:.3}}}"#,
+        1_700_000_000.0 + i as f64 * 0.001
+    );
+    const NOTE: &[u8] = b"mailbox drained, next tick scheduled, supervisor ok ";
+    let pad = LINE_LEN
+        .checked_sub(head.len() + tail.len())
+        .expect("LINE_LEN fits the template");
+    let mut s = String::with_capacity(LINE_LEN);
+    s.push_str(&head);
+    s.extend((0..pad).map(|k| NOTE[(k + i as usize) % NOTE.len()] as char));
+    s.push_str(&tail);
+    debug_assert_eq!(s.len(), LINE_LEN);
+    s
+}
+
+/// Writes `records` lines to `path` natively, unless a file of exactly that
+/// size is already there. Returns the size.
+fn ensure_file(path: &Path, records: u64) -> u64 {
+    let size = records * (LINE_LEN as u64 + 1);
+    if fs::metadata(path).map(|m| m.len() == size).unwrap_or(false) {
+        eprintln!("  reusing {} ({})", path.display(), mib(size));
+        return size;
+    }
+    eprintln!(
+        "  generating {} ({} records, {})",
+        path.display(),
+        group(records as f64),
+        mib(size)
+    );
+    let temp = path.with_extension("partial");
+    let mut out =
+        BufWriter::with_capacity(4 << 20, File::create(&temp).expect("creating data file"));
+    for i in 0..records {
+        out.write_all(line(i).as_bytes()).unwrap();
+        out.write_all(b"\n").unwrap();
+    }
+    out.into_inner().unwrap().sync_all().unwrap();
+    fs::rename(&temp, path).unwrap();
+    size
+}
+
+/// The fields the NDJSON plugin lifts from every line, deserialized the same way.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    timestamp: Option<f64>,
+    #[serde(borrow)]
+    store: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    system_id: Option<Cow<'a, str>>,
+}
+
+/// Native baseline for scan and replay: every line parsed with serde_json.
+/// Returns (bytes, valid records).
+fn native_parse(path: &Path, mut each: impl FnMut(u64, &str)) -> (u64, u64) {
+    let mut reader =
+        BufReader::with_capacity(4 << 20, File::open(path).expect("opening data file"));
+    let mut buf = String::new();
+    let (mut bytes, mut records, mut index) = (0u64, 0u64, 0u64);
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).expect("reading data file");
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        let text = buf.trim_end_matches(['\n', '\r']);
+        if let Ok(head) = serde_json::from_str::<Head>(text) {
+            let store = head
+                .store
+                .or(head.system_id)
+                .unwrap_or(Cow::Borrowed("default"));
+            std::hint::black_box(&store);
+            if head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite) {
+                records += 1;
+                each(index, text);
+            }
+        }
+        index += 1;
+    }
+    (bytes, records)
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn group(x: f64) -> String {
+    let n = x.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (k, c) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn ndjson() -> PluginSource {
+    PluginSource::Builtin("ndjson".into())
+}
+
+fn config(path: &Path, durability: Durability, cache: &Path) -> StoreConfig {
+    let mut config = StoreConfig::new(ndjson(), path);
+    config.durability = durability;
+    config.cache_dir = Some(cache.to_path_buf());
+    config
+}
+
+fn records_of(lines: &[String]) -> Vec<Record> {
+    lines
+        .iter()
+        .map(|l| Record::from_json_line(l, 0.0).expect("valid record"))
+        .collect()
+}
+
+fn concat(lines: &[String], buf: &mut Vec<u8>) {
+    buf.clear();
+    for l in lines {
+        buf.extend_from_slice(l.as_bytes());
+        buf.push(b'\n');
+    }
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn say(&self, what: &str) {
+        eprintln!("[{:6.1}s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+/// One table row.
+struct Row {
+    figure: String,
+    quire: String,
+    baseline: String,
+    ratio: String,
+    goal: String,
+    met: String,
+}
+
+fn row(
+    figure: &str,
+    quire: String,
+    baseline: String,
+    ratio: String,
+    goal: &str,
+    met: Option<bool>,
+) -> Row {
+    Row {
+        figure: figure.into(),
+        quire,
+        baseline,
+        ratio,
+        goal: goal.into(),
+        met: match met {
+            Some(true) => "yes".into(),
+            Some(false) => "**no**".into(),
+            None => "n/a".into(),
+        },
+    }
+}
+
+// ---------------------------------------------------------------- children
+
+/// Result line a child prints on stdout.
+const CHILD_TAG: &str = "QUIRE_BENCH_CHILD";
+
+/// `--child WHAT PATH [CACHE] [KEEP]`: runs one operation and prints its peak RSS.
+fn child(args: &[String]) -> ! {
+    let what = args[0].as_str();
+    let path = PathBuf::from(&args[1]);
+    let start = Instant::now();
+    let detail = match what {
+        "scan" => {
+            let mut config = config(&path, Durability::Batch, Path::new(&args[2]));
+            config.read_only = true;
+            let store = Store::open(config).expect("opening store");
+            let report = store.scan(&Silent).expect("scan");
+            format!(
+                "records={} anomalies={}",
+                report.records, report.anomaly_count
+            )
+        }
+        "compact" => {
+            let cache = PathBuf::from(&args[2]);
+            let keep: u64 = args[3].parse().unwrap();
+            let store =
+                Store::open(config(&path, Durability::Batch, &cache)).expect("opening store");
+            let loaded = load_policy(&PluginSource::Builtin("standard".into()), Some(&cache))
+                .expect("loading policy");
+            let mut policy = Policy::create(
+                &loaded,
+                &format!(r#"{{"max_records": {keep}}}"#),
+                quire::now(),
+                Limits::default(),
+            )
+            .expect("creating policy");
+            let report = store
+                .compact(&mut policy, false, &Silent)
+                .expect("compaction");
+            format!(
+                "records_before={} records_after={}",
+                report.records_before, report.records_after
+            )
+        }
+        "native-scan" => {
+            let (_, records) = native_parse(&path, |_, _| {});
+            format!("records={records}")
+        }
+        "native-compact" => {
+            // The same work natively: count, then copy the newest `keep` to a
+            // temporary file, sync, rename.
+            let keep: u64 = args[3].parse().unwrap();
+            let (_, total) = native_parse(&path, |_, _| {});
+            let temp = path.with_extension("compacting");
+            let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp).unwrap());
+            let first = total.saturating_sub(keep);
+            let mut kept = 0u64;
+            native_parse(&path, |index, text| {
+                if index >= first {
+                    out.write_all(text.as_bytes()).unwrap();
+                    out.write_all(b"\n").unwrap();
+                    kept += 1;
+                }
+            });
+            out.into_inner().unwrap().sync_all().unwrap();
+            fs::rename(&temp, &path).unwrap();
+            format!("records_before={total} records_after={kept}")
+        }
+        other => panic!("unknown child `{other}`"),
+    };
+    println!(
+        "{CHILD_TAG} peak_kib={} secs={:.3} {detail}",
+        peak_rss_kib(),
+        start.elapsed().as_secs_f64()
+    );
+    std::process::exit(0)
+}
+
+struct ChildResult {
+    peak_kib: u64,
+    secs: f64,
+    detail: String,
+}
+
+fn run_child(args: &[&str]) -> ChildResult {
+    let exe = std::env::current_exe().expect("own path");
+    let output = Command::new(exe)
+        .arg("--child")
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix(CHILD_TAG)) else {
+        panic!("child {args:?} failed ({}): {stdout}", output.status);
+    };
+    let field = |key: &str| -> String {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or("")
+            .to_string()
+    };
+    ChildResult {
+        peak_kib: field("peak_kib").parse().unwrap_or(0),
+        secs: field("secs").parse().unwrap_or(0.0),
+        detail: line
+            .split_whitespace()
+            .filter(|w| !w.starts_with("peak_kib") && !w.starts_with("secs"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+// ---------------------------------------------------------------- figures
+
+/// 1. Appends/s, Durability::Batch, 1024 records per call.
+fn fig_append(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    clock.say("1. append throughput (ndjson, Durability::Batch, 1024/append)");
+    let batches: Vec<Vec<String>> = (0..APPEND_BATCHES)
+        .map(|b| {
+            (0..APPEND_BATCH)
+                .map(|k| line((b * APPEND_BATCH + k) as u64))
+                .collect()
+        })
+        .collect();
+    let total = (APPEND_BATCHES * APPEND_BATCH) as f64;
+    let template: Vec<Vec<Record>> = batches.iter().map(|b| records_of(b)).collect();
+    let (mut quire_rates, mut native_rates) = (Vec::new(), Vec::new());
+    for rep in 0..APPEND_REPS {
+        let path = dir.join(format!("append-{rep}.ndjson"));
+        let _ = fs::remove_file(&path);
+        let store = Store::open(config(&path, Durability::Batch, cache)).expect("opening store");
+        let work = template.clone();
+        let start = Instant::now();
+        for batch in work {
+            store.append(batch).expect("append");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        store.flush().expect("flush");
+        drop(store);
+        quire_rates.push(total / secs);
+
+        let native = dir.join(format!("append-native-{rep}.ndjson"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&native)
+            .unwrap();
+        let mut buf = Vec::with_capacity(APPEND_BATCH * (LINE_LEN + 1));
+        let start = Instant::now();
+        for batch in &batches {
+            concat(batch, &mut buf);
+            file.write_all(&buf).unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        file.sync_data().unwrap();
+        native_rates.push(total / secs);
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            fs::metadata(&native).unwrap().len(),
+            "same bytes written"
+        );
+        let _ = fs::remove_file(&native);
+        let _ = fs::remove_file(&path);
+        eprintln!(
+            "  rep {rep}: quire {} rec/s, native {} rec/s",
+            group(*quire_rates.last().unwrap()),
+            group(*native_rates.last().unwrap())
+        );
+    }
+    // Best of the runs: a native run takes ~20 ms, so a median still moves
+    // with whatever else the machine is doing.
+    let best = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
+    let (q, n) = (best(quire_rates), best(native_rates));
+    rows.push(row(
+        &format!("1. append rec/s, ndjson, batch 1024, Durability::Batch, best of {APPEND_REPS} (vs native write_all)"),
+        format!("{} rec/s ({:.0} MB/s)", group(q), q * (LINE_LEN + 1) as f64 / 1e6),
+        format!("{} rec/s", group(n)),
+        format!("{:.2}", q / n),
+        ">= 0.8",
+        Some(q / n >= 0.8),
+    ));
+    rows.push(row(
+        "1b. same, vs Papyra's measured append rate",
+        format!("{} rec/s", group(q)),
+        format!("{} rec/s", group(PAPYRA_RECORDS_PER_S)),
+        format!("{:.0}x", q / PAPYRA_RECORDS_PER_S),
+        ">= 100x",
+        Some(q / PAPYRA_RECORDS_PER_S >= 100.0),
+    ));
+}
+
+/// 2. Durable appends with group commit vs write + fdatasync.
+fn fig_durable(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    for batch in [64usize, 512] {
+        let lines: Vec<String> = (0..batch as u64).map(line).collect();
+        let template = records_of(&lines);
+        let deadline = Duration::from_secs_f64(DURABLE_SECONDS);
+
+        let quire_rate = |threads: usize| -> (f64, u64, u64) {
+            clock.say(&format!(
+                "2. durable append: quire, Durability::PerWrite, batch {batch}, {threads} thread(s)"
+            ));
+            let path = dir.join(format!("durable-{batch}-{threads}.ndjson"));
+            let _ = fs::remove_file(&path);
+            let store =
+                Store::open(config(&path, Durability::PerWrite, cache)).expect("opening store");
+            let start = Instant::now();
+            let appended: u64 = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut n = 0u64;
+                            while start.elapsed() < deadline {
+                                store.append(template.clone()).expect("append");
+                                n += batch as u64;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            let secs = start.elapsed().as_secs_f64();
+            let syncs = store.metrics().syncs;
+            drop(store);
+            let _ = fs::remove_file(&path);
+            let rate = appended as f64 / secs;
+            eprintln!(
+                "  {} rec/s, {appended} records in {syncs} syncs",
+                group(rate)
+            );
+            (rate, appended, syncs)
+        };
+        let (q4, _, syncs4) = quire_rate(DURABLE_THREADS);
+        let (q1, _, _) = quire_rate(1);
+
+        clock.say(&format!(
+            "2. durable append: native write_all + sync_data, batch {batch}, 1 thread"
+        ));
+        let path = dir.join(format!("durable-native-{batch}.ndjson"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut buf = Vec::new();
+        let (start, mut n) = (Instant::now(), 0u64);
+        while start.elapsed() < deadline {
+            concat(&lines, &mut buf);
+            file.write_all(&buf).unwrap();
+            file.sync_data().unwrap();
+            n += batch as u64;
+        }
+        let native = n as f64 / start.elapsed().as_secs_f64();
+        drop(file);
+        let _ = fs::remove_file(&path);
+        eprintln!(
+            "  {} rec/s ({:.2} ms per sync)",
+            group(native),
+            1e3 * batch as f64 / native
+        );
+
+        rows.push(row(
+            &format!("2. durable append rec/s, PerWrite, batch {batch}, {DURABLE_THREADS} threads (vs 1-thread write+fdatasync)"),
+            format!("{} rec/s ({:.1} rec/sync)", group(q4), q4 * DURABLE_SECONDS / syncs4.max(1) as f64),
+            format!("{} rec/s", group(native)),
+            format!("{:.2}", q4 / native),
+            ">= 0.9",
+            Some(q4 / native >= 0.9),
+        ));
+        rows.push(row(
+            "2b. same, 1 thread (no group commit possible)",
+            format!("{} rec/s", group(q1)),
+            format!("{} rec/s", group(native)),
+            format!("{:.2}", q1 / native),
+            "info",
+            None,
+        ));
+    }
+}
+
+/// 3. Scan MB/s and replay records/s vs native serde_json.
+fn fig_scan(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    clock.say("3. scan / replay");
+    let path = data.join(format!("scan-{SCAN_RECORDS}.ndjson"));
+    let size = ensure_file(&path, SCAN_RECORDS);
+    let _ = native_parse(&path, |_, _| {}); // page cache warm-up
+    let mut config = config(&path, Durability::Batch, cache);
+    config.read_only = true;
+    let store = Store::open(config).expect("opening store");
+    let (mut scan, mut replay, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        let start = Instant::now();
+        let report = store.scan(&Silent).expect("scan");
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(
+            (report.records, report.anomaly_count, report.bytes_scanned),
+            (SCAN_RECORDS, 0, size)
+        );
+        scan.push(secs);
+
+        let start = Instant::now();
+        let n = store
+            .read(&ReadQuery::default(), |_| Ok(()))
+            .expect("replay");
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(n, SCAN_RECORDS);
+        replay.push(secs);
+
+        let start = Instant::now();
+        let (bytes, records) = native_parse(&path, |_, _| {});
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!((bytes, records), (size, SCAN_RECORDS));
+        native.push(secs);
+        eprintln!(
+            "  rep {rep}: scan {:.3}s, replay {:.3}s, native {:.3}s",
+            scan[rep], replay[rep], native[rep]
+        );
+    }
+    let (scan, replay, native) = (median(scan), median(replay), median(native));
+    let mbs = |secs: f64| size as f64 / secs / 1e6;
+    let rps = |secs: f64| SCAN_RECORDS as f64 / secs;
+    rows.push(row(
+        &format!(
+            "3. scan MB/s, {} file (vs native serde_json per line)",
+            mib(size)
+        ),
+        format!("{:.0} MB/s", mbs(scan)),
+        format!("{:.0} MB/s", mbs(native)),
+        format!("{:.2}", native / scan),
+        ">= 0.7",
+        Some(native / scan >= 0.7),
+    ));
+    rows.push(row(
+        "3b. replay rec/s, read() with a no-op callback (same native baseline)",
+        format!("{} rec/s", group(rps(replay))),
+        format!("{} rec/s", group(rps(native))),
+        format!("{:.2}", native / replay),
+        ">= 0.7",
+        Some(native / replay >= 0.7),
+    ));
+}
+
+/// 4. Plugin load: cold (fresh cache: compile + store) and warm (from the cache).
+fn fig_load(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    clock.say("4. plugin load time");
+    let mut cold = Vec::new();
+    for rep in 0..3 {
+        let fresh = tempfile::tempdir_in(dir).unwrap();
+        let path = fresh.path().join("cold.ndjson");
+        let cache_dir = fresh.path().join("cache");
+        let start = Instant::now();
+        let store =
+            Store::open(config(&path, Durability::PerWrite, &cache_dir)).expect("opening store");
+        store.scan(&Silent).expect("scan");
+        cold.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(store);
+        let again = load_backend(&ndjson(), Some(&cache_dir)).expect("loading");
+        assert_eq!(
+            again.cache,
+            CacheUse::Hit,
+            "the cold open stored the component"
+        );
+        eprintln!("  cold {rep}: {:.1} ms", cold[rep]);
+    }
+    assert_eq!(
+        load_backend(&ndjson(), Some(cache)).unwrap().cache,
+        CacheUse::Hit
+    );
+    let (mut warm, mut deser) = (Vec::new(), Vec::new());
+    for rep in 0..WARM_LOADS {
+        let fresh = tempfile::tempdir_in(dir).unwrap();
+        let path = fresh.path().join("warm.ndjson");
+        let start = Instant::now();
+        let store = Store::open(config(&path, Durability::PerWrite, cache)).expect("opening store");
+        store.scan(&Silent).expect("scan");
+        warm.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(store);
+        let start = Instant::now();
+        let loaded = load_backend(&ndjson(), Some(cache)).expect("loading");
+        deser.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(loaded.cache, CacheUse::Hit);
+        eprintln!(
+            "  warm {rep}: open+first scan {:.2} ms, load_backend alone {:.2} ms",
+            warm[rep], deser[rep]
+        );
+    }
+    let (cold, warm, deser) = (median(cold), median(warm), median(deser));
+    rows.push(row(
+        "4. plugin load, cold: empty cache, Store::open + first scan (compile + store)",
+        format!("{cold:.0} ms"),
+        "—".into(),
+        "—".into(),
+        "info",
+        None,
+    ));
+    rows.push(row(
+        &format!(
+            "4b. plugin load, warm: Store::open + first scan, median of {WARM_LOADS} (vs cold)"
+        ),
+        format!("{warm:.1} ms (load_backend alone {deser:.1} ms)"),
+        format!("{cold:.0} ms cold"),
+        format!("{:.0}x faster", cold / warm),
+        "< 20 ms",
+        Some(warm < 20.0),
+    ));
+}
+
+/// 5. Peak RSS of scan and compaction on a big file, in child processes.
+fn fig_memory(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    let gib: f64 = std::env::var("QUIRE_BENCH_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let target = (gib * (1u64 << 30) as f64) as u64;
+    let records = target.div_ceil(LINE_LEN as u64 + 1).max(1);
+    clock.say(&format!(
+        "5. peak memory on a {gib} GiB file (QUIRE_BENCH_GIB)"
+    ));
+    let path = data.join(format!("big-{records}.ndjson"));
+    let size = ensure_file(&path, records);
+    let cache_s = cache.to_str().unwrap();
+    let keep = (records / 2).to_string();
+
+    clock.say("5. child: quire scan");
+    let scan = run_child(&["scan", path.to_str().unwrap(), cache_s]);
+    assert_eq!(
+        scan.detail,
+        format!("records={records} anomalies=0"),
+        "scan result"
+    );
+    clock.say("5. child: native scan");
+    let native_scan = run_child(&["native-scan", path.to_str().unwrap()]);
+    eprintln!(
+        "  quire scan {:.1}s peak {}; native {:.1}s peak {}",
+        scan.secs,
+        mib(scan.peak_kib << 10),
+        native_scan.secs,
+        mib(native_scan.peak_kib << 10)
+    );
+
+    let work = tempfile::tempdir_in(data).unwrap();
+    let copy = work.path().join("compact.ndjson");
+    clock.say("5. child: quire compaction (copy of the file)");
+    fs::copy(&path, &copy).unwrap();
+    let compact = run_child(&["compact", copy.to_str().unwrap(), cache_s, &keep]);
+    assert_eq!(
+        compact.detail,
+        format!("records_before={records} records_after={keep}"),
+        "compaction result"
+    );
+    assert_eq!(
+        fs::metadata(&copy).unwrap().len(),
+        (records / 2) * (LINE_LEN as u64 + 1)
+    );
+    clock.say("5. child: native compaction (copy of the file)");
+    fs::copy(&path, &copy).unwrap();
+    let native_compact = run_child(&["native-compact", copy.to_str().unwrap(), cache_s, &keep]);
+    drop(work);
+    eprintln!(
+        "  quire compaction {:.1}s peak {}; native {:.1}s peak {}",
+        compact.secs,
+        mib(compact.peak_kib << 10),
+        native_compact.secs,
+        mib(native_compact.peak_kib << 10)
+    );
+
+    for (name, q, n) in [
+        ("scan", &scan, &native_scan),
+        ("compaction (keep half)", &compact, &native_compact),
+    ] {
+        let figure = format!(
+            "5. peak RSS of {name}, {} file, child process (vs native)",
+            mib(size)
+        );
+        rows.push(row(
+            &figure,
+            format!("{} ({:.1} s)", mib(q.peak_kib << 10), q.secs),
+            format!("{} ({:.1} s)", mib(n.peak_kib << 10), n.secs),
+            format!(
+                "{:.1}x mem, {:.1}x time",
+                q.peak_kib as f64 / n.peak_kib as f64,
+                q.secs / n.secs
+            ),
+            "< 64 MiB",
+            Some(q.peak_kib < 64 << 10),
+        ));
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/release/deps/quire_bench-HASH
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+        .filter(|t| t.join("CACHEDIR.TAG").exists() || t.file_name().is_some_and(|n| n == "target"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--child") {
+        child(&args[at + 1..]);
+    }
+    let clock = Clock(Instant::now());
+    let data = target_dir().join("bench-data");
+    fs::create_dir_all(&data).unwrap();
+    let cache = data.join("cache");
+    let scratch = tempfile::tempdir_in(&data).unwrap();
+    clock.say(&format!(
+        "data in {}; warming the component cache",
+        data.display()
+    ));
+    load_backend(&ndjson(), Some(&cache)).expect("loading ndjson");
+    load_policy(&PluginSource::Builtin("standard".into()), Some(&cache))
+        .expect("loading standard policy");
+
+    // QUIRE_BENCH_ONLY=1,3 runs only those figures.
+    let only = std::env::var("QUIRE_BENCH_ONLY").unwrap_or_default();
+    let wanted = |n: &str| only.is_empty() || only.split(',').any(|w| w.trim() == n);
+    let mut rows = Vec::new();
+    if wanted("1") {
+        fig_append(scratch.path(), &cache, &clock, &mut rows);
+    }
+    if wanted("2") {
+        fig_durable(scratch.path(), &cache, &clock, &mut rows);
+    }
+    if wanted("3") {
+        fig_scan(&data, &cache, &clock, &mut rows);
+    }
+    if wanted("4") {
+        fig_load(scratch.path(), &cache, &clock, &mut rows);
+    }
+    if wanted("5") {
+        fig_memory(&data, &cache, &clock, &mut rows);
+    }
+    clock.say("done");
+
+    println!();
+    println!("| figure | quire | baseline | ratio | goal | met? |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure, r.quire, r.baseline, r.ratio, r.goal, r.met
+        );
+    }
+    println!();
+    println!(
+        "Ratios are quire/baseline throughput (time ratios for 3: baseline time / quire time). \
+         Records are {} bytes + newline. Total {:.0} s.",
+        LINE_LEN,
+        clock.0.elapsed().as_secs_f64()
+    );
+}
