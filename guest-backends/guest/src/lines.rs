@@ -125,9 +125,9 @@ fn read_retrying<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Position of the first `needle` in `haystack`.
+/// Position of the first `needle` in `haystack` (word-at-a-time search).
 pub fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    memchr::memchr(needle, haystack)
 }
 
 #[cfg(test)]

@@ -34,10 +34,19 @@ struct Shared {
     generation: Cell<u64>,
 }
 
+/// The append handle, the rewrite generation it was opened at, and whether
+/// the file is known to end with a newline (checked once per handle: the
+/// host's writer lock means nobody else appends).
+struct Appender {
+    generation: u64,
+    file: File,
+    ends_clean: bool,
+}
+
 struct NdjsonStore {
     shared: Rc<Shared>,
     read_only: bool,
-    appender: RefCell<Option<(u64, File)>>,
+    appender: RefCell<Option<Appender>>,
 }
 
 impl Guest for Ndjson {
@@ -76,19 +85,19 @@ impl NdjsonStore {
     /// The append handle, reopened after a rewrite replaced the file.
     fn with_appender<T>(
         &self,
-        f: impl FnOnce(&mut File) -> Result<T, PluginError>,
+        f: impl FnOnce(&mut Appender) -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
         let mut slot = self.appender.borrow_mut();
         let generation = self.shared.generation.get();
-        if slot.as_ref().is_none_or(|(g, _)| *g != generation) {
+        if slot.as_ref().is_none_or(|a| a.generation != generation) {
             let file = OpenOptions::new()
                 .append(true)
                 .read(true)
                 .open(&self.shared.path)
                 .ctx("open", &self.label())?;
-            *slot = Some((generation, file));
+            *slot = Some(Appender { generation, file, ends_clean: false });
         }
-        f(&mut slot.as_mut().expect("just opened").1)
+        f(slot.as_mut().expect("just opened"))
     }
 }
 
@@ -156,17 +165,20 @@ impl GuestStore for NdjsonStore {
             })?;
         }
         let label = self.label();
-        self.with_appender(|file| {
-            if ends_mid_line(file, &label)? {
+        self.with_appender(|appender| {
+            if !appender.ends_clean && ends_mid_line(&mut appender.file, &label)? {
                 buf.push(b'\n');
             }
             for envelope in &batch {
                 buf.extend_from_slice(envelope.json.as_bytes());
                 buf.push(b'\n');
             }
-            file.write_all(&buf).ctx("write", &label)?;
+            // Until the write succeeds whole, the tail is unknown again.
+            appender.ends_clean = false;
+            appender.file.write_all(&buf).ctx("write", &label)?;
+            appender.ends_clean = true;
             if level == SyncLevel::Durable {
-                file.sync_data().ctx("sync", &label)?;
+                appender.file.sync_data().ctx("sync", &label)?;
             }
             Ok(buf.len() as u64)
         })
@@ -177,7 +189,7 @@ impl GuestStore for NdjsonStore {
             return Ok(());
         }
         let label = self.label();
-        self.with_appender(|file| file.sync_data().ctx("sync", &label))
+        self.with_appender(|appender| appender.file.sync_data().ctx("sync", &label))
     }
 
     fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
