@@ -95,7 +95,11 @@ impl NdjsonStore {
                 .read(true)
                 .open(&self.shared.path)
                 .ctx("open", &self.label())?;
-            *slot = Some(Appender { generation, file, ends_clean: false });
+            *slot = Some(Appender {
+                generation,
+                file,
+                ends_clean: false,
+            });
         }
         f(slot.as_mut().expect("just opened"))
     }
