@@ -1,6 +1,6 @@
 //! The operator surface, end to end through the CLI, on Papyra's files.
 
-use quire_tests::cli::{fixture, quire, records, run, stderr, stdout};
+use quire_tests::cli::{fixture, quire, quire_run, records, run, stderr, stdout};
 use serde_json::Value;
 
 fn damaged_copy() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -19,12 +19,9 @@ fn expected_damage() -> Value {
 fn scan_finds_each_anomaly_at_its_line_and_offset_and_exits_2() {
     let (dir, path) = damaged_copy();
     let before = std::fs::read(&path).unwrap();
-    let out = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["scan", "--path", "events.ndjson", "--json"]);
-            c
-        },
+    let out = quire_run(
+        dir.path(),
+        &["scan", "--path", "events.ndjson", "--json"],
         "",
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -69,14 +66,7 @@ fn scan_finds_each_anomaly_at_its_line_and_offset_and_exits_2() {
             .ends_with("events.ndjson")
     );
     // Text output names file, line and byte offset.
-    let text = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["scan", "--path", "events.ndjson"]);
-            c
-        },
-        "",
-    );
+    let text = quire_run(dir.path(), &["scan", "--path", "events.ndjson"], "");
     assert!(
         stdout(&text).contains("events.ndjson:21 (byte 7634"),
         "{}",
@@ -107,19 +97,16 @@ fn repair_keeps_exactly_the_valid_records_in_order() {
         .into_iter()
         .filter(|v| v.get("kind").is_some() && v.get("timestamp").is_some())
         .collect::<Vec<_>>();
-    let out = run(
-        {
-            let mut c = quire(dir.path());
-            c.args([
-                "recover",
-                "--path",
-                "events.ndjson",
-                "--mode",
-                "repair",
-                "--json",
-            ]);
-            c
-        },
+    let out = quire_run(
+        dir.path(),
+        &[
+            "recover",
+            "--path",
+            "events.ndjson",
+            "--mode",
+            "repair",
+            "--json",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -135,14 +122,7 @@ fn repair_keeps_exactly_the_valid_records_in_order() {
     // The clean lines are byte-identical to Papyra's originals.
     let original = std::fs::read_to_string(fixture("papyra/clean.ndjson")).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
-    let rescan = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["scan", "--path", "events.ndjson"]);
-            c
-        },
-        "",
-    );
+    let rescan = quire_run(dir.path(), &["scan", "--path", "events.ndjson"], "");
     assert_eq!(rescan.status.code(), Some(0));
 }
 
@@ -150,12 +130,9 @@ fn repair_keeps_exactly_the_valid_records_in_order() {
 fn quarantine_needs_a_directory_and_keeps_the_damaged_bytes_with_a_receipt() {
     let (dir, path) = damaged_copy();
     let damaged = std::fs::read(&path).unwrap();
-    let refused = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["recover", "--path", "events.ndjson", "--mode", "quarantine"]);
-            c
-        },
+    let refused = quire_run(
+        dir.path(),
+        &["recover", "--path", "events.ndjson", "--mode", "quarantine"],
         "",
     );
     assert_eq!(refused.status.code(), Some(1));
@@ -170,21 +147,18 @@ fn quarantine_needs_a_directory_and_keeps_the_damaged_bytes_with_a_receipt() {
         "a refused recovery changes nothing"
     );
 
-    let out = run(
-        {
-            let mut c = quire(dir.path());
-            c.args([
-                "recover",
-                "--path",
-                "events.ndjson",
-                "--mode",
-                "quarantine",
-                "--quarantine-dir",
-                "q",
-                "--json",
-            ]);
-            c
-        },
+    let out = quire_run(
+        dir.path(),
+        &[
+            "recover",
+            "--path",
+            "events.ndjson",
+            "--mode",
+            "quarantine",
+            "--quarantine-dir",
+            "q",
+            "--json",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -202,24 +176,14 @@ fn quarantine_needs_a_directory_and_keeps_the_damaged_bytes_with_a_receipt() {
     assert_eq!(receipt["anomalies_removed"], 4);
     assert_eq!(records(&path).len(), 60);
     // Quarantined files live outside the data file's units: the next scan is clean (Papyra's defect 4).
-    let rescan = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["scan", "--path", "events.ndjson"]);
-            c
-        },
-        "",
-    );
+    let rescan = quire_run(dir.path(), &["scan", "--path", "events.ndjson"], "");
     assert_eq!(rescan.status.code(), Some(0), "{}", stdout(&rescan));
 }
 
 fn append_lines(dir: &std::path::Path, lines: &[String]) {
-    let out = run(
-        {
-            let mut c = quire(dir);
-            c.args(["append", "--path", "log.ndjson"]);
-            c
-        },
+    let out = quire_run(
+        dir,
+        &["append", "--path", "log.ndjson"],
         &(lines.join("\n") + "\n"),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -364,12 +328,9 @@ fn append_and_read_with_filters() {
         vec![2, 8, 14, 20, 26, 32, 38, 44]
     );
     // Bad input lines are reported by number, the rest are kept, exit 1.
-    let out = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["append", "--path", "log.ndjson"]);
-            c
-        },
+    let out = quire_run(
+        dir.path(),
+        &["append", "--path", "log.ndjson"],
         "{\"kind\":\"event\",\"timestamp\":1,\"i\":50}\nnot json\n[1]\n{\"kind\":\"event\",\"timestamp\":2,\"i\":51}\n",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -384,16 +345,7 @@ fn append_and_read_with_filters() {
 #[test]
 fn startup_check_doctor_and_errors_for_people() {
     let (dir, _path) = damaged_copy();
-    let code = |args: &[&str]| {
-        run(
-            {
-                let mut c = quire(dir.path());
-                c.args(args);
-                c
-            },
-            "",
-        )
-    };
+    let code = |args: &[&str]| quire_run(dir.path(), args, "");
     assert_eq!(
         code(&[
             "startup-check",
@@ -485,12 +437,9 @@ fn startup_check_doctor_and_errors_for_people() {
 #[test]
 fn metrics_and_plugin_check() {
     let (dir, _path) = damaged_copy();
-    let out = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["metrics", "--path", "events.ndjson", "--prometheus"]);
-            c
-        },
+    let out = quire_run(
+        dir.path(),
+        &["metrics", "--path", "events.ndjson", "--prometheus"],
         "",
     );
     assert_eq!(out.status.code(), Some(0));
@@ -501,14 +450,7 @@ fn metrics_and_plugin_check() {
         "{text}"
     );
     assert!(text.contains("quire_stored_records 60\n"), "{text}");
-    let check = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["plugin", "check", "standard", "--json"]);
-            c
-        },
-        "",
-    );
+    let check = quire_run(dir.path(), &["plugin", "check", "standard", "--json"], "");
     let described: Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(described["role"], "retention policy");
     let junk = dir.path().join("junk.wasm");

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use quire_tests::cli::{fixture, quire, records, run, stderr};
+use quire_tests::cli::{fixture, quire, quire_run, records, stderr};
 use serde_json::Value;
 
 /// A small deterministic generator, seeded per run so failures can be replayed.
@@ -114,14 +114,7 @@ fn killed_appends_lose_no_acknowledged_record() {
         acked_per_round.iter().filter(|&&a| a > 0).count() > 10,
         "most rounds acknowledged something: {acked_per_round:?}"
     );
-    let scan = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["scan", "--path", "log.ndjson", "--json"]);
-            c
-        },
-        "",
-    );
+    let scan = quire_run(dir.path(), &["scan", "--path", "log.ndjson", "--json"], "");
     let report: Value = serde_json::from_slice(&scan.stdout).unwrap();
     for a in report["anomalies"].as_array().unwrap() {
         assert!(
@@ -130,14 +123,7 @@ fn killed_appends_lose_no_acknowledged_record() {
         );
     }
     let before = ids(&path);
-    let fixed = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["recover", "--path", "log.ndjson"]);
-            c
-        },
-        "",
-    );
+    let fixed = quire_run(dir.path(), &["recover", "--path", "log.ndjson"], "");
     assert_eq!(fixed.status.code(), Some(0), "{}", stderr(&fixed));
     assert_eq!(ids(&path), before, "repair keeps every complete record");
 }
@@ -152,14 +138,7 @@ fn garbage_and_torn_tails_never_swallow_later_appends() {
                 format!("{{\"kind\":\"event\",\"round\":{round},\"id\":{id},\"timestamp\":1}}\n")
             })
             .collect();
-        let out = run(
-            {
-                let mut c = quire(dir.path());
-                c.args(["append", "--path", "log.ndjson"]);
-                c
-            },
-            &text,
-        );
+        let out = quire_run(dir.path(), &["append", "--path", "log.ndjson"], &text);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     };
     append(0, 5);
@@ -177,28 +156,14 @@ fn garbage_and_torn_tails_never_swallow_later_appends() {
     }
     let want: Vec<(u64, u64)> = (0..4).flat_map(|r| (0..5).map(move |i| (r, i))).collect();
     assert_eq!(ids(&path), want);
-    let scan = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["scan", "--path", "log.ndjson", "--json"]);
-            c
-        },
-        "",
-    );
+    let scan = quire_run(dir.path(), &["scan", "--path", "log.ndjson", "--json"], "");
     assert_eq!(scan.status.code(), Some(2));
     let report: Value = serde_json::from_slice(&scan.stdout).unwrap();
     assert_eq!(
         report["anomaly_count"], 3,
         "each injected tail is one anomaly: {report}"
     );
-    let fixed = run(
-        {
-            let mut c = quire(dir.path());
-            c.args(["recover", "--path", "log.ndjson"]);
-            c
-        },
-        "",
-    );
+    let fixed = quire_run(dir.path(), &["recover", "--path", "log.ndjson"], "");
     assert_eq!(fixed.status.code(), Some(0));
     assert_eq!(ids(&path), want);
 }
@@ -241,23 +206,9 @@ fn killed_compactions_leave_the_old_or_the_new_file_never_a_mix() {
             new += 1;
         }
         // A leftover temporary file is an orphan for scan, and recover removes it.
-        let rec = run(
-            {
-                let mut c = quire(dir.path());
-                c.args(["recover", "--path", "log.ndjson"]);
-                c
-            },
-            "",
-        );
+        let rec = quire_run(dir.path(), &["recover", "--path", "log.ndjson"], "");
         assert_eq!(rec.status.code(), Some(0), "{}", stderr(&rec));
-        let scan = run(
-            {
-                let mut c = quire(dir.path());
-                c.args(["scan", "--path", "log.ndjson"]);
-                c
-            },
-            "",
-        );
+        let scan = quire_run(dir.path(), &["scan", "--path", "log.ndjson"], "");
         assert_eq!(scan.status.code(), Some(0));
         assert!(!dir.path().join("log.ndjson.quire-tmp").exists());
     }
@@ -311,20 +262,17 @@ fn killed_recoveries_finish_on_the_next_run() {
             now == damaged || now == repaired,
             "the file is the damaged original or fully repaired, never a mix"
         );
-        let rec = run(
-            {
-                let mut c = quire(dir.path());
-                c.args([
-                    "recover",
-                    "--path",
-                    "events.ndjson",
-                    "--mode",
-                    "quarantine",
-                    "--quarantine-dir",
-                    "q",
-                ]);
-                c
-            },
+        let rec = quire_run(
+            dir.path(),
+            &[
+                "recover",
+                "--path",
+                "events.ndjson",
+                "--mode",
+                "quarantine",
+                "--quarantine-dir",
+                "q",
+            ],
             "",
         );
         assert_eq!(rec.status.code(), Some(0), "{}", stderr(&rec));

@@ -5,6 +5,8 @@
 //! next call builds a fresh one from the pre-linked component and re-opens
 //! the storage.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
@@ -12,6 +14,7 @@ use crate::bindings::backend::BackendPlugin;
 use crate::bindings::{OpenConfig, PluginError};
 use crate::engine;
 use crate::error::{Error, Result};
+use crate::metrics::{self, Metrics};
 use crate::plugin::LoadedBackend;
 use crate::sandbox::{Grants, Limits, PluginState};
 
@@ -28,8 +31,8 @@ pub struct Session {
     limits: Limits,
     config: OpenConfig,
     live: Option<Live>,
-    /// Instances discarded after a fault.
-    pub restarts: u64,
+    /// Counts contained faults (`plugin_faults`).
+    metrics: Arc<Metrics>,
 }
 
 /// Builds a fresh store under the session's limits.
@@ -43,45 +46,26 @@ pub(crate) fn new_store(grants: &Grants, limits: &Limits) -> Result<Store<Plugin
 
 /// Describes a wasmtime error from a call: trap, deadline, or host failure.
 pub(crate) fn fault_cause(e: &wasmtime::Error, limits: &Limits) -> String {
+    let text = format!("{e:#}");
+    // `trap_on_grow_failure` turns a denied grow into this trap.
+    if text.contains("forcing trap when growing memory") {
+        return format!(
+            "exceeded its memory limit of {} MiB",
+            limits.memory_bytes >> 20
+        );
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("exceeded its CPU deadline of {:?}", limits.call_deadline),
-        Some(Trap::OutOfFuel) => "ran out of fuel".into(),
-        Some(trap) if format!("{e:?}").contains("memory") && *trap == Trap::AllocationTooLarge => {
-            format!(
-                "exceeded its memory limit of {} MiB",
-                limits.memory_bytes >> 20
-            )
-        }
         Some(trap) => {
-            let text = format!("{e:#}");
-            if text.contains("forcing trap when growing memory")
-                || text.contains("memory") && text.contains("limit")
-            {
-                format!(
-                    "exceeded its memory limit of {} MiB ({trap})",
-                    limits.memory_bytes >> 20
-                )
-            } else {
-                // The wasm backtrace is for plugin authors (QUIRE_LOG=debug); operators get the trap.
-                tracing::debug!("plugin trap: {text}");
-                let panic = text
-                    .lines()
-                    .find(|l| l.contains("panicked"))
-                    .map(|l| format!(" ({})", l.trim()));
-                format!("trapped: {trap}{}", panic.unwrap_or_default())
-            }
+            // The wasm backtrace is for plugin authors (QUIRE_LOG=debug); operators get the trap.
+            tracing::debug!("plugin trap: {text}");
+            let panic = text
+                .lines()
+                .find(|l| l.contains("panicked"))
+                .map(|l| format!(" ({})", l.trim()));
+            format!("trapped: {trap}{}", panic.unwrap_or_default())
         }
-        None => {
-            let text = format!("{e:#}");
-            if text.contains("forcing trap when growing memory") {
-                format!(
-                    "exceeded its memory limit of {} MiB",
-                    limits.memory_bytes >> 20
-                )
-            } else {
-                format!("failed: {text}")
-            }
-        }
+        None => format!("failed: {text}"),
     }
 }
 
@@ -92,6 +76,7 @@ impl Session {
         grants: Grants,
         limits: Limits,
         config: OpenConfig,
+        metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let mut session = Session {
             loaded,
@@ -99,9 +84,9 @@ impl Session {
             limits,
             config,
             live: None,
-            restarts: 0,
+            metrics,
         };
-        session.live("open")?;
+        session.live()?;
         Ok(session)
     }
 
@@ -135,9 +120,13 @@ impl Session {
         }
     }
 
-    fn live(&mut self, _operation: &str) -> Result<&mut Live> {
+    fn live(&mut self) -> Result<&mut Live> {
         if self.live.is_none() {
-            self.live = Some(self.start()?);
+            let started = self.start();
+            if let Err(Error::Fault { .. }) = &started {
+                metrics::add(&self.metrics.plugin_faults, 1);
+            }
+            self.live = Some(started?);
         }
         Ok(self.live.as_mut().expect("just started"))
     }
@@ -158,7 +147,7 @@ impl Session {
         f: impl FnOnce(&mut Live) -> wasmtime::Result<std::result::Result<T, PluginError>>,
     ) -> Result<T> {
         let deadline = engine::ticks(self.limits.call_deadline);
-        let live = self.live(operation)?;
+        let live = self.live()?;
         live.store.set_epoch_deadline(deadline);
         match f(live) {
             Ok(Ok(value)) => Ok(value),
@@ -170,7 +159,7 @@ impl Session {
     /// Discards the instance after a fault and returns the error for it.
     pub(crate) fn fault(&mut self, operation: &str, cause: String) -> Error {
         self.live = None;
-        self.restarts += 1;
+        metrics::add(&self.metrics.plugin_faults, 1);
         tracing::warn!(plugin = %self.loaded.label, operation, "plugin faulted: {cause}; instance discarded");
         Error::Fault {
             plugin: self.loaded.label.clone(),

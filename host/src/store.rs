@@ -111,15 +111,7 @@ pub struct Store {
 }
 
 /// The backend's self-description, from a throwaway instance with no grants.
-pub fn backend_info(
-    source: &PluginSource,
-    cache_dir: Option<&Path>,
-    limits: Limits,
-) -> Result<BackendInfo> {
-    info_of(&plugin::load_backend(source, cache_dir)?, limits)
-}
-
-fn info_of(loaded: &plugin::LoadedBackend, limits: Limits) -> Result<BackendInfo> {
+pub fn backend_info(loaded: &plugin::LoadedBackend, limits: Limits) -> Result<BackendInfo> {
     let mut store = crate::session::new_store(&Grants::default(), &limits)?;
     let label = loaded.label.clone();
     let fault = |e: wasmtime::Error| Error::Fault {
@@ -138,7 +130,7 @@ impl Store {
     /// Loads the backend, grants it the data directory and opens the storage.
     pub fn open(config: StoreConfig) -> Result<Self> {
         let loaded = plugin::load_backend(&config.backend, config.cache_dir.as_deref())?;
-        let info = info_of(&loaded, config.limits)?;
+        let info = backend_info(&loaded, config.limits)?;
         let (data_dir, target) = resolve(&config, &info)?;
         let lock = match (&data_dir, config.read_only) {
             (Some(_), false) => Some(lock::acquire(&lock::lock_path(
@@ -167,7 +159,8 @@ impl Store {
             read_only: config.read_only,
             options: config.options.clone(),
         };
-        let session = Session::open(loaded, grants, config.limits, open)?;
+        let metrics = Arc::<Metrics>::default();
+        let session = Session::open(loaded, grants, config.limits, open, metrics.clone())?;
         Ok(Store {
             session: Mutex::new(session),
             queue: Mutex::default(),
@@ -175,7 +168,7 @@ impl Store {
             config,
             info,
             data_dir,
-            metrics: Arc::default(),
+            metrics,
             _lock: lock,
         })
     }
@@ -279,12 +272,7 @@ impl Store {
                     metrics::add(&self.metrics.syncs, 1);
                 }
             }
-            Err(e) => {
-                metrics::add(&self.metrics.write_errors, 1);
-                if matches!(e, Error::Fault { .. }) {
-                    metrics::add(&self.metrics.plugin_faults, 1);
-                }
-            }
+            Err(_) => metrics::add(&self.metrics.write_errors, 1),
         }
         result.map(|_| ())
     }

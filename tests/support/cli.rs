@@ -68,3 +68,10 @@ pub fn records(path: &Path) -> Vec<serde_json::Value> {
         .filter(|v| v.is_object())
         .collect()
 }
+
+/// Runs `quire ARGS` in `dir` with `stdin` and captures its output.
+pub fn quire_run(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = quire(dir);
+    cmd.args(args);
+    run(cmd, stdin)
+}

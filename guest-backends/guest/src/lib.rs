@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod errors;
 pub mod lines;
+pub mod memlog;
 pub mod options;
 pub mod record;
 

@@ -123,6 +123,8 @@ pub fn read(a: ReadArgs) -> Result<i32> {
         newest_first: a.newest_first,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
+    // The read's own errors and stdout's are told apart by keeping the latter here.
+    let mut stdout_error: Option<std::io::Error> = None;
     let result = store.read(&query, |r| {
         let written = if a.with_location {
             writeln!(
@@ -136,16 +138,20 @@ pub fn read(a: ReadArgs) -> Result<i32> {
         } else {
             writeln!(out, "{}", r.envelope.json)
         };
-        written.map_err(|e| Error::Usage(format!("writing stdout: {e}")))
+        written.map_err(|e| {
+            stdout_error = Some(e);
+            Error::Usage("stdout closed".into())
+        })
     });
-    match result.and_then(|_| {
-        out.flush()
-            .map_err(|e| Error::Usage(format!("writing stdout: {e}")))
-    }) {
+    let flushed = match stdout_error {
+        Some(e) => Err(e),
+        None => result.and_then(|_| Ok(out.flush()))?,
+    };
+    match flushed {
         Ok(()) => Ok(0),
         // A closed pipe (`quire read | head`) is not a failure.
-        Err(Error::Usage(m)) if m.contains("Broken pipe") => Ok(0),
-        Err(e) => Err(e),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Error::Usage(format!("writing stdout: {e}"))),
     }
 }
 

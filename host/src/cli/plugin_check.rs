@@ -45,7 +45,7 @@ pub fn run(command: PluginCommand) -> Result<i32> {
     let wit = format!("{}@{}", crate::WIT_PACKAGE, crate::WIT_VERSION);
     let described = match plugin::load_backend(&source, cache.as_deref()) {
         Ok(loaded) => {
-            let info = crate::backend_info(&source, cache.as_deref(), Limits::default())?;
+            let info = crate::backend_info(&loaded, Limits::default())?;
             Described {
                 plugin: loaded.label.clone(),
                 role: "backend",

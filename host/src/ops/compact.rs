@@ -15,12 +15,15 @@ use crate::report::{CompactionReport, UnitCompaction};
 use crate::session::Session;
 use crate::store::Store;
 
-/// Keep flags as runs: `(keep, count)`.
+/// Keep flags as runs of `(keep, count)`, and the stored bytes of the kept records.
 #[derive(Default)]
-struct Runs(Vec<(bool, u64)>);
+struct Runs(Vec<(bool, u64)>, u64);
 
 impl Runs {
-    fn push(&mut self, keep: bool) {
+    fn push(&mut self, keep: bool, stored_bytes: u64) {
+        if keep {
+            self.1 += stored_bytes;
+        }
         match self.0.last_mut() {
             Some((k, n)) if *k == keep => *n += 1,
             _ => self.0.push((keep, 1)),
@@ -128,8 +131,9 @@ impl Store {
             let mut unit_runs = Runs::default();
             each_batch(&mut session, &unit.id, |batch| {
                 progress.advance(batch.iter().map(|r| r.stored_bytes).sum());
-                for keep in policy.decide(&batch.iter().map(meta).collect::<Vec<_>>())? {
-                    unit_runs.push(keep);
+                let keep = policy.decide(&batch.iter().map(meta).collect::<Vec<_>>())?;
+                for (keep, record) in keep.into_iter().zip(batch) {
+                    unit_runs.push(keep, record.stored_bytes);
                 }
                 Ok(())
             })?;
@@ -191,7 +195,7 @@ impl Store {
                     };
                     if before != after {
                         entry.bytes_after = if dry_run {
-                            estimate_kept_bytes(&mut session, &unit.id, &unit_runs)?
+                            unit_runs.1
                         } else {
                             progress.begin(&format!("compact: rewriting {}", unit.id), unit.bytes);
                             let mut flags = unit_runs.replay();
@@ -209,12 +213,6 @@ impl Store {
                                 },
                             )?;
                             progress.finish();
-                            if done.kept + done.skipped != before {
-                                return Err(Error::Usage(format!(
-                                    "`{}` changed during compaction",
-                                    unit.id
-                                )));
-                            }
                             done.bytes_after
                         };
                     }
@@ -229,19 +227,4 @@ impl Store {
         report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
         Ok(report)
     }
-}
-
-/// For a dry run: bytes of the records that would be kept.
-fn estimate_kept_bytes(session: &mut Session, unit: &str, runs: &Runs) -> Result<u64> {
-    let mut flags = runs.replay();
-    let mut bytes = 0;
-    each_batch(session, unit, |batch| {
-        for r in batch {
-            if flags.next().unwrap_or(false) {
-                bytes += r.stored_bytes;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(bytes)
 }

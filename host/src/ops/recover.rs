@@ -72,11 +72,19 @@ impl Store {
                 );
             }
             let mut session = self.session();
-            let sizes: BTreeMap<String, u64> = session
+            let mut sizes: BTreeMap<String, u64> = session
                 .units()?
                 .into_iter()
                 .map(|u| (u.id, u.bytes))
                 .collect();
+            // Orphans are no unit; their anomaly spans the whole file.
+            for f in before
+                .anomalies
+                .iter()
+                .filter(|f| f.kind == AnomalyKind::OrphanedUnit.label())
+            {
+                sizes.entry(f.unit.clone()).or_insert(f.length);
+            }
             // Orphans first: a rewrite reuses the temporary name a leftover may hold.
             let mut work: Vec<(String, (u64, bool))> = by_unit.into_iter().collect();
             work.sort_by_key(|(_, (_, orphan))| !orphan);

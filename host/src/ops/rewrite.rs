@@ -10,8 +10,6 @@ use crate::session::Session;
 pub struct Rewritten {
     /// Records written to the replacement.
     pub kept: u64,
-    /// Records read and left out.
-    pub skipped: u64,
     /// Size of the unit after commit.
     pub bytes_after: u64,
 }
@@ -41,7 +39,7 @@ pub fn rewrite_unit(
             return Err(e);
         }
     };
-    let (mut kept, mut skipped) = (0, 0);
+    let mut kept = 0;
     let copied = (|| -> Result<()> {
         loop {
             let batch = session.next_batch(&cursor, super::BATCH)?;
@@ -53,8 +51,6 @@ pub fn rewrite_unit(
                 progress.advance(record.stored_bytes);
                 if keep(&record)? {
                     out.push(record.envelope);
-                } else {
-                    skipped += 1;
                 }
             }
             kept += out.len() as u64;
@@ -65,7 +61,6 @@ pub fn rewrite_unit(
     match copied {
         Ok(()) => Ok(Rewritten {
             kept,
-            skipped,
             bytes_after: session.rewrite_commit(rewriter)?,
         }),
         Err(e) => {

@@ -20,19 +20,17 @@
 //! `escape-name` names the file the escapes try to create outside the data
 //! directory, so that tests can use a unique name.
 
-use std::cell::RefCell;
 use std::path::Path;
-use std::rc::Rc;
 
 use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Rewriter, Store,
 };
 use quire_guest::errors::IoContext;
+use quire_guest::memlog::{self, MemCursor, MemRewrite, SharedLog};
 use quire_guest::options::Options;
-use quire_guest::record;
 use quire_guest::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
-    StorageStats, StoredRecord, SyncLevel, UnitInfo,
+    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats, StoredRecord,
+    SyncLevel, UnitInfo,
 };
 
 const UNIT: &str = "hostile";
@@ -77,22 +75,8 @@ impl Attack {
 
 struct Hostile;
 
-#[derive(Default)]
-struct Log {
-    records: Vec<(u64, Envelope)>,
-    bytes: u64,
-}
-
-impl Log {
-    fn push(&mut self, envelope: Envelope) {
-        let offset = self.bytes;
-        self.bytes += envelope.json.len() as u64 + 1;
-        self.records.push((offset, envelope));
-    }
-}
-
 struct HostileStore {
-    log: Rc<RefCell<Log>>,
+    log: SharedLog,
     attack: Attack,
     read_only: bool,
     /// Escape attempts and their outcomes, for `stats().details`.
@@ -194,13 +178,6 @@ fn escapes(attack: Attack, name: &str) -> Vec<(String, String)> {
     results
 }
 
-fn rejected(index: usize, reason: String) -> PluginError {
-    PluginError::InvalidRecord(RecordRejection {
-        index: index as u32,
-        reason,
-    })
-}
-
 fn check_unit(unit: &str) -> Result<(), PluginError> {
     if unit == UNIT {
         Ok(())
@@ -260,7 +237,7 @@ impl GuestStore for HostileStore {
             )));
         }
         Ok(Store::new(HostileStore {
-            log: Rc::default(),
+            log: SharedLog::default(),
             attack,
             read_only: config.read_only,
             escapes,
@@ -281,13 +258,8 @@ impl GuestStore for HostileStore {
                 _ => {}
             }
         }
-        let mut added = 0u64;
-        for (index, envelope) in batch.iter().enumerate() {
-            record::check_appendable(envelope).map_err(|reason| rejected(index, reason))?;
-            added += envelope.json.len() as u64 + 1;
-        }
-        let mut log = self.log.borrow_mut();
-        batch.into_iter().for_each(|e| log.push(e));
+        let added = memlog::check_batch(&batch)?;
+        self.log.borrow_mut().extend(batch);
         Ok(added)
     }
 
@@ -296,18 +268,7 @@ impl GuestStore for HostileStore {
     }
 
     fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
-        let log = self.log.borrow();
-        let stamps = log.records.iter().map(|(_, e)| e.timestamp);
-        Ok(vec![UnitInfo {
-            id: UNIT.into(),
-            store: None,
-            bytes: log.bytes,
-            records: Some(log.records.len() as u64),
-            min_timestamp: stamps.clone().reduce(f64::min),
-            max_timestamp: stamps.reduce(f64::max),
-            sealed: false,
-            codec: "memory".into(),
-        }])
+        Ok(vec![self.log.borrow().unit_info(UNIT, "memory")])
     }
 
     fn check_layout(&self) -> Result<Vec<Anomaly>, PluginError> {
@@ -324,13 +285,7 @@ impl GuestStore for HostileStore {
                 done: false,
             });
         }
-        let log = self.log.borrow();
-        Ok(ScanChunk {
-            anomalies: Vec::new(),
-            records: log.records.len() as u64,
-            next_offset: log.bytes,
-            done: true,
-        })
+        Ok(self.log.borrow().scan_chunk())
     }
 
     fn read(
@@ -340,30 +295,19 @@ impl GuestStore for HostileStore {
         order: ReadOrder,
     ) -> Result<Cursor, PluginError> {
         check_unit(&unit)?;
-        let len = self.log.borrow().records.len();
-        let next = if order == ReadOrder::OldestFirst {
-            0
-        } else {
-            len
-        };
         let flood =
             self.attack == Attack::HugeBatch && filter.kinds.iter().any(|k| k == ATTACK_KIND);
         Ok(Cursor::new(HostileCursor {
-            log: self.log.clone(),
-            filter,
-            order,
-            next: RefCell::new(next),
-            end: len,
+            inner: MemCursor::new(self.log.clone(), UNIT, filter, order),
             flood,
         }))
     }
 
     fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
         check_unit(&unit)?;
-        Ok(Rewriter::new(HostileRewriter {
-            log: self.log.clone(),
-            fresh: RefCell::new(Some(Log::default())),
-        }))
+        Ok(Rewriter::new(HostileRewriter(MemRewrite::new(
+            self.log.clone(),
+        ))))
     }
 
     fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
@@ -375,13 +319,7 @@ impl GuestStore for HostileStore {
 
     fn quarantine(&self, unit: String, dir: String, name: String) -> Result<u64, PluginError> {
         check_unit(&unit)?;
-        let text: String = self
-            .log
-            .borrow()
-            .records
-            .iter()
-            .map(|(_, e)| format!("{}\n", e.json))
-            .collect();
+        let text = self.log.borrow().to_ndjson();
         std::fs::write(Path::new(&dir).join(&name), &text).ctx("write", &name)?;
         Ok(text.len() as u64)
     }
@@ -395,10 +333,10 @@ impl GuestStore for HostileStore {
     fn stats(&self) -> Result<StorageStats, PluginError> {
         let units = self.units()?;
         let log = self.log.borrow();
-        let mut details = vec![("records".to_string(), log.records.len().to_string())];
+        let mut details = vec![("records".to_string(), log.len().to_string())];
         details.extend(self.escapes.iter().cloned());
         Ok(StorageStats {
-            total_bytes: log.bytes,
+            total_bytes: log.bytes(),
             units,
             details,
         })
@@ -406,11 +344,7 @@ impl GuestStore for HostileStore {
 }
 
 struct HostileCursor {
-    log: Rc<RefCell<Log>>,
-    filter: ReadFilter,
-    order: ReadOrder,
-    next: RefCell<usize>,
-    end: usize,
+    inner: MemCursor,
     /// `huge-batch`: answer every `next` with far more than was asked for.
     flood: bool,
 }
@@ -433,69 +367,23 @@ impl GuestCursor for HostileCursor {
                 })
                 .collect());
         }
-        let log = self.log.borrow();
-        let mut next = self.next.borrow_mut();
-        let end = self.end.min(log.records.len());
-        let mut out = Vec::new();
-        while out.len() < max as usize {
-            let index = match self.order {
-                ReadOrder::OldestFirst if *next < end => {
-                    *next += 1;
-                    *next - 1
-                }
-                ReadOrder::NewestFirst if *next > 0 => {
-                    *next -= 1;
-                    *next
-                }
-                _ => break,
-            };
-            let Some((offset, e)) = log.records.get(index) else {
-                break;
-            };
-            if record::matches(&self.filter, &e.kind, &e.store, e.timestamp) {
-                out.push(StoredRecord {
-                    envelope: e.clone(),
-                    unit: UNIT.into(),
-                    offset: *offset,
-                    stored_bytes: e.json.len() as u64 + 1,
-                });
-            }
-        }
-        Ok(out)
+        Ok(self.inner.next_batch(max))
     }
 }
 
-struct HostileRewriter {
-    log: Rc<RefCell<Log>>,
-    fresh: RefCell<Option<Log>>,
-}
+struct HostileRewriter(MemRewrite);
 
 impl GuestRewriter for HostileRewriter {
     fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        let mut fresh = self.fresh.borrow_mut();
-        let fresh = fresh
-            .as_mut()
-            .ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
-        for (index, e) in batch.into_iter().enumerate() {
-            record::check_appendable(&e).map_err(|reason| rejected(index, reason))?;
-            fresh.push(e);
-        }
-        Ok(())
+        self.0.write(batch)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {
-        let fresh = self
-            .fresh
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| PluginError::InvalidState("rewrite already finished".into()))?;
-        let mut log = self.log.borrow_mut();
-        *log = fresh;
-        Ok(log.bytes)
+        self.0.commit()
     }
 
     fn abort(&self) -> Result<(), PluginError> {
-        self.fresh.borrow_mut().take();
+        self.0.abort();
         Ok(())
     }
 }

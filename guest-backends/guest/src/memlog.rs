@@ -1,0 +1,208 @@
+//! Records kept in the plugin's memory as one unit: the log, its cursor and
+//! its replacement. The memory backend is built on it; so are test plugins.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::record;
+use crate::types::{
+    Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredRecord,
+    UnitInfo,
+};
+
+/// Records, each with its offset in the NDJSON stream they would form.
+#[derive(Default)]
+pub struct MemLog {
+    records: Vec<(u64, Envelope)>,
+    bytes: u64,
+}
+
+/// A log shared by a store and the cursors and rewriters it hands out.
+pub type SharedLog = Rc<RefCell<MemLog>>;
+
+fn stored_len(envelope: &Envelope) -> u64 {
+    envelope.json.len() as u64 + 1
+}
+
+/// Checks a batch for a line format; returns the bytes it would take.
+pub fn check_batch(batch: &[Envelope]) -> Result<u64, PluginError> {
+    let mut bytes = 0;
+    for (index, envelope) in batch.iter().enumerate() {
+        record::check_appendable(envelope).map_err(|reason| {
+            PluginError::InvalidRecord(RecordRejection {
+                index: index as u32,
+                reason,
+            })
+        })?;
+        bytes += stored_len(envelope);
+    }
+    Ok(bytes)
+}
+
+impl MemLog {
+    /// Appends a checked batch.
+    pub fn extend(&mut self, batch: Vec<Envelope>) {
+        for envelope in batch {
+            let offset = self.bytes;
+            self.bytes += stored_len(&envelope);
+            self.records.push((offset, envelope));
+        }
+    }
+
+    /// Bytes the records would take as NDJSON.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The log as the live unit `id`.
+    pub fn unit_info(&self, id: &str, codec: &str) -> UnitInfo {
+        let stamps = self.records.iter().map(|(_, e)| e.timestamp);
+        UnitInfo {
+            id: id.into(),
+            store: None,
+            bytes: self.bytes,
+            records: Some(self.records.len() as u64),
+            min_timestamp: stamps.clone().reduce(f64::min),
+            max_timestamp: stamps.reduce(f64::max),
+            sealed: false,
+            codec: codec.into(),
+        }
+    }
+
+    /// A memory log cannot be damaged: one chunk covering everything.
+    pub fn scan_chunk(&self) -> ScanChunk {
+        ScanChunk {
+            anomalies: Vec::new(),
+            records: self.records.len() as u64,
+            next_offset: self.bytes,
+            done: true,
+        }
+    }
+
+    /// The records as NDJSON text (for quarantine copies).
+    pub fn to_ndjson(&self) -> String {
+        self.records
+            .iter()
+            .map(|(_, e)| format!("{}\n", e.json))
+            .collect()
+    }
+}
+
+/// A cursor over a snapshot of a log: records appended after it opened are
+/// not part of it.
+pub struct MemCursor {
+    log: SharedLog,
+    unit: String,
+    filter: ReadFilter,
+    order: ReadOrder,
+    /// Next index (oldest-first) or one past it (newest-first).
+    next: RefCell<usize>,
+    end: usize,
+}
+
+impl MemCursor {
+    /// Opens a cursor over `log`, naming its records' unit `unit`.
+    pub fn new(log: SharedLog, unit: &str, filter: ReadFilter, order: ReadOrder) -> Self {
+        let end = log.borrow().records.len();
+        let next = if order == ReadOrder::OldestFirst {
+            0
+        } else {
+            end
+        };
+        MemCursor {
+            log,
+            unit: unit.into(),
+            filter,
+            order,
+            next: RefCell::new(next),
+            end,
+        }
+    }
+
+    /// Up to `max` matching records.
+    pub fn next_batch(&self, max: u32) -> Vec<StoredRecord> {
+        let log = self.log.borrow();
+        let mut next = self.next.borrow_mut();
+        let end = self.end.min(log.records.len());
+        let mut out = Vec::new();
+        while out.len() < max as usize {
+            let index = match self.order {
+                ReadOrder::OldestFirst if *next < end => {
+                    *next += 1;
+                    *next - 1
+                }
+                ReadOrder::NewestFirst if *next > 0 => {
+                    *next -= 1;
+                    *next
+                }
+                _ => break,
+            };
+            let Some((offset, e)) = log.records.get(index) else {
+                break;
+            };
+            if record::matches(&self.filter, &e.kind, &e.store, e.timestamp) {
+                out.push(StoredRecord {
+                    envelope: e.clone(),
+                    unit: self.unit.clone(),
+                    offset: *offset,
+                    stored_bytes: stored_len(e),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A replacement log, swapped in whole by `commit`.
+pub struct MemRewrite {
+    log: SharedLog,
+    fresh: RefCell<Option<MemLog>>,
+}
+
+fn finished() -> PluginError {
+    PluginError::InvalidState("rewrite already finished".into())
+}
+
+impl MemRewrite {
+    /// Starts a replacement of `log`.
+    pub fn new(log: SharedLog) -> Self {
+        MemRewrite {
+            log,
+            fresh: RefCell::new(Some(MemLog::default())),
+        }
+    }
+
+    /// Adds records, in order.
+    pub fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
+        check_batch(&batch)?;
+        self.fresh
+            .borrow_mut()
+            .as_mut()
+            .ok_or_else(finished)?
+            .extend(batch);
+        Ok(())
+    }
+
+    /// Replaces the log; returns its new size.
+    pub fn commit(&self) -> Result<u64, PluginError> {
+        let fresh = self.fresh.borrow_mut().take().ok_or_else(finished)?;
+        let bytes = fresh.bytes;
+        *self.log.borrow_mut() = fresh;
+        Ok(bytes)
+    }
+
+    /// Discards the replacement.
+    pub fn abort(&self) {
+        self.fresh.borrow_mut().take();
+    }
+}
