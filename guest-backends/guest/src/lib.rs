@@ -12,13 +12,14 @@ pub mod errors;
 pub mod lines;
 pub mod memlog;
 pub mod options;
+pub mod receipts;
 pub mod record;
 
 /// Bindings for the `backend-plugin` world, and the `export_backend!` macro.
 #[allow(missing_docs)]
 pub mod backend_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1",
+        path: "../../wit/v0.2",
         world: "backend-plugin",
         pub_export_macro: true,
         export_macro_name: "export_backend",
@@ -30,7 +31,7 @@ pub mod backend_bindings {
 #[allow(missing_docs)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1",
+        path: "../../wit/v0.2",
         world: "retention-policy",
         pub_export_macro: true,
         export_macro_name: "export_policy",

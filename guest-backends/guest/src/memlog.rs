@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::backend::StoreDurability;
 use crate::record;
 use crate::types::{
     Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredRecord,
@@ -76,6 +77,19 @@ impl MemLog {
             max_timestamp: stamps.reduce(f64::max),
             sealed: false,
             codec: codec.into(),
+        }
+    }
+
+    /// The durability snapshot of the log as the live unit `unit`.
+    pub fn durability(&self, codec: &str, unit: &str) -> StoreDurability {
+        // Everything here dies with the process.
+        StoreDurability {
+            store: "*".into(),
+            codec: codec.into(),
+            live_unit: Some(unit.into()),
+            accepted: self.len() as u64,
+            buffered: self.len() as u64,
+            unsynced: 0,
         }
     }
 

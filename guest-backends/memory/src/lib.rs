@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use quire_guest::backend::{
-    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Rewriter, Store,
+    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
+    ReceiptFilter, Rewriter, Store, StoreDurability,
 };
 use quire_guest::errors::IoContext;
 use quire_guest::memlog::{self, MemCursor, MemRewrite, SharedLog};
@@ -118,7 +119,7 @@ impl GuestStore for MemoryStore {
         ))))
     }
 
-    fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
+    fn drop_unit(&self, unit: String, _receipt: Option<Receipt>) -> Result<(), PluginError> {
         check_unit(&unit)?;
         Err(PluginError::InvalidState(
             "`memory` is the live unit and cannot be dropped".into(),
@@ -136,6 +137,24 @@ impl GuestStore for MemoryStore {
         Err(PluginError::Unsupported(
             "seal: the memory backend has one live unit".into(),
         ))
+    }
+
+    fn open_report(&self) -> Vec<Anomaly> {
+        Vec::new()
+    }
+
+    fn put_receipt(&self, _receipt: Receipt) -> Result<(), PluginError> {
+        Err(PluginError::Unsupported(
+            "put-receipt: this backend keeps no receipts".into(),
+        ))
+    }
+
+    fn receipts(&self, _filter: ReceiptFilter) -> Result<Vec<Receipt>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn durability(&self) -> Result<Vec<StoreDurability>, PluginError> {
+        Ok(vec![self.log.borrow().durability("memory", UNIT)])
     }
 
     fn stats(&self) -> Result<StorageStats, PluginError> {

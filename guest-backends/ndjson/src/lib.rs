@@ -11,7 +11,8 @@ use std::rc::Rc;
 
 use quire_guest::atomic::{self, AtomicFile, TEMP_SUFFIX};
 use quire_guest::backend::{
-    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Rewriter, Store,
+    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
+    ReceiptFilter, Rewriter, Store, StoreDurability,
 };
 use quire_guest::errors::IoContext;
 use quire_guest::lines::LineReader;
@@ -47,6 +48,9 @@ struct NdjsonStore {
     shared: Rc<Shared>,
     read_only: bool,
     appender: RefCell<Option<Appender>>,
+    /// Records accepted since open, and how many of them are not yet synced.
+    accepted: Cell<u64>,
+    unsynced: Cell<u64>,
 }
 
 impl Guest for Ndjson {
@@ -150,6 +154,8 @@ impl GuestStore for NdjsonStore {
             shared,
             read_only: config.read_only,
             appender: RefCell::new(None),
+            accepted: Cell::new(0),
+            unsynced: Cell::new(0),
         }))
     }
 
@@ -181,8 +187,11 @@ impl GuestStore for NdjsonStore {
             appender.ends_clean = false;
             appender.file.write_all(&buf).ctx("write", &label)?;
             appender.ends_clean = true;
+            self.accepted.set(self.accepted.get() + batch.len() as u64);
+            self.unsynced.set(self.unsynced.get() + batch.len() as u64);
             if level == SyncLevel::Durable {
                 appender.file.sync_data().ctx("sync", &label)?;
+                self.unsynced.set(0);
             }
             Ok(buf.len() as u64)
         })
@@ -193,7 +202,9 @@ impl GuestStore for NdjsonStore {
             return Ok(());
         }
         let label = self.label();
-        self.with_appender(|appender| appender.file.sync_data().ctx("sync", &label))
+        self.with_appender(|appender| appender.file.sync_data().ctx("sync", &label))?;
+        self.unsynced.set(0);
+        Ok(())
     }
 
     fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
@@ -300,7 +311,7 @@ impl GuestStore for NdjsonStore {
         }))
     }
 
-    fn drop_unit(&self, unit: String) -> Result<(), PluginError> {
+    fn drop_unit(&self, unit: String, _receipt: Option<Receipt>) -> Result<(), PluginError> {
         if unit == self.shared.unit {
             return Err(PluginError::InvalidState(format!(
                 "`{unit}` is the live file and cannot be dropped"
@@ -329,6 +340,24 @@ impl GuestStore for NdjsonStore {
         ))
     }
 
+    fn open_report(&self) -> Vec<Anomaly> {
+        Vec::new()
+    }
+
+    fn put_receipt(&self, _receipt: Receipt) -> Result<(), PluginError> {
+        Err(PluginError::Unsupported(
+            "put-receipt: this backend keeps no receipts".into(),
+        ))
+    }
+
+    fn receipts(&self, _filter: ReceiptFilter) -> Result<Vec<Receipt>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn durability(&self) -> Result<Vec<StoreDurability>, PluginError> {
+        Ok(vec![self.durability_snapshot()])
+    }
+
     fn stats(&self) -> Result<StorageStats, PluginError> {
         let units = self.units()?;
         let total_bytes = units.iter().map(|u| u.bytes).sum();
@@ -344,6 +373,20 @@ impl GuestStore for NdjsonStore {
             total_bytes,
             details,
         })
+    }
+}
+
+impl NdjsonStore {
+    /// One file holds every store.
+    fn durability_snapshot(&self) -> StoreDurability {
+        StoreDurability {
+            store: "*".into(),
+            codec: "ndjson".into(),
+            live_unit: Some(self.shared.unit.clone()),
+            accepted: self.accepted.get(),
+            buffered: 0,
+            unsynced: self.unsynced.get(),
+        }
     }
 }
 
