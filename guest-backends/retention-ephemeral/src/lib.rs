@@ -1,1 +1,70 @@
-//! (being written)
+//! The ephemeral retention policy: keep the live unit and the newest few
+//! sealed ones, as Igniter's `ephemeral` strategy does for one segment.
+//!
+//! Configuration: `{"keep_sealed": N}` (default 1; see `config`). Whole
+//! units are kept or dropped without being read; no record is ever judged
+//! on its own, so should the host filter a unit anyway every record stays.
+//! Ranking rules, including units with unknown timestamps, are in `plan`.
+
+mod config;
+mod passes;
+mod plan;
+
+use std::cell::RefCell;
+
+use passes::Passes;
+use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
+use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
+
+struct Ephemeral;
+
+struct EphemeralEvaluator {
+    keep_sealed: u32,
+    passes: RefCell<Passes>,
+}
+
+impl Guest for Ephemeral {
+    type Evaluator = EphemeralEvaluator;
+}
+
+impl GuestEvaluator for EphemeralEvaluator {
+    fn create(config: String, _now: f64) -> Result<Evaluator, PolicyError> {
+        let config = config::parse(&config).map_err(PolicyError::InvalidConfig)?;
+        Ok(Evaluator::new(EphemeralEvaluator {
+            keep_sealed: config.keep_sealed,
+            passes: RefCell::default(),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        let sealed = match self.keep_sealed {
+            0 => "no sealed unit".to_string(),
+            1 => "the newest sealed unit".to_string(),
+            n => format!("the {n} newest sealed units"),
+        };
+        format!(
+            "ephemeral: keep the live unit and {sealed} (newest by latest record timestamp), drop older sealed units; sealed units without a known latest timestamp cannot be ranked and are kept"
+        )
+    }
+
+    fn plan_units(&self, units: Vec<UnitInfo>) -> Vec<UnitVerdict> {
+        plan::plan_units(&units, self.keep_sealed)
+    }
+
+    fn observe(&self, batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
+        self.passes
+            .borrow_mut()
+            .observe(batch.len())
+            .map_err(PolicyError::InvalidState)
+    }
+
+    fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
+        self.passes
+            .borrow_mut()
+            .decide(batch.len())
+            .map_err(PolicyError::InvalidState)?;
+        Ok(vec![true; batch.len()])
+    }
+}
+
+quire_guest::export_policy!(Ephemeral);
