@@ -87,16 +87,16 @@ fn memory_backend_honours_retention() {
         Some(&quire_tests::cli::shared_cache()),
     )
     .unwrap();
-    let mut policy =
+    let policy =
         Policy::create(&loaded, r#"{"max_records": 30}"#, 2000.0, Limits::default()).unwrap();
     let report = store
-        .compact(&mut policy, false, &quire::progress::Silent)
+        .compact(&mut quire::Retention::single(policy), false, &quire::progress::Silent)
         .unwrap();
     assert_eq!((report.records_before, report.records_after), (100, 30));
     let kept = store.read_all(&ReadQuery::default()).unwrap();
     assert_eq!(kept.len(), 30);
     assert_eq!(kept[0].envelope.timestamp, 1070.0);
-    let mut by_age = Policy::create(
+    let by_age = Policy::create(
         &loaded,
         r#"{"max_age_seconds": 10}"#,
         1100.0,
@@ -104,7 +104,7 @@ fn memory_backend_honours_retention() {
     )
     .unwrap();
     store
-        .compact(&mut by_age, false, &quire::progress::Silent)
+        .compact(&mut quire::Retention::single(by_age), false, &quire::progress::Silent)
         .unwrap();
     assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 10);
     assert!(

@@ -268,7 +268,7 @@ fn child(args: &[String]) -> ! {
                 Store::open(config(&path, Durability::Batch, &cache)).expect("opening store");
             let loaded = load_policy(&PluginSource::Builtin("standard".into()), Some(&cache))
                 .expect("loading policy");
-            let mut policy = Policy::create(
+            let policy = Policy::create(
                 &loaded,
                 &format!(r#"{{"max_records": {keep}}}"#),
                 quire::now(),
@@ -276,7 +276,7 @@ fn child(args: &[String]) -> ! {
             )
             .expect("creating policy");
             let report = store
-                .compact(&mut policy, false, &Silent)
+                .compact(&mut quire::Retention::single(policy), false, &Silent)
                 .expect("compaction");
             format!(
                 "records_before={} records_after={}",

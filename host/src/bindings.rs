@@ -1,31 +1,60 @@
-//! Host-side bindings generated from the WIT package.
+//! Host-side bindings generated from the WIT package, one module per version.
 
-/// The `backend-plugin` world.
+/// Bindings for `quire:persistence@0.2.0`, the version this host is written against.
 #[allow(missing_docs)]
-pub mod backend {
-    wasmtime::component::bindgen!({ path: "../wit/v0.1", world: "backend-plugin" });
+pub mod v0_2 {
+    /// The `backend-plugin` world.
+    pub mod backend {
+        wasmtime::component::bindgen!({ path: "../wit/v0.2", world: "backend-plugin" });
+    }
+    /// The `retention-policy` world.
+    pub mod policy {
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.2",
+            world: "retention-policy",
+            with: { "quire:persistence/types": super::backend::quire::persistence::types },
+        });
+    }
 }
 
-/// The `retention-policy` world.
+/// Bindings for `quire:persistence@0.1.0`. Its `types` interface is the same
+/// as 0.2's, so both versions share one set of Rust types; what differs is
+/// adapted in `versions.rs`.
 #[allow(missing_docs)]
-pub mod policy {
-    wasmtime::component::bindgen!({
-        path: "../wit/v0.1",
-        world: "retention-policy",
-        with: { "quire:persistence/types": super::backend::quire::persistence::types },
-    });
+pub mod v0_1 {
+    /// The `backend-plugin` world.
+    pub mod backend {
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.1",
+            world: "backend-plugin",
+            with: { "quire:persistence/types": crate::bindings::v0_2::backend::quire::persistence::types },
+        });
+    }
+    /// The `retention-policy` world.
+    pub mod policy {
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.1",
+            world: "retention-policy",
+            with: { "quire:persistence/types": crate::bindings::v0_2::backend::quire::persistence::types },
+        });
+    }
 }
 
-pub use backend::exports::quire::persistence::backend::{BackendInfo, OpenConfig};
-pub use backend::quire::persistence::types::{
+pub use v0_2::backend::exports::quire::persistence::backend::{
+    BackendInfo, OpenConfig, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
+};
+pub use v0_2::backend::quire::persistence::types::{
     Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats,
     StoredRecord, SyncLevel, UnitInfo,
 };
+pub use v0_2::policy::exports::quire::persistence::policy::{PolicyError, RecordMeta, UnitVerdict};
 
-/// The WIT package version this host speaks.
+/// The WIT package this host speaks.
 pub const WIT_PACKAGE: &str = "quire:persistence";
-/// Its version.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The newest version it speaks; plugins are written against this one.
+pub const WIT_VERSION: &str = "0.2.0";
+/// Every version it loads, newest first. Older plugins are adapted.
+pub const WIT_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
 
 /// A plugin error in words, naming operation and target where it has them.
 pub fn describe(e: &PluginError) -> String {
@@ -48,9 +77,9 @@ pub fn describe(e: &PluginError) -> String {
 }
 
 /// A policy error in words.
-pub fn describe_policy(e: &policy::exports::quire::persistence::policy::PolicyError) -> String {
+pub fn describe_policy(e: &PolicyError) -> String {
     {
-        use policy::exports::quire::persistence::policy::PolicyError as E;
+        use PolicyError as E;
         match e {
             E::InvalidConfig(m) => format!("invalid configuration: {m}"),
             E::InvalidState(m) => format!("{m}"),
@@ -70,6 +99,16 @@ impl AnomalyKind {
             AnomalyKind::OrphanedUnit => "ORPHANED_FILE",
             AnomalyKind::ManifestMismatch => "MANIFEST_MISMATCH",
             AnomalyKind::PartialWrite => "PARTIAL_WRITE",
+        }
+    }
+}
+
+impl ReceiptKind {
+    /// The name receipts use.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReceiptKind::Purged => "purged",
+            ReceiptKind::Quarantined => "quarantined",
         }
     }
 }

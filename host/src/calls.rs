@@ -4,8 +4,8 @@
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::{
-    Anomaly, Envelope, ReadFilter, ReadOrder, ScanChunk, StorageStats, StoredRecord, SyncLevel,
-    UnitInfo,
+    Anomaly, Envelope, ReadFilter, ReadOrder, Receipt, ReceiptFilter, ScanChunk, StorageStats,
+    StoreDurability, StoredRecord, SyncLevel, UnitInfo,
 };
 use crate::error::Result;
 use crate::session::Session;
@@ -20,10 +20,7 @@ impl Session {
     pub fn append(&mut self, batch: &[Envelope], level: SyncLevel) -> Result<u64> {
         self.call("append", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_append(&mut l.store, h, batch, level)
+            l.plugin.append(&mut l.store, h, batch, level)
         })
     }
 
@@ -31,10 +28,7 @@ impl Session {
     pub fn sync(&mut self, level: SyncLevel) -> Result<()> {
         self.call("sync", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_sync(&mut l.store, h, level)
+            l.plugin.sync(&mut l.store, h, level)
         })
     }
 
@@ -42,10 +36,7 @@ impl Session {
     pub fn units(&mut self) -> Result<Vec<UnitInfo>> {
         self.call("units", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_units(&mut l.store, h)
+            l.plugin.units(&mut l.store, h)
         })
     }
 
@@ -53,10 +44,7 @@ impl Session {
     pub fn check_layout(&mut self) -> Result<Vec<Anomaly>> {
         self.call("check-layout", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_check_layout(&mut l.store, h)
+            l.plugin.check_layout(&mut l.store, h)
         })
     }
 
@@ -64,8 +52,7 @@ impl Session {
     pub fn validate(&mut self, unit: &str, offset: u64, budget: u64) -> Result<ScanChunk> {
         let chunk = self.call("validate", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_validate(
-                &mut l.store,
+            l.plugin.validate(&mut l.store,
                 h,
                 unit,
                 offset,
@@ -93,8 +80,7 @@ impl Session {
     ) -> Result<CursorHandle> {
         self.call("read", |l| {
             let h = l.handle;
-            l.plugin.quire_persistence_backend().store().call_read(
-                &mut l.store,
+            l.plugin.read(&mut l.store,
                 h,
                 unit,
                 filter,
@@ -107,10 +93,7 @@ impl Session {
     /// Next batch from a cursor, at most `max` records.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
         let batch = self.call("read", |l| {
-            l.plugin
-                .quire_persistence_backend()
-                .cursor()
-                .call_next(&mut l.store, cursor.0, max)
+            l.plugin.next(&mut l.store, cursor.0, max)
         })?;
         if batch.len() > max as usize {
             return Err(self.fault(
@@ -133,10 +116,7 @@ impl Session {
     pub fn begin_rewrite(&mut self, unit: &str) -> Result<RewriterHandle> {
         self.call("rewrite", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_rewrite(&mut l.store, h, unit)
+            l.plugin.rewrite(&mut l.store, h, unit)
         })
         .map(RewriterHandle)
     }
@@ -144,8 +124,7 @@ impl Session {
     /// Adds records to a replacement.
     pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
         self.call("rewrite", |l| {
-            l.plugin.quire_persistence_backend().rewriter().call_write(
-                &mut l.store,
+            l.plugin.rewrite_write(&mut l.store,
                 rewriter.0,
                 batch,
             )
@@ -155,10 +134,7 @@ impl Session {
     /// Swaps the replacement in; returns the unit's new size.
     pub fn rewrite_commit(&mut self, rewriter: RewriterHandle) -> Result<u64> {
         let result = self.call("rewrite commit", |l| {
-            l.plugin
-                .quire_persistence_backend()
-                .rewriter()
-                .call_commit(&mut l.store, rewriter.0)
+            l.plugin.rewrite_commit(&mut l.store, rewriter.0)
         });
         self.drop_resource(rewriter.0);
         result
@@ -167,23 +143,57 @@ impl Session {
     /// Discards a replacement.
     pub fn rewrite_abort(&mut self, rewriter: RewriterHandle) -> Result<()> {
         let result = self.call("rewrite abort", |l| {
-            l.plugin
-                .quire_persistence_backend()
-                .rewriter()
-                .call_abort(&mut l.store, rewriter.0)
+            l.plugin.rewrite_abort(&mut l.store, rewriter.0)
         });
         self.drop_resource(rewriter.0);
         result
     }
 
-    /// Removes a whole unit.
-    pub fn drop_unit(&mut self, unit: &str) -> Result<()> {
+    /// Removes a whole unit, leaving `receipt` behind when given.
+    pub fn drop_unit(&mut self, unit: &str, receipt: Option<&Receipt>) -> Result<()> {
         self.call("drop-unit", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_drop_unit(&mut l.store, h, unit)
+            l.plugin.drop_unit(&mut l.store, h, unit, receipt)
+        })
+    }
+
+    /// Stores a receipt with the backend.
+    pub fn put_receipt(&mut self, receipt: &Receipt) -> Result<()> {
+        self.call("put-receipt", |l| {
+            let h = l.handle;
+            l.plugin.put_receipt(&mut l.store, h, receipt)
+        })
+    }
+
+    /// Receipts the backend keeps.
+    pub fn receipts(&mut self, filter: &ReceiptFilter) -> Result<Vec<Receipt>> {
+        self.call("receipts", |l| {
+            let h = l.handle;
+            l.plugin.receipts(&mut l.store, h, filter)
+        })
+    }
+
+    /// What the read-write open repaired.
+    pub fn open_report(&mut self) -> Result<Vec<Anomaly>> {
+        self.call("open-report", |l| {
+            let h = l.handle;
+            l.plugin.open_report(&mut l.store, h).map(Ok)
+        })
+    }
+
+    /// Seals every live unit.
+    pub fn seal(&mut self) -> Result<()> {
+        self.call("seal", |l| {
+            let h = l.handle;
+            l.plugin.seal(&mut l.store, h)
+        })
+    }
+
+    /// The backend's durability snapshot.
+    pub fn durability(&mut self) -> Result<Vec<StoreDurability>> {
+        self.call("durability", |l| {
+            let h = l.handle;
+            l.plugin.durability(&mut l.store, h)
         })
     }
 
@@ -191,10 +201,7 @@ impl Session {
     pub fn quarantine(&mut self, unit: &str, name: &str) -> Result<u64> {
         self.call("quarantine", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
+            l.plugin.quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
         })
     }
 
@@ -202,10 +209,7 @@ impl Session {
     pub fn stats(&mut self) -> Result<StorageStats> {
         self.call("stats", |l| {
             let h = l.handle;
-            l.plugin
-                .quire_persistence_backend()
-                .store()
-                .call_stats(&mut l.store, h)
+            l.plugin.stats(&mut l.store, h)
         })
     }
 }

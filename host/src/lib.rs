@@ -24,13 +24,16 @@ pub mod plugin;
 pub mod policy;
 pub mod progress;
 mod record;
+pub mod retention;
 pub mod report;
 pub mod sandbox;
 mod session;
 mod store;
+pub mod versions;
 
 pub use bindings::{
-    AnomalyKind, BackendInfo, Envelope, StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION,
+    AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
+    StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
 };
 pub use error::{Error, Result};
 pub use ops::read::{self, ReadQuery};
@@ -38,6 +41,7 @@ pub use ops::recover::{self, RecoveryMode};
 pub use ops::startup::{StartupMode, StartupReport};
 pub use plugin::PluginSource;
 pub use policy::Policy;
+pub use retention::Retention;
 pub use record::{Record, now};
 pub use sandbox::Limits;
 pub use store::{Durability, Store, StoreConfig, backend_info};

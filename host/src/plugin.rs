@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 
-use crate::bindings::{
-    WIT_PACKAGE, WIT_VERSION, backend::BackendPluginPre, policy::RetentionPolicyPre,
-};
+use crate::bindings::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, v0_1, v0_2};
+use crate::versions::{BackendPre, PolicyPre};
 use crate::cache::{self, CacheUse};
 use crate::engine::engine;
 use crate::error::{Error, Result};
@@ -76,9 +75,9 @@ pub struct Loaded<P> {
 }
 
 /// A loaded backend.
-pub type LoadedBackend = Arc<Loaded<BackendPluginPre<PluginState>>>;
+pub type LoadedBackend = Arc<Loaded<BackendPre>>;
 /// A loaded policy.
-pub type LoadedPolicy = Arc<Loaded<RetentionPolicyPre<PluginState>>>;
+pub type LoadedPolicy = Arc<Loaded<PolicyPre>>;
 
 fn bytes_of(source: &PluginSource, role: Role) -> Result<std::borrow::Cow<'static, [u8]>> {
     match source {
@@ -103,23 +102,28 @@ fn bytes_of(source: &PluginSource, role: Role) -> Result<std::borrow::Cow<'stati
     }
 }
 
-/// Checks that `component` exports the interface `role` needs, at the
+/// Checks that `component` exports the interface `role` needs, at a
 /// version this host speaks, and explains precisely when it does not.
-pub fn check_exports(component: &Component, role: Role, label: &str) -> Result<()> {
-    let wanted = format!("{WIT_PACKAGE}/{}@{WIT_VERSION}", role.interface());
+/// Returns the version it exports.
+pub fn check_exports(component: &Component, role: Role, label: &str) -> Result<&'static str> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine())
         .map(|(name, _)| name.to_string())
         .collect();
-    if exports.iter().any(|e| *e == wanted) {
-        return Ok(());
-    }
     let prefix = format!("{WIT_PACKAGE}/{}", role.interface());
+    for version in WIT_VERSIONS {
+        if exports.iter().any(|e| *e == format!("{prefix}@{version}")) {
+            return Ok(version);
+        }
+    }
+    let wanted = format!("{prefix}@{WIT_VERSION}");
+    let spoken = WIT_VERSIONS.join(", ");
     let message = match exports.iter().find(|e| e.starts_with(&prefix)) {
         Some(other) => format!(
-            "exports `{other}` but this host speaks `{wanted}`; rebuild the plugin against wit/v0.1 \
-             (quire:persistence@{WIT_VERSION}) or use a quire release that supports its version"
+            "exports `{other}` but this host speaks `{prefix}` at versions {spoken}; rebuild the \
+             plugin against wit/v0.2 (quire:persistence@{WIT_VERSION}) or use a quire release that \
+             supports its version"
         ),
         None if exports.iter().any(|e| e.starts_with(WIT_PACKAGE)) => format!(
             "is a quire plugin of another kind (exports {}); expected a `{}` component exporting `{wanted}`",
@@ -147,7 +151,7 @@ fn compile(
     source: &PluginSource,
     role: Role,
     cache_dir: Option<&Path>,
-) -> Result<(Component, CacheUse)> {
+) -> Result<(Component, CacheUse, &'static str)> {
     let bytes = bytes_of(source, role)?;
     let label = source.label();
     if !bytes.starts_with(b"\0asm") {
@@ -162,8 +166,8 @@ fn compile(
             "is not a valid WebAssembly component ({e:#}); build plugins with `cargo build --target wasm32-wasip2`"
         ),
     })?;
-    check_exports(&component, role, &label)?;
-    Ok((component, cache))
+    let version = check_exports(&component, role, &label)?;
+    Ok((component, cache, version))
 }
 
 fn linker() -> Result<Linker<PluginState>> {
@@ -184,22 +188,30 @@ fn link_error(label: &str, e: wasmtime::Error) -> Error {
 
 /// Loads a backend component.
 pub fn load_backend(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedBackend> {
-    let (component, cache) = compile(source, Role::Backend, cache_dir)?;
+    let (component, cache, version) = compile(source, Role::Backend, cache_dir)?;
     let label = source.label();
     let instance_pre = linker()?
         .instantiate_pre(&component)
         .map_err(|e| link_error(&label, e))?;
-    let pre = BackendPluginPre::new(instance_pre).map_err(|e| link_error(&label, e))?;
+    let pre = match version {
+        "0.1.0" => v0_1::backend::BackendPluginPre::new(instance_pre).map(BackendPre::V1),
+        _ => v0_2::backend::BackendPluginPre::new(instance_pre).map(BackendPre::V2),
+    }
+    .map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
 }
 
 /// Loads a retention policy component.
 pub fn load_policy(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedPolicy> {
-    let (component, cache) = compile(source, Role::Policy, cache_dir)?;
+    let (component, cache, version) = compile(source, Role::Policy, cache_dir)?;
     let label = source.label();
     let instance_pre = linker()?
         .instantiate_pre(&component)
         .map_err(|e| link_error(&label, e))?;
-    let pre = RetentionPolicyPre::new(instance_pre).map_err(|e| link_error(&label, e))?;
+    let pre = match version {
+        "0.1.0" => v0_1::policy::RetentionPolicyPre::new(instance_pre).map(PolicyPre::V1),
+        _ => v0_2::policy::RetentionPolicyPre::new(instance_pre).map(PolicyPre::V2),
+    }
+    .map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
 }

@@ -3,11 +3,8 @@
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use crate::bindings::UnitInfo;
-use crate::bindings::policy::RetentionPolicy;
-use crate::bindings::policy::exports::quire::persistence::policy::{
-    PolicyError, RecordMeta, UnitVerdict,
-};
+use crate::bindings::{PolicyError, RecordMeta, UnitInfo, UnitVerdict};
+use crate::versions::PolicyInstance;
 use crate::error::{Error, Result};
 use crate::plugin::LoadedPolicy;
 use crate::sandbox::{Grants, Limits, PluginState};
@@ -18,16 +15,14 @@ pub struct Policy {
     label: String,
     limits: Limits,
     store: Store<PluginState>,
-    plugin: RetentionPolicy,
+    plugin: PolicyInstance,
     evaluator: ResourceAny,
     /// The policy's own one-line description.
     pub description: String,
 }
 
 /// Re-exported so callers can build metadata batches.
-pub use crate::bindings::policy::exports::quire::persistence::policy::{
-    RecordMeta as Meta, UnitVerdict as Verdict,
-};
+pub use crate::bindings::{RecordMeta as Meta, UnitVerdict as Verdict};
 
 impl Policy {
     /// Instantiates `loaded` and configures it with `config` (JSON) at time `now`.
@@ -44,15 +39,11 @@ impl Policy {
             .instantiate(&mut store)
             .map_err(|e| fault("instantiate", e))?;
         let evaluator = plugin
-            .quire_persistence_policy()
-            .evaluator()
-            .call_create(&mut store, config, now)
+            .create(&mut store, config, now)
             .map_err(|e| fault("create", e))?
             .map_err(|e| policy_error(&label, "create", e))?;
         let description = plugin
-            .quire_persistence_policy()
-            .evaluator()
-            .call_describe(&mut store, evaluator)
+            .describe(&mut store, evaluator)
             .map_err(|e| fault("describe", e))?;
         Ok(Policy {
             label,
@@ -76,9 +67,7 @@ impl Policy {
     pub fn plan_units(&mut self, units: &[UnitInfo]) -> Result<Vec<UnitVerdict>> {
         let verdicts = self
             .plugin
-            .quire_persistence_policy()
-            .evaluator()
-            .call_plan_units(&mut self.store, self.evaluator, units)
+            .plan_units(&mut self.store, self.evaluator, units)
             .map_err(|e| self.fault("plan-units", e))?;
         if verdicts.len() != units.len() {
             return Err(Error::Fault {
@@ -97,9 +86,7 @@ impl Policy {
     /// Pass one.
     pub fn observe(&mut self, batch: &[RecordMeta]) -> Result<()> {
         self.plugin
-            .quire_persistence_policy()
-            .evaluator()
-            .call_observe(&mut self.store, self.evaluator, batch)
+            .observe(&mut self.store, self.evaluator, batch)
             .map_err(|e| self.fault("observe", e))?
             .map_err(|e| policy_error(&self.label, "observe", e))
     }
@@ -108,9 +95,7 @@ impl Policy {
     pub fn decide(&mut self, batch: &[RecordMeta]) -> Result<Vec<bool>> {
         let keep = self
             .plugin
-            .quire_persistence_policy()
-            .evaluator()
-            .call_decide(&mut self.store, self.evaluator, batch)
+            .decide(&mut self.store, self.evaluator, batch)
             .map_err(|e| self.fault("decide", e))?
             .map_err(|e| policy_error(&self.label, "decide", e))?;
         if keep.len() != batch.len() {

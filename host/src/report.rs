@@ -177,6 +177,86 @@ pub struct InspectReport {
     pub max_timestamp: Option<f64>,
     /// Backend-specific facts.
     pub details: Vec<(String, String)>,
+    /// Receipts of purged and quarantined units (backends that keep them).
+    pub receipts: Vec<ReceiptEntry>,
+}
+
+/// A receipt a backend keeps, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptEntry {
+    /// `purged` or `quarantined`.
+    pub kind: String,
+    /// The unit.
+    pub unit: String,
+    /// Its store.
+    pub store: Option<String>,
+    /// When, in Unix seconds.
+    pub at: f64,
+    /// What the host recorded: manifest, policy, reason.
+    pub details: serde_json::Value,
+}
+
+impl From<&crate::bindings::Receipt> for ReceiptEntry {
+    fn from(r: &crate::bindings::Receipt) -> Self {
+        ReceiptEntry {
+            kind: r.kind.label().into(),
+            unit: r.unit.clone(),
+            store: r.store.clone(),
+            at: r.at,
+            details: serde_json::from_str(&r.json).unwrap_or(serde_json::Value::String(r.json.clone())),
+        }
+    }
+}
+
+/// Where accepted records are: the durability snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct DurabilityReport {
+    /// The store's durability policy.
+    pub policy: String,
+    /// Records handed to the store and not yet passed to the backend.
+    pub pending_in_host: u64,
+    /// Per store, from the backend.
+    pub stores: Vec<StoreDurabilityEntry>,
+}
+
+/// One store's durability.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreDurabilityEntry {
+    /// Store (`*` when the backend does not separate stores).
+    pub store: String,
+    /// Codec of the live unit.
+    pub codec: String,
+    /// The live unit.
+    pub live_unit: Option<String>,
+    /// Accepted since open.
+    pub accepted: u64,
+    /// In the plugin's memory only.
+    pub buffered: u64,
+    /// Written, not synced.
+    pub unsynced: u64,
+    /// `buffered`, `written` or `durable`: the weakest state any record is in.
+    pub state: String,
+}
+
+impl From<&crate::bindings::StoreDurability> for StoreDurabilityEntry {
+    fn from(d: &crate::bindings::StoreDurability) -> Self {
+        let state = if d.buffered > 0 {
+            "buffered"
+        } else if d.unsynced > 0 {
+            "written"
+        } else {
+            "durable"
+        };
+        StoreDurabilityEntry {
+            store: d.store.clone(),
+            codec: d.codec.clone(),
+            live_unit: d.live_unit.clone(),
+            accepted: d.accepted,
+            buffered: d.buffered,
+            unsynced: d.unsynced,
+            state: state.into(),
+        }
+    }
 }
 
 /// A unit, for reports.
@@ -192,6 +272,12 @@ pub struct UnitSummary {
     pub sealed: bool,
     /// Codec.
     pub codec: String,
+    /// Store, for per-store units.
+    pub store: Option<String>,
+    /// Oldest record, from the manifest.
+    pub min_timestamp: Option<f64>,
+    /// Newest record, from the manifest.
+    pub max_timestamp: Option<f64>,
 }
 
 impl From<&UnitInfo> for UnitSummary {
@@ -202,6 +288,9 @@ impl From<&UnitInfo> for UnitSummary {
             records: u.records,
             sealed: u.sealed,
             codec: u.codec.clone(),
+            store: u.store.clone(),
+            min_timestamp: u.min_timestamp,
+            max_timestamp: u.max_timestamp,
         }
     }
 }

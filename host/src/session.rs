@@ -10,7 +10,6 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-use crate::bindings::backend::BackendPlugin;
 use crate::bindings::{OpenConfig, PluginError};
 use crate::engine;
 use crate::error::{Error, Result};
@@ -20,7 +19,7 @@ use crate::sandbox::{Grants, Limits, PluginState};
 
 pub(crate) struct Live {
     pub store: Store<PluginState>,
-    pub plugin: BackendPlugin,
+    pub plugin: crate::versions::Backend,
     pub handle: ResourceAny,
 }
 
@@ -101,10 +100,7 @@ impl Session {
                 operation: "instantiate".into(),
                 cause: fault_cause(&e, &self.limits),
             })?;
-        let opened = plugin
-            .quire_persistence_backend()
-            .store()
-            .call_open(&mut store, &self.config);
+        let opened = plugin.open(&mut store, &self.config);
         match opened {
             Ok(Ok(handle)) => Ok(Live {
                 store,

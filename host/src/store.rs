@@ -108,6 +108,8 @@ pub struct Store {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) metrics: Arc<Metrics>,
     _lock: Option<WriterLock>,
+    /// What the read-write open repaired.
+    opened: Vec<crate::report::Finding>,
 }
 
 /// The backend's self-description, from a throwaway instance with no grants.
@@ -120,10 +122,7 @@ pub fn backend_info(loaded: &plugin::LoadedBackend, limits: Limits) -> Result<Ba
         cause: crate::session::fault_cause(&e, &limits),
     };
     let instance = loaded.pre.instantiate(&mut store).map_err(fault)?;
-    instance
-        .quire_persistence_backend()
-        .call_info(&mut store)
-        .map_err(fault)
+    instance.info(&mut store).map_err(fault)
 }
 
 impl Store {
@@ -160,8 +159,17 @@ impl Store {
             options: config.options.clone(),
         };
         let metrics = Arc::<Metrics>::default();
-        let session = Session::open(loaded, grants, config.limits, open, metrics.clone())?;
+        let mut session = Session::open(loaded, grants, config.limits, open, metrics.clone())?;
+        let opened: Vec<_> = session
+            .open_report()?
+            .iter()
+            .map(|a| crate::report::Finding::new(a, data_dir.as_ref().map(|d| d.join(&a.unit))))
+            .collect();
+        for finding in &opened {
+            tracing::warn!("repaired on open: {}", finding.render());
+        }
         Ok(Store {
+            opened,
             session: Mutex::new(session),
             queue: Mutex::default(),
             committed: Condvar::new(),
@@ -275,6 +283,17 @@ impl Store {
             Err(_) => metrics::add(&self.metrics.write_errors, 1),
         }
         result.map(|_| ())
+    }
+
+    /// Records handed to `append` that the backend has not received yet.
+    pub(crate) fn pending_records(&self) -> u64 {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).pending.len() as u64
+    }
+
+    /// What opening read-write repaired (torn tails cut, manifests
+    /// computed), as the backend reported it.
+    pub fn open_report(&self) -> &[crate::report::Finding] {
+        &self.opened
     }
 
     /// Makes every acknowledged append durable.

@@ -2,13 +2,16 @@
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::args::StoreArgs;
 use super::output::{self, Bar};
 use crate::plugin::{self, PluginSource};
-use crate::{Error, Policy, RecoveryMode, Result, StartupMode, Store, now};
+
+use crate::{Error, Policy, RecoveryMode, Result, Retention, StartupMode, Store, now};
 
 const HEALTHY: i32 = 0;
 const ANOMALIES: i32 = 2;
@@ -108,6 +111,11 @@ pub struct CompactArgs {
     /// A retention policy component to apply (repeatable; applied in order, after the standard limits).
     #[arg(long, value_name = "PLUGIN.wasm")]
     retention: Vec<PathBuf>,
+    /// Retention for one store (repeatable): STORE=permanent, STORE=rolling-window:7d[:exact],
+    /// STORE=ephemeral[:N], or STORE=PLUGIN.wasm[:JSON]. Stores without one follow the
+    /// standard limits above, or are kept.
+    #[arg(long, value_name = "STORE=POLICY")]
+    retain: Vec<String>,
     /// Report what would change without changing anything.
     #[arg(long)]
     dry_run: bool,
@@ -140,29 +148,46 @@ fn standard_config(a: &CompactArgs) -> Result<Option<String>> {
 }
 
 pub fn compact(a: CompactArgs) -> Result<i32> {
-    let mut policies = Vec::new();
     let limits = a.store.limits()?;
     let cache = a.store.cache();
     let at = now();
-    if let Some(config) = standard_config(&a)? {
-        let loaded =
-            plugin::load_policy(&PluginSource::Builtin("standard".into()), cache.as_deref())?;
-        policies.push(Policy::create(&loaded, &config, at, limits)?);
+    let standard = match standard_config(&a)? {
+        Some(config) => {
+            let loaded =
+                plugin::load_policy(&PluginSource::Builtin("standard".into()), cache.as_deref())?;
+            Some(Policy::create(&loaded, &config, at, limits)?)
+        }
+        None => None,
+    };
+    let mut runs = Vec::new();
+    if a.retain.is_empty() {
+        runs.extend(standard.map(Retention::single));
+    } else {
+        let mut stores = BTreeMap::new();
+        for spec in &a.retain {
+            let (store, policy) = super::retain::parse(spec)?;
+            let loaded = plugin::load_policy(&policy.source, cache.as_deref())?;
+            let created = Policy::create(&loaded, &policy.config, at, limits)?;
+            if stores.insert(store.clone(), created).is_some() {
+                return Err(Error::Usage(format!("--retain names store `{store}` twice")));
+            }
+        }
+        runs.push(Retention::per_store(standard, stores));
     }
     for path in &a.retention {
         let loaded = plugin::load_policy(&PluginSource::File(path.clone()), cache.as_deref())?;
         let config = a.retention_config.clone().unwrap_or_default();
-        policies.push(Policy::create(&loaded, &config, at, limits)?);
+        runs.push(Retention::single(Policy::create(&loaded, &config, at, limits)?));
     }
-    if policies.is_empty() {
+    if runs.is_empty() {
         return Err(Error::Usage(
-            "nothing to compact by: give --max-records, --max-age, --max-bytes, --retention-config or --retention PLUGIN.wasm".into(),
+            "nothing to compact by: give --max-records, --max-age, --max-bytes, --retention-config, --retain STORE=POLICY or --retention PLUGIN.wasm".into(),
         ));
     }
     let store = a.store.open(a.dry_run)?;
     let mut reports = Vec::new();
-    for policy in &mut policies {
-        let report = store.compact(policy, a.dry_run, &Bar::new())?;
+    for retention in &mut runs {
+        let report = store.compact(retention, a.dry_run, &Bar::new())?;
         if !a.store.json {
             output::compaction_text(&report);
         }

@@ -6,6 +6,7 @@ mod data;
 mod maintain;
 mod output;
 mod plugin_check;
+mod retain;
 
 use clap::{Parser, Subcommand};
 

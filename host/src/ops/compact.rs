@@ -1,15 +1,17 @@
-//! Compaction: a retention policy decides, the host applies, the backend
-//! swaps units atomically.
+//! Compaction: retention policies decide, the host applies, the backend
+//! swaps units atomically and keeps a receipt for every unit it drops.
 //!
 //! Pass one shows the policy every record of the units it wants filtered;
 //! pass two asks for a keep flag per record, remembered as runs (memory
 //! grows with keep/drop alternations, not with records); pass three
 //! rewrites the units that lose records. A dry run stops after pass two.
 
-use crate::bindings::{ReadFilter, ReadOrder, StoredRecord, UnitInfo};
+use crate::bindings::{ReadFilter, ReadOrder, Receipt, ReceiptKind, StoredRecord, UnitInfo};
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::policy::{Meta, Policy, Verdict};
+use crate::policy::{Meta, Verdict};
+use crate::record::now;
+use crate::retention::Retention;
 use crate::progress::Progress;
 use crate::report::{CompactionReport, UnitCompaction};
 use crate::session::Session;
@@ -80,7 +82,7 @@ impl Store {
     /// Applies `policy` physically. With `dry_run`, reports without changing anything.
     pub fn compact(
         &self,
-        policy: &mut Policy,
+        policy: &mut Retention,
         dry_run: bool,
         progress: &dyn Progress,
     ) -> Result<CompactionReport> {
@@ -96,7 +98,7 @@ impl Store {
 
     fn compact_inner(
         &self,
-        policy: &mut Policy,
+        policy: &mut Retention,
         dry_run: bool,
         progress: &dyn Progress,
     ) -> Result<CompactionReport> {
@@ -143,7 +145,7 @@ impl Store {
 
         let mut report = CompactionReport {
             dry_run,
-            policy: policy.description.clone(),
+            policy: policy.description(),
             records_before: 0,
             records_after: 0,
             bytes_before: units.iter().map(|u| u.bytes).sum(),
@@ -164,7 +166,8 @@ impl Store {
                 },
                 Verdict::Drop if unit.sealed => {
                     if !dry_run {
-                        session.drop_unit(&unit.id)?;
+                        let receipt = purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
+                        session.drop_unit(&unit.id, Some(&receipt))?;
                     }
                     UnitCompaction {
                         unit: unit.id.clone(),
@@ -226,5 +229,25 @@ impl Store {
         }
         report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
         Ok(report)
+    }
+}
+
+/// The note a backend keeps after retention removed `unit`.
+fn purge_receipt(unit: &UnitInfo, policy: &str) -> Receipt {
+    let details = serde_json::json!({
+        "records": unit.records,
+        "bytes": unit.bytes,
+        "min_timestamp": unit.min_timestamp,
+        "max_timestamp": unit.max_timestamp,
+        "codec": unit.codec,
+        "policy": policy,
+        "reason": "the retention policy dropped the whole unit",
+    });
+    Receipt {
+        kind: ReceiptKind::Purged,
+        unit: unit.id.clone(),
+        store: unit.store.clone(),
+        at: now(),
+        json: details.to_string(),
     }
 }

@@ -5,13 +5,21 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::read::ReadQuery;
-use crate::report::{InspectReport, UnitSummary};
+use crate::bindings::ReceiptFilter;
+use crate::report::{InspectReport, ReceiptEntry, UnitSummary};
 use crate::store::Store;
 
 impl Store {
     /// Storage facts plus a streaming count of records by kind and store.
     pub fn inspect(&self, progress: &dyn Progress) -> Result<InspectReport> {
         let stats = self.session().stats()?;
+        let receipts = self.receipts(&ReceiptFilter {
+            stores: vec![],
+            kinds: vec![],
+            since: None,
+            until: None,
+            limit: None,
+        })?;
         let mut report = InspectReport {
             backend: self.info.name.clone(),
             backend_version: self.info.version.clone(),
@@ -24,6 +32,7 @@ impl Store {
             min_timestamp: None,
             max_timestamp: None,
             details: stats.details,
+            receipts: receipts.iter().map(ReceiptEntry::from).collect(),
         };
         progress.begin("inspect", stats.total_bytes);
         self.read(&ReadQuery::default(), |r| {

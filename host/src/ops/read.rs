@@ -30,14 +30,17 @@ pub struct ReadQuery {
 
 /// One unit's cursor with its buffered head.
 struct Source {
-    cursor: CursorHandle,
-    index: usize,
+    /// `None` once exhausted and closed.
+    cursor: Option<CursorHandle>,
     buffer: VecDeque<StoredRecord>,
 }
 
 struct Head {
     timestamp: f64,
+    /// Position of the unit in `units()`: breaks ties deterministically.
     index: usize,
+    /// Where its source is in the list of opened sources.
+    slot: usize,
 }
 
 impl PartialEq for Head {
@@ -62,11 +65,30 @@ impl Ord for Head {
     }
 }
 
+/// Whether a unit's manifest facts leave room for a record that passes `filter`.
+fn may_match(unit: &crate::bindings::UnitInfo, filter: &ReadFilter) -> bool {
+    let store_ok = match &unit.store {
+        Some(store) => filter.stores.is_empty() || filter.stores.contains(store),
+        None => true,
+    };
+    let since_ok = match (filter.since, unit.max_timestamp) {
+        (Some(since), Some(max)) => max >= since,
+        _ => true,
+    };
+    let until_ok = match (filter.until, unit.min_timestamp) {
+        (Some(until), Some(min)) => min < until,
+        _ => true,
+    };
+    store_ok && since_ok && until_ok
+}
+
 fn refill(session: &mut Session, source: &mut Source) -> Result<bool> {
     if source.buffer.is_empty() {
-        source
-            .buffer
-            .extend(session.next_batch(&source.cursor, super::BATCH)?);
+        if let Some(cursor) = &source.cursor {
+            source
+                .buffer
+                .extend(session.next_batch(cursor, super::BATCH)?);
+        }
     }
     Ok(!source.buffer.is_empty())
 }
@@ -86,16 +108,20 @@ impl Store {
             since: query.since,
             until: query.until,
         };
-        let units = session.units()?;
-        let mut sources = Vec::with_capacity(units.len());
-        for (index, unit) in units.iter().enumerate() {
-            let cursor = session.open_cursor(&unit.id, &filter, ReadOrder::OldestFirst)?;
-            sources.push(Source {
-                cursor,
-                index,
-                buffer: VecDeque::new(),
-            });
-        }
+        // Units that cannot hold a match are never opened; the rest are
+        // opened when the merge reaches their oldest record, so only units
+        // that overlap in time are open together and memory stays flat
+        // however long the history.
+        let mut pending: Vec<(f64, usize, String)> = session
+            .units()?
+            .into_iter()
+            .enumerate()
+            .filter(|(_, u)| may_match(u, &filter))
+            .map(|(i, u)| (u.min_timestamp.unwrap_or(f64::NEG_INFINITY), i, u.id))
+            .collect();
+        // Popped from the end: latest first in the vector.
+        pending.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        let mut sources: Vec<Source> = Vec::new();
         let mut delivered = 0u64;
         // Newest-first and limit need a window at the end of the stream.
         let window = query.limit.or(if query.newest_first {
@@ -121,30 +147,56 @@ impl Store {
             }
         };
         let result = (|| -> Result<()> {
-            let mut heap = BinaryHeap::new();
-            for source in sources.iter_mut() {
-                if refill(&mut session, source)? {
-                    heap.push(Head {
-                        timestamp: source.buffer[0].envelope.timestamp,
-                        index: source.index,
+            let mut heap: BinaryHeap<Head> = BinaryHeap::new();
+            loop {
+                // Open every unit whose oldest record is not after the head.
+                while let Some((min, _, _)) = pending.last() {
+                    let due = heap.peek().is_none_or(|h| *min <= h.timestamp);
+                    if !due {
+                        break;
+                    }
+                    let (_, order, id) = pending.pop().expect("peeked");
+                    let cursor = session.open_cursor(&id, &filter, ReadOrder::OldestFirst)?;
+                    let slot = sources.len();
+                    sources.push(Source {
+                        cursor: Some(cursor),
+                        buffer: VecDeque::new(),
                     });
+                    if refill(&mut session, &mut sources[slot])? {
+                        heap.push(Head {
+                            timestamp: sources[slot].buffer[0].envelope.timestamp,
+                            index: order,
+                            slot,
+                        });
+                    }
                 }
-            }
-            while let Some(Head { index, .. }) = heap.pop() {
-                let source = &mut sources[index];
+                let Some(Head { index, slot, .. }) = heap.pop() else {
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    continue;
+                };
+                let source = &mut sources[slot];
                 let record = source.buffer.pop_front().expect("heads have a record");
                 if refill(&mut session, source)? {
                     heap.push(Head {
                         timestamp: source.buffer[0].envelope.timestamp,
                         index,
+                        slot,
                     });
+                } else {
+                    // Exhausted: give the cursor back now, not at the end.
+                    if let Some(done) = source.cursor.take() {
+                        session.close_cursor(done);
+                    }
                 }
                 emit(record, &mut tail)?;
             }
-            Ok(())
         })();
         for source in sources {
-            session.close_cursor(source.cursor);
+            if let Some(cursor) = source.cursor {
+                session.close_cursor(cursor);
+            }
         }
         drop(session);
         result?;

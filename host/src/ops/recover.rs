@@ -72,11 +72,11 @@ impl Store {
                 );
             }
             let mut session = self.session();
-            let mut sizes: BTreeMap<String, u64> = session
-                .units()?
-                .into_iter()
-                .map(|u| (u.id, u.bytes))
-                .collect();
+            let units = session.units()?;
+            let stores: BTreeMap<String, Option<String>> =
+                units.iter().map(|u| (u.id.clone(), u.store.clone())).collect();
+            let mut sizes: BTreeMap<String, u64> =
+                units.into_iter().map(|u| (u.id, u.bytes)).collect();
             // Orphans are no unit; their anomaly spans the whole file.
             for f in before
                 .anomalies
@@ -95,12 +95,19 @@ impl Store {
                         let base = unit.rsplit('/').next().unwrap_or(&unit);
                         let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
                         session.quarantine(&unit, &name)?;
+                        let store = stores.get(&unit).cloned().flatten();
+                        let receipt =
+                            quarantine_receipt(&unit, store, &dir.join(&name), anomalies, bytes_before);
+                        match session.put_receipt(&receipt) {
+                            Err(e) if !super::durability::is_unsupported(&e) => return Err(e),
+                            _ => {}
+                        }
                         Some(dir.join(name))
                     }
                     _ => None,
                 };
                 let receipt = if orphan {
-                    session.drop_unit(&unit)?;
+                    session.drop_unit(&unit, None)?;
                     Receipt {
                         action: "removed".into(),
                         unit: unit.clone(),
@@ -158,4 +165,27 @@ fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()>
         path: path.clone().into(),
         message: format!("cannot write receipt: {e}"),
     })
+}
+
+/// The note a backend keeps about a unit copied into quarantine.
+fn quarantine_receipt(
+    unit: &str,
+    store: Option<String>,
+    copy: &std::path::Path,
+    anomalies: u64,
+    bytes: u64,
+) -> crate::bindings::Receipt {
+    crate::bindings::Receipt {
+        kind: crate::bindings::ReceiptKind::Quarantined,
+        unit: unit.to_string(),
+        store,
+        at: now(),
+        json: serde_json::json!({
+            "bytes": bytes,
+            "anomalies": anomalies,
+            "copy": copy,
+            "reason": "scan found damage; the original was copied aside, then repaired",
+        })
+        .to_string(),
+    }
 }
