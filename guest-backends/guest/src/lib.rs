@@ -9,7 +9,9 @@
 
 pub mod atomic;
 pub mod errors;
+pub mod frames;
 pub mod lines;
+pub mod linefile;
 pub mod memlog;
 pub mod options;
 pub mod receipts;
