@@ -1,0 +1,366 @@
+//! Units made of NDJSON lines, as the file backends share them: encoding a
+//! batch into lines, validating a unit in budgeted chunks, and a cursor over
+//! the valid records of one file.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+use crate::errors::IoContext;
+use crate::lines::LineReader;
+use crate::record::{self, Verdict};
+use crate::types::{
+    Anomaly, Envelope, PluginError, ReadFilter, RecordRejection, ScanChunk, StoredRecord,
+};
+
+/// Read size for validation: large sequential reads.
+pub const SCAN_CHUNK: usize = 1 << 20;
+
+/// Read size for cursors. Smaller than [`SCAN_CHUNK`] because a host merging
+/// many units keeps one cursor per unit open at the same time.
+pub const CURSOR_CHUNK: usize = 64 << 10;
+
+/// Checks every envelope of a batch for a line format; nothing is encoded
+/// unless all pass. The rejection names the envelope's index in the batch.
+pub fn check_batch(batch: &[Envelope]) -> Result<(), PluginError> {
+    for (index, envelope) in batch.iter().enumerate() {
+        record::check_appendable(envelope).map_err(|reason| {
+            PluginError::InvalidRecord(RecordRejection {
+                index: index as u32,
+                reason,
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// Appends each envelope's JSON and a newline to `buf`. The envelopes must
+/// have passed [`check_batch`].
+pub fn encode_into<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>, buf: &mut Vec<u8>) {
+    for envelope in envelopes {
+        buf.extend_from_slice(envelope.json.as_bytes());
+        buf.push(b'\n');
+    }
+}
+
+/// A checked batch as lines, ready for one write.
+pub fn encode_batch(batch: &[Envelope]) -> Result<Vec<u8>, PluginError> {
+    check_batch(batch)?;
+    let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
+    encode_into(batch, &mut buf);
+    Ok(buf)
+}
+
+/// Opens `path` positioned at `offset`, reading `chunk` bytes at a time;
+/// lines are numbered from `first_line`.
+pub fn open_lines(
+    path: &Path,
+    unit: &str,
+    offset: u64,
+    first_line: u64,
+    chunk: usize,
+) -> Result<LineReader<File>, PluginError> {
+    let mut file = File::open(path).ctx("open", unit)?;
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset)).ctx("seek", unit)?;
+    }
+    Ok(LineReader::with_chunk(file, offset, first_line, chunk))
+}
+
+/// Totals of a unit's validation from its start up to `offset`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Where the next chunk starts.
+    pub offset: u64,
+    /// Number of the line that starts there (1-based).
+    pub line: u64,
+    /// Valid records before `offset`.
+    pub records: u64,
+    /// Anomalies before `offset`.
+    pub anomalies: u64,
+}
+
+impl Tally {
+    fn start() -> Self {
+        Self {
+            offset: 0,
+            line: 1,
+            records: 0,
+            anomalies: 0,
+        }
+    }
+}
+
+/// Validates units chunk by chunk. The host resumes a unit at the offset the
+/// previous chunk returned; the validator remembers how many lines, records
+/// and anomalies came before it, so line numbers stay exact across chunks.
+#[derive(Default)]
+pub struct Validator {
+    resume: RefCell<Option<(String, Tally)>>,
+}
+
+impl Validator {
+    /// A validator that remembers nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Validates the lines of `path` (named `unit` in anomalies) from
+    /// `offset`, stopping at the first line boundary at least `budget` bytes
+    /// on. Returns the chunk and the unit's totals up to its end.
+    pub fn validate(
+        &self,
+        path: &Path,
+        unit: &str,
+        offset: u64,
+        budget: u64,
+    ) -> Result<(ScanChunk, Tally), PluginError> {
+        let before = self.tally_before(path, unit, offset)?;
+        let mut lines = open_lines(path, unit, offset, before.line, SCAN_CHUNK)?;
+        let (chunk, after) = validate_lines(&mut lines, unit, budget.max(1), before)?;
+        *self.resume.borrow_mut() = Some((unit.to_string(), after));
+        Ok((chunk, after))
+    }
+
+    /// Totals at `offset`: remembered from the previous chunk, or counted
+    /// again from the start when the host skipped ahead.
+    fn tally_before(&self, path: &Path, unit: &str, offset: u64) -> Result<Tally, PluginError> {
+        if offset == 0 {
+            return Ok(Tally::start());
+        }
+        if let Some((remembered, tally)) = self.resume.borrow().as_ref()
+            && remembered == unit
+            && tally.offset == offset
+        {
+            return Ok(*tally);
+        }
+        let mut lines = open_lines(path, unit, 0, 1, SCAN_CHUNK)?;
+        let (_, mut tally) = validate_lines(&mut lines, unit, offset, Tally::start())?;
+        // An offset inside a line: continue there, numbered as that line.
+        if tally.offset > offset {
+            tally.line = tally.line.saturating_sub(1).max(1);
+        }
+        tally.offset = offset;
+        Ok(tally)
+    }
+}
+
+/// Classifies lines until `budget` bytes are behind or the data ends.
+pub fn validate_lines(
+    lines: &mut LineReader<File>,
+    unit: &str,
+    budget: u64,
+    before: Tally,
+) -> Result<(ScanChunk, Tally), PluginError> {
+    let start = lines.offset();
+    let mut anomalies = Vec::new();
+    let mut records = 0;
+    let done = loop {
+        if lines.offset() - start >= budget {
+            break false;
+        }
+        let Some(line) = lines.next_line().ctx("read", unit)? else {
+            break true;
+        };
+        match record::classify(line.bytes, line.terminated) {
+            Verdict::Record { .. } => records += 1,
+            Verdict::Damaged(kind, detail) => anomalies.push(Anomaly {
+                kind,
+                unit: unit.to_string(),
+                offset: line.offset,
+                length: line.stored_len(),
+                line: Some(line.number),
+                detail,
+            }),
+        }
+    };
+    let after = Tally {
+        offset: lines.offset(),
+        line: lines.line_number(),
+        records: before.records + records,
+        anomalies: before.anomalies + anomalies.len() as u64,
+    };
+    let chunk = ScanChunk {
+        anomalies,
+        records,
+        next_offset: lines.offset(),
+        done,
+    };
+    Ok((chunk, after))
+}
+
+/// Valid records of one file that pass a filter, in file order. Lines a
+/// scan would flag are skipped, so read and scan agree.
+pub struct LineCursor {
+    unit: String,
+    filter: ReadFilter,
+    /// `None` for a unit with no data (nothing to read).
+    lines: RefCell<Option<LineReader<File>>>,
+}
+
+impl LineCursor {
+    /// A cursor over `path` from its start, reporting records under `unit`.
+    pub fn open(
+        path: &Path,
+        unit: String,
+        filter: ReadFilter,
+        chunk: usize,
+    ) -> Result<Self, PluginError> {
+        let lines = open_lines(path, &unit, 0, 1, chunk)?;
+        Ok(Self {
+            unit,
+            filter,
+            lines: RefCell::new(Some(lines)),
+        })
+    }
+
+    /// A cursor that yields nothing: the unit's data is gone.
+    pub fn empty(unit: String, filter: ReadFilter) -> Self {
+        Self {
+            unit,
+            filter,
+            lines: RefCell::new(None),
+        }
+    }
+
+    /// Up to `max` records; an empty list at the end.
+    pub fn next_records(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
+        let mut slot = self.lines.borrow_mut();
+        let Some(lines) = slot.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(max.min(4096) as usize);
+        while out.len() < max as usize {
+            let Some(line) = lines.next_line().ctx("read", &self.unit)? else {
+                break;
+            };
+            let Verdict::Record {
+                kind,
+                store,
+                timestamp,
+                json,
+            } = record::classify(line.bytes, line.terminated)
+            else {
+                continue;
+            };
+            if record::matches(&self.filter, &kind, &store, timestamp) {
+                out.push(StoredRecord {
+                    envelope: Envelope {
+                        kind: kind.into(),
+                        store: store.into(),
+                        timestamp,
+                        json: json.into(),
+                    },
+                    unit: self.unit.clone(),
+                    offset: line.offset,
+                    stored_bytes: line.stored_len(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl crate::backend::GuestCursor for LineCursor {
+    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
+        self.next_records(max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::AnomalyKind;
+
+    fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+        let path = dir.join("unit.ndjson");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const REC: &str = r#"{"kind":"event","timestamp":1}"#;
+
+    #[test]
+    fn line_numbers_stay_exact_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{REC}\n{REC}\ngarbage\n{REC}\n\n{REC}\n{{\"kind\":\"ev");
+        let path = write(dir.path(), &text);
+        let validator = Validator::new();
+        let mut offset = 0;
+        let mut found = Vec::new();
+        let mut records = 0;
+        loop {
+            let (chunk, _) = validator.validate(&path, "u", offset, 1).unwrap();
+            records += chunk.records;
+            found.extend(chunk.anomalies.iter().map(|a| (a.kind, a.line, a.offset)));
+            offset = chunk.next_offset;
+            if chunk.done {
+                break;
+            }
+        }
+        assert_eq!(records, 4);
+        let line = |n: usize| (REC.len() as u64 + 1) * n as u64;
+        assert_eq!(
+            found,
+            vec![
+                (AnomalyKind::CorruptedRecord, Some(3), line(2)),
+                (AnomalyKind::BlankLine, Some(5), line(3) + 8),
+                (AnomalyKind::TruncatedTail, Some(7), line(4) + 9),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resume_the_validator_did_not_see_counts_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &format!("{REC}\n\n{REC}\nx\n"));
+        let offset = REC.len() as u64 + 2;
+        let (chunk, tally) = Validator::new()
+            .validate(&path, "u", offset, u64::MAX)
+            .unwrap();
+        assert!(chunk.done);
+        assert_eq!(chunk.anomalies[0].line, Some(4));
+        assert_eq!(tally.records, 2);
+        assert_eq!(tally.anomalies, 2);
+    }
+
+    #[test]
+    fn cursor_skips_what_scan_flags_and_filters_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{REC}\n[1,2]\n{{\"kind\":\"audit\",\"timestamp\":2}}\n{{\"kind\":\"event\",\"timestamp\":3}}"
+        );
+        let path = write(dir.path(), &text);
+        let filter = ReadFilter {
+            kinds: vec!["event".into()],
+            stores: vec![],
+            since: None,
+            until: None,
+        };
+        let cursor = LineCursor::open(&path, "u".into(), filter, 3).unwrap();
+        let got = cursor.next_records(10).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].stored_bytes, REC.len() as u64 + 1);
+        assert!(cursor.next_records(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn batches_are_checked_whole_before_encoding() {
+        let ok = Envelope {
+            kind: "event".into(),
+            store: "s".into(),
+            timestamp: 1.0,
+            json: REC.into(),
+        };
+        let bad = Envelope {
+            json: "{\"a\":\n1}".into(),
+            ..ok.clone()
+        };
+        assert_eq!(encode_batch(&[ok.clone()]).unwrap(), format!("{REC}\n").into_bytes());
+        match encode_batch(&[ok, bad]) {
+            Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 1),
+            _ => panic!("expected a rejection"),
+        }
+    }
+}
