@@ -11,16 +11,15 @@ use std::rc::Rc;
 
 use quire_guest::atomic::{self, AtomicFile, TEMP_SUFFIX};
 use quire_guest::backend::{
-    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
-    ReceiptFilter, Rewriter, Store, StoreDurability,
+    BackendInfo, Cursor, Guest, GuestRewriter, GuestStore, OpenConfig, Receipt, ReceiptFilter,
+    Rewriter, Store, StoreDurability,
 };
 use quire_guest::errors::IoContext;
-use quire_guest::lines::LineReader;
+use quire_guest::linefile::{self, LineCursor, Validator};
 use quire_guest::options::Options;
-use quire_guest::record::{self, Verdict};
 use quire_guest::types::{
-    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
-    StorageStats, StoredRecord, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats,
+    SyncLevel, UnitInfo,
 };
 
 struct Ndjson;
@@ -51,6 +50,8 @@ struct NdjsonStore {
     /// Records accepted since open, and how many of them are not yet synced.
     accepted: Cell<u64>,
     unsynced: Cell<u64>,
+    /// Where a chunked scan stands, so line numbers run on across chunks.
+    validator: Validator,
 }
 
 impl Guest for Ndjson {
@@ -156,6 +157,7 @@ impl GuestStore for NdjsonStore {
             appender: RefCell::new(None),
             accepted: Cell::new(0),
             unsynced: Cell::new(0),
+            validator: Validator::new(),
         }))
     }
 
@@ -165,24 +167,14 @@ impl GuestStore for NdjsonStore {
                 "store was opened read-only".into(),
             ));
         }
+        linefile::check_batch(&batch)?;
         let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 1);
-        for (index, envelope) in batch.iter().enumerate() {
-            record::check_appendable(envelope).map_err(|reason| {
-                PluginError::InvalidRecord(RecordRejection {
-                    index: index as u32,
-                    reason,
-                })
-            })?;
-        }
         let label = self.label();
         self.with_appender(|appender| {
             if !appender.ends_clean && ends_mid_line(&mut appender.file, &label)? {
                 buf.push(b'\n');
             }
-            for envelope in &batch {
-                buf.extend_from_slice(envelope.json.as_bytes());
-                buf.push(b'\n');
-            }
+            linefile::encode_into(&batch, &mut buf);
             // Until the write succeeds whole, the tail is unknown again.
             appender.ends_clean = false;
             appender.file.write_all(&buf).ctx("write", &label)?;
@@ -242,39 +234,10 @@ impl GuestStore for NdjsonStore {
 
     fn validate(&self, unit: String, offset: u64, budget: u64) -> Result<ScanChunk, PluginError> {
         self.check_unit(&unit)?;
-        let mut lines = open_lines(&self.shared.path, &unit, offset)?;
-        let mut anomalies = Vec::new();
-        let mut records = 0;
-        let start = offset;
-        loop {
-            if lines.offset() - start >= budget {
-                return Ok(ScanChunk {
-                    anomalies,
-                    records,
-                    next_offset: lines.offset(),
-                    done: false,
-                });
-            }
-            let Some(line) = lines.next_line().ctx("read", &unit)? else {
-                return Ok(ScanChunk {
-                    anomalies,
-                    records,
-                    next_offset: lines.offset(),
-                    done: true,
-                });
-            };
-            match record::classify(line.bytes, line.terminated) {
-                Verdict::Record { .. } => records += 1,
-                Verdict::Damaged(kind, detail) => anomalies.push(Anomaly {
-                    kind,
-                    unit: unit.clone(),
-                    offset: line.offset,
-                    length: line.stored_len(),
-                    line: Some(line.number),
-                    detail,
-                }),
-            }
-        }
+        let (chunk, _) = self
+            .validator
+            .validate(&self.shared.path, &unit, offset, budget)?;
+        Ok(chunk)
     }
 
     fn read(
@@ -289,12 +252,12 @@ impl GuestStore for NdjsonStore {
                 "newest-first reads (the host reverses)".into(),
             ));
         }
-        let lines = open_lines(&self.shared.path, &unit, 0)?;
-        Ok(Cursor::new(LineCursor {
+        Ok(Cursor::new(LineCursor::open(
+            &self.shared.path,
             unit,
             filter,
-            lines: RefCell::new(lines),
-        }))
+            linefile::SCAN_CHUNK,
+        )?))
     }
 
     fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
@@ -390,54 +353,6 @@ impl NdjsonStore {
     }
 }
 
-fn open_lines(path: &Path, unit: &str, offset: u64) -> Result<LineReader<File>, PluginError> {
-    let mut file = File::open(path).ctx("open", unit)?;
-    file.seek(SeekFrom::Start(offset)).ctx("seek", unit)?;
-    // Line numbers are only known from the start; a resumed scan counts on.
-    Ok(LineReader::new(file, offset, 1))
-}
-
-/// Reads valid, matching records in file order.
-struct LineCursor {
-    unit: String,
-    filter: ReadFilter,
-    lines: RefCell<LineReader<File>>,
-}
-
-impl GuestCursor for LineCursor {
-    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
-        let mut lines = self.lines.borrow_mut();
-        let mut out = Vec::with_capacity(max.min(4096) as usize);
-        while out.len() < max as usize {
-            let Some(line) = lines.next_line().ctx("read", &self.unit)? else {
-                break;
-            };
-            if let Verdict::Record {
-                kind,
-                store,
-                timestamp,
-                json,
-            } = record::classify(line.bytes, line.terminated)
-            {
-                if record::matches(&self.filter, &kind, &store, timestamp) {
-                    out.push(StoredRecord {
-                        envelope: Envelope {
-                            kind: kind.into(),
-                            store: store.into(),
-                            timestamp,
-                            json: json.into(),
-                        },
-                        unit: self.unit.clone(),
-                        offset: line.offset,
-                        stored_bytes: line.stored_len(),
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 struct FileRewriter {
     file: RefCell<AtomicFile>,
     shared: Rc<Shared>,
@@ -445,17 +360,7 @@ struct FileRewriter {
 
 impl GuestRewriter for FileRewriter {
     fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
-        for (index, envelope) in batch.iter().enumerate() {
-            record::check_appendable(envelope).map_err(|reason| {
-                PluginError::InvalidRecord(RecordRejection {
-                    index: index as u32,
-                    reason,
-                })
-            })?;
-            buf.extend_from_slice(envelope.json.as_bytes());
-            buf.push(b'\n');
-        }
+        let buf = linefile::encode_batch(&batch)?;
         self.file.borrow_mut().write(&buf)
     }
 

@@ -1,0 +1,358 @@
+//! One category of a store opened for writing: its manifest, its live file,
+//! and the steps that change them (start a file, append, seal). Every step
+//! that changes the manifest writes it atomically before returning.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use quire_guest::atomic::sync_dir;
+use quire_guest::errors::IoContext;
+use quire_guest::linefile;
+use quire_guest::types::{Envelope, PluginError};
+
+use crate::manifest::{Manifest, SealedFile};
+use crate::naming;
+use crate::rotation::Fill;
+use crate::stats::FileStats;
+
+/// The file appends go to.
+pub struct LiveFile {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Append handle, opened when first needed and again after a rewrite
+    /// replaced the file.
+    handle: Option<File>,
+    /// Its contents; `None` until read back (a resumed file) or after a
+    /// write failed part way.
+    stats: Option<FileStats>,
+}
+
+impl LiveFile {
+    /// A file found on disk, to be read back before it is appended to.
+    pub fn resumed(sequence: u64) -> Self {
+        Self {
+            sequence,
+            handle: None,
+            stats: None,
+        }
+    }
+
+    /// Contents, when known without reading.
+    pub fn known_stats(&self) -> Option<&FileStats> {
+        self.stats.as_ref()
+    }
+
+    /// The file now holds what a rewrite wrote; the old handle points at
+    /// the replaced file.
+    pub fn replaced(&mut self, stats: FileStats) {
+        self.handle = None;
+        self.stats = Some(stats);
+    }
+}
+
+/// A category being written.
+pub struct Category {
+    /// Its name.
+    pub name: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The manifest as on disk (once `on_disk`).
+    pub manifest: Manifest,
+    /// Whether the directory and the manifest exist yet.
+    on_disk: bool,
+    /// The live file, if any.
+    pub live: Option<LiveFile>,
+    /// Records accepted since open.
+    pub accepted: u64,
+    /// Of those, not yet `fdatasync`ed.
+    pub unsynced: u64,
+}
+
+impl Category {
+    /// A category as found at open.
+    pub fn existing(dir: PathBuf, manifest: Manifest, live: Option<LiveFile>) -> Self {
+        Self {
+            name: manifest.category.clone(),
+            dir,
+            manifest,
+            on_disk: true,
+            live,
+            accepted: 0,
+            unsynced: 0,
+        }
+    }
+
+    /// A category with nothing on disk yet; numbering starts at
+    /// `next_sequence` (above any number a receipt still remembers).
+    pub fn new(root: &Path, name: &str, next_sequence: u64) -> Self {
+        let mut manifest = Manifest::empty(name);
+        manifest.next_sequence = next_sequence.max(1);
+        Self {
+            name: name.to_string(),
+            dir: root.join(name),
+            manifest,
+            on_disk: false,
+            live: None,
+            accepted: 0,
+            unsynced: 0,
+        }
+    }
+
+    /// Path of the file with this sequence number.
+    pub fn path(&self, sequence: u64) -> PathBuf {
+        self.dir.join(naming::file_name(&self.name, sequence))
+    }
+
+    /// Unit id of the file with this sequence number.
+    pub fn unit(&self, sequence: u64) -> String {
+        naming::unit_id(&self.name, sequence)
+    }
+
+    /// Writes the manifest atomically.
+    pub fn save_manifest(&mut self) -> Result<(), PluginError> {
+        self.manifest.save(&self.dir)
+    }
+
+    /// Creates the directory and its manifest before the first file, so a
+    /// directory with files and no manifest always means damage.
+    fn ensure_on_disk(&mut self) -> Result<(), PluginError> {
+        if self.on_disk {
+            return Ok(());
+        }
+        if !self.dir.exists() {
+            fs::create_dir(&self.dir).ctx("create directory", &self.name)?;
+            sync_dir(quire_guest::atomic::parent(&self.dir))?;
+        }
+        self.save_manifest()?;
+        self.on_disk = true;
+        Ok(())
+    }
+
+    /// How full the live file is, reading it back first if needed; `None`
+    /// when there is no live file to append to. A live file that turns out
+    /// to end mid-line (a write that failed part way) is sealed as it is:
+    /// nothing is ever appended after garbage.
+    pub fn live_fill(&mut self, now: f64) -> Result<Option<Fill>, PluginError> {
+        let Some(live) = self.live.as_mut() else {
+            return Ok(None);
+        };
+        if live.stats.is_none() {
+            let unit = naming::unit_id(&self.name, live.sequence);
+            let path = self.dir.join(naming::file_name(&self.name, live.sequence));
+            live.stats = Some(FileStats::of_file(&path, &unit)?);
+        }
+        let stats = live.stats.as_ref().expect("just read");
+        if stats.torn_tail.is_some() {
+            self.seal_live(now)?;
+            return Ok(None);
+        }
+        Ok(Some(Fill {
+            bytes: stats.bytes,
+            records: stats.records,
+        }))
+    }
+
+    /// Seals the live file: `fdatasync` it, then record it in the manifest
+    /// (written atomically, which syncs the directory). It is never
+    /// written again.
+    pub fn seal_live(&mut self, now: f64) -> Result<(), PluginError> {
+        let Some(mut live) = self.live.take() else {
+            return Ok(());
+        };
+        let unit = self.unit(live.sequence);
+        let path = self.path(live.sequence);
+        let sealed = (|| {
+            let handle = match live.handle.take() {
+                Some(handle) => handle,
+                None => OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .ctx("open", &unit)?,
+            };
+            handle.sync_data().ctx("sync", &unit)?;
+            let stats = match live.stats.take() {
+                Some(stats) => stats,
+                None => FileStats::of_file(&path, &unit)?,
+            };
+            self.manifest.add(SealedFile::new(
+                naming::file_name(&self.name, live.sequence),
+                live.sequence,
+                &stats,
+                now,
+            ));
+            self.save_manifest()
+        })();
+        match sealed {
+            Ok(()) => {
+                self.unsynced = 0;
+                Ok(())
+            }
+            Err(e) => {
+                // Not sealed after all: the file stays live and is read back.
+                self.manifest.remove(live.sequence);
+                self.live = Some(LiveFile::resumed(live.sequence));
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the next file and makes it live (after syncing its directory,
+    /// so the new name survives a power loss).
+    pub fn start_file(&mut self) -> Result<(), PluginError> {
+        debug_assert!(self.live.is_none(), "seal the live file first");
+        self.ensure_on_disk()?;
+        let sequence = self.manifest.next_sequence;
+        let unit = self.unit(sequence);
+        let handle = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(self.path(sequence))
+            .ctx("create", &unit)?;
+        sync_dir(&self.dir)?;
+        // The manifest's next number moves past this file when it is sealed:
+        // until then a file numbered at or above it is the live one.
+        self.live = Some(LiveFile {
+            sequence,
+            handle: Some(handle),
+            stats: Some(FileStats::default()),
+        });
+        Ok(())
+    }
+
+    /// Appends records to the live file in one write. Returns the bytes.
+    pub fn append(&mut self, records: &[&Envelope], buf: &mut Vec<u8>) -> Result<u64, PluginError> {
+        let live = self.live.as_mut().ok_or_else(|| {
+            PluginError::InvalidState(format!("`{}` has no live file", self.name))
+        })?;
+        let unit = naming::unit_id(&self.name, live.sequence);
+        buf.clear();
+        linefile::encode_into(records.iter().copied(), buf);
+        if live.handle.is_none() {
+            let path = self.dir.join(naming::file_name(&self.name, live.sequence));
+            live.handle = Some(
+                OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .ctx("open", &unit)?,
+            );
+        }
+        let handle = live.handle.as_mut().expect("just opened");
+        if let Err(e) = handle.write_all(buf) {
+            // Part of it may be on disk: read the file back before going on.
+            live.stats = None;
+            live.handle = None;
+            return Err(quire_guest::errors::io("write", &unit, e));
+        }
+        let stats = live.stats.as_mut().expect("known before appending");
+        let mut at = 0;
+        for record in records {
+            let len = record.json.len() + 1;
+            stats.add_record(&buf[at..at + len], record.timestamp);
+            at += len;
+        }
+        self.accepted += records.len() as u64;
+        self.unsynced += records.len() as u64;
+        Ok(buf.len() as u64)
+    }
+
+    /// `fdatasync`s the live file if it holds unsynced records.
+    pub fn sync(&mut self) -> Result<(), PluginError> {
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        if let Some(live) = self.live.as_mut() {
+            let unit = naming::unit_id(&self.name, live.sequence);
+            if live.handle.is_none() {
+                let path = self.dir.join(naming::file_name(&self.name, live.sequence));
+                live.handle = Some(
+                    OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .ctx("open", &unit)?,
+                );
+            }
+            live.handle
+                .as_ref()
+                .expect("just opened")
+                .sync_data()
+                .ctx("sync", &unit)?;
+        }
+        self.unsynced = 0;
+        Ok(())
+    }
+}
+
+/// True when the file is non-empty and does not end with a newline.
+pub fn ends_mid_line(path: &Path, label: &str) -> Result<bool, PluginError> {
+    let mut file = File::open(path).ctx("open", label)?;
+    let len = file.metadata().ctx("stat", label)?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1)).ctx("seek", label)?;
+    file.read_exact(&mut last).ctx("read", label)?;
+    Ok(last[0] != b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(ts: f64) -> Envelope {
+        Envelope {
+            kind: "event".into(),
+            store: "s".into(),
+            timestamp: ts,
+            json: format!("{{\"kind\":\"event\",\"timestamp\":{ts}}}"),
+        }
+    }
+
+    #[test]
+    fn first_file_creates_directory_and_manifest_then_seals_with_true_stats() {
+        let root = tempfile::tempdir().unwrap();
+        let mut cat = Category::new(root.path(), "events", 1);
+        cat.start_file().unwrap();
+        assert!(root.path().join("events/MANIFEST.json").exists());
+        let (a, b) = (envelope(2.0), envelope(1.0));
+        let mut buf = Vec::new();
+        let bytes = cat.append(&[&a, &b], &mut buf).unwrap();
+        assert_eq!(cat.live_fill(0.0).unwrap().unwrap().records, 2);
+        cat.seal_live(9.0).unwrap();
+        let entry = cat.manifest.entry(1).unwrap().clone();
+        let read = FileStats::of_file(&cat.path(1), "f").unwrap();
+        assert_eq!(
+            (entry.bytes, entry.records, entry.crc32),
+            (bytes, 2, read.crc32())
+        );
+        assert_eq!(
+            (entry.min_timestamp, entry.max_timestamp),
+            (Some(1.0), Some(2.0))
+        );
+        assert!(entry.clean);
+        assert_eq!(cat.manifest.next_sequence, 2);
+        let on_disk = Manifest::load(&cat.dir, "m").unwrap();
+        assert_eq!(
+            on_disk,
+            crate::manifest::Loaded::Found(cat.manifest.clone())
+        );
+        cat.start_file().unwrap();
+        assert_eq!(cat.live.as_ref().unwrap().sequence, 2);
+    }
+
+    #[test]
+    fn a_live_file_found_torn_is_sealed_not_appended_to() {
+        let root = tempfile::tempdir().unwrap();
+        let mut cat = Category::new(root.path(), "events", 1);
+        cat.start_file().unwrap();
+        fs::write(cat.path(1), "{\"kind\":\"event\",\"timestamp\":1}\n{\"kin").unwrap();
+        cat.live = Some(LiveFile::resumed(1));
+        assert!(ends_mid_line(&cat.path(1), "f").unwrap());
+        assert_eq!(cat.live_fill(5.0).unwrap(), None);
+        let entry = cat.manifest.entry(1).unwrap();
+        assert_eq!(entry.records, 1);
+        assert!(!entry.clean);
+        assert!(cat.live.is_none());
+    }
+}

@@ -1,0 +1,83 @@
+//! Replacing one rotated file: the new contents go to a temporary file that
+//! is synced and renamed over the original; then the manifest entry (for a
+//! sealed file, which stays sealed) or the live file's state is updated.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use quire_guest::atomic::AtomicFile;
+use quire_guest::linefile;
+use quire_guest::types::{Envelope, PluginError};
+
+use crate::stats::FileStats;
+use crate::store::{Shared, now};
+
+/// A replacement being built.
+pub struct RotatingRewriter {
+    file: RefCell<AtomicFile>,
+    stats: RefCell<FileStats>,
+    shared: Rc<Shared>,
+    category: String,
+    sequence: u64,
+}
+
+impl RotatingRewriter {
+    /// A replacement of `category`'s file `sequence`, written to `file`.
+    pub fn new(file: AtomicFile, shared: Rc<Shared>, category: String, sequence: u64) -> Self {
+        Self {
+            file: RefCell::new(file),
+            stats: RefCell::default(),
+            shared,
+            category,
+            sequence,
+        }
+    }
+
+    /// Adds records, in order, verbatim.
+    pub fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
+        let buf = linefile::encode_batch(&batch)?;
+        self.file.borrow_mut().write(&buf)?;
+        let mut stats = self.stats.borrow_mut();
+        let mut at = 0;
+        for envelope in &batch {
+            let len = envelope.json.len() + 1;
+            stats.add_record(&buf[at..at + len], envelope.timestamp);
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// Swaps the replacement in and records what it holds. Returns its size.
+    pub fn commit(&self) -> Result<u64, PluginError> {
+        let mut categories = self.shared.categories.borrow_mut();
+        let unit = crate::naming::unit_id(&self.category, self.sequence);
+        let Some(category) = categories.get_mut(&self.category) else {
+            return Err(PluginError::NoSuchUnit(unit));
+        };
+        let sealed = category.manifest.entry(self.sequence).is_some();
+        let live = category
+            .live
+            .as_ref()
+            .is_some_and(|l| l.sequence == self.sequence);
+        if !sealed && !live {
+            self.file.borrow_mut().abort()?;
+            return Err(PluginError::InvalidState(format!(
+                "`{unit}` was dropped while it was being rewritten; the replacement is discarded"
+            )));
+        }
+        let size = self.file.borrow_mut().commit()?;
+        let stats = self.stats.borrow().clone();
+        if let Some(entry) = category.manifest.entry_mut(self.sequence) {
+            entry.replace_contents(&stats, now());
+            category.save_manifest()?;
+        } else if let Some(live) = category.live.as_mut() {
+            live.replaced(stats);
+        }
+        Ok(size)
+    }
+
+    /// Discards the replacement.
+    pub fn abort(&self) -> Result<(), PluginError> {
+        self.file.borrow_mut().abort()
+    }
+}

@@ -1,0 +1,159 @@
+//! What a rotated file holds, for its manifest entry: size, valid records,
+//! time range, checksum, and whether every line is a valid record. Kept up
+//! to date while a file is written, or computed from its data.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use quire_guest::errors::IoContext;
+use quire_guest::linefile::{SCAN_CHUNK, open_lines};
+use quire_guest::record::{self, Verdict};
+use quire_guest::types::PluginError;
+
+/// Contents of one file.
+#[derive(Clone, Default)]
+pub struct FileStats {
+    /// Bytes.
+    pub bytes: u64,
+    /// Valid records.
+    pub records: u64,
+    /// Oldest and newest record timestamp.
+    pub min_timestamp: Option<f64>,
+    pub max_timestamp: Option<f64>,
+    /// Lines that are not valid records.
+    pub damaged_lines: u64,
+    /// Offset and length of a last line without a newline: a torn append.
+    pub torn_tail: Option<(u64, u64)>,
+    crc: crc32fast::Hasher,
+}
+
+impl FileStats {
+    /// Counts a record line (newline included) with its timestamp.
+    pub fn add_record(&mut self, line: &[u8], timestamp: f64) {
+        self.add_bytes(line);
+        self.records += 1;
+        self.min_timestamp = Some(self.min_timestamp.map_or(timestamp, |t| t.min(timestamp)));
+        self.max_timestamp = Some(self.max_timestamp.map_or(timestamp, |t| t.max(timestamp)));
+    }
+
+    /// Counts bytes that are no record.
+    fn add_damage(&mut self, line: &[u8]) {
+        self.add_bytes(line);
+        self.damaged_lines += 1;
+    }
+
+    fn add_bytes(&mut self, bytes: &[u8]) {
+        self.bytes += bytes.len() as u64;
+        self.crc.update(bytes);
+    }
+
+    /// CRC32 of every byte counted so far.
+    pub fn crc32(&self) -> u32 {
+        self.crc.clone().finalize()
+    }
+
+    /// Whether every line is a valid record.
+    pub fn is_clean(&self) -> bool {
+        self.damaged_lines == 0
+    }
+
+    /// Reads `path` line by line and classifies each line as a scan would.
+    pub fn of_file(path: &Path, label: &str) -> Result<Self, PluginError> {
+        let mut lines = open_lines(path, label, 0, 1, SCAN_CHUNK)?;
+        let mut stats = Self::default();
+        let mut with_newline = Vec::new();
+        while let Some(line) = lines.next_line().ctx("read", label)? {
+            with_newline.clear();
+            with_newline.extend_from_slice(line.bytes);
+            if line.terminated {
+                with_newline.push(b'\n');
+            } else {
+                stats.torn_tail = Some((line.offset, line.stored_len()));
+            }
+            match record::classify(line.bytes, line.terminated) {
+                Verdict::Record { timestamp, .. } => stats.add_record(&with_newline, timestamp),
+                Verdict::Damaged(..) => stats.add_damage(&with_newline),
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// CRC32 and size of a whole file, read in large chunks.
+pub fn checksum(path: &Path, label: &str) -> Result<(u32, u64), PluginError> {
+    let mut file = File::open(path).ctx("open", label)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; SCAN_CHUNK];
+    let mut bytes = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok((hasher.finalize(), bytes)),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(quire_guest::errors::io("read", label, e)),
+        };
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_only_valid_lines_but_checksums_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let text = "{\"kind\":\"event\",\"timestamp\":5}\nnot json\n\n{\"kind\":\"audit\",\"timestamp\":2.5}\n{\"kind\":\"ev";
+        std::fs::write(&path, text).unwrap();
+        let stats = FileStats::of_file(&path, "f").unwrap();
+        assert_eq!(stats.records, 2);
+        assert_eq!(stats.damaged_lines, 3);
+        assert_eq!(stats.bytes, text.len() as u64);
+        assert_eq!(
+            (stats.min_timestamp, stats.max_timestamp),
+            (Some(2.5), Some(5.0))
+        );
+        let tail = text.rfind('\n').unwrap() as u64 + 1;
+        assert_eq!(stats.torn_tail, Some((tail, text.len() as u64 - tail)));
+        assert_eq!(
+            checksum(&path, "f").unwrap(),
+            (crc32fast::hash(text.as_bytes()), text.len() as u64)
+        );
+        assert_eq!(stats.crc32(), crc32fast::hash(text.as_bytes()));
+    }
+
+    #[test]
+    fn stats_kept_while_writing_match_stats_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut kept = FileStats::default();
+        let mut text = String::new();
+        for (i, ts) in [3.0, 1.0, 2.0].into_iter().enumerate() {
+            let line = format!("{{\"kind\":\"event\",\"n\":{i},\"timestamp\":{ts}}}\n");
+            kept.add_record(line.as_bytes(), ts);
+            text.push_str(&line);
+        }
+        std::fs::write(&path, &text).unwrap();
+        let read = FileStats::of_file(&path, "f").unwrap();
+        assert!(read.is_clean() && read.torn_tail.is_none());
+        assert_eq!(
+            (
+                kept.bytes,
+                kept.records,
+                kept.crc32(),
+                kept.min_timestamp,
+                kept.max_timestamp
+            ),
+            (
+                read.bytes,
+                read.records,
+                read.crc32(),
+                read.min_timestamp,
+                read.max_timestamp
+            )
+        );
+    }
+}
