@@ -37,14 +37,21 @@ impl GuestEvaluator for EphemeralEvaluator {
     }
 
     fn describe(&self) -> String {
-        let sealed = match self.keep_sealed {
-            0 => "no sealed unit".to_string(),
-            1 => "the newest sealed unit".to_string(),
-            n => format!("the {n} newest sealed units"),
-        };
-        format!(
-            "ephemeral: keep the live unit and {sealed} (newest by latest record timestamp), drop older sealed units; sealed units without a known latest timestamp cannot be ranked and are kept"
-        )
+        let unranked =
+            "sealed units without a known latest timestamp cannot be ranked and are kept";
+        match self.keep_sealed {
+            0 => format!("ephemeral: keep only the live unit, drop every sealed unit; {unranked}"),
+            n => {
+                let newest = if n == 1 {
+                    "the newest sealed unit".to_string()
+                } else {
+                    format!("the {n} newest sealed units")
+                };
+                format!(
+                    "ephemeral: keep the live unit and {newest} (by latest record timestamp), drop older sealed units; {unranked}"
+                )
+            }
+        }
     }
 
     fn plan_units(&self, units: Vec<UnitInfo>) -> Vec<UnitVerdict> {
