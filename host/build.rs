@@ -12,6 +12,9 @@ const GUESTS: &[(&str, &str)] = &[
     ("quire-ndjson", "quire_ndjson"),
     ("quire-memory", "quire_memory"),
     ("quire-retention-standard", "quire_retention_standard"),
+    ("quire-retention-permanent", "quire_retention_permanent"),
+    ("quire-retention-rolling-window", "quire_retention_rolling_window"),
+    ("quire-retention-ephemeral", "quire_retention_ephemeral"),
 ];
 
 fn main() {

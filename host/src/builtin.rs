@@ -6,7 +6,7 @@ const COMPONENTS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtin
 /// Built-in backends by the name users give them.
 pub const BACKENDS: &[&str] = &["ndjson", "memory"];
 /// Built-in retention policies by the name users give them.
-pub const POLICIES: &[&str] = &["standard"];
+pub const POLICIES: &[&str] = &["standard", "permanent", "rolling-window", "ephemeral"];
 
 /// The component of a built-in backend or policy, by its short name.
 pub fn component(name: &str) -> Option<&'static [u8]> {
@@ -14,6 +14,9 @@ pub fn component(name: &str) -> Option<&'static [u8]> {
         "ndjson" => "quire-ndjson",
         "memory" => "quire-memory",
         "standard" => "quire-retention-standard",
+        "permanent" => "quire-retention-permanent",
+        "rolling-window" => "quire-retention-rolling-window",
+        "ephemeral" => "quire-retention-ephemeral",
         _ => return None,
     };
     COMPONENTS

@@ -22,6 +22,7 @@ pub mod metrics;
 mod ops;
 pub mod plugin;
 pub mod policy;
+pub mod power_loss;
 pub mod progress;
 mod record;
 pub mod retention;
@@ -36,6 +37,7 @@ pub use bindings::{
     StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
 };
 pub use error::{Error, Result};
+pub use ops::migrate::{self, MigrateOptions, MigrationReport};
 pub use ops::read::{self, ReadQuery};
 pub use ops::recover::{self, RecoveryMode};
 pub use ops::startup::{StartupMode, StartupReport};

@@ -174,6 +174,8 @@ fn linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
+    crate::power_loss::link_sync_calls(&mut linker)
+        .map_err(|e| anyhow::anyhow!("linking WASI sync calls: {e:#}"))?;
     Ok(linker)
 }
 

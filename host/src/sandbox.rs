@@ -39,6 +39,8 @@ pub struct Grants {
     pub data: Option<(PathBuf, bool)>,
     /// The quarantine directory (always writable), when one was asked for.
     pub quarantine: Option<PathBuf>,
+    /// Crash tests only: notes every sync the plugin makes.
+    pub sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
 }
 
 /// Per-instance host state.
@@ -46,6 +48,7 @@ pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
+    pub(crate) sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
 }
 
 impl WasiView for PluginState {
@@ -92,6 +95,12 @@ impl PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits,
+            sync_tracker: grants.sync_tracker.clone(),
         })
+    }
+
+    /// The plugin's resources (open files and directories).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }

@@ -66,6 +66,8 @@ pub struct StoreConfig {
     pub cache_dir: Option<PathBuf>,
     /// Backend-specific options.
     pub options: Vec<(String, String)>,
+    /// Crash tests only: a file layer noting every sync, for simulated power loss.
+    pub sync_tracker: Option<Arc<crate::power_loss::SyncTracker>>,
 }
 
 impl StoreConfig {
@@ -80,6 +82,7 @@ impl StoreConfig {
             limits: Limits::default(),
             cache_dir: crate::cache::default_dir(),
             options: Vec::new(),
+            sync_tracker: None,
         }
     }
 }
@@ -151,6 +154,7 @@ impl Store {
         let grants = Grants {
             data: data_dir.clone().map(|d| (d, !config.read_only)),
             quarantine: config.quarantine_dir.clone(),
+            sync_tracker: config.sync_tracker.clone(),
         };
         let open = OpenConfig {
             root: DATA_DIR.into(),
@@ -390,7 +394,7 @@ fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>,
             if config.read_only {
                 return Err(bad("does not exist".into()));
             }
-            std::fs::create_dir_all(path)
+            create_dir_durably(path, config.sync_tracker.as_deref())
                 .map_err(|e| bad(format!("cannot create directory: {e}")))?;
         }
         let dir = path
@@ -398,4 +402,31 @@ fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>,
             .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
         Ok((Some(dir), String::new()))
     }
+}
+
+/// Creates `path` and syncs each parent that gained an entry, so the
+/// directory survives power loss before the plugin writes into it.
+fn create_dir_durably(
+    path: &Path,
+    tracker: Option<&crate::power_loss::SyncTracker>,
+) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(path);
+    while let Some(p) = cursor.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(p.to_path_buf());
+        cursor = p.parent();
+    }
+    std::fs::create_dir_all(path)?;
+    for created in missing.iter().rev() {
+        let parent = created
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = std::fs::File::open(parent)?;
+        dir.sync_all()?;
+        if let Some(tracker) = tracker {
+            tracker.note_dir(&dir);
+        }
+    }
+    Ok(())
 }

@@ -248,6 +248,14 @@ fn metas_v1(batch: &[RecordMeta]) -> Vec<v0_1::policy::exports::quire::persisten
 }
 
 impl PolicyPre {
+    /// The WIT version the component was built against.
+    pub fn version(&self) -> &'static str {
+        match self {
+            PolicyPre::V2(_) => "0.2.0",
+            PolicyPre::V1(_) => "0.1.0",
+        }
+    }
+
     /// Instantiates the component in `store`.
     pub fn instantiate(&self, store: Ctx) -> WasmResult<PolicyInstance> {
         Ok(match self {

@@ -34,6 +34,9 @@ pub fn append(a: AppendArgs) -> Result<i32> {
     let mut config = a.store.config(false)?;
     config.durability = a.durability.parse::<Durability>()?;
     let store = crate::Store::open(config)?;
+    for finding in store.open_report() {
+        eprintln!("repaired on open: {}", finding.render());
+    }
     let batch_size = a.batch_size.max(1);
     let (mut appended, mut rejected) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(batch_size);
@@ -101,6 +104,9 @@ pub struct ReadArgs {
     /// Only records with timestamp < UNTIL (unix seconds).
     #[arg(long)]
     until: Option<f64>,
+    /// Only records with timestamp <= AS_OF (unix seconds): the history as it stood then.
+    #[arg(long)]
+    as_of: Option<f64>,
     /// Only the newest N matching records.
     #[arg(long)]
     limit: Option<usize>,
@@ -118,7 +124,10 @@ pub fn read(a: ReadArgs) -> Result<i32> {
         kinds: a.kind,
         stores: a.store_name,
         since: a.since,
-        until: a.until,
+        until: match (a.until, a.as_of.map(f64::next_up)) {
+            (Some(u), Some(t)) => Some(u.min(t)),
+            (u, t) => u.or(t),
+        },
         limit: a.limit,
         newest_first: a.newest_first,
     };
@@ -202,8 +211,13 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
     println!("path: {}", report.path.display());
     println!("bytes: {}  records: {}", report.total_bytes, report.records);
     for u in &report.units {
+        let records = u.records.map(|n| format!(", {n} records")).unwrap_or_default();
+        let span = match (u.min_timestamp, u.max_timestamp) {
+            (Some(lo), Some(hi)) => format!(", timestamps {lo} .. {hi}"),
+            _ => String::new(),
+        };
         println!(
-            "  unit {} ({}, {}): {} bytes",
+            "  unit {} ({}, {}): {} bytes{records}{span}",
             u.id,
             u.codec,
             if u.sealed { "sealed" } else { "live" },
@@ -221,6 +235,16 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
     }
     for (k, v) in &report.details {
         println!("  {k}: {v}");
+    }
+    for r in &report.receipts {
+        println!(
+            "  receipt {} {} (store {}) at {}: {}",
+            r.kind,
+            r.unit,
+            r.store.as_deref().unwrap_or("-"),
+            r.at,
+            r.details
+        );
     }
     for r in &sample {
         println!("{}", r.envelope.json);

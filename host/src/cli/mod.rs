@@ -3,6 +3,7 @@
 
 mod args;
 mod data;
+mod lifecycle;
 mod maintain;
 mod output;
 mod plugin_check;
@@ -41,6 +42,12 @@ enum Command {
     Append(data::AppendArgs),
     /// Read records as NDJSON on stdout, with filters.
     Read(data::ReadArgs),
+    /// Seal every live unit (a checkpoint); the next append opens fresh ones.
+    Checkpoint(lifecycle::CheckpointArgs),
+    /// List receipts of purged and quarantined units.
+    Receipts(lifecycle::ReceiptsArgs),
+    /// Copy every record from one backend to another, in order, and count them.
+    Migrate(lifecycle::MigrateArgs),
     /// Plugin tools.
     #[command(subcommand)]
     Plugin(plugin_check::PluginCommand),
@@ -73,6 +80,9 @@ pub fn main() -> i32 {
         Command::Metrics(a) => data::metrics(a),
         Command::Append(a) => data::append(a),
         Command::Read(a) => data::read(a),
+        Command::Checkpoint(a) => lifecycle::checkpoint(a),
+        Command::Receipts(a) => lifecycle::receipts(a),
+        Command::Migrate(a) => lifecycle::migrate(a),
         Command::Plugin(c) => plugin_check::run(c),
     };
     match result {

@@ -42,14 +42,13 @@ pub fn run(command: PluginCommand) -> Result<i32> {
     } = command;
     let source = PluginSource::parse(&text);
     let cache = cache_dir.or_else(crate::cache::default_dir);
-    let wit = format!("{}@{}", crate::WIT_PACKAGE, crate::WIT_VERSION);
     let described = match plugin::load_backend(&source, cache.as_deref()) {
         Ok(loaded) => {
             let info = crate::backend_info(&loaded, Limits::default())?;
             Described {
                 plugin: loaded.label.clone(),
                 role: "backend",
-                wit,
+                wit: format!("{}@{}", crate::WIT_PACKAGE, loaded.pre.version()),
                 name: Some(info.name),
                 version: Some(info.version),
                 description: info.description,
@@ -64,7 +63,7 @@ pub fn run(command: PluginCommand) -> Result<i32> {
             Described {
                 plugin: loaded.label.clone(),
                 role: "retention policy",
-                wit,
+                wit: format!("{}@{}", crate::WIT_PACKAGE, loaded.pre.version()),
                 name: None,
                 version: None,
                 description: policy

@@ -1,6 +1,6 @@
-//! Checkpoints, the durability snapshot and receipts.
+//! Units, checkpoints, the durability snapshot and receipts.
 
-use crate::bindings::{Receipt, ReceiptFilter};
+use crate::bindings::{Receipt, ReceiptFilter, UnitInfo};
 use crate::error::{Error, Result};
 use crate::report::{DurabilityReport, StoreDurabilityEntry};
 use crate::store::{Durability, Store};
@@ -29,6 +29,11 @@ impl Store {
             pending_in_host,
             stores: stores.iter().map(StoreDurabilityEntry::from).collect(),
         })
+    }
+
+    /// The backend's storage units, oldest first.
+    pub fn units(&self) -> Result<Vec<UnitInfo>> {
+        self.session().units()
     }
 
     /// Receipts of purged and quarantined units, oldest first. Backends that

@@ -1,6 +1,7 @@
 //! The algorithms the host drives over any backend.
 
 pub mod compact;
+pub mod migrate;
 pub mod durability;
 pub mod inspect;
 pub mod read;
