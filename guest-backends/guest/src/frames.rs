@@ -19,8 +19,8 @@ pub const OVERHEAD: u64 = 8;
 /// length can never make a reader allocate more than this.
 pub const MAX_BODY: u32 = 64 << 20;
 
-/// Bytes read from the source at a time.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from the source at a time, unless told otherwise.
+pub const DEFAULT_CHUNK: usize = 1 << 20;
 /// Checksum work a resync may spend on candidates that fail the cheap tests
 /// (a candidate frame followed by garbage): bounds the search in garbage.
 const RESYNC_SLOW_BUDGET: u64 = 64 << 20;
@@ -204,12 +204,21 @@ pub struct FrameScanner<R> {
     window_start: u64,
     /// Set once a resync found no valid frame: everything after is tail.
     in_tail: bool,
+    /// Bytes read at a time (the window grows past it only for a larger frame).
+    chunk: usize,
 }
 
 impl<R: Read + Seek> FrameScanner<R> {
     /// Scans `reader` from `start` (a frame boundary) to `end`.
     pub fn new(reader: R, start: u64, end: u64, rules: ScanRules) -> Self {
+        Self::with_chunk(reader, start, end, rules, DEFAULT_CHUNK)
+    }
+
+    /// As `new`, reading `chunk` bytes at a time: many readers open at once
+    /// (a merge over units) keep small windows.
+    pub fn with_chunk(reader: R, start: u64, end: u64, rules: ScanRules, chunk: usize) -> Self {
         Self {
+            chunk: chunk.max(16),
             reader,
             end,
             pos: start.min(end),
@@ -412,7 +421,7 @@ impl<R: Read + Seek> FrameScanner<R> {
         let mut at = q + PREFIX_BYTES;
         let body_end = at + u64::from(body_len);
         while at < body_end {
-            let n = ((body_end - at) as usize).min(CHUNK);
+            let n = ((body_end - at) as usize).min(self.chunk);
             hasher.update(self.bytes(at, n)?);
             at += n as u64;
         }
@@ -422,7 +431,7 @@ impl<R: Read + Seek> FrameScanner<R> {
     fn all_zero(&mut self, from: u64, to: u64) -> io::Result<bool> {
         let mut at = from;
         while at < to {
-            let n = ((to - at) as usize).min(CHUNK);
+            let n = ((to - at) as usize).min(self.chunk);
             if self.bytes(at, n)?.iter().any(|&b| b != 0) {
                 return Ok(false);
             }
@@ -436,15 +445,15 @@ impl<R: Read + Seek> FrameScanner<R> {
     fn bytes(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
         let window_end = self.window_start + self.window.len() as u64;
         if offset < self.window_start || offset + len as u64 > window_end {
-            let want = (len.max(CHUNK) as u64).min(self.end - offset) as usize;
+            let want = (len.max(self.chunk) as u64).min(self.end - offset) as usize;
             if offset >= self.window_start && offset < window_end {
                 // Keep the overlap: the common case is reading on past the window.
                 self.window.drain(..(offset - self.window_start) as usize);
             } else {
                 self.window.clear();
             }
-            if self.window.capacity() > 4 * CHUNK && want <= CHUNK {
-                self.window.shrink_to(CHUNK);
+            if self.window.capacity() > 4 * self.chunk && want <= self.chunk {
+                self.window.shrink_to(self.chunk);
             }
             let have = self.window.len();
             self.window.resize(want.max(have), 0);

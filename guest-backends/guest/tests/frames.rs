@@ -16,7 +16,8 @@ enum Seen {
 }
 
 fn scan(data: &[u8]) -> Vec<Seen> {
-    let mut scanner = FrameScanner::new(Cursor::new(data), 0, data.len() as u64, ScanRules::default());
+    let chunk = 16 + data.len() % 200;
+    let mut scanner = FrameScanner::with_chunk(Cursor::new(data), 0, data.len() as u64, ScanRules::default(), chunk);
     let mut seen = Vec::new();
     let mut at = 0;
     while let Some(item) = scanner.next_item().unwrap() {

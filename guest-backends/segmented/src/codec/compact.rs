@@ -1,0 +1,307 @@
+//! The compact codec: records as JSON lines, a block at a time, in a raw
+//! deflate stream that is sync-flushed at the end of every frame.
+//!
+//! Frame body: `[flags u8][deflate bytes]`; flags bit 0 means the frame
+//! starts a new deflate stream. A frame's deflate bytes decompress, given
+//! the stream so far, to whole JSON lines. The JSON is kept byte for byte,
+//! so decoding is lossless. A stream starts at the first block of a segment,
+//! after a resume (the compressor's state died with the process) and every
+//! `stream_bytes` of input, so damage costs at most the rest of one stream.
+
+use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
+use miniz_oxide::inflate::stream::InflateState;
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+
+use quire_guest::frames;
+
+/// Flags bit: this frame starts a new deflate stream.
+pub const NEW_STREAM: u8 = 1;
+/// A block is closed at this many JSON bytes even when it has fewer records.
+const BLOCK_BYTES: usize = 1 << 20;
+/// A frame may decompress to at most this much (a damaged or hostile frame
+/// must not make the reader allocate without bound).
+pub const MAX_DECODED: usize = frames::MAX_BODY as usize;
+/// Deflate level: 6 is zlib's default balance of speed and size.
+const LEVEL: i32 = 6;
+
+/// Collects records into blocks and deflates each block into a frame.
+pub struct CompactEncoder {
+    deflater: Option<Box<CompressorOxide>>,
+    /// JSON bytes fed into the current stream.
+    stream_in: u64,
+    stream_limit: u64,
+    block: Vec<u8>,
+    block_records: u64,
+    block_limit: u64,
+}
+
+impl CompactEncoder {
+    /// An encoder whose first block starts a new stream.
+    pub fn new(block_limit: u64, stream_limit: u64) -> Self {
+        Self {
+            deflater: None,
+            stream_in: 0,
+            stream_limit: stream_limit.max(1),
+            block: Vec::new(),
+            block_records: 0,
+            block_limit: block_limit.max(1),
+        }
+    }
+
+    /// Adds a record; true when the block is full and should be flushed.
+    pub fn push(&mut self, json: &[u8]) -> bool {
+        self.block.extend_from_slice(json);
+        self.block.push(b'\n');
+        self.block_records += 1;
+        self.block_records >= self.block_limit || self.block.len() >= BLOCK_BYTES
+    }
+
+    /// Records held in the block.
+    pub fn buffered(&self) -> u64 {
+        self.block_records
+    }
+
+    /// Deflates the block into one frame appended to `out`; returns the
+    /// records it holds (0 and nothing written when the block is empty).
+    pub fn flush(&mut self, out: &mut Vec<u8>) -> Result<u64, String> {
+        if self.block_records == 0 {
+            return Ok(0);
+        }
+        let new_stream = self.deflater.is_none() || self.stream_in >= self.stream_limit;
+        if new_stream {
+            match &mut self.deflater {
+                Some(d) => d.reset(),
+                None => {
+                    self.deflater = Some(Box::new(CompressorOxide::new(
+                        create_comp_flags_from_zip_params(LEVEL, -15, 0),
+                    )))
+                }
+            }
+            self.stream_in = 0;
+        }
+        let deflater = self.deflater.as_mut().expect("set above");
+        let mut body = Vec::with_capacity(self.block.len() / 3 + 64);
+        body.push(if new_stream { NEW_STREAM } else { 0 });
+        if let Err(e) = deflate_sync(deflater, &self.block, &mut body) {
+            // The compressor's state is unknown now: start over next time.
+            self.deflater = None;
+            return Err(e);
+        }
+        frames::encode(&body, out).map_err(|e| e.to_string())?;
+        self.stream_in += self.block.len() as u64;
+        self.block.clear();
+        Ok(std::mem::take(&mut self.block_records))
+    }
+}
+
+/// Deflates all of `input` and sync-flushes, appending to `out`.
+fn deflate_sync(c: &mut CompressorOxide, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut consumed = 0;
+    loop {
+        let start = out.len();
+        // Deflate never grows data by more than a few bytes per 16 KiB block.
+        let space = input.len() - consumed + (input.len() - consumed) / 8 + 64;
+        out.resize(start + space, 0);
+        let result = miniz_oxide::deflate::stream::deflate(
+            c,
+            &input[consumed..],
+            &mut out[start..],
+            MZFlush::Sync,
+        );
+        out.truncate(start + result.bytes_written);
+        result
+            .status
+            .map_err(|e| format!("deflate failed: {e:?}"))?;
+        consumed += result.bytes_consumed;
+        if consumed == input.len() && result.bytes_written < space {
+            return Ok(());
+        }
+    }
+}
+
+/// Inflates compact frames in order, keeping the stream between them.
+pub struct CompactDecoder {
+    inflater: Option<Box<InflateState>>,
+    /// True while the current stream can be continued.
+    stream_ok: bool,
+}
+
+impl Default for CompactDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CompactDecoder {
+    /// A decoder expecting a frame that starts a stream.
+    pub fn new() -> Self {
+        Self {
+            inflater: None,
+            stream_ok: false,
+        }
+    }
+
+    /// Damage came between frames: frames that continue the current stream
+    /// can no longer be decoded.
+    pub fn invalidate(&mut self) {
+        self.stream_ok = false;
+    }
+
+    /// Decodes one frame body into `out` (cleared first): whole JSON lines,
+    /// each ending with a newline.
+    pub fn decode(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let result = self.decode_inner(body, out);
+        if result.is_err() {
+            self.stream_ok = false;
+        }
+        result
+    }
+
+    fn decode_inner(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        out.clear();
+        let (&flags, data) = body
+            .split_first()
+            .ok_or_else(|| "empty compact frame".to_string())?;
+        if flags & !NEW_STREAM != 0 {
+            return Err(format!("unknown compact frame flags {flags:#04x}"));
+        }
+        if flags & NEW_STREAM != 0 {
+            match &mut self.inflater {
+                Some(state) => state.reset(DataFormat::Raw),
+                None => self.inflater = Some(InflateState::new_boxed(DataFormat::Raw)),
+            }
+            self.stream_ok = true;
+        } else if !self.stream_ok {
+            return Err(
+                "continues a deflate stream whose earlier frames are damaged or missing".into(),
+            );
+        }
+        let state = self.inflater.as_mut().expect("a stream was started");
+        let mut consumed = 0;
+        loop {
+            let start = out.len();
+            let space = (data.len() * 4).clamp(4096, 1 << 20);
+            out.resize(start + space, 0);
+            let result = miniz_oxide::inflate::stream::inflate(
+                state,
+                &data[consumed..],
+                &mut out[start..],
+                MZFlush::None,
+            );
+            out.truncate(start + result.bytes_written);
+            consumed += result.bytes_consumed;
+            match result.status {
+                Ok(MZStatus::Ok) => {}
+                Ok(MZStatus::StreamEnd) => {
+                    // We never finish streams; one that ends cannot continue.
+                    self.stream_ok = false;
+                    if consumed < data.len() {
+                        return Err("data after the end of a deflate stream".into());
+                    }
+                    break;
+                }
+                Ok(MZStatus::NeedDict) => return Err("deflate stream needs a dictionary".into()),
+                Err(MZError::Buf) if consumed == data.len() => break,
+                Err(e) => return Err(format!("deflate data is invalid ({e:?})")),
+            }
+            if out.len() > MAX_DECODED {
+                return Err(format!("frame decompresses to more than {MAX_DECODED} bytes"));
+            }
+            if consumed == data.len() && result.bytes_written < space {
+                break;
+            }
+        }
+        match out.last() {
+            None => Err("compact frame holds no records".into()),
+            Some(b'\n') => Ok(()),
+            Some(_) => Err("compact frame does not end at a record boundary".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: usize, from: usize) -> Vec<String> {
+        (from..from + n)
+            .map(|i| format!(r#"{{"kind":"metric","store":"gps","timestamp":{}.{:06},"i":{i}}}"#, 1_700_000_000 + i, i * 7 % 1_000_000))
+            .collect()
+    }
+
+    fn frames_of(data: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < data.len() {
+            match frames::decode(&data[at..]) {
+                frames::Decoded::Frame(body, len) => {
+                    out.push(body);
+                    at += len as usize;
+                }
+                other => panic!("bad frame at {at}: {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_round_trip_byte_for_byte_across_streams() {
+        let records = lines(1000, 0);
+        let mut enc = CompactEncoder::new(7, 4096);
+        let mut out = Vec::new();
+        let mut flushed = 0;
+        for r in &records {
+            if enc.push(r.as_bytes()) {
+                flushed += enc.flush(&mut out).unwrap();
+            }
+        }
+        flushed += enc.flush(&mut out).unwrap();
+        assert_eq!(flushed, 1000);
+        let mut dec = CompactDecoder::new();
+        let mut text = Vec::new();
+        let mut buf = Vec::new();
+        let bodies = frames_of(&out);
+        assert!(bodies.iter().filter(|b| b[0] == NEW_STREAM).count() > 3);
+        for body in bodies {
+            dec.decode(body, &mut buf).unwrap();
+            text.extend_from_slice(&buf);
+        }
+        let expected: String = records.iter().map(|r| format!("{r}\n")).collect();
+        assert_eq!(String::from_utf8(text).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_lost_frame_breaks_only_the_rest_of_its_stream() {
+        let mut enc = CompactEncoder::new(10, 2000);
+        let mut out = Vec::new();
+        for r in lines(200, 0) {
+            if enc.push(r.as_bytes()) {
+                enc.flush(&mut out).unwrap();
+            }
+        }
+        let bodies = frames_of(&out);
+        let mut dec = CompactDecoder::new();
+        let mut buf = Vec::new();
+        dec.decode(bodies[0], &mut buf).unwrap();
+        // Skip bodies[1]: what follows in the same stream cannot decode,
+        // the next stream can.
+        dec.invalidate();
+        let mut ok = Vec::new();
+        for body in &bodies[2..] {
+            ok.push(dec.decode(body, &mut buf).is_ok());
+        }
+        let first_new = bodies[2..].iter().position(|b| b[0] == NEW_STREAM).unwrap();
+        assert!(ok[..first_new].iter().all(|ok| !ok));
+        assert!(ok[first_new..].iter().all(|ok| *ok));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut dec = CompactDecoder::new();
+        let mut buf = Vec::new();
+        assert!(dec.decode(&[], &mut buf).is_err());
+        assert!(dec.decode(&[0, 1, 2, 3], &mut buf).is_err());
+        assert!(dec.decode(&[1, 0xff, 0xff, 0xff], &mut buf).is_err());
+        assert!(dec.decode(&[4, 0], &mut buf).is_err());
+    }
+}

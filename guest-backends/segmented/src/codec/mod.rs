@@ -1,0 +1,176 @@
+//! Codecs: how records become frame bodies. A segment names its codec in its
+//! header frame; configuration only picks the codec of new segments.
+
+pub mod compact;
+
+use quire_guest::frames;
+
+use compact::{CompactDecoder, CompactEncoder};
+
+/// The codecs a segment may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// One frame per record; the body is the record's JSON bytes exactly.
+    JsonCrc32,
+    /// Blocks of records as JSON lines in a deflate stream, one frame per
+    /// block; lossless and resumable after a crash.
+    Compact,
+}
+
+impl Codec {
+    /// Every codec, for messages.
+    pub const ALL: [Codec; 2] = [Codec::JsonCrc32, Codec::Compact];
+
+    /// The name used in options, headers and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::JsonCrc32 => "json-crc32",
+            Codec::Compact => "compact",
+        }
+    }
+
+    /// Parses a codec name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Guesses the codec of a data frame when the header is lost: JSON
+    /// records start with `{`, compact blocks with a flags byte.
+    pub fn infer(body: &[u8]) -> Option<Self> {
+        match body.first()? {
+            b'{' => Some(Codec::JsonCrc32),
+            0 | 1 => Some(Codec::Compact),
+            _ => None,
+        }
+    }
+}
+
+/// What a frame body of either codec (or a header) can start with; makes
+/// resyncs in damaged data cheap.
+pub fn plausible_body_start(b: u8) -> bool {
+    b == b'{' || b <= 1
+}
+
+/// Settings that shape compact frames.
+#[derive(Debug, Clone, Copy)]
+pub struct CodecSettings {
+    /// Records per compact block (one frame).
+    pub block_records: u64,
+    /// JSON bytes after which a new deflate stream starts.
+    pub stream_bytes: u64,
+}
+
+/// Turns records into frames, collected in `out` until the caller writes them.
+pub struct FrameEncoder {
+    codec: Codec,
+    compact: Option<CompactEncoder>,
+    out: Vec<u8>,
+    out_records: u64,
+}
+
+impl FrameEncoder {
+    /// An encoder whose first compact block starts a new deflate stream.
+    pub fn new(codec: Codec, settings: CodecSettings) -> Self {
+        Self {
+            codec,
+            compact: (codec == Codec::Compact)
+                .then(|| CompactEncoder::new(settings.block_records, settings.stream_bytes)),
+            out: Vec::new(),
+            out_records: 0,
+        }
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Adds a frame with the given body (the segment header).
+    pub fn raw_frame(&mut self, body: &[u8]) -> Result<(), String> {
+        frames::encode(body, &mut self.out).map_err(|e| e.to_string())
+    }
+
+    /// Adds one record (its JSON, no newline). A compact encoder may hold it
+    /// in its block until the block is full or flushed.
+    pub fn push(&mut self, json: &[u8]) -> Result<(), String> {
+        match &mut self.compact {
+            None => {
+                frames::encode(json, &mut self.out).map_err(|e| e.to_string())?;
+                self.out_records += 1;
+            }
+            Some(c) => {
+                if c.push(json) {
+                    self.out_records += c.flush(&mut self.out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a held compact block into a frame.
+    pub fn flush_block(&mut self) -> Result<(), String> {
+        if let Some(c) = &mut self.compact {
+            self.out_records += c.flush(&mut self.out)?;
+        }
+        Ok(())
+    }
+
+    /// Records held in the compact block (not in any frame yet).
+    pub fn buffered(&self) -> u64 {
+        self.compact.as_ref().map_or(0, CompactEncoder::buffered)
+    }
+
+    /// Encoded frames waiting to be written.
+    pub fn out(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Forgets the frames in `out` once written; returns how many records
+    /// they held.
+    pub fn clear_out(&mut self) -> u64 {
+        self.out.clear();
+        std::mem::take(&mut self.out_records)
+    }
+}
+
+/// Turns frame bodies back into JSON lines.
+pub enum FrameDecoder {
+    /// The body is one record.
+    Json,
+    /// The body is a compact block.
+    Compact(CompactDecoder),
+}
+
+impl FrameDecoder {
+    /// A decoder for `codec`.
+    pub fn new(codec: Codec) -> Self {
+        match codec {
+            Codec::JsonCrc32 => FrameDecoder::Json,
+            Codec::Compact => FrameDecoder::Compact(CompactDecoder::new()),
+        }
+    }
+
+    /// Notes damage before the next frame: a compact stream cannot continue
+    /// across it.
+    pub fn damaged(&mut self) {
+        if let FrameDecoder::Compact(c) = self {
+            c.invalidate();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_inference() {
+        for c in Codec::ALL {
+            assert_eq!(Codec::parse(c.name()), Some(c));
+        }
+        assert_eq!(Codec::parse("json_crc32"), None);
+        assert_eq!(Codec::infer(b"{\"kind\":1}"), Some(Codec::JsonCrc32));
+        assert_eq!(Codec::infer(&[1, 2]), Some(Codec::Compact));
+        assert_eq!(Codec::infer(b"x"), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! Small file-system steps with the syncs that make them durable.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
+
+use quire_guest::atomic::sync_dir;
+use quire_guest::errors::{self, IoContext};
+use quire_guest::types::PluginError;
+
+/// Now, in Unix seconds.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Creates `root/rel` and any missing directory on the way, syncing each
+/// parent after a creation so the new entry survives power loss.
+pub fn ensure_dirs(root: &Path, rel: &str) -> Result<(), PluginError> {
+    let mut dir = root.to_path_buf();
+    let mut label = String::new();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        let parent = dir.clone();
+        dir.push(part);
+        if !label.is_empty() {
+            label.push('/');
+        }
+        label.push_str(part);
+        if !dir.is_dir() {
+            match fs::create_dir(&dir) {
+                Ok(()) => sync_dir(&parent)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(errors::io("create directory", &label, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Size and CRC32 of a whole file, read in chunks.
+pub fn file_crc(path: &Path, label: &str) -> Result<(u64, u32), PluginError> {
+    let mut file = File::open(path).ctx("open", label)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).ctx("read", label)?;
+        if n == 0 {
+            return Ok((total, hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// Removes a file; false when it was not there.
+pub fn remove_if_exists(path: &Path, label: &str) -> Result<bool, PluginError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(errors::io("remove", label, e)),
+    }
+}
+
+/// Removes a directory if it is empty (and syncs its parent); leaves it
+/// otherwise.
+pub fn remove_dir_if_empty(dir: &Path) -> Result<(), PluginError> {
+    let empty = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+    if empty && fs::remove_dir(dir).is_ok() {
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
