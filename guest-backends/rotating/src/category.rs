@@ -71,9 +71,14 @@ pub struct Category {
 
 impl Category {
     /// A category as found at open.
-    pub fn existing(dir: PathBuf, manifest: Manifest, live: Option<LiveFile>) -> Self {
+    pub fn existing(
+        name: String,
+        dir: PathBuf,
+        manifest: Manifest,
+        live: Option<LiveFile>,
+    ) -> Self {
         Self {
-            name: manifest.category.clone(),
+            name,
             dir,
             manifest,
             on_disk: true,

@@ -82,7 +82,8 @@ pub fn open_category(
     let mut manifest = match &found.manifest {
         Loaded::Found(m) => m.clone(),
         Loaded::Missing => {
-            changed = !found.files.is_empty();
+            // Written now, so that files created later always have one.
+            changed = true;
             Manifest::empty(&name)
         }
         Loaded::Unreadable(reason) => {
@@ -190,7 +191,12 @@ pub fn open_category(
             changed = true;
         }
     }
-    let mut category = Category::existing(found.dir, manifest, live_file);
+    // The directory's name is the category, whatever a copied manifest says.
+    if manifest.category != name {
+        manifest.category = name.clone();
+        changed = true;
+    }
+    let mut category = Category::existing(name, found.dir, manifest, live_file);
     if changed {
         category.save_manifest()?;
     }

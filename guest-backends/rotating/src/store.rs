@@ -70,6 +70,21 @@ fn read_only_error() -> PluginError {
     PluginError::InvalidState("store was opened read-only".into())
 }
 
+/// Creates `dest` empty and synced, refusing to overwrite: the copy of a
+/// unit whose data is gone.
+fn copy_nothing(dest: &Path) -> Result<u64, PluginError> {
+    let label = dest.display().to_string();
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .ctx("create", &label)?
+        .sync_all()
+        .ctx("sync", &label)?;
+    atomic::sync_dir(atomic::parent(dest))?;
+    Ok(0)
+}
+
 /// The data root inside the grant; the target may not leave it.
 fn data_root(config: &OpenConfig) -> Result<PathBuf, PluginError> {
     let target = Path::new(&config.target);
@@ -578,20 +593,28 @@ impl RotatingStore {
         self.shared.book.list(&filter)
     }
 
-    /// Copies a rotated or temporary file into the quarantine directory.
+    /// Copies a rotated or temporary file into the quarantine directory. A
+    /// sealed file whose data is gone is quarantined as the empty file it is.
     pub fn quarantine(&self, unit: String, dir: String, name: String) -> Result<u64, PluginError> {
+        let dest = Path::new(&dir).join(&name);
         let path = match naming::parse_unit(&unit) {
-            Some(UnitName::Rotated { category, sequence }) => self
-                .root()
-                .join(&category)
-                .join(naming::file_name(&category, sequence)),
+            Some(UnitName::Rotated { category, sequence }) => {
+                let path = self
+                    .root()
+                    .join(&category)
+                    .join(naming::file_name(&category, sequence));
+                if !path.exists() && self.sealed_entry(&category, sequence)?.is_some() {
+                    return copy_nothing(&dest);
+                }
+                path
+            }
             Some(UnitName::Temporary { dir, file }) => self.root().join(dir).join(file),
             None => return Err(PluginError::NoSuchUnit(unit)),
         };
         if !path.is_file() {
             return Err(PluginError::NoSuchUnit(unit));
         }
-        atomic::copy_synced(&path, &Path::new(&dir).join(&name), &unit)
+        atomic::copy_synced(&path, &dest, &unit)
     }
 
     /// Seals every category's live file; the next append starts new ones.

@@ -625,3 +625,82 @@ fn targets_may_not_leave_the_grant_and_options_are_checked() {
         .unwrap();
     assert!(dir.path().join("a/b/events/events-0001.ndjson").exists());
 }
+
+#[test]
+fn a_sealed_file_with_no_data_left_quarantines_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &[("max-records", "1")]);
+    store.append(events(0..2), SyncLevel::Written).unwrap();
+    fs::remove_file(dir.path().join("events/events-0001.ndjson")).unwrap();
+    let dest = q.path().join("gone");
+    let copied = store
+        .quarantine(
+            "events/events-0001.ndjson".into(),
+            q.path().display().to_string(),
+            "gone".into(),
+        )
+        .unwrap();
+    assert_eq!((copied, fs::metadata(&dest).unwrap().len()), (0, 0));
+    assert!(matches!(
+        store.quarantine(
+            "events/events-0007.ndjson".into(),
+            q.path().display().to_string(),
+            "x".into()
+        ),
+        Err(PluginError::NoSuchUnit(_))
+    ));
+    // Dropping it removes the dangling entry.
+    store
+        .drop_unit("events/events-0001.ndjson".into(), None)
+        .unwrap();
+    assert_eq!(scan(&store), (1, vec![]));
+}
+
+#[test]
+fn an_unreadable_manifest_is_reported_read_only_and_rebuilt_read_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &[("max-records", "2")]);
+    store.append(events(0..3), SyncLevel::Written).unwrap();
+    drop(store);
+    fs::write(dir.path().join("events/MANIFEST.json"), b"\0\0\0").unwrap();
+    let (_, found) = scan(&open_ro(dir.path()));
+    assert_eq!(
+        found[0],
+        (
+            AnomalyKind::ManifestMismatch,
+            "events/MANIFEST.json".into(),
+            None
+        )
+    );
+    let store = open(dir.path(), &[]);
+    let report = store.open_report();
+    assert_eq!(report[0].kind, AnomalyKind::ManifestMismatch);
+    // Both files sealed (either may have been sealed before), numbering above them.
+    assert_eq!(manifest(dir.path(), "events").files.len(), 2);
+    store.append(events(3..4), SyncLevel::Written).unwrap();
+    assert_eq!(store.units().unwrap()[2].id, "events/events-0003.ndjson");
+    assert_eq!(scan(&store), (4, vec![]));
+}
+
+#[test]
+fn validation_of_a_damaged_sealed_file_numbers_lines_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &[("max-records", "40")]);
+    store.append(events(0..40), SyncLevel::Written).unwrap();
+    store.seal().unwrap();
+    let path = dir.path().join("events/events-0001.ndjson");
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("\n");
+    fs::write(&path, text).unwrap();
+    let (records, found) = scan(&store);
+    assert_eq!(records, 40);
+    assert_eq!(
+        found,
+        [(
+            AnomalyKind::BlankLine,
+            "events/events-0001.ndjson".into(),
+            Some(41)
+        )]
+    );
+}
