@@ -718,7 +718,9 @@ impl Wal {
             let size = fs::metadata(&path).ctx("stat", unit)?.len();
             let mut mismatch = None;
             if let (Some(m), 0) = (&manifest, offset) {
-                if size == m.bytes {
+                if m.damaged > 0 {
+                    // Known damage: decode, so the scan shows where.
+                } else if size == m.bytes {
                     let (len, crc) = file_crc(&path, unit)?;
                     if len == m.bytes && crc == m.crc32 {
                         // The whole file is what was sealed: no need to decode it.

@@ -17,6 +17,10 @@ pub mod layout;
 pub mod live;
 pub mod manifest;
 pub mod rewrite;
+#[cfg(test)]
+mod ratio;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::rc::Rc;

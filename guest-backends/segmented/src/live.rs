@@ -60,6 +60,7 @@ impl Survey {
             max_timestamp: self.max_ts.unwrap_or(created),
             crc32,
             sealed_at: now,
+            damaged: self.damage.len() as u64,
         }
     }
 }
@@ -362,6 +363,7 @@ impl LiveSegment {
             max_timestamp: self.max_ts.unwrap_or(self.created_at),
             crc32: self.crc.clone().finalize(),
             sealed_at: now,
+            damaged: 0,
         };
         manifest::write(&manifest::path_for(&self.path), &sealed)?;
         Ok((sealed, written))

@@ -37,6 +37,11 @@ pub struct Manifest {
     pub crc32: u32,
     /// When the segment was sealed (or last rewritten).
     pub sealed_at: f64,
+    /// Damaged regions known when the manifest was written (a segment
+    /// sealed as it was after a crash). A scan decodes such a segment even
+    /// when its checksum matches, so the damage stays visible until repaired.
+    #[serde(default)]
+    pub damaged: u64,
 }
 
 /// Path of the manifest of the segment at `segment`.
@@ -107,6 +112,7 @@ mod tests {
             max_timestamp: 1_795_239_001.5,
             crc32: 0xdead_beef,
             sealed_at: 1_795_239_100.0,
+            damaged: 0,
         };
         write(&path, &m).unwrap();
         assert_eq!(read(&path), Ok(Some(m)));

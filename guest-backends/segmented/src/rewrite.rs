@@ -161,6 +161,7 @@ impl RewriteJob {
             max_timestamp: self.max_ts.unwrap_or(self.created_at),
             crc32: self.crc.clone().finalize(),
             sealed_at: now,
+            damaged: 0,
         })
     }
 

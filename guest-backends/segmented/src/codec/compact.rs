@@ -23,6 +23,8 @@ const BLOCK_BYTES: usize = 1 << 20;
 pub const MAX_DECODED: usize = frames::MAX_BODY as usize;
 /// Deflate level: 6 is zlib's default balance of speed and size.
 const LEVEL: i32 = 6;
+/// The end of every sync flush: an empty stored block's length fields.
+const SYNC_TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 
 /// Collects records into blocks and deflates each block into a frame.
 pub struct CompactEncoder {
@@ -87,6 +89,11 @@ impl CompactEncoder {
             self.deflater = None;
             return Err(e);
         }
+        if !body.ends_with(&SYNC_TAIL) {
+            self.deflater = None;
+            return Err("deflate output does not end with a sync flush".into());
+        }
+        body.truncate(body.len() - SYNC_TAIL.len());
         frames::encode(&body, out).map_err(|e| e.to_string())?;
         self.stream_in += self.block.len() as u64;
         self.block.clear();
@@ -177,6 +184,7 @@ impl CompactDecoder {
             );
         }
         let state = self.inflater.as_mut().expect("a stream was started");
+        let data = &[data, &SYNC_TAIL[..]].concat()[..];
         let mut consumed = 0;
         loop {
             let start = out.len();
