@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
+use quire_guest::atomic::{TEMP_SUFFIX, sync_dir};
 use quire_guest::backend::{Receipt, ReceiptKind};
 use quire_guest::errors::IoContext;
 use quire_guest::types::{Anomaly, AnomalyKind, PluginError};
@@ -99,6 +100,7 @@ pub fn open_category(
             Manifest::empty(&name)
         }
     };
+    roll_back_manifest_write(&found, report)?;
     let remembered = facts.highest.get(&name).copied().unwrap_or(0);
     // Without a trustworthy manifest nothing is live (every file may have
     // been sealed), nor is a number a receipt already names.
@@ -203,6 +205,30 @@ pub fn open_category(
     Ok(category)
 }
 
+/// Removes the temporary file of a manifest write that never committed: the
+/// manifest it was to replace is intact. (Temporary files of rewritten data
+/// files are left to check-layout and the host, who may quarantine them.)
+fn roll_back_manifest_write(
+    found: &CategoryDir,
+    report: &mut Vec<Anomaly>,
+) -> Result<(), PluginError> {
+    let temp = format!("{MANIFEST_NAME}{TEMP_SUFFIX}");
+    let Some(&size) = found.temps.get(&temp) else {
+        return Ok(());
+    };
+    let unit = format!("{}/{temp}", found.name);
+    fs::remove_file(found.dir.join(&temp)).ctx("remove", &unit)?;
+    sync_dir(&found.dir)?;
+    note(
+        report,
+        AnomalyKind::OrphanedUnit,
+        unit,
+        (0, size),
+        "manifest write interrupted by a crash: rolled back (the manifest is intact)".into(),
+    );
+    Ok(())
+}
+
 /// Finishes removals of temporary files whose purge receipt was stored.
 pub fn finish_temp_purges(
     root: &Path,
@@ -214,7 +240,7 @@ pub fn finish_temp_purges(
         if path.exists() {
             let unit = format!("{dir}/{file}");
             fs::remove_file(&path).ctx("remove", &unit)?;
-            quire_guest::atomic::sync_dir(&root.join(dir))?;
+            sync_dir(&root.join(dir))?;
             note(
                 report,
                 AnomalyKind::OrphanedUnit,
@@ -351,5 +377,22 @@ mod tests {
         assert_eq!(cat.manifest.next_sequence, 3);
         assert_eq!(report[0].kind, AnomalyKind::ManifestMismatch);
         assert_eq!(report.len(), 3);
+    }
+
+    #[test]
+    fn an_interrupted_manifest_write_is_rolled_back() {
+        let (root, _) = setup(&[(1, REC)], &[], 1);
+        fs::write(
+            root.path().join("events/MANIFEST.json.quire-tmp"),
+            "{\"half",
+        )
+        .unwrap();
+        let found = CategoryDir::read(root.path(), "events").unwrap();
+        let mut report = Vec::new();
+        let cat = open_category(found, &ReceiptFacts::default(), 5.0, &mut report).unwrap();
+        assert!(!root.path().join("events/MANIFEST.json.quire-tmp").exists());
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0].unit, "events/MANIFEST.json.quire-tmp");
+        assert_eq!(cat.live.as_ref().map(|l| l.sequence), Some(1));
     }
 }

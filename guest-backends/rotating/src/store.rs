@@ -630,7 +630,7 @@ impl RotatingStore {
     }
 
     /// Units, total bytes, and per category: files, sealed files, records,
-    /// bytes, live file and next sequence number; receipts.
+    /// bytes and live file; receipts.
     pub fn stats(&self) -> Result<StorageStats, PluginError> {
         let units = self.units()?;
         let total_bytes = units.iter().map(|u| u.bytes).sum();
@@ -658,10 +658,6 @@ impl RotatingStore {
             ));
         }
         details.push(("receipts".into(), self.shared.book.all()?.len().to_string()));
-        details.push(("max-bytes".into(), self.shared.limits.max_bytes.to_string()));
-        if let Some(max) = self.shared.limits.max_records {
-            details.push(("max-records".into(), max.to_string()));
-        }
         Ok(StorageStats {
             units,
             total_bytes,

@@ -691,7 +691,7 @@ fn validation_of_a_damaged_sealed_file_numbers_lines_across_chunks() {
     store.seal().unwrap();
     let path = dir.path().join("events/events-0001.ndjson");
     let mut text = fs::read_to_string(&path).unwrap();
-    text.push_str("\n");
+    text.push('\n');
     fs::write(&path, text).unwrap();
     let (records, found) = scan(&store);
     assert_eq!(records, 40);
