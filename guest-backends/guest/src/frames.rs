@@ -44,7 +44,10 @@ impl std::fmt::Display for EncodeError {
         match self {
             EncodeError::Empty => write!(f, "a frame body cannot be empty"),
             EncodeError::TooLarge(n) => {
-                write!(f, "a frame body of {n} bytes exceeds the limit of {MAX_BODY}")
+                write!(
+                    f,
+                    "a frame body of {n} bytes exceeds the limit of {MAX_BODY}"
+                )
             }
         }
     }
@@ -104,7 +107,11 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     if stored == actual {
         Decoded::Frame(body, len)
     } else {
-        Decoded::BadChecksum { stored, actual, len }
+        Decoded::BadChecksum {
+            stored,
+            actual,
+            len,
+        }
     }
 }
 
@@ -179,18 +186,12 @@ pub enum Item<'a> {
 }
 
 /// Settings of a scan.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct ScanRules {
     /// A test a body's first byte must pass for a resync to consider a
     /// candidate frame (formats whose bodies start with a known byte make
     /// searches in damaged data much cheaper). `None` accepts any byte.
     pub body_start: Option<fn(u8) -> bool>,
-}
-
-impl Default for ScanRules {
-    fn default() -> Self {
-        Self { body_start: None }
-    }
 }
 
 /// Walks the frames of `reader` between `start` and `end` (the file length
@@ -480,7 +481,12 @@ mod tests {
     }
 
     fn scan(data: &[u8]) -> Vec<String> {
-        let mut s = FrameScanner::new(Cursor::new(data), 0, data.len() as u64, ScanRules::default());
+        let mut s = FrameScanner::new(
+            Cursor::new(data),
+            0,
+            data.len() as u64,
+            ScanRules::default(),
+        );
         let mut out = Vec::new();
         while let Some(item) = s.next_item().unwrap() {
             out.push(match item {

@@ -17,7 +17,13 @@ enum Seen {
 
 fn scan(data: &[u8]) -> Vec<Seen> {
     let chunk = 16 + data.len() % 200;
-    let mut scanner = FrameScanner::with_chunk(Cursor::new(data), 0, data.len() as u64, ScanRules::default(), chunk);
+    let mut scanner = FrameScanner::with_chunk(
+        Cursor::new(data),
+        0,
+        data.len() as u64,
+        ScanRules::default(),
+        chunk,
+    );
     let mut seen = Vec::new();
     let mut at = 0;
     while let Some(item) = scanner.next_item().unwrap() {
@@ -158,6 +164,8 @@ fn zeros_between_frames_are_corruption_not_the_end() {
     let (mut data, _) = segment(&[b"first".to_vec(), b"second".to_vec()]);
     data.splice(13..13, [0u8; 4096]);
     let seen = scan(&data);
-    assert!(matches!(&seen[1], Seen::Damage(d) if d.kind == DamageKind::CorruptedFrame && d.offset == 13 && d.length == 4096 && !d.tail));
+    assert!(
+        matches!(&seen[1], Seen::Damage(d) if d.kind == DamageKind::CorruptedFrame && d.offset == 13 && d.length == 4096 && !d.tail)
+    );
     assert!(matches!(&seen[2], Seen::Frame(o, b) if *o == 13 + 4096 && b == b"second"));
 }

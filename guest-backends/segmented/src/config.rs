@@ -10,7 +10,13 @@ use crate::codec::{Codec, CodecSettings};
 use crate::layout::{BucketMode, check_store_name};
 
 /// Option names with a fixed spelling (`codec.<store>` comes on top).
-pub const OPTIONS: &[&str] = &["codec", "max-bytes", "bucket", "block-records", "stream-bytes"];
+pub const OPTIONS: &[&str] = &[
+    "codec",
+    "max-bytes",
+    "bucket",
+    "block-records",
+    "stream-bytes",
+];
 /// Segment size at which the live segment is sealed and a new one begun.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 /// Records per compact block: the durability window of `buffered` appends.
@@ -70,13 +76,16 @@ impl Config {
     /// Parses options; unknown names and bad values are refused.
     pub fn parse(pairs: Vec<(String, String)>) -> Result<Self, PluginError> {
         let mut config = Config::default();
-        let (per_store, fixed): (Vec<_>, Vec<_>) =
-            pairs.into_iter().partition(|(name, _)| name.starts_with("codec."));
+        let (per_store, fixed): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(name, _)| name.starts_with("codec."));
         for (name, value) in &per_store {
             let store = &name["codec.".len()..];
             check_store_name(store)
                 .map_err(|e| PluginError::InvalidConfig(format!("option `{name}`: {e}")))?;
-            config.store_codecs.insert(store.into(), codec(name, value)?);
+            config
+                .store_codecs
+                .insert(store.into(), codec(name, value)?);
         }
         let options = Options::new(fixed, OPTIONS)?;
         if let Some(value) = options.get("codec") {
@@ -90,8 +99,7 @@ impl Config {
             })?;
         }
         config.max_bytes = positive(&options, "max-bytes", DEFAULT_MAX_BYTES)?;
-        config.settings.block_records =
-            positive(&options, "block-records", DEFAULT_BLOCK_RECORDS)?;
+        config.settings.block_records = positive(&options, "block-records", DEFAULT_BLOCK_RECORDS)?;
         config.settings.stream_bytes = positive(&options, "stream-bytes", DEFAULT_STREAM_BYTES)?;
         Ok(config)
     }
@@ -107,7 +115,9 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -126,7 +136,10 @@ mod tests {
         assert_eq!(c.bucket, BucketMode::Hour);
         assert_eq!(c.settings.block_records, 8);
         let d = Config::parse(vec![]).unwrap();
-        assert_eq!((d.codec, d.max_bytes, d.bucket), (Codec::JsonCrc32, 64 << 20, BucketMode::Day));
+        assert_eq!(
+            (d.codec, d.max_bytes, d.bucket),
+            (Codec::JsonCrc32, 64 << 20, BucketMode::Day)
+        );
         for bad in [
             &[("codec", "zip")][..],
             &[("codec.a/b", "compact")],
@@ -135,7 +148,13 @@ mod tests {
             &[("max-bytes", "0")],
             &[("block-records", "x")],
         ] {
-            assert!(matches!(Config::parse(pairs(bad)), Err(PluginError::InvalidConfig(_))), "{bad:?}");
+            assert!(
+                matches!(
+                    Config::parse(pairs(bad)),
+                    Err(PluginError::InvalidConfig(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -211,30 +211,28 @@ fn split_block(lines: &[u8], offset: u64, frame_len: u64, queue: &mut VecDeque<E
         let end = start + line.len();
         let stored_bytes = share_end(end) - share_end(start);
         index += 1;
-        queue.push_back(
-            match record::classify(&line[..line.len() - 1], true) {
-                Verdict::Record {
-                    kind,
-                    store,
-                    timestamp,
-                    json,
-                } => Entry::Record(DecodedRecord {
-                    offset,
-                    stored_bytes,
-                    kind: kind.into_owned(),
-                    store: store.into_owned(),
-                    timestamp,
-                    json: json.to_string(),
-                }),
-                Verdict::Damaged(kind, detail) => Entry::Damage(Damaged {
-                    kind,
-                    offset,
-                    length: frame_len,
-                    detail: format!("record {index} of the block: {detail}"),
-                    tail: false,
-                }),
-            },
-        );
+        queue.push_back(match record::classify(&line[..line.len() - 1], true) {
+            Verdict::Record {
+                kind,
+                store,
+                timestamp,
+                json,
+            } => Entry::Record(DecodedRecord {
+                offset,
+                stored_bytes,
+                kind: kind.into_owned(),
+                store: store.into_owned(),
+                timestamp,
+                json: json.to_string(),
+            }),
+            Verdict::Damaged(kind, detail) => Entry::Damage(Damaged {
+                kind,
+                offset,
+                length: frame_len,
+                detail: format!("record {index} of the block: {detail}"),
+                tail: false,
+            }),
+        });
         start = end;
     }
 }
@@ -256,7 +254,10 @@ mod tests {
     use crate::codec::{CodecSettings, FrameEncoder};
 
     fn record(i: u32) -> String {
-        format!(r#"{{"kind":"event","store":"s","timestamp":{}.5,"n":{i}}}"#, 1_700_000_000 + i)
+        format!(
+            r#"{{"kind":"event","store":"s","timestamp":{}.5,"n":{i}}}"#,
+            1_700_000_000 + i
+        )
     }
 
     fn segment(codec: Codec, n: u32, block: u64) -> Vec<u8> {
@@ -267,7 +268,8 @@ mod tests {
                 stream_bytes: 1 << 20,
             },
         );
-        enc.raw_frame(&SegmentHeader::new(codec, "s", 1, 1.0).to_body()).unwrap();
+        enc.raw_frame(&SegmentHeader::new(codec, "s", 1, 1.0).to_body())
+            .unwrap();
         for i in 0..n {
             enc.push(record(i).as_bytes()).unwrap();
         }
@@ -287,7 +289,11 @@ mod tests {
 
     #[test]
     fn both_codecs_read_back_every_record_exactly() {
-        for (codec, block) in [(Codec::JsonCrc32, 1), (Codec::Compact, 1), (Codec::Compact, 10)] {
+        for (codec, block) in [
+            (Codec::JsonCrc32, 1),
+            (Codec::Compact, 1),
+            (Codec::Compact, 10),
+        ] {
             let data = segment(codec, 25, block);
             let entries = all_entries(&data);
             assert!(matches!(&entries[0], Entry::Header(h) if h.codec() == codec));
@@ -300,7 +306,10 @@ mod tests {
             }
             // Stored bytes add up to the data frames.
             let header_len = 8 + SegmentHeader::new(codec, "s", 1, 1.0).to_body().len() as u64;
-            assert_eq!(recs.iter().map(|r| r.stored_bytes).sum::<u64>(), data.len() as u64 - header_len);
+            assert_eq!(
+                recs.iter().map(|r| r.stored_bytes).sum::<u64>(),
+                data.len() as u64 - header_len
+            );
             assert!(entries.iter().all(|e| !matches!(e, Entry::Damage(_))));
         }
     }
@@ -310,29 +319,51 @@ mod tests {
         let mut data = segment(Codec::Compact, 40, 4);
         // Flip a byte in the second data frame's body.
         let entries = all_entries(&data);
-        let second = records(&entries).iter().map(|r| r.offset).collect::<std::collections::BTreeSet<_>>().into_iter().nth(1).unwrap();
+        let second = records(&entries)
+            .iter()
+            .map(|r| r.offset)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .nth(1)
+            .unwrap();
         data[second as usize + 6] ^= 0x40;
         let entries = all_entries(&data);
-        let damage: Vec<_> = entries.iter().filter_map(|e| match e { Entry::Damage(d) => Some(d), _ => None }).collect();
+        let damage: Vec<_> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Damage(d) => Some(d),
+                _ => None,
+            })
+            .collect();
         assert_eq!(damage[0].kind, AnomalyKind::ChecksumMismatch);
         assert_eq!(damage[0].offset, second);
         // The rest of the stream cannot be decoded: one anomaly per frame.
-        assert!(damage[1..].iter().all(|d| d.kind == AnomalyKind::CorruptedRecord));
+        assert!(
+            damage[1..]
+                .iter()
+                .all(|d| d.kind == AnomalyKind::CorruptedRecord)
+        );
         assert_eq!(records(&entries).len(), 4);
     }
 
     #[test]
     fn a_missing_header_is_reported_and_the_codec_guessed() {
         let data = segment(Codec::JsonCrc32, 3, 1);
-        let header_len = 8 + SegmentHeader::new(Codec::JsonCrc32, "s", 1, 1.0).to_body().len();
+        let header_len = 8 + SegmentHeader::new(Codec::JsonCrc32, "s", 1, 1.0)
+            .to_body()
+            .len();
         let mut broken = data.clone();
         broken[10] ^= 1;
         let entries = all_entries(&broken);
-        assert!(matches!(&entries[0], Entry::Damage(d) if d.kind == AnomalyKind::ChecksumMismatch && d.offset == 0 && d.length == header_len as u64));
+        assert!(
+            matches!(&entries[0], Entry::Damage(d) if d.kind == AnomalyKind::ChecksumMismatch && d.offset == 0 && d.length == header_len as u64)
+        );
         assert_eq!(records(&entries).len(), 3);
         let headless = &data[header_len..];
         let entries = all_entries(headless);
-        assert!(matches!(&entries[0], Entry::Damage(d) if d.kind == AnomalyKind::CorruptedRecord && d.offset == 0));
+        assert!(
+            matches!(&entries[0], Entry::Damage(d) if d.kind == AnomalyKind::CorruptedRecord && d.offset == 0)
+        );
         assert_eq!(records(&entries).len(), 3);
     }
 }

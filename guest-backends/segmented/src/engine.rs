@@ -13,8 +13,8 @@ use quire_guest::frames;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::record;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ScanChunk, StorageStats,
-    StoredRecord, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ScanChunk, StorageStats, StoredRecord,
+    SyncLevel, UnitInfo,
 };
 
 use crate::codec::Codec;
@@ -79,10 +79,7 @@ pub struct Wal {
 /// Checks `target` as a relative sub-path without `..`.
 fn check_target(target: &str) -> Result<&str, PluginError> {
     let path = Path::new(target);
-    if path
-        .components()
-        .all(|c| matches!(c, Component::Normal(_)))
-    {
+    if path.components().all(|c| matches!(c, Component::Normal(_))) {
         Ok(target.trim_end_matches('/'))
     } else {
         Err(PluginError::InvalidConfig(format!(
@@ -345,7 +342,11 @@ impl Wal {
         }
         if self.stores[store].resume {
             let inv = Inventory::scan(&self.root)?;
-            let live = inv.stores.get(store).and_then(|s| s.live()).map(|f| f.seg.clone());
+            let live = inv
+                .stores
+                .get(store)
+                .and_then(|s| s.live())
+                .map(|f| f.seg.clone());
             let mut live_segment = None;
             if let Some(seg) = live {
                 match LiveSegment::resume(
@@ -392,7 +393,10 @@ impl Wal {
         }
         let mut groups: BTreeMap<&str, Vec<&Envelope>> = BTreeMap::new();
         for envelope in &batch {
-            groups.entry(envelope.store.as_str()).or_default().push(envelope);
+            groups
+                .entry(envelope.store.as_str())
+                .or_default()
+                .push(envelope);
         }
         let mut written = 0;
         for (store, records) in groups {
@@ -498,11 +502,11 @@ impl Wal {
         let names: Vec<String> = self.stores.keys().cloned().collect();
         for name in names {
             let state = self.stores.get_mut(&name).expect("listed");
-            if let Some(live) = state.live.take() {
-                if let Err(e) = live.seal(now()) {
-                    self.poison(&name);
-                    return Err(e);
-                }
+            if let Some(live) = state.live.take()
+                && let Err(e) = live.seal(now())
+            {
+                self.poison(&name);
+                return Err(e);
             }
         }
         Ok(())
@@ -650,7 +654,9 @@ impl Wal {
                         &id,
                         0,
                         bytes,
-                        format!("purged (receipt at {at}) but still present: the removal did not finish"),
+                        format!(
+                            "purged (receipt at {at}) but still present: the removal did not finish"
+                        ),
                     ));
                     continue;
                 }
@@ -669,7 +675,13 @@ impl Wal {
                     Err(reason) => Some(reason),
                 };
                 if let Some(detail) = problem {
-                    out.push(anomaly(AnomalyKind::ManifestMismatch, &id, 0, bytes, detail));
+                    out.push(anomaly(
+                        AnomalyKind::ManifestMismatch,
+                        &id,
+                        0,
+                        bytes,
+                        detail,
+                    ));
                 }
             }
             for (id, bytes) in &store.temps {
@@ -695,26 +707,19 @@ impl Wal {
     }
 
     /// Validates `unit` from `offset`, looking at roughly `budget` bytes.
-    pub fn validate(&mut self, unit: &str, offset: u64, budget: u64) -> Result<ScanChunk, PluginError> {
+    pub fn validate(
+        &mut self,
+        unit: &str,
+        offset: u64,
+        budget: u64,
+    ) -> Result<ScanChunk, PluginError> {
         let (seg, path) = self.segment(unit)?;
         self.flush_live(&seg)?;
-        let is_live = if self.read_only {
-            Inventory::scan(&self.root)?
-                .stores
-                .get(&seg.store)
-                .and_then(|s| s.live())
-                .is_some_and(|f| f.seg == seg)
-        } else {
-            self.live_id(&seg.store) == Some(unit)
-        };
         let continuing = matches!(&self.validation,
             Some(v) if v.unit == unit && v.decoder.offset() == offset && v.decoder.between_frames());
         if offset == 0 || !continuing {
-            let manifest = if is_live {
-                None
-            } else {
-                manifest::read(&manifest::path_for(&path)).ok().flatten()
-            };
+            // A live segment has no manifest: it is always decoded.
+            let manifest = manifest::read(&manifest::path_for(&path)).ok().flatten();
             let size = fs::metadata(&path).ctx("stat", unit)?.len();
             let mut mismatch = None;
             if let (Some(m), 0) = (&manifest, offset) {
@@ -784,11 +789,9 @@ impl Wal {
                 None => break,
                 Some(Entry::Header(_)) => {}
                 Some(Entry::Record(_)) => chunk.records += 1,
-                Some(Entry::Damage(d)) => {
-                    chunk
-                        .anomalies
-                        .push(anomaly(d.kind, unit, d.offset, d.length, d.detail))
-                }
+                Some(Entry::Damage(d)) => chunk
+                    .anomalies
+                    .push(anomaly(d.kind, unit, d.offset, d.length, d.detail)),
             }
         }
         let v = self.validation.take().expect("set above");
@@ -853,7 +856,14 @@ impl Wal {
         };
         let created_at = header.map_or_else(now, |h| h.created_at);
         let live_records = live.map(|l| l.records);
-        RewriteJob::begin(&self.root, seg, codec, self.config.settings, created_at, live_records)
+        RewriteJob::begin(
+            &self.root,
+            seg,
+            codec,
+            self.config.settings,
+            created_at,
+            live_records,
+        )
     }
 
     /// Swaps a finished replacement in: sync, rename over the segment, and
@@ -1019,7 +1029,10 @@ impl Wal {
         ];
         let mut per_store: BTreeMap<&str, Vec<&UnitInfo>> = BTreeMap::new();
         for u in &units {
-            per_store.entry(u.store.as_deref().unwrap_or("")).or_default().push(u);
+            per_store
+                .entry(u.store.as_deref().unwrap_or(""))
+                .or_default()
+                .push(u);
         }
         details.push(("stores".into(), per_store.len().to_string()));
         for (store, list) in per_store {
@@ -1031,17 +1044,28 @@ impl Wal {
                 .count();
             details.extend([
                 (key("segments"), list.len().to_string()),
-                (key("sealed"), list.iter().filter(|u| u.sealed).count().to_string()),
+                (
+                    key("sealed"),
+                    list.iter().filter(|u| u.sealed).count().to_string(),
+                ),
                 (key("live"), live.map_or("none".into(), |u| u.id.clone())),
                 (
                     key("codec"),
-                    live.map_or(self.config.codec_for(store).name().into(), |u| u.codec.clone()),
+                    live.map_or(self.config.codec_for(store).name().into(), |u| {
+                        u.codec.clone()
+                    }),
                 ),
                 (
                     key("records"),
-                    list.iter().filter_map(|u| u.records).sum::<u64>().to_string(),
+                    list.iter()
+                        .filter_map(|u| u.records)
+                        .sum::<u64>()
+                        .to_string(),
                 ),
-                (key("bytes"), list.iter().map(|u| u.bytes).sum::<u64>().to_string()),
+                (
+                    key("bytes"),
+                    list.iter().map(|u| u.bytes).sum::<u64>().to_string(),
+                ),
                 (
                     key("buffered"),
                     self.stores
@@ -1133,20 +1157,20 @@ impl SegmentCursor {
             let Some(entry) = self.decoder.next_entry().ctx("read", &self.unit)? else {
                 break;
             };
-            if let Entry::Record(r) = entry {
-                if record::matches(&self.filter, &r.kind, &r.store, r.timestamp) {
-                    out.push(StoredRecord {
-                        envelope: Envelope {
-                            kind: r.kind,
-                            store: r.store,
-                            timestamp: r.timestamp,
-                            json: r.json,
-                        },
-                        unit: self.unit.clone(),
-                        offset: r.offset,
-                        stored_bytes: r.stored_bytes,
-                    });
-                }
+            if let Entry::Record(r) = entry
+                && record::matches(&self.filter, &r.kind, &r.store, r.timestamp)
+            {
+                out.push(StoredRecord {
+                    envelope: Envelope {
+                        kind: r.kind,
+                        store: r.store,
+                        timestamp: r.timestamp,
+                        json: r.json,
+                    },
+                    unit: self.unit.clone(),
+                    offset: r.offset,
+                    stored_bytes: r.stored_bytes,
+                });
             }
         }
         Ok(out)

@@ -67,11 +67,14 @@ pub fn remove_if_exists(path: &Path, label: &str) -> Result<bool, PluginError> {
 /// Removes a directory if it is empty (and syncs its parent); leaves it
 /// otherwise.
 pub fn remove_dir_if_empty(dir: &Path) -> Result<(), PluginError> {
-    let empty = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
-    if empty && fs::remove_dir(dir).is_ok() {
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-        }
+    let empty = fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if empty
+        && fs::remove_dir(dir).is_ok()
+        && let Some(parent) = dir.parent()
+    {
+        sync_dir(parent)?;
     }
     Ok(())
 }

@@ -68,9 +68,14 @@ mod tests {
             r#"{"quire_segment":1,"codec":"compact","store":"gps","segment":7,"created_at":1700000000.5}"#
         );
         assert_eq!(SegmentHeader::parse(&body), Some(h));
-        assert_eq!(SegmentHeader::parse(br#"{"kind":"event","timestamp":1}"#), None);
         assert_eq!(
-            SegmentHeader::parse(br#"{"quire_segment":1,"codec":"zstd","store":"x","segment":1,"created_at":1}"#),
+            SegmentHeader::parse(br#"{"kind":"event","timestamp":1}"#),
+            None
+        );
+        assert_eq!(
+            SegmentHeader::parse(
+                br#"{"quire_segment":1,"codec":"zstd","store":"x","segment":1,"created_at":1}"#
+            ),
             None
         );
     }

@@ -102,7 +102,8 @@ impl Inventory {
                 let rel = format!("{WAL_DIR}/{RECEIPTS_DIR}");
                 for (file, meta) in entries(&wal.join(RECEIPTS_DIR), &rel)? {
                     if meta.is_file() && layout::is_temp_name(&file) {
-                        inv.receipt_temps.push((format!("{rel}/{file}"), meta.len()));
+                        inv.receipt_temps
+                            .push((format!("{rel}/{file}"), meta.len()));
                     }
                 }
                 continue;
@@ -169,7 +170,12 @@ fn scan_store(dir: &Path, store: &str, files: &mut StoreFiles) -> Result<(), Plu
     Ok(())
 }
 
-fn entry<'a>(files: &'a mut StoreFiles, store: &str, label: &str, number: u64) -> &'a mut SegmentFiles {
+fn entry<'a>(
+    files: &'a mut StoreFiles,
+    store: &str,
+    label: &str,
+    number: u64,
+) -> &'a mut SegmentFiles {
     files
         .segments
         .entry((number, label.to_string()))
@@ -210,12 +216,24 @@ mod tests {
         assert_eq!(gps.segments[&(1, "2026-11-21".into())].bytes, Some(3));
         assert!(gps.segments[&(1, "2026-11-21".into())].manifest);
         assert_eq!(gps.segments[&(4, "2026-11-21".into())].bytes, None);
-        assert_eq!(gps.temps, [("wal/store=gps/date=2026-11-21/segment-000005.wal.quire-tmp".to_string(), 1)]);
+        assert_eq!(
+            gps.temps,
+            [(
+                "wal/store=gps/date=2026-11-21/segment-000005.wal.quire-tmp".to_string(),
+                1
+            )]
+        );
         assert_eq!(gps.high_water, 9);
         assert_eq!(gps.highest_number(), 9);
         // The highest entry is a manifest without its segment: nothing is live.
         assert!(gps.live().is_none());
         assert_eq!(inv.receipt_temps.len(), 1);
-        assert_eq!(Inventory::scan(&dir.path().join("absent")).unwrap().stores.len(), 0);
+        assert_eq!(
+            Inventory::scan(&dir.path().join("absent"))
+                .unwrap()
+                .stores
+                .len(),
+            0
+        );
     }
 }

@@ -66,7 +66,11 @@ impl Bucket {
     /// The bucket of a record with timestamp `ts` (UTC). Deterministic: the
     /// record's own time decides, never the time of writing.
     pub fn of(mode: BucketMode, ts: f64) -> Self {
-        let ts = if ts.is_finite() { ts.clamp(MIN_TS, MAX_TS) } else { 0.0 };
+        let ts = if ts.is_finite() {
+            ts.clamp(MIN_TS, MAX_TS)
+        } else {
+            0.0
+        };
         let secs = ts.floor() as i64;
         let start = match mode {
             BucketMode::Day => secs.div_euclid(86_400) * 86_400,
@@ -195,7 +199,9 @@ pub fn check_store_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.starts_with('.') || name.contains("..") {
-        return Err(format!("store name `{name}` starts with `.` or contains `..`"));
+        return Err(format!(
+            "store name `{name}` starts with `.` or contains `..`"
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -362,13 +368,32 @@ mod tests {
         assert_eq!(Bucket::of(BucketMode::Flat, ts).label(), "flat");
         assert_eq!(Bucket::of(BucketMode::Day, 0.0).label(), "1970-01-01");
         assert_eq!(Bucket::of(BucketMode::Day, -1.0).label(), "1969-12-31");
-        assert_eq!(Bucket::of(BucketMode::Day, 951_782_400.0).label(), "2000-02-29");
-        assert_eq!(Bucket::of(BucketMode::Day, f64::INFINITY).label(), "1970-01-01");
+        assert_eq!(
+            Bucket::of(BucketMode::Day, 951_782_400.0).label(),
+            "2000-02-29"
+        );
+        assert_eq!(
+            Bucket::of(BucketMode::Day, f64::INFINITY).label(),
+            "1970-01-01"
+        );
         assert_eq!(Bucket::of(BucketMode::Day, 1e300).label(), "9999-12-31");
-        for label in ["2026-11-21", "2026-11-21T05", "flat", "1969-12-31", "2000-02-29T23"] {
+        for label in [
+            "2026-11-21",
+            "2026-11-21T05",
+            "flat",
+            "1969-12-31",
+            "2000-02-29T23",
+        ] {
             assert_eq!(Bucket::parse(label).unwrap().label(), label);
         }
-        for bad in ["2026-02-30", "2026-11-21T24", "2026-1-21", "x", "2026-11-21T5", ""] {
+        for bad in [
+            "2026-02-30",
+            "2026-11-21T24",
+            "2026-1-21",
+            "x",
+            "2026-11-21T5",
+            "",
+        ] {
             assert!(Bucket::parse(bad).is_none(), "{bad}");
         }
         let day = Bucket::of(BucketMode::Day, ts);
@@ -391,7 +416,9 @@ mod tests {
         for ok in ["gps", "orders-2026", "sys béta", "a.b"] {
             assert!(check_store_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "a/b", "../x", "a..b", ".hidden", "a\\b", "a\nb", "c:d"] {
+        for bad in [
+            "", ".", "..", "a/b", "../x", "a..b", ".hidden", "a\\b", "a\nb", "c:d",
+        ] {
             assert!(check_store_name(bad).is_err(), "{bad}");
         }
         assert!(check_store_name(&"x".repeat(201)).is_err());
@@ -404,19 +431,37 @@ mod tests {
             bucket: "2026-11-21".into(),
             number: 3,
         };
-        assert_eq!(seg.unit_id(), "wal/store=gps/date=2026-11-21/segment-000003.wal");
-        assert_eq!(parse_unit(&seg.unit_id()), Some(UnitRef::Segment(seg.clone())));
+        assert_eq!(
+            seg.unit_id(),
+            "wal/store=gps/date=2026-11-21/segment-000003.wal"
+        );
+        assert_eq!(
+            parse_unit(&seg.unit_id()),
+            Some(UnitRef::Segment(seg.clone()))
+        );
         assert!(matches!(
             parse_unit(&seg.manifest_id()),
-            Some(UnitRef::Stray { kind: StrayKind::Manifest, number: Some(3), .. })
+            Some(UnitRef::Stray {
+                kind: StrayKind::Manifest,
+                number: Some(3),
+                ..
+            })
         ));
         assert!(matches!(
             parse_unit("wal/store=gps/date=2026-11-21/segment-000003.wal.quire-tmp"),
-            Some(UnitRef::Stray { kind: StrayKind::Temp, number: Some(3), .. })
+            Some(UnitRef::Stray {
+                kind: StrayKind::Temp,
+                number: Some(3),
+                ..
+            })
         ));
         assert!(matches!(
             parse_unit("wal/receipts/0001-purged-x.quire-tmp"),
-            Some(UnitRef::Stray { kind: StrayKind::Temp, store: None, .. })
+            Some(UnitRef::Stray {
+                kind: StrayKind::Temp,
+                store: None,
+                ..
+            })
         ));
         for bad in [
             "wal/store=../date=flat/segment-000001.wal",

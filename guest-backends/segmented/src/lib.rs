@@ -16,9 +16,9 @@ pub mod inventory;
 pub mod layout;
 pub mod live;
 pub mod manifest;
-pub mod rewrite;
 #[cfg(test)]
 mod ratio;
+pub mod rewrite;
 #[cfg(test)]
 mod tests;
 
@@ -102,7 +102,12 @@ impl GuestStore for SegmentedStore {
         self.wal.borrow_mut().validate(&unit, offset, budget)
     }
 
-    fn read(&self, unit: String, filter: ReadFilter, order: ReadOrder) -> Result<Cursor, PluginError> {
+    fn read(
+        &self,
+        unit: String,
+        filter: ReadFilter,
+        order: ReadOrder,
+    ) -> Result<Cursor, PluginError> {
         if order == ReadOrder::NewestFirst {
             return Err(PluginError::Unsupported(
                 "newest-first reads (the host reverses)".into(),
@@ -163,7 +168,11 @@ fn finished() -> PluginError {
 
 impl GuestRewriter for RewriterResource {
     fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        self.job.borrow_mut().as_mut().ok_or_else(finished)?.write(&batch)
+        self.job
+            .borrow_mut()
+            .as_mut()
+            .ok_or_else(finished)?
+            .write(&batch)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

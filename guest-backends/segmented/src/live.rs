@@ -160,7 +160,7 @@ impl LiveSegment {
         let mut encoder = FrameEncoder::new(codec, settings);
         encoder
             .raw_frame(&header.to_body())
-            .map_err(|e| PluginError::InvalidState(e))?;
+            .map_err(PluginError::InvalidState)?;
         file.write_all(encoder.out()).ctx("write", &id)?;
         file.sync_all().ctx("sync", &id)?;
         sync_dir(parent(&path))?;
@@ -255,7 +255,8 @@ impl LiveSegment {
                         &id,
                         0,
                         0,
-                        "live segment was empty (created, header never written); header written".into(),
+                        "live segment was empty (created, header never written); header written"
+                            .into(),
                     ));
                 }
                 (default_codec, now)
@@ -406,7 +407,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let bucket = Bucket::of(BucketMode::Flat, 0.0);
-        let mut live = LiveSegment::create(root, seg(), bucket, Codec::Compact, settings(), 1.0).unwrap();
+        let mut live =
+            LiveSegment::create(root, seg(), bucket, Codec::Compact, settings(), 1.0).unwrap();
         for i in 0..10 {
             live.push(&rec(i), f64::from(i) + 0.25).unwrap();
         }
@@ -425,7 +427,10 @@ mod tests {
         assert_eq!(live.records, 10);
         assert_eq!(live.bytes, good);
         assert_eq!(report.len(), 1);
-        assert_eq!((report[0].kind, report[0].offset, report[0].length), (AnomalyKind::TruncatedTail, good, 7));
+        assert_eq!(
+            (report[0].kind, report[0].offset, report[0].length),
+            (AnomalyKind::TruncatedTail, good, 7)
+        );
         for i in 10..13 {
             live.push(&rec(i), f64::from(i) + 0.25).unwrap();
         }
@@ -442,7 +447,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let bucket = Bucket::of(BucketMode::Flat, 0.0);
-        let mut live = LiveSegment::create(root, seg(), bucket, Codec::JsonCrc32, settings(), 1.0).unwrap();
+        let mut live =
+            LiveSegment::create(root, seg(), bucket, Codec::JsonCrc32, settings(), 1.0).unwrap();
         for i in 0..5 {
             live.push(&rec(i), f64::from(i) + 0.25).unwrap();
         }
@@ -462,7 +468,11 @@ mod tests {
             }
             Resumed::Live(..) => panic!("must not resume a segment damaged in the middle"),
         }
-        assert!(manifest::read(&manifest::path_for(&path)).unwrap().is_some());
+        assert!(
+            manifest::read(&manifest::path_for(&path))
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

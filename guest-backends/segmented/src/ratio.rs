@@ -13,7 +13,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -40,7 +43,13 @@ fn gps(n: usize) -> Vec<String> {
 /// Papyra actor events, dead letters and audits.
 fn actor_events(n: usize) -> Vec<String> {
     let mut rng = Lcg(42);
-    let types = ["UserCreated", "UserUpdated", "OrderPlaced", "OrderShipped", "PaymentFailed"];
+    let types = [
+        "UserCreated",
+        "UserUpdated",
+        "OrderPlaced",
+        "OrderShipped",
+        "PaymentFailed",
+    ];
     let mut ts = 1_700_000_000.123_f64;
     (0..n)
         .map(|i| {
@@ -75,7 +84,8 @@ fn round_trip(records: &[String], codec: Codec, block: u64) -> (usize, Vec<Strin
             stream_bytes: 1 << 20,
         },
     );
-    enc.raw_frame(&SegmentHeader::new(codec, "s", 1, 0.0).to_body()).unwrap();
+    enc.raw_frame(&SegmentHeader::new(codec, "s", 1, 0.0).to_body())
+        .unwrap();
     for r in records {
         enc.push(r.as_bytes()).unwrap();
     }
@@ -95,7 +105,10 @@ fn round_trip(records: &[String], codec: Codec, block: u64) -> (usize, Vec<Strin
 
 #[test]
 fn ratio_of_compact_to_json_crc32_on_gps_and_actor_streams() {
-    for (name, records) in [("gps/sensor", gps(10_000)), ("papyra actor events", actor_events(10_000))] {
+    for (name, records) in [
+        ("gps/sensor", gps(10_000)),
+        ("papyra actor events", actor_events(10_000)),
+    ] {
         let ndjson: usize = records.iter().map(|r| r.len() + 1).sum();
         let (json_bytes, back) = round_trip(&records, Codec::JsonCrc32, 1);
         assert_eq!(back, records, "json-crc32 is lossless");
@@ -107,7 +120,10 @@ fn ratio_of_compact_to_json_crc32_on_gps_and_actor_streams() {
         );
         for block in [1, 64] {
             let (bytes, back) = round_trip(&records, Codec::Compact, block);
-            assert!(back == records, "compact (block {block}) is lossless, byte for byte");
+            assert!(
+                back == records,
+                "compact (block {block}) is lossless, byte for byte"
+            );
             println!(
                 "  compact, block {block:>2}: {:.1} B/record, {:.1}x smaller than json-crc32",
                 bytes as f64 / records.len() as f64,

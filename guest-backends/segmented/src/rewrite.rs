@@ -78,7 +78,10 @@ impl RewriteJob {
             .create(true)
             .truncate(true)
             .open(&temp)
-            .ctx("create", &format!("{id}{}", quire_guest::atomic::TEMP_SUFFIX))?;
+            .ctx(
+                "create",
+                &format!("{id}{}", quire_guest::atomic::TEMP_SUFFIX),
+            )?;
         let mut encoder = FrameEncoder::new(codec, settings);
         let header = SegmentHeader::new(codec, &seg.store, seg.number, created_at);
         encoder
@@ -141,7 +144,9 @@ impl RewriteJob {
     /// Writes everything and syncs the temporary file. Returns the manifest
     /// of the replacement.
     pub fn finish(&mut self, now: f64) -> Result<Manifest, PluginError> {
-        self.encoder.flush_block().map_err(PluginError::InvalidState)?;
+        self.encoder
+            .flush_block()
+            .map_err(PluginError::InvalidState)?;
         self.write_out()?;
         let label = self.temp_label();
         let file = self.file.take().ok_or_else(closed)?;

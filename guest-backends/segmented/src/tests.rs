@@ -35,12 +35,21 @@ const DAY: f64 = 1_795_219_200.0;
 
 fn env(store: &str, ts: f64, n: u32) -> Envelope {
     Envelope {
-        kind: if n % 3 == 0 { "audit" } else { "event" }.into(),
+        kind: if n.is_multiple_of(3) {
+            "audit"
+        } else {
+            "event"
+        }
+        .into(),
         store: store.into(),
         timestamp: ts,
         json: format!(
             r#"{{"kind":"{}","store":"{store}","timestamp":{ts},"n":{n},"payload":"value {n} é"}}"#,
-            if n % 3 == 0 { "audit" } else { "event" }
+            if n.is_multiple_of(3) {
+                "audit"
+            } else {
+                "event"
+            }
         ),
     }
 }
@@ -90,7 +99,12 @@ fn scan(wal: &mut Wal, budget: u64) -> (u64, Vec<(AnomalyKind, String, u64)>) {
         loop {
             let chunk = wal.validate(&u.id, offset, budget).unwrap();
             records += chunk.records;
-            found.extend(chunk.anomalies.into_iter().map(|a| (a.kind, a.unit, a.offset)));
+            found.extend(
+                chunk
+                    .anomalies
+                    .into_iter()
+                    .map(|a| (a.kind, a.unit, a.offset)),
+            );
             if chunk.done {
                 break;
             }
@@ -115,7 +129,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -130,7 +147,8 @@ fn rewrite_keeping_valid(wal: &mut Wal, unit: &str) {
         if b.is_empty() {
             break;
         }
-        job.write(&b.into_iter().map(|r| r.envelope).collect::<Vec<_>>()).unwrap();
+        job.write(&b.into_iter().map(|r| r.envelope).collect::<Vec<_>>())
+            .unwrap();
     }
     wal.commit(&mut job).unwrap();
 }
@@ -142,7 +160,8 @@ fn appends_land_in_store_and_day_directories_and_read_back_exactly() {
         let mut wal = open_with(dir.path(), false, &[("codec", codec)]);
         let gps = batch("gps", 0, 50, DAY + 10.0);
         let crm = batch("crm", 0, 5, DAY + 20.0);
-        wal.append([gps.clone(), crm.clone()].concat(), SyncLevel::Durable).unwrap();
+        wal.append([gps.clone(), crm.clone()].concat(), SyncLevel::Durable)
+            .unwrap();
         let units = wal.units().unwrap();
         let ids: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(
@@ -165,18 +184,30 @@ fn appends_land_in_store_and_day_directories_and_read_back_exactly() {
 fn a_later_bucket_seals_the_live_segment_and_earlier_records_stay() {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = open(dir.path());
-    wal.append(batch("gps", 0, 3, DAY + 100.0), SyncLevel::Written).unwrap();
+    wal.append(batch("gps", 0, 3, DAY + 100.0), SyncLevel::Written)
+        .unwrap();
     // A record from the day before stays in the live segment.
-    wal.append(vec![env("gps", DAY - 50.0, 3)], SyncLevel::Written).unwrap();
+    wal.append(vec![env("gps", DAY - 50.0, 3)], SyncLevel::Written)
+        .unwrap();
     // The next day opens a new segment in a new directory.
-    wal.append(vec![env("gps", DAY + 86_400.0 + 1.0, 4)], SyncLevel::Written).unwrap();
+    wal.append(
+        vec![env("gps", DAY + 86_400.0 + 1.0, 4)],
+        SyncLevel::Written,
+    )
+    .unwrap();
     let units = wal.units().unwrap();
     assert_eq!(units.len(), 2);
-    assert_eq!(units[0].id, "wal/store=gps/date=2026-11-21/segment-000001.wal");
+    assert_eq!(
+        units[0].id,
+        "wal/store=gps/date=2026-11-21/segment-000001.wal"
+    );
     assert!(units[0].sealed);
     assert_eq!(units[0].records, Some(4));
     assert_eq!(units[0].min_timestamp, Some(DAY - 50.0));
-    assert_eq!(units[1].id, "wal/store=gps/date=2026-11-22/segment-000002.wal");
+    assert_eq!(
+        units[1].id,
+        "wal/store=gps/date=2026-11-22/segment-000002.wal"
+    );
     assert!(!units[1].sealed);
     let path = dir.path().join(&units[0].id);
     let m = manifest::read(&manifest::path_for(&path)).unwrap().unwrap();
@@ -184,8 +215,15 @@ fn a_later_bucket_seals_the_live_segment_and_earlier_records_stay() {
     // Hour buckets.
     let dir = tempfile::tempdir().unwrap();
     let mut wal = open_with(dir.path(), false, &[("bucket", "hour")]);
-    wal.append(vec![env("gps", DAY + 3_600.0 * 5.0 + 1.0, 1)], SyncLevel::Written).unwrap();
-    assert_eq!(wal.units().unwrap()[0].id, "wal/store=gps/date=2026-11-21T05/segment-000001.wal");
+    wal.append(
+        vec![env("gps", DAY + 3_600.0 * 5.0 + 1.0, 1)],
+        SyncLevel::Written,
+    )
+    .unwrap();
+    assert_eq!(
+        wal.units().unwrap()[0].id,
+        "wal/store=gps/date=2026-11-21T05/segment-000001.wal"
+    );
 }
 
 #[test]
@@ -195,7 +233,12 @@ fn rotation_by_size_seals_with_true_counts_and_checksums() {
         let mut wal = open_with(
             dir.path(),
             false,
-            &[("codec", codec), ("max-bytes", "700"), ("bucket", "none"), ("block-records", "5")],
+            &[
+                ("codec", codec),
+                ("max-bytes", "700"),
+                ("bucket", "none"),
+                ("block-records", "5"),
+            ],
         );
         let records = batch("gps", 0, 300, DAY);
         for chunk in records.chunks(7) {
@@ -250,12 +293,19 @@ fn a_torn_tail_is_cut_at_open_and_appends_continue() {
         let unit;
         let good;
         {
-            let mut wal = open_with(dir.path(), false, &[("codec", codec), ("block-records", "3")]);
+            let mut wal = open_with(
+                dir.path(),
+                false,
+                &[("codec", codec), ("block-records", "3")],
+            );
             wal.append(first.clone(), SyncLevel::Durable).unwrap();
             unit = wal.units().unwrap()[0].id.clone();
             good = fs::metadata(dir.path().join(&unit)).unwrap().len();
         }
-        let mut f = OpenOptions::new().append(true).open(dir.path().join(&unit)).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(&unit))
+            .unwrap();
         f.write_all(&[0, 0, 0, 40, b'{', b'"']).unwrap();
         drop(f);
         // A read-only scan reports the tail and changes nothing.
@@ -263,13 +313,23 @@ fn a_torn_tail_is_cut_at_open_and_appends_continue() {
         let mut ro = open_with(dir.path(), true, &[]);
         let (records, anomalies) = scan(&mut ro, 1 << 20);
         assert_eq!(records, 20);
-        assert_eq!(anomalies, [(AnomalyKind::TruncatedTail, unit.clone(), good)]);
+        assert_eq!(
+            anomalies,
+            [(AnomalyKind::TruncatedTail, unit.clone(), good)]
+        );
         drop(ro);
         assert_eq!(snapshot(dir.path()), before);
-        let mut wal = open_with(dir.path(), false, &[("codec", codec), ("block-records", "3")]);
+        let mut wal = open_with(
+            dir.path(),
+            false,
+            &[("codec", codec), ("block-records", "3")],
+        );
         let report = wal.open_report();
         assert_eq!(report.len(), 1);
-        assert_eq!((report[0].kind, report[0].offset, report[0].length), (AnomalyKind::TruncatedTail, good, 6));
+        assert_eq!(
+            (report[0].kind, report[0].offset, report[0].length),
+            (AnomalyKind::TruncatedTail, good, 6)
+        );
         let second = batch("gps", 20, 5, DAY);
         wal.append(second.clone(), SyncLevel::Durable).unwrap();
         assert_eq!(wal.units().unwrap().len(), 1);
@@ -285,7 +345,11 @@ fn a_live_segment_damaged_in_the_middle_is_sealed_as_is_and_recover_repairs_it()
         let unit;
         let records = batch("gps", 0, 40, DAY);
         {
-            let mut wal = open_with(dir.path(), false, &[("codec", codec), ("block-records", "4")]);
+            let mut wal = open_with(
+                dir.path(),
+                false,
+                &[("codec", codec), ("block-records", "4")],
+            );
             for chunk in records.chunks(4) {
                 wal.append(chunk.to_vec(), SyncLevel::Written).unwrap();
             }
@@ -296,22 +360,35 @@ fn a_live_segment_damaged_in_the_middle_is_sealed_as_is_and_recover_repairs_it()
         let at = data.len() / 2;
         data[at] ^= 0x10;
         fs::write(&path, &data).unwrap();
-        let mut wal = open_with(dir.path(), false, &[("codec", codec), ("block-records", "4")]);
+        let mut wal = open_with(
+            dir.path(),
+            false,
+            &[("codec", codec), ("block-records", "4")],
+        );
         let report = wal.open_report();
         assert_eq!(report.len(), 1, "{codec}: {report:?}");
-        assert!(matches!(report[0].kind, AnomalyKind::ChecksumMismatch | AnomalyKind::CorruptedRecord));
+        assert!(matches!(
+            report[0].kind,
+            AnomalyKind::ChecksumMismatch | AnomalyKind::CorruptedRecord
+        ));
         assert!(report[0].offset <= at as u64 && at as u64 <= report[0].offset + report[0].length);
         let units = wal.units().unwrap();
         assert!(units[0].sealed);
         let valid = units[0].records.unwrap();
         assert!(valid < 40 && valid > 0);
         // Appends go to a new segment.
-        wal.append(batch("gps", 40, 2, DAY), SyncLevel::Durable).unwrap();
+        wal.append(batch("gps", 40, 2, DAY), SyncLevel::Durable)
+            .unwrap();
         assert_eq!(wal.units().unwrap().len(), 2);
         // Scan flags the damage (and nothing about the manifest: it counts valid records).
         let (_, anomalies) = scan(&mut wal, 256);
         assert!(!anomalies.is_empty());
-        assert!(anomalies.iter().all(|(k, u, _)| u == &unit && *k != AnomalyKind::ManifestMismatch), "{anomalies:?}");
+        assert!(
+            anomalies
+                .iter()
+                .all(|(k, u, _)| u == &unit && *k != AnomalyKind::ManifestMismatch),
+            "{anomalies:?}"
+        );
         rewrite_keeping_valid(&mut wal, &unit);
         let (records_after, anomalies) = scan(&mut wal, 1 << 20);
         assert_eq!(anomalies, vec![]);
@@ -325,8 +402,13 @@ fn orphans_get_complete_manifests_and_read_only_opens_only_report() {
     let dir = tempfile::tempdir().unwrap();
     let units;
     {
-        let mut wal = open_with(dir.path(), false, &[("max-bytes", "500"), ("bucket", "none")]);
-        wal.append(batch("gps", 0, 30, DAY), SyncLevel::Durable).unwrap();
+        let mut wal = open_with(
+            dir.path(),
+            false,
+            &[("max-bytes", "500"), ("bucket", "none")],
+        );
+        wal.append(batch("gps", 0, 30, DAY), SyncLevel::Durable)
+            .unwrap();
         units = wal.units().unwrap();
     }
     assert!(units.len() >= 3);
@@ -342,22 +424,35 @@ fn orphans_get_complete_manifests_and_read_only_opens_only_report() {
     let before = snapshot(dir.path());
     let ro = open_with(dir.path(), true, &[]);
     let layout = ro.check_layout().unwrap();
-    let kinds: Vec<(AnomalyKind, &str)> = layout.iter().map(|a| (a.kind, a.unit.as_str())).collect();
-    assert!(kinds.contains(&(AnomalyKind::ManifestMismatch, orphan.as_str())), "{kinds:?}");
+    let kinds: Vec<(AnomalyKind, &str)> =
+        layout.iter().map(|a| (a.kind, a.unit.as_str())).collect();
+    assert!(
+        kinds.contains(&(AnomalyKind::ManifestMismatch, orphan.as_str())),
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&(AnomalyKind::OrphanedUnit, temp.as_str())));
     assert!(kinds.contains(&(AnomalyKind::OrphanedUnit, gone)));
     assert!(ro.units().unwrap()[0].records.is_none());
     drop(ro);
-    assert_eq!(snapshot(dir.path()), before, "a read-only open changes nothing");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "a read-only open changes nothing"
+    );
 
     let mut wal = open(dir.path());
     let report = wal.open_report();
     // The stray manifest names a segment above the live one, so that one is
     // no longer live either: both get manifests.
     assert_eq!(report.len(), 2);
-    assert_eq!((report[0].kind, report[0].unit.as_str()), (AnomalyKind::OrphanedUnit, orphan.as_str()));
+    assert_eq!(
+        (report[0].kind, report[0].unit.as_str()),
+        (AnomalyKind::OrphanedUnit, orphan.as_str())
+    );
     assert_eq!(report[1].unit, units.last().unwrap().id);
-    let m = manifest::read(&manifest::path_for(&dir.path().join(orphan))).unwrap().unwrap();
+    let m = manifest::read(&manifest::path_for(&dir.path().join(orphan)))
+        .unwrap()
+        .unwrap();
     assert_eq!(Some(m.records), units[0].records);
     assert_eq!(Some(m.min_timestamp), units[0].min_timestamp);
     assert_eq!(Some(m.max_timestamp), units[0].max_timestamp);
@@ -371,8 +466,16 @@ fn orphans_get_complete_manifests_and_read_only_opens_only_report() {
     assert_eq!(scan(&mut wal, 1 << 20).1, vec![]);
     // The dropped manifest named segment 99: numbers continue above it.
     wal.seal().unwrap();
-    wal.append(batch("gps", 30, 1, DAY), SyncLevel::Written).unwrap();
-    assert!(wal.units().unwrap().last().unwrap().id.ends_with("segment-000100.wal"));
+    wal.append(batch("gps", 30, 1, DAY), SyncLevel::Written)
+        .unwrap();
+    assert!(
+        wal.units()
+            .unwrap()
+            .last()
+            .unwrap()
+            .id
+            .ends_with("segment-000100.wal")
+    );
 }
 
 fn purge_receipt(unit: &str, at: f64) -> Receipt {
@@ -389,17 +492,26 @@ fn purge_receipt(unit: &str, at: f64) -> Receipt {
 fn dropped_segments_leave_receipts_and_numbers_never_repeat() {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = open(dir.path());
-    wal.append(batch("gps", 0, 3, DAY), SyncLevel::Durable).unwrap();
+    wal.append(batch("gps", 0, 3, DAY), SyncLevel::Durable)
+        .unwrap();
     let live = wal.units().unwrap()[0].id.clone();
-    assert!(matches!(wal.drop_unit(&live, None), Err(PluginError::InvalidState(_))));
+    assert!(matches!(
+        wal.drop_unit(&live, None),
+        Err(PluginError::InvalidState(_))
+    ));
     wal.seal().unwrap();
-    wal.append(batch("gps", 3, 3, DAY), SyncLevel::Durable).unwrap();
+    wal.append(batch("gps", 3, 3, DAY), SyncLevel::Durable)
+        .unwrap();
     wal.seal().unwrap();
     for (i, u) in wal.units().unwrap().iter().enumerate() {
-        wal.drop_unit(&u.id, Some(purge_receipt(&u.id, 100.0 + i as f64))).unwrap();
+        wal.drop_unit(&u.id, Some(purge_receipt(&u.id, 100.0 + i as f64)))
+            .unwrap();
     }
     assert!(wal.units().unwrap().is_empty());
-    assert!(!dir.path().join("wal/store=gps/date=2026-11-21").exists(), "empty bucket directory removed");
+    assert!(
+        !dir.path().join("wal/store=gps/date=2026-11-21").exists(),
+        "empty bucket directory removed"
+    );
     let receipts = wal
         .receipts(&ReceiptFilter {
             stores: vec!["gps".into()],
@@ -413,14 +525,16 @@ fn dropped_segments_leave_receipts_and_numbers_never_repeat() {
     assert_eq!(receipts[0].json, r#"{"rule":"max_age"}"#);
     drop(wal);
     let mut wal = open(dir.path());
-    wal.append(batch("gps", 6, 1, DAY), SyncLevel::Durable).unwrap();
+    wal.append(batch("gps", 6, 1, DAY), SyncLevel::Durable)
+        .unwrap();
     assert!(wal.units().unwrap()[0].id.ends_with("segment-000003.wal"));
     // Even without the high-water file, receipts keep the numbers.
     drop(wal);
     fs::remove_file(dir.path().join("wal/store=gps/high-water")).unwrap();
     let mut wal = open(dir.path());
     wal.seal().unwrap();
-    wal.append(batch("gps", 7, 1, DAY), SyncLevel::Durable).unwrap();
+    wal.append(batch("gps", 7, 1, DAY), SyncLevel::Durable)
+        .unwrap();
     assert!(wal.units().unwrap()[1].id.ends_with("segment-000004.wal"));
 }
 
@@ -430,7 +544,8 @@ fn a_purge_cut_short_by_a_crash_is_finished_at_open() {
     let unit;
     {
         let mut wal = open(dir.path());
-        wal.append(batch("gps", 0, 3, DAY), SyncLevel::Durable).unwrap();
+        wal.append(batch("gps", 0, 3, DAY), SyncLevel::Durable)
+            .unwrap();
         wal.seal().unwrap();
         unit = wal.units().unwrap()[0].id.clone();
         // The receipt was stored; the crash came before the removal.
@@ -438,11 +553,17 @@ fn a_purge_cut_short_by_a_crash_is_finished_at_open() {
     }
     let ro = open_with(dir.path(), true, &[]);
     let layout = ro.check_layout().unwrap();
-    assert_eq!((layout[0].kind, layout[0].unit.as_str()), (AnomalyKind::OrphanedUnit, unit.as_str()));
+    assert_eq!(
+        (layout[0].kind, layout[0].unit.as_str()),
+        (AnomalyKind::OrphanedUnit, unit.as_str())
+    );
     drop(ro);
     let wal = open(dir.path());
     let report = wal.open_report();
-    assert_eq!((report[0].kind, report[0].unit.as_str()), (AnomalyKind::OrphanedUnit, unit.as_str()));
+    assert_eq!(
+        (report[0].kind, report[0].unit.as_str()),
+        (AnomalyKind::OrphanedUnit, unit.as_str())
+    );
     assert!(wal.units().unwrap().is_empty());
     assert!(wal.check_layout().unwrap().is_empty());
 }
@@ -459,11 +580,18 @@ fn rewrites_commit_atomically_and_a_cut_commit_is_finished_or_discarded() {
         unit = wal.units().unwrap()[0].id.clone();
         // Keep every other record.
         let mut job = wal.rewrite(&unit).unwrap();
-        job.write(&records.iter().step_by(2).cloned().collect::<Vec<_>>()).unwrap();
+        job.write(&records.iter().step_by(2).cloned().collect::<Vec<_>>())
+            .unwrap();
         let size = wal.commit(&mut job).unwrap();
         let u = &wal.units().unwrap()[0];
-        assert_eq!((u.bytes, u.records, u.sealed, u.codec.as_str()), (size, Some(5), true, "compact"));
-        assert_eq!(read_all(&mut wal), jsons(&records.iter().step_by(2).cloned().collect::<Vec<_>>()));
+        assert_eq!(
+            (u.bytes, u.records, u.sealed, u.codec.as_str()),
+            (size, Some(5), true, "compact")
+        );
+        assert_eq!(
+            read_all(&mut wal),
+            jsons(&records.iter().step_by(2).cloned().collect::<Vec<_>>())
+        );
         assert_eq!(scan(&mut wal, 1 << 20), (5, vec![]));
         // An aborted rewrite leaves nothing behind.
         let mut job = wal.rewrite(&unit).unwrap();
@@ -482,7 +610,10 @@ fn rewrites_commit_atomically_and_a_cut_commit_is_finished_or_discarded() {
     manifest::write(&manifest::pending_path_for(&path), &m).unwrap();
     let mut wal = open(dir.path());
     assert_eq!(wal.open_report().len(), 1);
-    assert_eq!(manifest::read(&manifest::path_for(&path)).unwrap().unwrap(), m);
+    assert_eq!(
+        manifest::read(&manifest::path_for(&path)).unwrap().unwrap(),
+        m
+    );
     assert_eq!(scan(&mut wal, 1 << 20), (5, vec![]));
     drop(wal);
     // Crash before the rename: the pending manifest describes a file that
@@ -493,7 +624,10 @@ fn rewrites_commit_atomically_and_a_cut_commit_is_finished_or_discarded() {
     let mut wal = open(dir.path());
     assert_eq!(wal.open_report().len(), 1);
     assert!(!manifest::pending_path_for(&path).exists());
-    assert_eq!(manifest::read(&manifest::path_for(&path)).unwrap().unwrap(), m);
+    assert_eq!(
+        manifest::read(&manifest::path_for(&path)).unwrap().unwrap(),
+        m
+    );
     assert_eq!(scan(&mut wal, 1 << 20), (5, vec![]));
 }
 
@@ -505,7 +639,13 @@ fn the_live_segment_can_be_rewritten_and_appends_continue_after_it() {
     wal.append(records.clone(), SyncLevel::Buffered).unwrap();
     let unit = wal.units().unwrap()[0].id.clone();
     let mut c = wal.read(&unit, all()).unwrap();
-    let kept: Vec<Envelope> = c.next_batch(100).unwrap().into_iter().map(|r| r.envelope).filter(|e| e.kind == "event").collect();
+    let kept: Vec<Envelope> = c
+        .next_batch(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.envelope)
+        .filter(|e| e.kind == "event")
+        .collect();
     let mut job = wal.rewrite(&unit).unwrap();
     job.write(&kept).unwrap();
     wal.commit(&mut job).unwrap();
@@ -518,8 +658,12 @@ fn the_live_segment_can_be_rewritten_and_appends_continue_after_it() {
     assert_eq!(read_all(&mut wal), [jsons(&kept), jsons(&more)].concat());
     // Appends between the start of a rewrite and its commit are not lost.
     let mut job = wal.rewrite(&unit).unwrap();
-    wal.append(batch("gps", 16, 1, DAY), SyncLevel::Written).unwrap();
-    assert!(matches!(wal.commit(&mut job), Err(PluginError::InvalidState(_))));
+    wal.append(batch("gps", 16, 1, DAY), SyncLevel::Written)
+        .unwrap();
+    assert!(matches!(
+        wal.commit(&mut job),
+        Err(PluginError::InvalidState(_))
+    ));
     assert_eq!(read_all(&mut wal).len(), kept.len() + 5);
     assert!(wal.check_layout().unwrap().is_empty());
 }
@@ -527,8 +671,13 @@ fn the_live_segment_can_be_rewritten_and_appends_continue_after_it() {
 #[test]
 fn validate_is_fast_on_healthy_history_and_exact_on_damage() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = open_with(dir.path(), false, &[("max-bytes", "1500"), ("bucket", "none")]);
-    wal.append(batch("gps", 0, 40, DAY), SyncLevel::Durable).unwrap();
+    let mut wal = open_with(
+        dir.path(),
+        false,
+        &[("max-bytes", "1500"), ("bucket", "none")],
+    );
+    wal.append(batch("gps", 0, 40, DAY), SyncLevel::Durable)
+        .unwrap();
     let units = wal.units().unwrap();
     let sealed = &units[0];
     let chunk = wal.validate(&sealed.id, 0, 1).unwrap();
@@ -542,7 +691,10 @@ fn validate_is_fast_on_healthy_history_and_exact_on_damage() {
     data[at] ^= 1;
     fs::write(&path, &data).unwrap();
     let (_, anomalies) = scan(&mut wal, 64);
-    let mine: Vec<_> = anomalies.iter().filter(|(_, u, _)| u == &sealed.id).collect();
+    let mine: Vec<_> = anomalies
+        .iter()
+        .filter(|(_, u, _)| u == &sealed.id)
+        .collect();
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert_eq!(mine[0].0, AnomalyKind::ChecksumMismatch);
     assert!(mine[0].2 <= at as u64 && at as u64 - mine[0].2 < 200);
@@ -566,8 +718,17 @@ fn validate_is_fast_on_healthy_history_and_exact_on_damage() {
 #[test]
 fn chunked_validation_of_compact_segments_matches_one_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = open_with(dir.path(), false, &[("codec", "compact"), ("block-records", "3"), ("stream-bytes", "2000")]);
-    wal.append(batch("gps", 0, 200, DAY), SyncLevel::Durable).unwrap();
+    let mut wal = open_with(
+        dir.path(),
+        false,
+        &[
+            ("codec", "compact"),
+            ("block-records", "3"),
+            ("stream-bytes", "2000"),
+        ],
+    );
+    wal.append(batch("gps", 0, 200, DAY), SyncLevel::Durable)
+        .unwrap();
     let unit = wal.units().unwrap()[0].id.clone();
     let path = dir.path().join(&unit);
     let mut data = fs::read(&path).unwrap();
@@ -591,27 +752,61 @@ fn chunked_validation_of_compact_segments_matches_one_pass() {
 #[test]
 fn reads_filter_per_record_and_stored_bytes_sum_to_the_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = open_with(dir.path(), false, &[("codec", "compact"), ("block-records", "8")]);
+    let mut wal = open_with(
+        dir.path(),
+        false,
+        &[("codec", "compact"), ("block-records", "8")],
+    );
     let records = batch("gps", 0, 40, DAY);
     wal.append(records.clone(), SyncLevel::Durable).unwrap();
     let unit = wal.units().unwrap()[0].clone();
     let since = records[10].timestamp;
     let until = records[30].timestamp;
     let mut c = wal
-        .read(&unit.id, ReadFilter { kinds: vec!["event".into()], stores: vec![], since: Some(since), until: Some(until) })
+        .read(
+            &unit.id,
+            ReadFilter {
+                kinds: vec!["event".into()],
+                stores: vec![],
+                since: Some(since),
+                until: Some(until),
+            },
+        )
         .unwrap();
     let got = c.next_batch(1000).unwrap();
-    let expected: Vec<_> = records[10..30].iter().filter(|e| e.kind == "event").map(|e| e.json.clone()).collect();
-    assert_eq!(got.iter().map(|r| r.envelope.json.clone()).collect::<Vec<_>>(), expected);
+    let expected: Vec<_> = records[10..30]
+        .iter()
+        .filter(|e| e.kind == "event")
+        .map(|e| e.json.clone())
+        .collect();
+    assert_eq!(
+        got.iter()
+            .map(|r| r.envelope.json.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
     let mut c = wal.read(&unit.id, all()).unwrap();
     let every = c.next_batch(1000).unwrap();
     let header = {
         let data = fs::read(dir.path().join(&unit.id)).unwrap();
         u64::from(u32::from_be_bytes(data[..4].try_into().unwrap())) + 8
     };
-    assert_eq!(every.iter().map(|r| r.stored_bytes).sum::<u64>() + header, unit.bytes);
+    assert_eq!(
+        every.iter().map(|r| r.stored_bytes).sum::<u64>() + header,
+        unit.bytes
+    );
     assert!(every.windows(2).all(|w| w[0].offset <= w[1].offset));
-    let mut c = wal.read(&unit.id, ReadFilter { kinds: vec![], stores: vec!["crm".into()], since: None, until: None }).unwrap();
+    let mut c = wal
+        .read(
+            &unit.id,
+            ReadFilter {
+                kinds: vec![],
+                stores: vec!["crm".into()],
+                since: None,
+                until: None,
+            },
+        )
+        .unwrap();
     assert!(c.next_batch(10).unwrap().is_empty());
 }
 
@@ -619,7 +814,13 @@ fn reads_filter_per_record_and_stored_bytes_sum_to_the_frames() {
 fn appends_are_checked_whole_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = open(dir.path());
-    for (bad_store, bad_json) in [("../x", None), ("", None), ("a/b", None), ("ok", Some("[1]")), ("ok", Some("{\"a\":\n1}"))] {
+    for (bad_store, bad_json) in [
+        ("../x", None),
+        ("", None),
+        ("a/b", None),
+        ("ok", Some("[1]")),
+        ("ok", Some("{\"a\":\n1}")),
+    ] {
         let mut b = batch("gps", 0, 3, DAY);
         let mut e = env(bad_store, DAY, 9);
         if let Some(j) = bad_json {
@@ -637,23 +838,51 @@ fn appends_are_checked_whole_before_anything_is_written() {
 #[test]
 fn durability_counts_buffered_written_and_synced() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = open_with(dir.path(), false, &[("codec.gps", "compact"), ("block-records", "64")]);
-    wal.append(batch("gps", 0, 10, DAY), SyncLevel::Buffered).unwrap();
-    wal.append(batch("crm", 0, 4, DAY), SyncLevel::Buffered).unwrap();
+    let mut wal = open_with(
+        dir.path(),
+        false,
+        &[("codec.gps", "compact"), ("block-records", "64")],
+    );
+    wal.append(batch("gps", 0, 10, DAY), SyncLevel::Buffered)
+        .unwrap();
+    wal.append(batch("crm", 0, 4, DAY), SyncLevel::Buffered)
+        .unwrap();
     let d = wal.durability().unwrap();
-    let by: BTreeMap<_, _> = d.iter().map(|s| (s.store.as_str(), (s.codec.as_str(), s.accepted, s.buffered, s.unsynced))).collect();
+    let by: BTreeMap<_, _> = d
+        .iter()
+        .map(|s| {
+            (
+                s.store.as_str(),
+                (s.codec.as_str(), s.accepted, s.buffered, s.unsynced),
+            )
+        })
+        .collect();
     assert_eq!(by["gps"], ("compact", 10, 10, 0));
     assert_eq!(by["crm"], ("json-crc32", 4, 0, 4));
     wal.sync(SyncLevel::Written).unwrap();
-    assert_eq!((wal.durability().unwrap()[1].buffered, wal.durability().unwrap()[1].unsynced), (0, 10));
+    assert_eq!(
+        (
+            wal.durability().unwrap()[1].buffered,
+            wal.durability().unwrap()[1].unsynced
+        ),
+        (0, 10)
+    );
     wal.sync(SyncLevel::Durable).unwrap();
-    assert!(wal.durability().unwrap().iter().all(|s| s.buffered == 0 && s.unsynced == 0));
+    assert!(
+        wal.durability()
+            .unwrap()
+            .iter()
+            .all(|s| s.buffered == 0 && s.unsynced == 0)
+    );
     let stats = wal.stats().unwrap();
     let details: BTreeMap<_, _> = stats.details.into_iter().collect();
     assert_eq!(details["store.gps.codec"], "compact");
     assert_eq!(details["store.gps.records"], "10");
     assert_eq!(details["store.crm.segments"], "1");
-    assert_eq!(stats.total_bytes, stats.units.iter().map(|u| u.bytes).sum::<u64>());
+    assert_eq!(
+        stats.total_bytes,
+        stats.units.iter().map(|u| u.bytes).sum::<u64>()
+    );
 }
 
 #[test]
@@ -661,25 +890,41 @@ fn quarantine_copies_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let q = tempfile::tempdir().unwrap();
     let mut wal = open_with(dir.path(), false, &[("codec", "compact")]);
-    wal.append(batch("gps", 0, 5, DAY), SyncLevel::Buffered).unwrap();
+    wal.append(batch("gps", 0, 5, DAY), SyncLevel::Buffered)
+        .unwrap();
     let unit = wal.units().unwrap()[0].id.clone();
-    let n = wal.quarantine(&unit, &q.path().display().to_string(), "seg.q").unwrap();
+    let n = wal
+        .quarantine(&unit, &q.path().display().to_string(), "seg.q")
+        .unwrap();
     let copy = fs::read(q.path().join("seg.q")).unwrap();
     assert_eq!(copy, fs::read(dir.path().join(&unit)).unwrap());
     assert_eq!(n, copy.len() as u64);
-    assert!(wal.quarantine(&unit, &q.path().display().to_string(), "../x").is_err());
-    assert!(matches!(wal.quarantine("wal/nope", "/q", "x"), Err(PluginError::NoSuchUnit(_))));
+    assert!(
+        wal.quarantine(&unit, &q.path().display().to_string(), "../x")
+            .is_err()
+    );
+    assert!(matches!(
+        wal.quarantine("wal/nope", "/q", "x"),
+        Err(PluginError::NoSuchUnit(_))
+    ));
 }
 
 #[test]
 fn options_and_targets_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    for (target, options) in [("", vec![("colour", "red")]), ("../up", vec![]), ("/abs", vec![])] {
+    for (target, options) in [
+        ("", vec![("colour", "red")]),
+        ("../up", vec![]),
+        ("/abs", vec![]),
+    ] {
         let r = Wal::open(OpenConfig {
             root: dir.path().display().to_string(),
             target: target.into(),
             read_only: false,
-            options: options.into_iter().map(|(a, b): (&str, &str)| (a.to_string(), b.to_string())).collect(),
+            options: options
+                .into_iter()
+                .map(|(a, b): (&str, &str)| (a.to_string(), b.to_string()))
+                .collect(),
         });
         assert!(matches!(r, Err(PluginError::InvalidConfig(_))), "{target}");
     }
@@ -691,6 +936,82 @@ fn options_and_targets_are_checked() {
         options: vec![],
     })
     .unwrap();
-    wal.append(batch("gps", 0, 1, DAY), SyncLevel::Durable).unwrap();
+    wal.append(batch("gps", 0, 1, DAY), SyncLevel::Durable)
+        .unwrap();
     assert!(dir.path().join("sub/dir/wal/store=gps").is_dir());
+}
+
+/// Copies a directory tree (a crash image to mutate).
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in snapshot(from) {
+        let dest = to.join(rel);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::write(dest, bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_crash_at_any_byte_of_the_live_segment_keeps_every_whole_frame() {
+    for codec in ["json-crc32", "compact"] {
+        let opts = [("codec", codec), ("block-records", "4")];
+        let origin = tempfile::tempdir().unwrap();
+        let records = batch("gps", 0, 60, DAY);
+        // (file size after the batch, records acknowledged so far)
+        let mut acked = Vec::new();
+        let unit;
+        {
+            let mut wal = open_with(origin.path(), false, &opts);
+            let mut n = 0;
+            for chunk in records.chunks(5) {
+                wal.append(chunk.to_vec(), SyncLevel::Durable).unwrap();
+                n += chunk.len();
+                let id = wal.units().unwrap()[0].id.clone();
+                acked.push((fs::metadata(origin.path().join(&id)).unwrap().len(), n));
+            }
+            unit = wal.units().unwrap()[0].id.clone();
+        }
+        let full = fs::metadata(origin.path().join(&unit)).unwrap().len();
+        let mut seed = 7u64;
+        for round in 0..40 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let cut = (seed >> 33) % full;
+            let image = tempfile::tempdir().unwrap();
+            copy_tree(origin.path(), image.path());
+            let path = image.path().join(&unit);
+            let f = OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(cut).unwrap();
+            if round % 3 == 0 {
+                // A torn write that left zeros past the cut.
+                f.set_len(cut + 37).unwrap();
+            }
+            drop(f);
+            let mut wal = open_with(image.path(), false, &opts);
+            let got = read_all(&mut wal);
+            let must_have = acked
+                .iter()
+                .filter(|(size, _)| *size <= cut)
+                .map(|(_, n)| *n)
+                .max()
+                .unwrap_or(0);
+            assert!(
+                got.len() >= must_have,
+                "{codec} cut {cut}: {} < {must_have}",
+                got.len()
+            );
+            assert_eq!(
+                got,
+                jsons(&records[..got.len()]),
+                "{codec} cut {cut}: a prefix survives"
+            );
+            let more = batch("gps", 100, 3, DAY);
+            wal.append(more.clone(), SyncLevel::Durable).unwrap();
+            let after = read_all(&mut wal);
+            assert_eq!(after, [got.clone(), jsons(&more)].concat());
+            assert_eq!(
+                scan(&mut wal, 1 << 20),
+                (after.len() as u64, vec![]),
+                "{codec} cut {cut}"
+            );
+        }
+    }
 }

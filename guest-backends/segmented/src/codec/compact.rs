@@ -213,7 +213,9 @@ impl CompactDecoder {
                 Err(e) => return Err(format!("deflate data is invalid ({e:?})")),
             }
             if out.len() > MAX_DECODED {
-                return Err(format!("frame decompresses to more than {MAX_DECODED} bytes"));
+                return Err(format!(
+                    "frame decompresses to more than {MAX_DECODED} bytes"
+                ));
             }
             if consumed == data.len() && result.bytes_written < space {
                 break;
@@ -233,7 +235,13 @@ mod tests {
 
     fn lines(n: usize, from: usize) -> Vec<String> {
         (from..from + n)
-            .map(|i| format!(r#"{{"kind":"metric","store":"gps","timestamp":{}.{:06},"i":{i}}}"#, 1_700_000_000 + i, i * 7 % 1_000_000))
+            .map(|i| {
+                format!(
+                    r#"{{"kind":"metric","store":"gps","timestamp":{}.{:06},"i":{i}}}"#,
+                    1_700_000_000 + i,
+                    i * 7 % 1_000_000
+                )
+            })
             .collect()
     }
 
