@@ -704,3 +704,31 @@ fn validation_of_a_damaged_sealed_file_numbers_lines_across_chunks() {
         )]
     );
 }
+
+#[test]
+fn numbers_widen_past_9999_and_still_sort_numerically() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path(), &[])
+        .append(events(0..1), SyncLevel::Written)
+        .unwrap();
+    let mut m = manifest(dir.path(), "events");
+    m.next_sequence = 9999;
+    m.save(&dir.path().join("events")).unwrap();
+    fs::rename(
+        dir.path().join("events/events-0001.ndjson"),
+        dir.path().join("events/events-9999.ndjson"),
+    )
+    .unwrap();
+    let store = open(dir.path(), &[("max-records", "1")]);
+    store.append(events(1..3), SyncLevel::Written).unwrap();
+    let ids: Vec<String> = store.units().unwrap().into_iter().map(|u| u.id).collect();
+    assert_eq!(
+        ids,
+        [
+            "events/events-9999.ndjson",
+            "events/events-10000.ndjson",
+            "events/events-10001.ndjson"
+        ]
+    );
+    assert_eq!(read_all(&store), [0.0, 1.0, 2.0]);
+}
