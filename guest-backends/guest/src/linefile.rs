@@ -357,7 +357,10 @@ mod tests {
             json: "{\"a\":\n1}".into(),
             ..ok.clone()
         };
-        assert_eq!(encode_batch(std::slice::from_ref(&ok)).unwrap(), format!("{REC}\n").into_bytes());
+        assert_eq!(
+            encode_batch(std::slice::from_ref(&ok)).unwrap(),
+            format!("{REC}\n").into_bytes()
+        );
         match encode_batch(&[ok, bad]) {
             Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 1),
             _ => panic!("expected a rejection"),
