@@ -382,9 +382,9 @@ fn foreign_files_and_components_are_refused_at_load() {
     assert!(plugin.contains(&policy.display().to_string()), "{plugin}");
     for part in [
         "another kind",
-        "quire:persistence/policy@0.1.0",
+        "quire:persistence/policy@0.2.0",
         "backend-plugin",
-        "quire:persistence/backend@0.1.0",
+        "quire:persistence/backend@0.2.0",
     ] {
         assert!(
             message.contains(part),
@@ -409,9 +409,9 @@ fn foreign_files_and_components_are_refused_at_load() {
     assert!(plugin.contains(&hostile.display().to_string()), "{plugin}");
     for part in [
         "another kind",
-        "quire:persistence/backend@0.1.0",
+        "quire:persistence/backend@0.2.0",
         "retention-policy",
-        "quire:persistence/policy@0.1.0",
+        "quire:persistence/policy@0.2.0",
     ] {
         assert!(
             message.contains(part),
