@@ -558,7 +558,10 @@ impl Wal {
         let inv = Inventory::scan(&self.root)?;
         let mut out = Vec::new();
         for (name, store) in &inv.stores {
-            let live_id = if self.read_only {
+            // Read-only, or after a failed write until the next append
+            // resumes it: the live segment is the one on disk.
+            let from_disk = self.read_only || self.stores.get(name).is_some_and(|s| s.resume);
+            let live_id = if from_disk {
                 store.live().map(|f| f.seg.unit_id())
             } else {
                 self.live_id(name).map(str::to_string)
@@ -871,6 +874,8 @@ impl Wal {
     /// a crash between the renames is finished at the next open).
     pub fn commit(&mut self, job: &mut RewriteJob) -> Result<u64, PluginError> {
         self.writable()?;
+        // A validation pass must not continue on the replaced file.
+        self.validation = None;
         let sealed = job.finish(now())?;
         let dir = atomic::parent(&job.path).to_path_buf();
         match job.live_records {
@@ -930,6 +935,7 @@ impl Wal {
     /// named by `check-layout`. The receipt is stored first.
     pub fn drop_unit(&mut self, unit: &str, receipt: Option<Receipt>) -> Result<(), PluginError> {
         self.writable()?;
+        self.validation = None;
         match layout::parse_unit(unit) {
             Some(UnitRef::Segment(seg)) => {
                 if self.live_id(&seg.store) == Some(unit) {

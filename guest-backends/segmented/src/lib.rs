@@ -1,10 +1,18 @@
 //! The segmented WAL backend: per store and time bucket, CRC-framed segment
 //! files with manifests, resumed after a crash, with a lossless compact codec.
 //!
-//! Layout under the data root:
+//! Layout under the data root (`open-config.root` joined with `target`):
 //! `wal/store={name}/date={bucket}/segment-000001.wal`, its
-//! `.manifest.json` once sealed, and `wal/receipts/` for purge and
-//! quarantine receipts. Unit ids are these paths, relative to the data root.
+//! `.manifest.json` once sealed, `wal/store={name}/high-water` (segment
+//! numbers never reused) and `wal/receipts/` for purge and quarantine
+//! receipts. Unit ids are segment paths relative to the data root; the
+//! orphans `check-layout` reports (temporary files, manifests without a
+//! segment, pending manifests) are ids that `drop-unit` accepts.
+//!
+//! Options: `codec` and `codec.<store>` (`json-crc32`, default, or
+//! `compact`), `max-bytes` (64 MiB), `bucket` (`day`, `hour`, `none`),
+//! `block-records` (64: compact records a `buffered` append may hold in
+//! memory), `stream-bytes` (1 MiB of JSON per deflate stream).
 
 pub mod codec;
 pub mod config;
