@@ -11,6 +11,8 @@ use std::path::PathBuf;
 const GUESTS: &[(&str, &str)] = &[
     ("quire-ndjson", "quire_ndjson"),
     ("quire-memory", "quire_memory"),
+    ("quire-rotating", "quire_rotating"),
+    ("quire-segmented", "quire_segmented"),
     ("quire-retention-standard", "quire_retention_standard"),
     ("quire-retention-permanent", "quire_retention_permanent"),
     ("quire-retention-rolling-window", "quire_retention_rolling_window"),

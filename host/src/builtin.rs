@@ -4,7 +4,7 @@
 const COMPONENTS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtin_components.rs"));
 
 /// Built-in backends by the name users give them.
-pub const BACKENDS: &[&str] = &["ndjson", "memory"];
+pub const BACKENDS: &[&str] = &["ndjson", "memory", "rotating", "segmented"];
 /// Built-in retention policies by the name users give them.
 pub const POLICIES: &[&str] = &["standard", "permanent", "rolling-window", "ephemeral"];
 
@@ -13,6 +13,8 @@ pub fn component(name: &str) -> Option<&'static [u8]> {
     let package = match name {
         "ndjson" => "quire-ndjson",
         "memory" => "quire-memory",
+        "rotating" => "quire-rotating",
+        "segmented" => "quire-segmented",
         "standard" => "quire-retention-standard",
         "permanent" => "quire-retention-permanent",
         "rolling-window" => "quire-retention-rolling-window",

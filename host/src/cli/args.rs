@@ -13,7 +13,7 @@ pub struct StoreArgs {
     /// Data path: a file for the ndjson backend, a directory for directory backends.
     #[arg(long, short = 'p')]
     pub path: Option<PathBuf>,
-    /// Backend: a built-in name (ndjson, memory) or a path to a .wasm component.
+    /// Backend: a built-in name (ndjson, memory, rotating, segmented) or a path to a .wasm component.
     #[arg(long, short = 'b', default_value = "ndjson")]
     pub backend: String,
     /// Backend option NAME=VALUE (repeatable).

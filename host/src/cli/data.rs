@@ -76,7 +76,7 @@ pub fn append(a: AppendArgs) -> Result<i32> {
     if a.store.json {
         output::json(&AppendSummary { appended, rejected });
     } else if !a.ack {
-        println!(
+        outln!(
             "appended {appended} records{}",
             if rejected > 0 {
                 format!(", rejected {rejected}")
@@ -207,16 +207,16 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
         });
         return Ok(0);
     }
-    println!("backend: {} {}", report.backend, report.backend_version);
-    println!("path: {}", report.path.display());
-    println!("bytes: {}  records: {}", report.total_bytes, report.records);
+    outln!("backend: {} {}", report.backend, report.backend_version);
+    outln!("path: {}", report.path.display());
+    outln!("bytes: {}  records: {}", report.total_bytes, report.records);
     for u in &report.units {
         let records = u.records.map(|n| format!(", {n} records")).unwrap_or_default();
         let span = match (u.min_timestamp, u.max_timestamp) {
             (Some(lo), Some(hi)) => format!(", timestamps {lo} .. {hi}"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "  unit {} ({}, {}): {} bytes{records}{span}",
             u.id,
             u.codec,
@@ -225,19 +225,19 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
         );
     }
     for (kind, n) in &report.kinds {
-        println!("  kind {kind}: {n}");
+        outln!("  kind {kind}: {n}");
     }
     for (s, n) in &report.stores {
-        println!("  store {s}: {n}");
+        outln!("  store {s}: {n}");
     }
     if let (Some(lo), Some(hi)) = (report.min_timestamp, report.max_timestamp) {
-        println!("timestamps: {lo} .. {hi}");
+        outln!("timestamps: {lo} .. {hi}");
     }
     for (k, v) in &report.details {
-        println!("  {k}: {v}");
+        outln!("  {k}: {v}");
     }
     for r in &report.receipts {
-        println!(
+        outln!(
             "  receipt {} {} (store {}) at {}: {}",
             r.kind,
             r.unit,
@@ -247,10 +247,10 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
         );
     }
     for r in &sample {
-        println!("{}", r.envelope.json);
+        outln!("{}", r.envelope.json);
     }
     if a.show_metrics {
-        println!(
+        outln!(
             "metrics: {}",
             serde_json::to_string(&store.metrics()).expect("serializes")
         );
@@ -275,11 +275,11 @@ pub fn metrics(a: MetricsArgs) -> Result<i32> {
     let snapshot = store.metrics();
     if a.prometheus {
         print!("{}", snapshot.prometheus());
-        println!(
+        outln!(
             "# HELP quire_stored_bytes Bytes the store occupies.\n# TYPE quire_stored_bytes gauge\nquire_stored_bytes {}",
             scan.bytes_scanned
         );
-        println!(
+        outln!(
             "# HELP quire_stored_records Valid records in the store.\n# TYPE quire_stored_records gauge\nquire_stored_records {}",
             scan.records
         );

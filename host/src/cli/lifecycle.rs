@@ -23,7 +23,7 @@ pub fn checkpoint(a: CheckpointArgs) -> Result<i32> {
     if a.store.json {
         output::json(&serde_json::json!({ "sealed": live_before }));
     } else {
-        println!("sealed {live_before} live units");
+        outln!("sealed {live_before} live units");
     }
     Ok(0)
 }
@@ -75,7 +75,7 @@ pub fn receipts(a: ReceiptsArgs) -> Result<i32> {
         output::json(&entries);
     } else {
         for r in &entries {
-            println!(
+            outln!(
                 "{} {} {} (store {}): {}",
                 r.at,
                 r.kind,
@@ -84,7 +84,7 @@ pub fn receipts(a: ReceiptsArgs) -> Result<i32> {
                 r.details
             );
         }
-        println!("{} receipts", entries.len());
+        outln!("{} receipts", entries.len());
     }
     Ok(0)
 }
@@ -151,7 +151,7 @@ pub fn migrate(a: MigrateArgs) -> Result<i32> {
     if a.common.json {
         output::json(&report);
     } else {
-        println!(
+        outln!(
             "migrated {} records from {} to {} ({} in the target before, {} after)",
             report.records_written,
             report.from_backend,
@@ -160,13 +160,13 @@ pub fn migrate(a: MigrateArgs) -> Result<i32> {
             report.target_records_after
         );
         for (store, n) in &report.stores {
-            println!("  store {store}: {n}");
+            outln!("  store {store}: {n}");
         }
         for (kind, n) in &report.kinds {
-            println!("  kind {kind}: {n}");
+            outln!("  kind {kind}: {n}");
         }
         if report.source_anomalies > 0 {
-            println!(
+            outln!(
                 "  left behind: the records of {} anomalies in the source",
                 report.source_anomalies
             );

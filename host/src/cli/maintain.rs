@@ -237,7 +237,7 @@ pub fn startup_check(a: StartupArgs) -> Result<i32> {
         if let Some(recovery) = &report.recovery {
             output::recovery_text(recovery);
         }
-        println!(
+        outln!(
             "startup check ({}): {}",
             report.mode,
             if report.ok { "ok" } else { "FAILED" }
@@ -352,7 +352,7 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
         output::json(&checks);
     } else {
         for c in &checks {
-            println!(
+            outln!(
                 "[{}] {}: {}",
                 if c.ok { " ok " } else { "FAIL" },
                 c.check,

@@ -1,6 +1,14 @@
 //! The command-line interface. Exit codes follow Papyra: 0 healthy or done,
 //! 2 anomalies found (or left after recovery), 1 errors and usage mistakes.
 
+/// `println!` for reports: a reader that went away (`quire inspect | head`)
+/// ends the program quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod data;
 mod lifecycle;

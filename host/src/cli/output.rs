@@ -9,9 +9,22 @@ use serde::Serialize;
 use crate::progress::Progress;
 use crate::report::{CompactionReport, Receipt, RecoveryReport, ScanReport};
 
+/// Writes one line of a report on stdout; a closed pipe ends the program
+/// with success (the reader has what it wanted).
+pub fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|_| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        panic!("failed printing to stdout: {e}");
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json(value: &impl Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("reports serialize")
     );
@@ -55,10 +68,10 @@ impl Progress for Bar {
 
 pub fn scan_text(report: &ScanReport) {
     for finding in &report.anomalies {
-        println!("{}", finding.render());
+        outln!("{}", finding.render());
     }
     if report.anomaly_count as usize > report.anomalies.len() {
-        println!(
+        outln!(
             "... and {} more",
             report.anomaly_count as usize - report.anomalies.len()
         );
@@ -68,7 +81,7 @@ pub fn scan_text(report: &ScanReport) {
     } else {
         format!("{} anomalies", report.anomaly_count)
     };
-    println!(
+    outln!(
         "scanned {} unit(s), {} bytes, {} valid records: {verdict}",
         report.units, report.bytes_scanned, report.records
     );
@@ -87,15 +100,15 @@ pub fn receipt_text(r: &Receipt) {
     if let Some(q) = &r.quarantined_to {
         line.push_str(&format!("; original kept at {}", q.display()));
     }
-    println!("{line}");
+    outln!("{line}");
 }
 
 pub fn recovery_text(report: &RecoveryReport) {
     if report.before.healthy() {
-        println!("no anomalies: nothing to recover");
+        outln!("no anomalies: nothing to recover");
         return;
     }
-    println!(
+    outln!(
         "found {} anomalies; mode {}",
         report.before.anomaly_count, report.mode
     );
@@ -103,20 +116,20 @@ pub fn recovery_text(report: &RecoveryReport) {
         receipt_text(r);
     }
     if report.after.healthy() {
-        println!("re-scan: healthy ({} valid records)", report.after.records);
+        outln!("re-scan: healthy ({} valid records)", report.after.records);
     } else {
-        println!("re-scan: {} anomalies remain", report.after.anomaly_count);
+        outln!("re-scan: {} anomalies remain", report.after.anomaly_count);
         for f in &report.after.anomalies {
-            println!("  {}", f.render());
+            outln!("  {}", f.render());
         }
     }
 }
 
 pub fn compaction_text(r: &CompactionReport) {
-    println!("policy: {}", r.policy);
+    outln!("policy: {}", r.policy);
     for u in &r.units {
         let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
-        println!(
+        outln!(
             "  {}: {} ({} -> {} records, {} -> {} bytes)",
             u.unit,
             u.action,
@@ -126,7 +139,7 @@ pub fn compaction_text(r: &CompactionReport) {
             u.bytes_after
         );
     }
-    println!(
+    outln!(
         "{}records {} -> {}, bytes {} -> {} ({} reclaimed)",
         if r.dry_run {
             "dry run, nothing changed: "

@@ -77,15 +77,15 @@ pub fn run(command: PluginCommand) -> Result<i32> {
     if json {
         super::output::json(&described);
     } else {
-        println!(
+        outln!(
             "{}: {} plugin for {}",
             described.plugin, described.role, described.wit
         );
         if let (Some(n), Some(v)) = (&described.name, &described.version) {
-            println!("  name {n}, version {v}");
+            outln!("  name {n}, version {v}");
         }
-        println!("  {}", described.description);
-        println!("  compile cache: {}", described.compile_cache);
+        outln!("  {}", described.description);
+        outln!("  compile cache: {}", described.compile_cache);
     }
     Ok(0)
 }

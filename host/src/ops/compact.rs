@@ -1,12 +1,12 @@
 //! Compaction: retention policies decide, the host applies, the backend
 //! swaps units atomically and keeps a receipt for every unit it drops.
 //!
-//! Pass one shows the policy every record of the units it wants filtered;
-//! pass two asks for a keep flag per record, remembered as runs (memory
+//! Pass one shows the policy every record of the units it wants filtered,
+//! merged in time order across them; pass two asks for a keep flag per record, remembered as runs (memory
 //! grows with keep/drop alternations, not with records); pass three
 //! rewrites the units that lose records. A dry run stops after pass two.
 
-use crate::bindings::{ReadFilter, ReadOrder, Receipt, ReceiptKind, StoredRecord, UnitInfo};
+use crate::bindings::{ReadFilter, Receipt, ReceiptKind, StoredRecord, UnitInfo};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::policy::{Meta, Verdict};
@@ -15,6 +15,7 @@ use crate::retention::Retention;
 use crate::progress::Progress;
 use crate::report::{CompactionReport, UnitCompaction};
 use crate::session::Session;
+use super::merge::merge_units;
 use crate::store::Store;
 
 /// Keep flags as runs of `(keep, count)`, and the stored bytes of the kept records.
@@ -54,11 +55,13 @@ fn meta(r: &StoredRecord) -> Meta {
     }
 }
 
-/// Streams every valid record of `unit` in batches to `f`.
+/// Streams every valid record of `units`, merged in time order, to `f` in
+/// batches, each record with the index of its unit. Policies that keep "the
+/// newest N" see the newest last, however the backend splits its units.
 fn each_batch(
     session: &mut Session,
-    unit: &str,
-    mut f: impl FnMut(&[StoredRecord]) -> Result<()>,
+    units: &[UnitInfo],
+    mut f: impl FnMut(&[(usize, StoredRecord)]) -> Result<()>,
 ) -> Result<()> {
     let all = ReadFilter {
         kinds: vec![],
@@ -66,16 +69,19 @@ fn each_batch(
         since: None,
         until: None,
     };
-    let cursor = session.open_cursor(unit, &all, ReadOrder::OldestFirst)?;
-    let result = (|| loop {
-        let batch = session.next_batch(&cursor, super::BATCH)?;
-        if batch.is_empty() {
-            return Ok(());
+    let mut batch = Vec::with_capacity(super::BATCH as usize);
+    merge_units(session, units, &all, |unit, record| {
+        batch.push((unit, record));
+        if batch.len() == super::BATCH as usize {
+            f(&batch)?;
+            batch.clear();
         }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
         f(&batch)?;
-    })();
-    session.close_cursor(cursor);
-    result
+    }
+    Ok(())
 }
 
 impl Store {
@@ -110,37 +116,31 @@ impl Store {
         let mut session = self.session();
         let units = session.units()?;
         let verdicts = policy.plan_units(&units)?;
-        let filtered: Vec<&UnitInfo> = units
+        let filtered: Vec<UnitInfo> = units
             .iter()
             .zip(&verdicts)
             .filter(|(u, v)| **v == Verdict::Filter || (!u.sealed && **v == Verdict::Drop))
-            .map(|(u, _)| u)
+            .map(|(u, _)| u.clone())
             .collect();
         let filtered_bytes = filtered.iter().map(|u| u.bytes).sum();
 
         progress.begin("compact: counting", filtered_bytes);
-        for unit in &filtered {
-            each_batch(&mut session, &unit.id, |batch| {
-                progress.advance(batch.iter().map(|r| r.stored_bytes).sum());
-                policy.observe(&batch.iter().map(meta).collect::<Vec<_>>())
-            })?;
-        }
+        each_batch(&mut session, &filtered, |batch| {
+            progress.advance(batch.iter().map(|(_, r)| r.stored_bytes).sum());
+            policy.observe(&batch.iter().map(|(_, r)| meta(r)).collect::<Vec<_>>())
+        })?;
         progress.finish();
 
         progress.begin("compact: deciding", filtered_bytes);
-        let mut runs = Vec::with_capacity(filtered.len());
-        for unit in &filtered {
-            let mut unit_runs = Runs::default();
-            each_batch(&mut session, &unit.id, |batch| {
-                progress.advance(batch.iter().map(|r| r.stored_bytes).sum());
-                let keep = policy.decide(&batch.iter().map(meta).collect::<Vec<_>>())?;
-                for (keep, record) in keep.into_iter().zip(batch) {
-                    unit_runs.push(keep, record.stored_bytes);
-                }
-                Ok(())
-            })?;
-            runs.push(unit_runs);
-        }
+        let mut runs: Vec<Runs> = filtered.iter().map(|_| Runs::default()).collect();
+        each_batch(&mut session, &filtered, |batch| {
+            progress.advance(batch.iter().map(|(_, r)| r.stored_bytes).sum());
+            let keep = policy.decide(&batch.iter().map(|(_, r)| meta(r)).collect::<Vec<_>>())?;
+            for (keep, (unit, record)) in keep.into_iter().zip(batch) {
+                runs[*unit].push(keep, record.stored_bytes);
+            }
+            Ok(())
+        })?;
         progress.finish();
 
         let mut report = CompactionReport {
@@ -184,6 +184,23 @@ impl Store {
                         .expect("one run list per filtered unit");
                     debug_assert_eq!(id, unit.id);
                     let (before, after) = (unit_runs.total(), unit_runs.kept());
+                    if unit.sealed && after == 0 && before > 0 {
+                        // Nothing left: drop the unit, with a receipt, rather than keep an empty one.
+                        if !dry_run {
+                            let receipt = purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
+                            session.drop_unit(&unit.id, Some(&receipt))?;
+                        }
+                        report.records_before += before;
+                        report.units.push(UnitCompaction {
+                            unit: unit.id.clone(),
+                            action: "dropped".into(),
+                            records_before: Some(before),
+                            records_after: Some(0),
+                            bytes_before: unit.bytes,
+                            bytes_after: 0,
+                        });
+                        continue;
+                    }
                     let mut entry = UnitCompaction {
                         unit: unit.id.clone(),
                         action: if before == after {

@@ -4,6 +4,7 @@ pub mod compact;
 pub mod migrate;
 pub mod durability;
 pub mod inspect;
+mod merge;
 pub mod read;
 pub mod recover;
 pub mod rewrite;

@@ -1,0 +1,131 @@
+//! The k-way merge by timestamp across units that read, replay and
+//! compaction share.
+//!
+//! Units are opened when the merge reaches their oldest record (from the
+//! manifest), so only units that overlap in time are open together and
+//! memory stays flat however long the history. Ties go to the unit listed
+//! first, so the order is deterministic.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::bindings::{ReadFilter, ReadOrder, StoredRecord, UnitInfo};
+use crate::calls::CursorHandle;
+use crate::error::Result;
+use crate::session::Session;
+
+/// One unit's cursor with its buffered head.
+struct Source {
+    /// `None` once exhausted and closed.
+    cursor: Option<CursorHandle>,
+    buffer: VecDeque<StoredRecord>,
+}
+
+struct Head {
+    timestamp: f64,
+    /// Position of the unit in `units()`: breaks ties deterministically.
+    index: usize,
+    /// Where its source is in the list of opened sources.
+    slot: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    /// Reversed: `BinaryHeap` is a max-heap and we want the oldest; ties go
+    /// to the older unit so replay is deterministic.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .timestamp
+            .total_cmp(&self.timestamp)
+            .then(other.index.cmp(&self.index))
+    }
+}
+
+fn refill(session: &mut Session, source: &mut Source) -> Result<bool> {
+    if source.buffer.is_empty() {
+        if let Some(cursor) = &source.cursor {
+            source
+                .buffer
+                .extend(session.next_batch(cursor, super::BATCH)?);
+        }
+    }
+    Ok(!source.buffer.is_empty())
+}
+
+/// Streams the records of `units` that pass `filter`, oldest first, to
+/// `each` with the index of the unit they come from.
+pub(crate) fn merge_units(
+    session: &mut Session,
+    units: &[UnitInfo],
+    filter: &ReadFilter,
+    mut each: impl FnMut(usize, StoredRecord) -> Result<()>,
+) -> Result<()> {
+    let mut pending: Vec<(f64, usize)> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.min_timestamp.unwrap_or(f64::NEG_INFINITY), i))
+        .collect();
+    // Popped from the end: latest first in the vector.
+    pending.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    let mut sources: Vec<Source> = Vec::new();
+    let result = (|| -> Result<()> {
+        let mut heap: BinaryHeap<Head> = BinaryHeap::new();
+        loop {
+            // Open every unit whose oldest record is not after the head.
+            while let Some((min, _)) = pending.last() {
+                if heap.peek().is_some_and(|h| *min > h.timestamp) {
+                    break;
+                }
+                let (_, index) = pending.pop().expect("peeked");
+                let cursor = session.open_cursor(&units[index].id, filter, ReadOrder::OldestFirst)?;
+                let slot = sources.len();
+                sources.push(Source {
+                    cursor: Some(cursor),
+                    buffer: VecDeque::new(),
+                });
+                if refill(session, &mut sources[slot])? {
+                    heap.push(Head {
+                        timestamp: sources[slot].buffer[0].envelope.timestamp,
+                        index,
+                        slot,
+                    });
+                }
+            }
+            let Some(Head { index, slot, .. }) = heap.pop() else {
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            };
+            let source = &mut sources[slot];
+            let record = source.buffer.pop_front().expect("heads have a record");
+            if refill(session, source)? {
+                heap.push(Head {
+                    timestamp: source.buffer[0].envelope.timestamp,
+                    index,
+                    slot,
+                });
+            } else if let Some(done) = source.cursor.take() {
+                // Exhausted: give the cursor back now, not at the end.
+                session.close_cursor(done);
+            }
+            each(index, record)?;
+        }
+    })();
+    for source in sources {
+        if let Some(cursor) = source.cursor {
+            session.close_cursor(cursor);
+        }
+    }
+    result
+}
