@@ -19,6 +19,14 @@ pub struct StoreArgs {
     /// Backend option NAME=VALUE (repeatable).
     #[arg(long = "option", short = 'o', value_name = "NAME=VALUE")]
     pub options: Vec<String>,
+    /// Plugin limits, compile cache and output format.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How plugins run and how reports print: shared by every command.
+#[derive(Args, Clone)]
+pub struct RunArgs {
     /// Compiled-component cache directory (default: $QUIRE_CACHE_DIR or ~/.cache/quire/components).
     #[arg(long, env = "QUIRE_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -36,7 +44,7 @@ pub struct StoreArgs {
     pub json: bool,
 }
 
-impl StoreArgs {
+impl RunArgs {
     pub fn cache(&self) -> Option<PathBuf> {
         if self.no_cache {
             None
@@ -55,6 +63,16 @@ impl StoreArgs {
             memory_bytes: self.plugin_memory_mib << 20,
             call_deadline: Duration::from_secs_f64(self.plugin_timeout),
         })
+    }
+}
+
+impl StoreArgs {
+    pub fn cache(&self) -> Option<PathBuf> {
+        self.run.cache()
+    }
+
+    pub fn limits(&self) -> Result<Limits> {
+        self.run.limits()
     }
 
     pub fn source(&self) -> PluginSource {

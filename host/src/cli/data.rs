@@ -73,7 +73,7 @@ pub fn append(a: AppendArgs) -> Result<i32> {
         commit(&mut batch, &mut appended)?;
     }
     store.flush()?;
-    if a.store.json {
+    if a.store.run.json {
         output::json(&AppendSummary { appended, rejected });
     } else if !a.ack {
         outln!(
@@ -186,7 +186,7 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
         })?,
         None => Vec::new(),
     };
-    if a.store.json {
+    if a.store.run.json {
         #[derive(Serialize)]
         struct Full<'a> {
             #[serde(flatten)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::StoreArgs;
+use super::args::{RunArgs, StoreArgs};
 use super::output::{self, Bar};
 use crate::migrate::{MigrateOptions, migrate as run_migration};
 use crate::{Durability, ReceiptFilter, ReceiptKind, Result, StoreConfig};
@@ -20,7 +20,7 @@ pub fn checkpoint(a: CheckpointArgs) -> Result<i32> {
     let store = a.store.open(false)?;
     let live_before = store.units()?.iter().filter(|u| !u.sealed).count();
     store.checkpoint()?;
-    if a.store.json {
+    if a.store.run.json {
         output::json(&serde_json::json!({ "sealed": live_before }));
     } else {
         outln!("sealed {live_before} live units");
@@ -71,7 +71,7 @@ pub fn receipts(a: ReceiptsArgs) -> Result<i32> {
     })?;
     let entries: Vec<crate::report::ReceiptEntry> =
         receipts.iter().map(crate::report::ReceiptEntry::from).collect();
-    if a.store.json {
+    if a.store.run.json {
         output::json(&entries);
     } else {
         for r in &entries {
@@ -114,23 +114,23 @@ pub struct MigrateArgs {
     skip_damaged: bool,
     /// Plugin limits and cache, and --json.
     #[command(flatten)]
-    common: StoreArgs,
+    run: RunArgs,
 }
 
-fn side(common: &StoreArgs, backend: &str, path: &Option<PathBuf>, options: &[String]) -> StoreArgs {
+fn side(run: &RunArgs, backend: &str, path: &Option<PathBuf>, options: &[String]) -> StoreArgs {
     StoreArgs {
         backend: backend.to_string(),
         path: path.clone(),
         options: options.to_vec(),
-        ..common.clone()
+        run: run.clone(),
     }
 }
 
 /// Copies every record from one backend to another.
 pub fn migrate(a: MigrateArgs) -> Result<i32> {
-    let from = side(&a.common, &a.from_backend, &a.from_path, &a.from_option).open(true)?;
+    let from = side(&a.run, &a.from_backend, &a.from_path, &a.from_option).open(true)?;
     let mut to_config: StoreConfig =
-        side(&a.common, &a.to_backend, &a.to_path, &a.to_option).config(false)?;
+        side(&a.run, &a.to_backend, &a.to_path, &a.to_option).config(false)?;
     // One sync at the end, not one per batch.
     to_config.durability = Durability::Batch;
     let to = crate::Store::open(to_config)?;
@@ -148,7 +148,7 @@ pub fn migrate(a: MigrateArgs) -> Result<i32> {
         },
         &Bar::new(),
     )?;
-    if a.common.json {
+    if a.run.json {
         output::json(&report);
     } else {
         outln!(

@@ -25,7 +25,7 @@ pub struct ScanArgs {
 pub fn scan(a: ScanArgs) -> Result<i32> {
     let store = a.store.open(true)?;
     let report = store.scan(&Bar::new())?;
-    if a.store.json {
+    if a.store.run.json {
         output::json(&report)
     } else {
         output::scan_text(&report)
@@ -79,7 +79,7 @@ fn open_for_recovery(
 pub fn recover(a: RecoverArgs) -> Result<i32> {
     let store = open_for_recovery(&a.store, a.mode, &a.quarantine_dir)?;
     let report = store.recover(a.mode.into(), &Bar::new())?;
-    if a.store.json {
+    if a.store.run.json {
         output::json(&report)
     } else {
         output::recovery_text(&report)
@@ -188,12 +188,12 @@ pub fn compact(a: CompactArgs) -> Result<i32> {
     let mut reports = Vec::new();
     for retention in &mut runs {
         let report = store.compact(retention, a.dry_run, &Bar::new())?;
-        if !a.store.json {
+        if !a.store.run.json {
             output::compaction_text(&report);
         }
         reports.push(report);
     }
-    if a.store.json {
+    if a.store.run.json {
         if reports.len() == 1 {
             output::json(&reports[0])
         } else {
@@ -228,7 +228,7 @@ pub fn startup_check(a: StartupArgs) -> Result<i32> {
         _ => a.store.open(true)?,
     };
     let report = store.startup_check(mode, &Bar::new())?;
-    if a.store.json {
+    if a.store.run.json {
         output::json(&report);
     } else {
         if let Some(scan) = &report.scan {
@@ -348,7 +348,7 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
             }
         }
     }
-    if a.store.json {
+    if a.store.run.json {
         output::json(&checks);
     } else {
         for c in &checks {
