@@ -4,7 +4,8 @@
 //! a retention policy implements `retention-policy`. This crate generates
 //! both sets of bindings once and supplies what file backends share: reading
 //! lines with their offsets, deciding what a line is, and replacing a file
-//! atomically. The built-in backends use it themselves.
+//! atomically; and what policies share: the pass-order check and config
+//! parsing. The built-in backends and policies use it themselves.
 #![deny(missing_docs)]
 
 pub mod atomic;
@@ -14,6 +15,7 @@ pub mod lines;
 pub mod linefile;
 pub mod memlog;
 pub mod options;
+pub mod policy_kit;
 pub mod receipts;
 pub mod record;
 

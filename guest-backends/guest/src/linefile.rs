@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::errors::IoContext;
@@ -50,6 +50,19 @@ pub fn encode_batch(batch: &[Envelope]) -> Result<Vec<u8>, PluginError> {
     let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
     encode_into(batch, &mut buf);
     Ok(buf)
+}
+
+/// True when the file is non-empty and its last byte is not a newline: a
+/// torn append. New records must then start on a fresh line.
+pub fn ends_mid_line(file: &mut File, label: &str) -> Result<bool, PluginError> {
+    let len = file.metadata().ctx("stat", label)?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1)).ctx("seek", label)?;
+    file.read_exact(&mut last).ctx("read", label)?;
+    Ok(last[0] != b'\n')
 }
 
 /// Opens `path` positioned at `offset`, reading `chunk` bytes at a time;

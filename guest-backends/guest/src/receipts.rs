@@ -165,6 +165,11 @@ impl ReceiptBook {
     }
 }
 
+/// The answer to `put-receipt` from a backend that keeps no receipts.
+pub fn not_kept() -> PluginError {
+    PluginError::Unsupported("put-receipt: this backend keeps no receipts".into())
+}
+
 /// Whether `r` passes `filter`.
 pub fn matches(r: &Receipt, filter: &ReceiptFilter) -> bool {
     (filter.stores.is_empty()

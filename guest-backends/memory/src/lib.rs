@@ -144,9 +144,7 @@ impl GuestStore for MemoryStore {
     }
 
     fn put_receipt(&self, _receipt: Receipt) -> Result<(), PluginError> {
-        Err(PluginError::Unsupported(
-            "put-receipt: this backend keeps no receipts".into(),
-        ))
+        Err(quire_guest::receipts::not_kept())
     }
 
     fn receipts(&self, _filter: ReceiptFilter) -> Result<Vec<Receipt>, PluginError> {

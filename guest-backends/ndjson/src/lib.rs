@@ -5,7 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -110,19 +110,6 @@ impl NdjsonStore {
     }
 }
 
-/// True when the file is non-empty and its last byte is not a newline: a
-/// torn append. New records must then start on a fresh line.
-fn ends_mid_line(file: &mut File, label: &str) -> Result<bool, PluginError> {
-    let len = file.metadata().ctx("stat", label)?.len();
-    if len == 0 {
-        return Ok(false);
-    }
-    let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1)).ctx("seek", label)?;
-    file.read_exact(&mut last).ctx("read", label)?;
-    Ok(last[0] != b'\n')
-}
-
 impl GuestStore for NdjsonStore {
     fn open(config: OpenConfig) -> Result<Store, PluginError> {
         Options::new(config.options, &[])?;
@@ -171,7 +158,7 @@ impl GuestStore for NdjsonStore {
         let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 1);
         let label = self.label();
         self.with_appender(|appender| {
-            if !appender.ends_clean && ends_mid_line(&mut appender.file, &label)? {
+            if !appender.ends_clean && linefile::ends_mid_line(&mut appender.file, &label)? {
                 buf.push(b'\n');
             }
             linefile::encode_into(&batch, &mut buf);
@@ -308,9 +295,7 @@ impl GuestStore for NdjsonStore {
     }
 
     fn put_receipt(&self, _receipt: Receipt) -> Result<(), PluginError> {
-        Err(PluginError::Unsupported(
-            "put-receipt: this backend keeps no receipts".into(),
-        ))
+        Err(quire_guest::receipts::not_kept())
     }
 
     fn receipts(&self, _filter: ReceiptFilter) -> Result<Vec<Receipt>, PluginError> {
@@ -328,7 +313,7 @@ impl GuestStore for NdjsonStore {
         if let Ok(mut file) = File::open(&self.shared.path) {
             details.push((
                 "torn-tail".into(),
-                ends_mid_line(&mut file, &self.label())?.to_string(),
+                linefile::ends_mid_line(&mut file, &self.label())?.to_string(),
             ));
         }
         Ok(StorageStats {

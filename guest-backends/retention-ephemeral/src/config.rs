@@ -4,7 +4,7 @@
 //! live one; 0 keeps the live unit alone. Unknown fields are refused so a
 //! misspelt name cannot silently fall back to the default.
 
-use serde_json::{Map, Value};
+use quire_guest::policy_kit::config_fields;
 
 /// What the configuration error says is expected.
 pub const EXPECTED: &str = r#"expected {"keep_sealed": N (whole number, default 1)}"#;
@@ -18,10 +18,7 @@ pub struct Config {
 
 /// Parses and checks `text`; blank text counts as `{}`.
 pub fn parse(text: &str) -> Result<Config, String> {
-    let fields = object(text)?;
-    if let Some(name) = fields.keys().find(|k| k.as_str() != "keep_sealed") {
-        return Err(format!("unknown field `{name}`; {EXPECTED}"));
-    }
+    let fields = config_fields(text, &["keep_sealed"], EXPECTED)?;
     let keep_sealed = match fields.get("keep_sealed") {
         None => 1,
         Some(value) => value
@@ -35,20 +32,6 @@ pub fn parse(text: &str) -> Result<Config, String> {
             })?,
     };
     Ok(Config { keep_sealed })
-}
-
-/// The fields of the JSON object in `text`; blank text is the empty object.
-fn object(text: &str) -> Result<Map<String, Value>, String> {
-    if text.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str(text) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(other) => Err(format!(
-            "configuration is not a JSON object: `{other}`; {EXPECTED}"
-        )),
-        Err(e) => Err(format!("configuration is not valid JSON ({e}); {EXPECTED}")),
-    }
 }
 
 #[cfg(test)]

@@ -7,20 +7,17 @@
 //! Ranking rules, including units with unknown timestamps, are in `plan`.
 
 mod config;
-mod passes;
 mod plan;
 
-use std::cell::RefCell;
-
-use passes::Passes;
 use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
+use quire_guest::policy_kit::Passes;
 
 struct Ephemeral;
 
 struct EphemeralEvaluator {
     keep_sealed: u32,
-    passes: RefCell<Passes>,
+    passes: Passes,
 }
 
 impl Guest for Ephemeral {
@@ -32,7 +29,7 @@ impl GuestEvaluator for EphemeralEvaluator {
         let config = config::parse(&config).map_err(PolicyError::InvalidConfig)?;
         Ok(Evaluator::new(EphemeralEvaluator {
             keep_sealed: config.keep_sealed,
-            passes: RefCell::default(),
+            passes: Passes::default(),
         }))
     }
 
@@ -59,17 +56,11 @@ impl GuestEvaluator for EphemeralEvaluator {
     }
 
     fn observe(&self, batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
-        self.passes
-            .borrow_mut()
-            .observe(batch.len())
-            .map_err(PolicyError::InvalidState)
+        self.passes.observe(batch.len())
     }
 
     fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
-        self.passes
-            .borrow_mut()
-            .decide(batch.len())
-            .map_err(PolicyError::InvalidState)?;
+        self.passes.decide(batch.len())?;
         Ok(vec![true; batch.len()])
     }
 }

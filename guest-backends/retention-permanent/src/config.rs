@@ -4,32 +4,14 @@
 //! meant for another policy (a `window_seconds` for the rolling window), so
 //! it is refused rather than ignored.
 
-use serde_json::{Map, Value};
+use quire_guest::policy_kit::config_fields;
 
 /// What the configuration error says is expected.
 pub const EXPECTED: &str = "expected `{}` (the permanent policy takes no fields)";
 
 /// Checks `text` is an empty JSON object; blank text counts as `{}`.
 pub fn parse(text: &str) -> Result<(), String> {
-    let fields = object(text)?;
-    match fields.keys().next() {
-        None => Ok(()),
-        Some(name) => Err(format!("unknown field `{name}`; {EXPECTED}")),
-    }
-}
-
-/// The fields of the JSON object in `text`; blank text is the empty object.
-fn object(text: &str) -> Result<Map<String, Value>, String> {
-    if text.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str(text) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(other) => Err(format!(
-            "configuration is not a JSON object: `{other}`; {EXPECTED}"
-        )),
-        Err(e) => Err(format!("configuration is not valid JSON ({e}); {EXPECTED}")),
-    }
+    config_fields(text, &[], EXPECTED).map(drop)
 }
 
 #[cfg(test)]

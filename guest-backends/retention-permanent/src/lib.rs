@@ -6,19 +6,16 @@
 //! anyway, every record is kept.
 
 mod config;
-mod passes;
 mod plan;
 
-use std::cell::RefCell;
-
-use passes::Passes;
 use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
+use quire_guest::policy_kit::Passes;
 
 struct Permanent;
 
 struct PermanentEvaluator {
-    passes: RefCell<Passes>,
+    passes: Passes,
 }
 
 impl Guest for Permanent {
@@ -29,7 +26,7 @@ impl GuestEvaluator for PermanentEvaluator {
     fn create(config: String, _now: f64) -> Result<Evaluator, PolicyError> {
         config::parse(&config).map_err(PolicyError::InvalidConfig)?;
         Ok(Evaluator::new(PermanentEvaluator {
-            passes: RefCell::default(),
+            passes: Passes::default(),
         }))
     }
 
@@ -42,17 +39,11 @@ impl GuestEvaluator for PermanentEvaluator {
     }
 
     fn observe(&self, batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
-        self.passes
-            .borrow_mut()
-            .observe(batch.len())
-            .map_err(PolicyError::InvalidState)
+        self.passes.observe(batch.len())
     }
 
     fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
-        self.passes
-            .borrow_mut()
-            .decide(batch.len())
-            .map_err(PolicyError::InvalidState)?;
+        self.passes.decide(batch.len())?;
         Ok(vec![true; batch.len()])
     }
 }

@@ -8,7 +8,8 @@
 //! it. Unknown fields are refused: a misspelt `exact` would otherwise
 //! silently fall back to the default.
 
-use serde_json::{Map, Value};
+use quire_guest::policy_kit::config_fields;
+use serde_json::Value;
 
 /// What the configuration error says is expected.
 pub const EXPECTED: &str = r#"expected {"window_seconds": S (seconds, > 0), "exact": false}"#;
@@ -24,13 +25,7 @@ pub struct Config {
 
 /// Parses and checks `text`.
 pub fn parse(text: &str) -> Result<Config, String> {
-    let fields = object(text)?;
-    if let Some(name) = fields
-        .keys()
-        .find(|k| !matches!(k.as_str(), "window_seconds" | "exact"))
-    {
-        return Err(format!("unknown field `{name}`; {EXPECTED}"));
-    }
+    let fields = config_fields(text, &["window_seconds", "exact"], EXPECTED)?;
     let window_seconds = match fields.get("window_seconds") {
         None => return Err(format!("missing field `window_seconds`; {EXPECTED}")),
         Some(value) => match value.as_f64() {
@@ -55,20 +50,6 @@ pub fn parse(text: &str) -> Result<Config, String> {
         window_seconds,
         exact,
     })
-}
-
-/// The fields of the JSON object in `text`; blank text is the empty object.
-fn object(text: &str) -> Result<Map<String, Value>, String> {
-    if text.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str(text) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(other) => Err(format!(
-            "configuration is not a JSON object: `{other}`; {EXPECTED}"
-        )),
-        Err(e) => Err(format!("configuration is not valid JSON ({e}); {EXPECTED}")),
-    }
 }
 
 #[cfg(test)]

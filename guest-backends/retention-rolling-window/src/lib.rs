@@ -9,23 +9,20 @@
 //! read, record by record. See `plan` for the exact rules.
 
 mod config;
-mod passes;
 mod plan;
 mod words;
 
-use std::cell::RefCell;
-
-use passes::Passes;
 use plan::Window;
 use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
+use quire_guest::policy_kit::Passes;
 
 struct RollingWindow;
 
 struct RollingWindowEvaluator {
     window_seconds: f64,
     window: Window,
-    passes: RefCell<Passes>,
+    passes: Passes,
 }
 
 impl Guest for RollingWindow {
@@ -44,7 +41,7 @@ impl GuestEvaluator for RollingWindowEvaluator {
         Ok(Evaluator::new(RollingWindowEvaluator {
             window_seconds: config.window_seconds,
             window: Window::new(config, now),
-            passes: RefCell::default(),
+            passes: Passes::default(),
         }))
     }
 
@@ -70,17 +67,11 @@ impl GuestEvaluator for RollingWindowEvaluator {
     }
 
     fn observe(&self, batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
-        self.passes
-            .borrow_mut()
-            .observe(batch.len())
-            .map_err(PolicyError::InvalidState)
+        self.passes.observe(batch.len())
     }
 
     fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
-        self.passes
-            .borrow_mut()
-            .decide(batch.len())
-            .map_err(PolicyError::InvalidState)?;
+        self.passes.decide(batch.len())?;
         Ok(batch
             .iter()
             .map(|r| self.window.keeps(r.timestamp))

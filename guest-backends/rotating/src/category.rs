@@ -3,7 +3,7 @@
 //! that changes the manifest writes it atomically before returning.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::sync_dir;
@@ -288,19 +288,6 @@ impl Category {
     }
 }
 
-/// True when the file is non-empty and does not end with a newline.
-pub fn ends_mid_line(path: &Path, label: &str) -> Result<bool, PluginError> {
-    let mut file = File::open(path).ctx("open", label)?;
-    let len = file.metadata().ctx("stat", label)?.len();
-    if len == 0 {
-        return Ok(false);
-    }
-    let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1)).ctx("seek", label)?;
-    file.read_exact(&mut last).ctx("read", label)?;
-    Ok(last[0] != b'\n')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +340,8 @@ mod tests {
         cat.start_file().unwrap();
         fs::write(cat.path(1), "{\"kind\":\"event\",\"timestamp\":1}\n{\"kin").unwrap();
         cat.live = Some(LiveFile::resumed(1));
-        assert!(ends_mid_line(&cat.path(1), "f").unwrap());
+        let mut file = File::open(cat.path(1)).unwrap();
+        assert!(linefile::ends_mid_line(&mut file, "f").unwrap());
         assert_eq!(cat.live_fill(5.0).unwrap(), None);
         let entry = cat.manifest.entry(1).unwrap();
         assert_eq!(entry.records, 1);

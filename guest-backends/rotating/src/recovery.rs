@@ -4,15 +4,16 @@
 //! as one anomaly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
+use std::fs::{self, File};
 use std::path::Path;
 
 use quire_guest::atomic::{TEMP_SUFFIX, sync_dir};
 use quire_guest::backend::{Receipt, ReceiptKind};
 use quire_guest::errors::IoContext;
+use quire_guest::linefile;
 use quire_guest::types::{Anomaly, AnomalyKind, PluginError};
 
-use crate::category::{Category, LiveFile, ends_mid_line};
+use crate::category::{Category, LiveFile};
 use crate::layout::CategoryDir;
 use crate::manifest::{Loaded, Manifest, SealedFile};
 use crate::naming::{self, MANIFEST_NAME, UnitName};
@@ -157,7 +158,8 @@ pub fn open_category(
     let mut live_file = None;
     if let Some(seq) = live {
         let path = found.dir.join(naming::file_name(&name, seq));
-        if ends_mid_line(&path, &unit(seq))? {
+        let label = unit(seq);
+        if linefile::ends_mid_line(&mut File::open(&path).ctx("open", &label)?, &label)? {
             let stats = FileStats::of_file(&path, &unit(seq))?;
             let torn = stats.torn_tail.unwrap_or((stats.bytes, 0));
             note(
