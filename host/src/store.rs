@@ -24,6 +24,10 @@ pub enum Durability {
     EveryN(u64),
     /// Written to the operating system on append; synced by `flush` and on drop.
     Batch,
+    /// Handed to the backend, which may hold records in memory (a compact
+    /// codec's block) until `flush`, its own block size, or drop. The
+    /// records held are lost if the process dies: `durability()` counts them.
+    Buffered,
 }
 
 impl std::str::FromStr for Durability {
@@ -32,6 +36,7 @@ impl std::str::FromStr for Durability {
         match text {
             "per-write" => Ok(Durability::PerWrite),
             "batch" => Ok(Durability::Batch),
+            "buffered" => Ok(Durability::Buffered),
             _ => text
                 .strip_prefix("every-n:")
                 .and_then(|n| n.parse().ok())
@@ -39,7 +44,7 @@ impl std::str::FromStr for Durability {
                 .map(Durability::EveryN)
                 .ok_or_else(|| {
                     Error::Usage(format!(
-                        "unknown durability `{text}`: use per-write, every-n:N or batch"
+                        "unknown durability `{text}`: use per-write, every-n:N, batch or buffered"
                     ))
                 }),
         }
@@ -238,7 +243,7 @@ impl Store {
                 let sync_now = match self.config.durability {
                     Durability::PerWrite => true,
                     Durability::EveryN(n) => queue.unsynced_records + batch.len() as u64 >= n,
-                    Durability::Batch => false,
+                    Durability::Batch | Durability::Buffered => false,
                 };
                 drop(queue);
                 let outcome = self.write_batch(&batch, sync_now);
@@ -270,10 +275,10 @@ impl Store {
     }
 
     fn write_batch(&self, batch: &[Envelope], sync: bool) -> Result<()> {
-        let level = if sync {
-            SyncLevel::Durable
-        } else {
-            SyncLevel::Written
+        let level = match (sync, self.config.durability) {
+            (true, _) => SyncLevel::Durable,
+            (false, Durability::Buffered) => SyncLevel::Buffered,
+            (false, _) => SyncLevel::Written,
         };
         let result = self.session().append(batch, level);
         match &result {

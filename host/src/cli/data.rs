@@ -16,7 +16,8 @@ pub struct AppendArgs {
     /// Records per append call (one group commit each).
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// per-write (fdatasync before each acknowledgement), every-n:N, or batch.
+    /// per-write (fdatasync before each acknowledgement), every-n:N, batch (written, synced at the
+    /// end) or buffered (the backend may hold records in memory until the end).
     #[arg(long, default_value = "per-write")]
     durability: String,
     /// Print `ack N` on stdout after each acknowledged batch (N = records so far).

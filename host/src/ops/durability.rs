@@ -25,6 +25,7 @@ impl Store {
                 Durability::PerWrite => "per-write".into(),
                 Durability::EveryN(n) => format!("every-n:{n}"),
                 Durability::Batch => "batch".into(),
+                Durability::Buffered => "buffered".into(),
             },
             pending_in_host,
             stores: stores.iter().map(StoreDurabilityEntry::from).collect(),

@@ -1,0 +1,1231 @@
+//! The backends side by side: ndjson, rotating, segmented (json-crc32) and
+//! segmented (compact), each figure next to a native baseline measured in the
+//! same run. It prints a Markdown table on stdout (progress goes to stderr)
+//! and never asserts timings; it does check that every run stored and read
+//! back the records it should.
+//!
+//! ```text
+//! cargo bench --bench backends_bench                       # 1 GiB histories for figure 4
+//! QUIRE_BENCH_GIB=0.05 cargo bench --bench backends_bench  # quick run
+//! QUIRE_BENCH_ONLY=1,3 cargo bench --bench backends_bench  # only those figures
+//! ```
+//!
+//! Figures:
+//! 1. appends/s and bytes per record, Durability::Batch, batches of 1024, on
+//!    Papyra-style actor events and on a GPS stream (vs a BufWriter loop);
+//! 2. durable appends, Durability::PerWrite, 4 threads (vs write + fdatasync);
+//! 3. replay records/s and scan MB/s (vs native serde_json parsing);
+//! 4. peak memory (VmHWM of a child process) of replay and compaction over a
+//!    big history for rotating and segmented.
+//!
+//! Data lives in `target/bench-data/backends/`. Histories built through a
+//! backend are reused between runs; their names carry a hash of the backend
+//! component and its options, so a changed backend gets a fresh history.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quire::plugin::{load_backend, load_policy};
+use quire::progress::Silent;
+use quire::{
+    Durability, Limits, PluginSource, Policy, ReadQuery, Record, Retention, Store, StoreConfig,
+};
+use serde::Deserialize;
+
+/// Records per append call (figure 1).
+const APPEND_BATCH: usize = 1024;
+/// Batches per run in figure 1 (~200k records).
+const APPEND_BATCHES: usize = 200;
+/// Repetitions of figure 1 (median reported).
+const APPEND_REPS: usize = 5;
+/// Batch sizes of figure 2.
+const DURABLE_BATCHES: [usize; 2] = [64, 512];
+/// Wall time per durable-append configuration.
+const DURABLE_SECONDS: f64 = 3.0;
+/// Threads appending concurrently in figure 2.
+const DURABLE_THREADS: usize = 4;
+/// Records in the replay/scan histories of figure 3 (~170 MB of NDJSON).
+const REPLAY_RECORDS: u64 = 1_000_000;
+/// Repetitions of figure 3 (median reported).
+const REPLAY_REPS: usize = 3;
+/// Goal for peak memory in figure 4.
+const MEMORY_GOAL_MIB: u64 = 64;
+/// 2023-11-15 01:00:00 UTC: every data set stays inside one UTC day, so the
+/// segmented backend's day buckets do not split it.
+const BASE_TS: f64 = 1_700_010_000.0;
+/// Bumped when the generated data changes, so reused histories are rebuilt.
+const DATA_VERSION: u32 = 1;
+
+// ---------------------------------------------------------------- data
+
+/// One Papyra-style actor event (the same template as `quire_bench`, 168
+/// bytes), at `ts`.
+fn event_line(i: u64, ts: f64) -> String {
+    const LEN: usize = 168;
+    let head = format!(
+        r#"{{"kind": "event", "system_id": "local", "actor_address": "local:worker-{}", "event_type": "Tick", "payload": {{"n": {}, "note": ""#,
+        i % 32,
+        i % 1_000_000
+    );
+    let tail = format!(r#""}}, "timestamp": {ts:.3}}}"#);
+    const NOTE: &[u8] = b"mailbox drained, next tick scheduled, supervisor ok ";
+    let pad = LEN.saturating_sub(head.len() + tail.len());
+    let mut s = String::with_capacity(LEN);
+    s.push_str(&head);
+    s.extend((0..pad).map(|k| NOTE[(k + i as usize) % NOTE.len()] as char));
+    s.push_str(&tail);
+    s
+}
+
+/// A GPS/sensor stream: one truck driving a random walk at 10 Hz.
+struct Gps {
+    rng: u64,
+    lat: f64,
+    lon: f64,
+    speed: f64,
+    heading: f64,
+}
+
+impl Gps {
+    fn new() -> Self {
+        Gps {
+            rng: 0x005E_ED0F_6E55,
+            lat: 52.520008,
+            lon: 13.404954,
+            speed: 13.9,
+            heading: 90.0,
+        }
+    }
+
+    /// splitmix64, as a float in [0, 1).
+    fn uniform(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn next(&mut self, ts: f64) -> String {
+        self.heading = (self.heading + (self.uniform() - 0.5) * 8.0).rem_euclid(360.0);
+        self.speed = (self.speed + (self.uniform() - 0.5) * 1.2).clamp(0.0, 33.0);
+        let metres = self.speed * 0.1;
+        let rad = self.heading.to_radians();
+        self.lat += metres * rad.cos() / 111_320.0;
+        self.lon += metres * rad.sin() / (111_320.0 * self.lat.to_radians().cos());
+        format!(
+            r#"{{"kind":"metric","store":"gps","timestamp":{ts:.3},"device":"truck-17","lat":{:.6},"lon":{:.6},"speed":{:.2},"heading":{:.1}}}"#,
+            self.lat, self.lon, self.speed, self.heading
+        )
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dataset {
+    /// Papyra-style actor events, 1 kHz.
+    Events,
+    /// GPS records, 10 Hz.
+    Gps,
+}
+
+impl Dataset {
+    fn name(self) -> &'static str {
+        match self {
+            Dataset::Events => "actor events",
+            Dataset::Gps => "GPS stream",
+        }
+    }
+
+    fn lines(self, n: u64) -> Vec<String> {
+        match self {
+            Dataset::Events => (0..n)
+                .map(|i| event_line(i, BASE_TS + i as f64 * 0.001))
+                .collect(),
+            Dataset::Gps => {
+                let mut gps = Gps::new();
+                (0..n).map(|i| gps.next(BASE_TS + i as f64 * 0.1)).collect()
+            }
+        }
+    }
+}
+
+/// The mixed history of figure 4: actor events (store `local`) and GPS
+/// records (store `gps`) alternating, 1 ms apart.
+struct Mixed {
+    k: u64,
+    gps: Gps,
+}
+
+impl Mixed {
+    fn new() -> Self {
+        Mixed {
+            k: 0,
+            gps: Gps::new(),
+        }
+    }
+
+    fn ts(k: u64) -> f64 {
+        BASE_TS + k as f64 * 0.001
+    }
+
+    fn next(&mut self) -> String {
+        let (k, ts) = (self.k, Self::ts(self.k));
+        self.k += 1;
+        if k % 2 == 0 {
+            event_line(k / 2, ts)
+        } else {
+            self.gps.next(ts)
+        }
+    }
+}
+
+fn records_of(lines: &[String]) -> Vec<Record> {
+    lines
+        .iter()
+        .map(|l| Record::from_json_line(l, 0.0).expect("valid record"))
+        .collect()
+}
+
+/// The fields every backend lifts from a line, deserialized the same way.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    timestamp: Option<f64>,
+    #[serde(borrow)]
+    store: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    system_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Native replay baseline: every line of an NDJSON file parsed with
+/// serde_json. Returns (bytes, valid records).
+fn native_parse(path: &Path) -> (u64, u64) {
+    let mut reader = BufReader::with_capacity(4 << 20, File::open(path).expect("opening file"));
+    let mut buf = String::new();
+    let (mut bytes, mut records) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).expect("reading file");
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        if let Ok(head) = serde_json::from_str::<Head>(buf.trim_end()) {
+            std::hint::black_box(head.store.or(head.system_id));
+            if head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite) {
+                records += 1;
+            }
+        }
+    }
+    (bytes, records)
+}
+
+// ---------------------------------------------------------------- backends
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Backend {
+    Ndjson,
+    Rotating,
+    SegJson,
+    SegCompact,
+}
+
+impl Backend {
+    const ALL: [Backend; 4] = [
+        Backend::Ndjson,
+        Backend::Rotating,
+        Backend::SegJson,
+        Backend::SegCompact,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Ndjson => "ndjson",
+            Backend::Rotating => "rotating",
+            Backend::SegJson => "segmented json-crc32",
+            Backend::SegCompact => "segmented compact",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Backend::Ndjson => "ndjson",
+            Backend::Rotating => "rotating",
+            Backend::SegJson => "seg-json",
+            Backend::SegCompact => "seg-compact",
+        }
+    }
+
+    fn from_slug(slug: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.slug() == slug)
+            .unwrap_or_else(|| panic!("unknown backend `{slug}`"))
+    }
+
+    fn plugin(self) -> &'static str {
+        match self {
+            Backend::Ndjson => "ndjson",
+            Backend::Rotating => "rotating",
+            Backend::SegJson | Backend::SegCompact => "segmented",
+        }
+    }
+
+    fn options(self) -> Vec<(String, String)> {
+        match self {
+            Backend::Ndjson | Backend::Rotating => vec![],
+            Backend::SegJson => vec![("codec".into(), "json-crc32".into())],
+            Backend::SegCompact => vec![("codec".into(), "compact".into())],
+        }
+    }
+
+    /// The store path inside `home`, a directory holding nothing else.
+    fn path(self, home: &Path) -> PathBuf {
+        match self {
+            Backend::Ndjson => home.join("events.ndjson"),
+            _ => home.join("data"),
+        }
+    }
+
+    fn config(self, home: &Path, durability: Durability, cache: &Path) -> StoreConfig {
+        let mut config =
+            StoreConfig::new(PluginSource::Builtin(self.plugin().into()), self.path(home));
+        config.durability = durability;
+        config.cache_dir = Some(cache.to_path_buf());
+        config.options = self.options();
+        config
+    }
+
+    fn open(self, home: &Path, durability: Durability, cache: &Path) -> Store {
+        fs::create_dir_all(home).unwrap();
+        Store::open(self.config(home, durability, cache))
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.name()))
+    }
+
+    fn open_read_only(self, home: &Path, cache: &Path) -> Store {
+        let mut config = self.config(home, Durability::Batch, cache);
+        config.read_only = true;
+        Store::open(config).unwrap_or_else(|e| panic!("opening {} read-only: {e}", self.name()))
+    }
+
+    /// Identifies the component and options, for naming reusable histories.
+    fn fingerprint(self) -> String {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        quire::builtin::component(self.plugin())
+            .expect("built-in backend")
+            .hash(&mut h);
+        self.options().hash(&mut h);
+        DATA_VERSION.hash(&mut h);
+        format!("{:012x}", h.finish() & 0xFFFF_FFFF_FFFF)
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn group(x: f64) -> String {
+    let s = (x.round() as u64).to_string();
+    let mut out = String::new();
+    for (k, c) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// 1.23M, 456k, 789.
+fn short(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.0}k", x / 1e3)
+    } else {
+        group(x)
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// (allocated bytes as `du` counts them, apparent bytes) of everything under `path`.
+fn du(path: &Path) -> (u64, u64) {
+    let meta = fs::symlink_metadata(path).expect("stat");
+    if meta.is_dir() {
+        fs::read_dir(path)
+            .expect("listing")
+            .map(|e| du(&e.unwrap().path()))
+            .fold((meta.blocks() * 512, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    } else {
+        (meta.blocks() * 512, meta.len())
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Reads every file under `path` once, so timed runs start from the page cache.
+fn warm(path: &Path) {
+    if path.is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            warm(&entry.unwrap().path());
+        }
+    } else {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut file = File::open(path).unwrap();
+        while file.read(&mut buf).unwrap() > 0 {}
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn remove(path: &Path) {
+    if path.is_dir() {
+        let _ = fs::remove_dir_all(path);
+    } else {
+        let _ = fs::remove_file(path);
+    }
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn say(&self, what: &str) {
+        eprintln!("[{:7.1}s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+/// One table row.
+struct Row {
+    figure: String,
+    backend: String,
+    quire: String,
+    baseline: String,
+    ratio: String,
+    goal: String,
+    met: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    figure: &str,
+    backend: &str,
+    quire: String,
+    baseline: String,
+    ratio: String,
+    goal: &str,
+    met: Option<bool>,
+) -> Row {
+    Row {
+        figure: figure.into(),
+        backend: backend.into(),
+        quire,
+        baseline,
+        ratio,
+        goal: goal.into(),
+        met: match met {
+            Some(true) => "yes".into(),
+            Some(false) => "**no**".into(),
+            None => "".into(),
+        },
+    }
+}
+
+/// Counts the records a store reads back (a check, not a figure).
+fn count(backend: Backend, home: &Path, cache: &Path) -> u64 {
+    backend
+        .open_read_only(home, cache)
+        .read(&ReadQuery::default(), |_| Ok(()))
+        .expect("reading back")
+}
+
+// ---------------------------------------------------------------- children
+
+/// Result line a child prints on stdout.
+const CHILD_TAG: &str = "QUIRE_BACKENDS_BENCH_CHILD";
+
+/// `--child WHAT BACKEND HOME CACHE [ARGS]`: runs one operation in a fresh
+/// process and prints its peak RSS.
+fn child(args: &[String]) -> ! {
+    let what = args[0].as_str();
+    let backend = Backend::from_slug(&args[1]);
+    let home = PathBuf::from(&args[2]);
+    let cache = PathBuf::from(&args[3]);
+    let start = Instant::now();
+    let compact = |mut retention: Retention| {
+        let store = backend.open(&home, Durability::Batch, &cache);
+        let report = store
+            .compact(&mut retention, false, &Silent)
+            .expect("compaction");
+        format!(
+            "records_before={} records_after={}",
+            report.records_before, report.records_after
+        )
+    };
+    let policy = |name: &str, config: String, now: f64| {
+        let loaded =
+            load_policy(&PluginSource::Builtin(name.into()), Some(&cache)).expect("loading policy");
+        Policy::create(&loaded, &config, now, Limits::default()).expect("creating policy")
+    };
+    let detail = match what {
+        "replay" => {
+            let store = backend.open_read_only(&home, &cache);
+            let n = store
+                .read(&ReadQuery::default(), |r| {
+                    std::hint::black_box(&r);
+                    Ok(())
+                })
+                .expect("replay");
+            format!("records={n}")
+        }
+        "compact-half" => {
+            let keep: u64 = args[4].parse().unwrap();
+            compact(Retention::single(policy(
+                "standard",
+                format!(r#"{{"max_records": {keep}}}"#),
+                quire::now(),
+            )))
+        }
+        "compact-window" => {
+            let (store, window, now): (&str, f64, f64) =
+                (&args[4], args[5].parse().unwrap(), args[6].parse().unwrap());
+            let rolling = policy(
+                "rolling-window",
+                format!(r#"{{"window_seconds": {window}, "exact": false}}"#),
+                now,
+            );
+            compact(Retention::per_store(
+                None,
+                BTreeMap::from([(store.to_string(), rolling)]),
+            ))
+        }
+        other => panic!("unknown child `{other}`"),
+    };
+    println!(
+        "{CHILD_TAG} peak_kib={} secs={:.3} {detail}",
+        peak_rss_kib(),
+        start.elapsed().as_secs_f64()
+    );
+    std::process::exit(0)
+}
+
+struct ChildResult {
+    peak_kib: u64,
+    secs: f64,
+    fields: BTreeMap<String, String>,
+}
+
+impl ChildResult {
+    fn get(&self, key: &str) -> u64 {
+        self.fields[key].parse().unwrap()
+    }
+}
+
+fn run_child(args: &[&str]) -> ChildResult {
+    let exe = std::env::current_exe().expect("own path");
+    let output = Command::new(exe)
+        .arg("--child")
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix(CHILD_TAG)) else {
+        panic!("child {args:?} failed ({}): {stdout}", output.status);
+    };
+    let fields: BTreeMap<String, String> = line
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ChildResult {
+        peak_kib: fields["peak_kib"].parse().unwrap(),
+        secs: fields["secs"].parse().unwrap(),
+        fields,
+    }
+}
+
+// ---------------------------------------------------------------- figure 1
+
+/// Figure 1: appends/s and bytes/record, Durability::Batch, 1024 records per append.
+fn fig_append(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    for dataset in [Dataset::Events, Dataset::Gps] {
+        clock.say(&format!(
+            "1. appends, {}, Durability::Batch, {APPEND_BATCH}/append",
+            dataset.name()
+        ));
+        let n = (APPEND_BATCH * APPEND_BATCHES) as u64;
+        let lines = dataset.lines(n);
+        let batches: Vec<&[String]> = lines.chunks(APPEND_BATCH).collect();
+        let template: Vec<Vec<Record>> = batches.iter().map(|b| records_of(b)).collect();
+        let ndjson_bytes: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+
+        let mut native_rates = Vec::new();
+        let mut native_disk = 0;
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); Backend::ALL.len()];
+        let mut disk = [0u64; 4];
+        for rep in 0..APPEND_REPS {
+            // The baseline: NDJSON lines through a BufWriter, batch by batch.
+            let home = scratch.join("append-native");
+            remove(&home);
+            fs::create_dir_all(&home).unwrap();
+            let path = home.join("events.ndjson");
+            let start = Instant::now();
+            let mut out = BufWriter::new(File::create(&path).unwrap());
+            for batch in &batches {
+                for line in batch.iter() {
+                    out.write_all(line.as_bytes()).unwrap();
+                    out.write_all(b"\n").unwrap();
+                }
+            }
+            let file = out.into_inner().unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            file.sync_data().unwrap();
+            drop(file);
+            native_rates.push(n as f64 / secs);
+            native_disk = du(&home).0;
+            assert_eq!(fs::metadata(&path).unwrap().len(), ndjson_bytes);
+            remove(&home);
+            let mut said = format!("  rep {rep}: native {}", short(n as f64 / secs));
+
+            for (b, backend) in Backend::ALL.into_iter().enumerate() {
+                let home = scratch.join(format!("append-{}", backend.slug()));
+                remove(&home);
+                let store = backend.open(&home, Durability::Batch, cache);
+                let work = template.clone();
+                let start = Instant::now();
+                for batch in work {
+                    store.append(batch).expect("append");
+                }
+                let secs = start.elapsed().as_secs_f64();
+                store.flush().expect("flush");
+                drop(store);
+                rates[b].push(n as f64 / secs);
+                disk[b] = du(&home).0;
+                if rep == 0 {
+                    assert_eq!(
+                        count(backend, &home, cache),
+                        n,
+                        "{} reads back",
+                        backend.name()
+                    );
+                    if backend == Backend::Ndjson {
+                        assert_eq!(
+                            du(&home).1,
+                            ndjson_bytes,
+                            "ndjson stores the lines as given"
+                        );
+                    }
+                }
+                remove(&home);
+                said += &format!(", {} {}", backend.slug(), short(n as f64 / secs));
+            }
+            eprintln!("{said} rec/s");
+        }
+        let native = median(native_rates);
+        let per = |bytes: u64| bytes as f64 / n as f64;
+        let figure = format!(
+            "1. appends, {}: {} records, batch {APPEND_BATCH}, Durability::Batch, median of {APPEND_REPS}; bytes/record = du / records",
+            dataset.name(),
+            group(n as f64)
+        );
+        for (b, backend) in Backend::ALL.into_iter().enumerate() {
+            let rate = median(rates[b].clone());
+            rows.push(row(
+                &figure,
+                backend.name(),
+                format!("{} rec/s, {:.1} B/rec", short(rate), per(disk[b])),
+                format!(
+                    "BufWriter of the NDJSON lines: {} rec/s, {:.1} B/rec",
+                    short(native),
+                    per(native_disk)
+                ),
+                format!(
+                    "{:.2}, size {:.2}x",
+                    rate / native,
+                    disk[b] as f64 / native_disk as f64
+                ),
+                "info",
+                None,
+            ));
+        }
+        let (json, compact) = (disk[2], disk[3]);
+        rows.push(row(
+            &format!(
+                "1b. size on disk, compact vs json-crc32, {}",
+                dataset.name()
+            ),
+            "segmented",
+            format!("compact {}", mib(compact)),
+            format!("json-crc32 {}", mib(json)),
+            format!("{:.3}", compact as f64 / json as f64),
+            "info",
+            None,
+        ));
+    }
+}
+
+// ---------------------------------------------------------------- figure 2
+
+/// Figure 2: durable appends, PerWrite, 4 threads sharing syncs, vs write + fdatasync.
+fn fig_durable(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    let deadline = Duration::from_secs_f64(DURABLE_SECONDS);
+    for batch in DURABLE_BATCHES {
+        let lines = Dataset::Events.lines(batch as u64);
+        let template = records_of(&lines);
+
+        clock.say(&format!(
+            "2. durable appends: native write_all + fdatasync, batch {batch}"
+        ));
+        let path = scratch.join(format!("durable-native-{batch}.ndjson"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut buf = Vec::new();
+        let (start, mut n) = (Instant::now(), 0u64);
+        while start.elapsed() < deadline {
+            buf.clear();
+            for l in &lines {
+                buf.extend_from_slice(l.as_bytes());
+                buf.push(b'\n');
+            }
+            file.write_all(&buf).unwrap();
+            file.sync_data().unwrap();
+            n += batch as u64;
+        }
+        let native = n as f64 / start.elapsed().as_secs_f64();
+        drop(file);
+        remove(&path);
+        eprintln!(
+            "  native {} rec/s ({:.2} ms per write+sync)",
+            short(native),
+            1e3 * batch as f64 / native
+        );
+
+        for backend in Backend::ALL {
+            clock.say(&format!(
+                "2. durable appends: {}, PerWrite, batch {batch}, {DURABLE_THREADS} threads",
+                backend.name()
+            ));
+            let home = scratch.join(format!("durable-{}", backend.slug()));
+            remove(&home);
+            let store = backend.open(&home, Durability::PerWrite, cache);
+            let start = Instant::now();
+            let appended: u64 = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..DURABLE_THREADS)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut n = 0u64;
+                            while start.elapsed() < deadline {
+                                store.append(template.clone()).expect("append");
+                                n += batch as u64;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            let secs = start.elapsed().as_secs_f64();
+            let syncs = store.metrics().syncs.max(1);
+            drop(store);
+            assert_eq!(
+                count(backend, &home, cache),
+                appended,
+                "{} reads back",
+                backend.name()
+            );
+            remove(&home);
+            let rate = appended as f64 / secs;
+            eprintln!(
+                "  {} rec/s, {appended} records in {syncs} syncs",
+                short(rate)
+            );
+            rows.push(row(
+                &format!(
+                    "2. durable appends, Durability::PerWrite, batch {batch}, {DURABLE_THREADS} threads (group commit), {DURABLE_SECONDS} s"
+                ),
+                backend.name(),
+                format!("{} rec/s ({:.0} rec/sync)", short(rate), appended as f64 / syncs as f64),
+                format!("write_all + fdatasync loop, batch {batch}, 1 thread: {} rec/s", short(native)),
+                format!("{:.2}", rate / native),
+                "info",
+                None,
+            ));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- figure 3
+
+/// Builds (or reuses) `records` lines from `next` in `backend`'s store under
+/// `root`; returns the store's home. Shows progress on stderr.
+fn history(
+    root: &Path,
+    what: &str,
+    backend: Backend,
+    records: u64,
+    cache: &Path,
+    clock: &Clock,
+    mut next: impl FnMut() -> String,
+) -> PathBuf {
+    let prefix = format!("{what}-{}-", backend.slug());
+    let name = format!("{prefix}{records}-{}", backend.fingerprint());
+    let home = root.join(&name);
+    let marker = root.join(format!("{name}.complete"));
+    if marker.exists() && home.exists() {
+        clock.say(&format!(
+            "  reusing {} ({})",
+            home.display(),
+            mib(du(&home).1)
+        ));
+        return home;
+    }
+    // Histories of older backends or other sizes: gone, they only take space.
+    for entry in fs::read_dir(root).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            remove(&entry.path());
+        }
+    }
+    clock.say(&format!(
+        "  building {} through {} ({} records)",
+        home.display(),
+        backend.name(),
+        group(records as f64)
+    ));
+    let store = backend.open(&home, Durability::Batch, cache);
+    let (start, mut done, mut shown) = (Instant::now(), 0u64, 0u64);
+    while done < records {
+        let take = (records - done).min(APPEND_BATCH as u64);
+        let lines: Vec<String> = (0..take).map(|_| next()).collect();
+        store.append(records_of(&lines)).expect("append");
+        done += take;
+        if done * 20 / records > shown {
+            shown = done * 20 / records;
+            eprintln!(
+                "    {:3}% {} records, {:.0} s, {} rec/s",
+                shown * 5,
+                group(done as f64),
+                start.elapsed().as_secs_f64(),
+                short(done as f64 / start.elapsed().as_secs_f64())
+            );
+        }
+    }
+    store.flush().expect("flush");
+    drop(store);
+    fs::write(&marker, format!("{records}\n")).unwrap();
+    home
+}
+
+/// Figure 3: replay records/s and scan MB/s vs native serde_json over the same NDJSON.
+fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    clock.say(&format!(
+        "3. replay and scan, {} actor events per backend",
+        group(REPLAY_RECORDS as f64)
+    ));
+    let native_path = data.join(format!(
+        "replay-native-{REPLAY_RECORDS}-v{DATA_VERSION}.ndjson"
+    ));
+    if !native_path.exists() {
+        let temp = native_path.with_extension("partial");
+        let mut out = BufWriter::with_capacity(4 << 20, File::create(&temp).unwrap());
+        for i in 0..REPLAY_RECORDS {
+            out.write_all(event_line(i, BASE_TS + i as f64 * 0.001).as_bytes())
+                .unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.into_inner().unwrap().sync_all().unwrap();
+        fs::rename(&temp, &native_path).unwrap();
+    }
+    let native_size = fs::metadata(&native_path).unwrap().len();
+    let homes: Vec<PathBuf> = Backend::ALL
+        .into_iter()
+        .map(|backend| {
+            let mut i = 0u64;
+            history(
+                data,
+                "replay",
+                backend,
+                REPLAY_RECORDS,
+                cache,
+                clock,
+                || {
+                    let line = event_line(i, BASE_TS + i as f64 * 0.001);
+                    i += 1;
+                    line
+                },
+            )
+        })
+        .collect();
+    warm(&native_path);
+    homes.iter().for_each(|h| warm(h));
+
+    let mut native = Vec::new();
+    let mut scan: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let mut replay: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let mut units = [0usize; 4];
+    for rep in 0..REPLAY_REPS {
+        let start = Instant::now();
+        assert_eq!(native_parse(&native_path), (native_size, REPLAY_RECORDS));
+        native.push(start.elapsed().as_secs_f64());
+        let mut said = format!("  rep {rep}: native {:.2}s", native[rep]);
+        for (b, backend) in Backend::ALL.into_iter().enumerate() {
+            let store = backend.open_read_only(&homes[b], cache);
+            let start = Instant::now();
+            let report = store.scan(&Silent).expect("scan");
+            scan[b].push(start.elapsed().as_secs_f64());
+            assert_eq!(
+                (report.records, report.anomaly_count),
+                (REPLAY_RECORDS, 0),
+                "{} scan",
+                backend.name()
+            );
+            units[b] = report.units;
+            let start = Instant::now();
+            let n = store
+                .read(&ReadQuery::default(), |r| {
+                    std::hint::black_box(&r);
+                    Ok(())
+                })
+                .expect("replay");
+            replay[b].push(start.elapsed().as_secs_f64());
+            assert_eq!(n, REPLAY_RECORDS, "{} replay", backend.name());
+            said += &format!(
+                ", {} scan {:.2}s replay {:.2}s",
+                backend.slug(),
+                scan[b][rep],
+                replay[b][rep]
+            );
+        }
+        eprintln!("{said}");
+    }
+    let native = median(native);
+    let native_rps = REPLAY_RECORDS as f64 / native;
+    for (b, backend) in Backend::ALL.into_iter().enumerate() {
+        let secs = median(replay[b].clone());
+        rows.push(row(
+            &format!(
+                "3. replay, Store::read of {} actor events oldest first, no-op callback, median of {REPLAY_REPS}",
+                group(REPLAY_RECORDS as f64),
+            ),
+            backend.name(),
+            format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
+            format!("serde_json per line of the {} NDJSON file: {} rec/s", mib(native_size), short(native_rps)),
+            format!("{:.2}", native / secs),
+            "info",
+            None,
+        ));
+    }
+    for (b, backend) in Backend::ALL.into_iter().enumerate() {
+        let secs = median(scan[b].clone());
+        let stored = du(&homes[b]).1;
+        rows.push(row(
+            "3b. scan (Store::scan), same histories: MB/s of NDJSON-equivalent bytes; stored bytes and units in brackets",
+            backend.name(),
+            format!(
+                "{:.0} MB/s, {} rec/s ({} stored at {:.0} MB/s, {} units)",
+                native_size as f64 / secs / 1e6,
+                short(REPLAY_RECORDS as f64 / secs),
+                mib(stored),
+                stored as f64 / secs / 1e6,
+                units[b],
+            ),
+            format!("serde_json per line: {:.0} MB/s", native_size as f64 / native / 1e6),
+            format!("{:.2}", native / secs),
+            "info",
+            None,
+        ));
+    }
+}
+
+// ---------------------------------------------------------------- figure 4
+
+/// Figure 4: peak memory of replay and compaction over a big mixed history,
+/// each in a child process.
+fn fig_memory(data: &Path, scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
+    let gib: f64 = std::env::var("QUIRE_BENCH_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let target = (gib * (1u64 << 30) as f64) as u64;
+    // Records whose NDJSON adds up to the target: one pass of the generator.
+    let (mut records, mut bytes, mut gps_records) = (0u64, 0u64, 0u64);
+    let mut mixed = Mixed::new();
+    while bytes < target {
+        bytes += mixed.next().len() as u64 + 1;
+        gps_records += records % 2;
+        records += 1;
+    }
+    let (first, last) = (Mixed::ts(0), Mixed::ts(records - 1));
+    // Keep the gps records of the newer half of the time span.
+    let window = (last - first) / 2.0;
+    let cutoff = last - window;
+    let gps_older = (0..records)
+        .filter(|k| k % 2 == 1)
+        .filter(|&k| format!("{:.3}", Mixed::ts(k)).parse::<f64>().unwrap() < cutoff)
+        .count() as u64;
+    clock.say(&format!(
+        "4. peak memory over a {gib} GiB history (QUIRE_BENCH_GIB): {} records ({} gps), {} as NDJSON",
+        group(records as f64),
+        group(gps_records as f64),
+        mib(bytes)
+    ));
+    let cache_s = cache.to_str().unwrap();
+    let whats = [
+        "replay (Store::read of everything, oldest first)".to_string(),
+        "compaction, standard policy max_records = half".to_string(),
+        format!(
+            "compaction, --retain gps=rolling-window:{window:.0}s (half the span, not exact; other stores kept)"
+        ),
+    ];
+    // (what, backend, result, detail), grouped by what for the table.
+    let mut results = Vec::new();
+    for backend in [Backend::Rotating, Backend::SegJson] {
+        let mut mixed = Mixed::new();
+        let home = history(data, "big", backend, records, cache, clock, || mixed.next());
+        let stored = du(&home).1;
+
+        clock.say(&format!("4. child: replay, {}", backend.name()));
+        let replay = run_child(&["replay", backend.slug(), home.to_str().unwrap(), cache_s]);
+        assert_eq!(replay.get("records"), records, "{} replay", backend.name());
+
+        let work = scratch.join(format!("compact-{}", backend.slug()));
+        remove(&work);
+        clock.say(&format!(
+            "4. child: compaction keeping half, {} (on a copy)",
+            backend.name()
+        ));
+        copy_dir(&home, &work);
+        let keep = records / 2;
+        let half = run_child(&[
+            "compact-half",
+            backend.slug(),
+            work.to_str().unwrap(),
+            cache_s,
+            &keep.to_string(),
+        ]);
+        assert_eq!(
+            (half.get("records_before"), half.get("records_after")),
+            (records, keep),
+            "{} compaction keeping half",
+            backend.name()
+        );
+        assert_eq!(
+            count(backend, &work, cache),
+            keep,
+            "{} after compaction",
+            backend.name()
+        );
+        let half_stored = du(&work).1;
+        remove(&work);
+
+        clock.say(&format!(
+            "4. child: compaction, --retain gps=rolling-window ({window:.0} s of {:.0} s), {} (on a copy)",
+            last - first,
+            backend.name()
+        ));
+        copy_dir(&home, &work);
+        let rolling = run_child(&[
+            "compact-window",
+            backend.slug(),
+            work.to_str().unwrap(),
+            cache_s,
+            "gps",
+            &window.to_string(),
+            &last.to_string(),
+        ]);
+        let after = rolling.get("records_after");
+        assert_eq!(rolling.get("records_before"), records);
+        assert!(
+            after >= records - gps_older && after <= records,
+            "{}: rolling window kept {after} of {records}; {} are inside the window",
+            backend.name(),
+            records - gps_older
+        );
+        assert_eq!(
+            count(backend, &work, cache),
+            after,
+            "{} after the window",
+            backend.name()
+        );
+        let window_stored = du(&work).1;
+        remove(&work);
+
+        for (what, r, detail) in [
+            (0, replay, format!("{} stored", mib(stored))),
+            (
+                1,
+                half,
+                format!("{} of {} left", mib(half_stored), mib(stored)),
+            ),
+            (
+                2,
+                rolling,
+                format!(
+                    "kept {} of {} (an exact cut keeps {}), {} left",
+                    short(after as f64),
+                    short(records as f64),
+                    short((records - gps_older) as f64),
+                    mib(window_stored)
+                ),
+            ),
+        ] {
+            eprintln!(
+                "  {} {}: peak {} in {:.1}s",
+                backend.name(),
+                whats[what],
+                mib(r.peak_kib << 10),
+                r.secs
+            );
+            results.push((what, backend, r, detail));
+        }
+    }
+    results.sort_by_key(|r| r.0);
+    for (what, backend, r, detail) in results {
+        rows.push(row(
+            &format!(
+                "4. peak memory (child VmHWM), {gib} GiB history ({} records, events + gps): {}",
+                short(records as f64),
+                whats[what]
+            ),
+            backend.name(),
+            format!("{} ({:.1} s; {detail})", mib(r.peak_kib << 10), r.secs),
+            "—".into(),
+            "—".into(),
+            &format!("< {MEMORY_GOAL_MIB} MiB"),
+            Some(r.peak_kib < MEMORY_GOAL_MIB << 10),
+        ));
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/release/deps/backends_bench-HASH
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+        .filter(|t| t.join("CACHEDIR.TAG").exists() || t.file_name().is_some_and(|n| n == "target"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--child") {
+        child(&args[at + 1..]);
+    }
+    let clock = Clock(Instant::now());
+    let load_start = loadavg();
+    let root = target_dir().join("bench-data");
+    let data = root.join("backends");
+    fs::create_dir_all(&data).unwrap();
+    let cache = root.join("cache");
+    let scratch = tempfile::tempdir_in(&data).unwrap();
+    clock.say(&format!(
+        "data in {}; load average {load_start}; warming the component cache",
+        data.display()
+    ));
+    for name in ["ndjson", "rotating", "segmented"] {
+        load_backend(&PluginSource::Builtin(name.into()), Some(&cache)).expect("loading backend");
+    }
+    for name in ["standard", "rolling-window"] {
+        load_policy(&PluginSource::Builtin(name.into()), Some(&cache)).expect("loading policy");
+    }
+
+    let only = std::env::var("QUIRE_BENCH_ONLY").unwrap_or_default();
+    let wanted = |n: &str| only.is_empty() || only.split(',').any(|w| w.trim() == n);
+    let mut rows = Vec::new();
+    if wanted("1") {
+        fig_append(scratch.path(), &cache, &clock, &mut rows);
+    }
+    if wanted("2") {
+        fig_durable(scratch.path(), &cache, &clock, &mut rows);
+    }
+    if wanted("3") {
+        fig_replay(&data, &cache, &clock, &mut rows);
+    }
+    if wanted("4") {
+        fig_memory(&data, scratch.path(), &cache, &clock, &mut rows);
+    }
+    let load_end = loadavg();
+    clock.say("done");
+
+    println!();
+    println!("| figure | backend | quire | baseline (same run) | ratio | goal | met |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut previous = "";
+    for r in &rows {
+        // A figure's title once, on its first row.
+        let figure = if r.figure == previous {
+            ""
+        } else {
+            r.figure.as_str()
+        };
+        previous = &r.figure;
+        println!(
+            "| {figure} | {} | {} | {} | {} | {} | {} |",
+            r.backend, r.quire, r.baseline, r.ratio, r.goal, r.met
+        );
+    }
+    println!();
+    println!(
+        "Ratios are backend / baseline throughput (figure 1 also: size on disk, du / du). In figure 2 \
+         the 4 appending threads share syncs, so a ratio above 1 is possible. Actor events are \
+         168-byte Papyra-style lines, GPS records ~{} bytes. {} cores; load average {} at the \
+         start, {} at the end (other work shares the machine). Total {:.0} s.",
+        Dataset::Gps.lines(1)[0].len(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        load_start,
+        load_end,
+        clock.0.elapsed().as_secs_f64()
+    );
+}
