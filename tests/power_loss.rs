@@ -64,9 +64,16 @@ fn config(backend: &str, path: &Path, options: &[(&str, &str)]) -> StoreConfig {
     c
 }
 
+/// What one cut did: whether it lost anything, and how many sealed units the
+/// store had at the crash point (any: it rotated or checkpointed).
+struct Cut {
+    lost_something: bool,
+    sealed: usize,
+}
+
 /// One power cut: durable appends (and, per backend, checkpoints), the cut,
 /// then appends that were never synced; reopen and check.
-fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], seed: u64) -> bool {
+fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], seed: u64) -> Cut {
     let dir = tempfile::tempdir().unwrap();
     let path = match file_name {
         Some(name) => dir.path().join(name),
@@ -89,6 +96,7 @@ fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], see
             let _ = store.checkpoint();
         }
     }
+    let sealed = store.units().unwrap().iter().filter(|u| u.sealed).count();
     // The crash point: from here on nothing more becomes durable.
     tracker.freeze();
     for _ in 0..rng.below(4) {
@@ -116,20 +124,54 @@ fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], see
     store.append(vec![record(next_id + 1000)]).unwrap();
     assert_eq!(ids(&store).last(), Some(&(next_id + 1000)), "{context}");
     assert!(store.scan(&Silent).unwrap().healthy(), "{context}");
-    lost_something
+    Cut { lost_something, sealed }
 }
 
-fn cuts(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], rounds: u64) {
+/// `rounds` cuts; returns how many of them hit a store with sealed units.
+fn cuts(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], rounds: u64) -> u64 {
     let seed = base_seed();
     let mut cuts_that_lost_data = 0;
+    let mut cuts_with_sealed = 0;
     for round in 0..rounds {
-        cuts_that_lost_data += one_cut(backend, file_name, options, seed.wrapping_add(round * 7919)) as u32;
+        let cut = one_cut(backend, file_name, options, seed.wrapping_add(round * 7919));
+        cuts_that_lost_data += cut.lost_something as u32;
+        cuts_with_sealed += (cut.sealed > 0) as u64;
     }
     // Unsynced appends follow most crash points: the cut must have bitten.
     assert!(cuts_that_lost_data > rounds as u32 / 4, "only {cuts_that_lost_data} of {rounds} cuts lost anything");
+    cuts_with_sealed
+}
+
+/// For directory backends: most cuts must find sealed units beside the live
+/// ones, or the test never crossed a rotation or checkpoint.
+fn cuts_across_rotations(backend: &str, options: &[(&str, &str)], rounds: u64) {
+    let rotated = cuts(backend, None, options, rounds);
+    eprintln!("{backend} {options:?}: {rotated} of {rounds} cuts found sealed units");
+    assert!(rotated > rounds / 2, "only {rotated} of {rounds} cuts found sealed units");
 }
 
 #[test]
 fn ndjson_keeps_every_durable_record_through_power_loss() {
     cuts("ndjson", Some("log.ndjson"), &[], 40);
+}
+
+#[test]
+fn rotating_keeps_every_durable_record_through_power_loss() {
+    // Few records per file: appends rotate constantly, and checkpoints seal.
+    cuts_across_rotations("rotating", &[("max-records", "7")], 40);
+}
+
+#[test]
+fn segmented_json_crc32_keeps_every_durable_record_through_power_loss() {
+    cuts_across_rotations("segmented", &[("max-bytes", "1024"), ("bucket", "none")], 40);
+}
+
+#[test]
+fn segmented_compact_keeps_every_durable_record_through_power_loss() {
+    // block-records stays at its default: per-write appends must not wait for a full block.
+    cuts_across_rotations(
+        "segmented",
+        &[("codec", "compact"), ("max-bytes", "512"), ("bucket", "none")],
+        40,
+    );
 }
