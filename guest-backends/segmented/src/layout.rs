@@ -308,6 +308,17 @@ pub fn parse_unit(id: &str) -> Option<UnitRef> {
             store: None,
             number: None,
         }),
+        // The high-water mark's temporary file, from a write a crash interrupted.
+        [WAL_DIR, store_part, file] if is_temp_name(file) => {
+            let store = store_part.strip_prefix("store=")?;
+            check_store_name(store).ok()?;
+            Some(UnitRef::Stray {
+                kind: StrayKind::Temp,
+                id: id.into(),
+                store: Some(store.into()),
+                number: None,
+            })
+        }
         [WAL_DIR, store_part, date_part, file] => {
             let store = store_part.strip_prefix("store=")?;
             check_store_name(store).ok()?;
