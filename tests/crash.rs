@@ -1,36 +1,12 @@
 //! SIGKILL at many points during append, compaction and recovery; then every
 //! acknowledged record must be there, in order, and scan clean or repairable.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
+use std::io::Write;
 use std::time::Duration;
 
-use quire_tests::cli::{fixture, quire, quire_run, records, stderr};
+use quire_tests::Rng;
+use quire_tests::cli::{fixture, kill_after, killed_append, quire, quire_run, records, stderr};
 use serde_json::Value;
-
-/// A small deterministic generator, seeded per run so failures can be replayed.
-struct Rng(u64);
-impl Rng {
-    fn seeded() -> Self {
-        let seed = std::env::var("QUIRE_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("crash test seed: {seed} (QUIRE_CRASH_SEED={seed} replays it)");
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 fn ids(path: &std::path::Path) -> Vec<(u64, u64)> {
     records(path)
@@ -43,51 +19,26 @@ fn ids(path: &std::path::Path) -> Vec<(u64, u64)> {
 fn killed_appends_lose_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.ndjson");
-    let mut rng = Rng::seeded();
+    let mut rng = Rng::seeded("crash test");
     let mut acked_per_round = Vec::new();
     for round in 0..30u64 {
-        let mut child = quire(dir.path())
-            .args([
-                "append",
-                "--path",
-                "log.ndjson",
-                "--ack",
-                "--batch-size",
-                "8",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let feeder = std::thread::spawn(move || {
-            for id in 0..1_000_000u64 {
-                let line = format!(
-                    "{{\"kind\":\"event\",\"system_id\":\"crash\",\"round\":{round},\"id\":{id},\"pad\":\"{}\",\"timestamp\":{id}}}\n",
-                    "x".repeat(40)
-                );
-                if stdin.write_all(line.as_bytes()).is_err() {
-                    return;
-                }
-            }
+        let mut cmd = quire(dir.path());
+        cmd.args([
+            "append",
+            "--path",
+            "log.ndjson",
+            "--ack",
+            "--batch-size",
+            "8",
+        ]);
+        let lines = (0..1_000_000u64).map(move |id| {
+            format!(
+                "{{\"kind\":\"event\",\"system_id\":\"crash\",\"round\":{round},\"id\":{id},\"pad\":\"{}\",\"timestamp\":{id}}}\n",
+                "x".repeat(40)
+            )
         });
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut last = 0u64;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("ack ") {
-                    last = n.parse().unwrap();
-                }
-            }
-            last
-        });
-        std::thread::sleep(Duration::from_millis(20 + rng.below(200)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let acked = reader.join().unwrap();
-        feeder.join().unwrap();
+        let delay = Duration::from_millis(20 + rng.below(200));
+        let acked = killed_append(cmd, lines, delay);
         acked_per_round.push(acked);
 
         // After every kill: each round's records are a prefix in order, covering every ack.
@@ -177,22 +128,16 @@ fn write_log(path: &std::path::Path, n: u64) {
 
 #[test]
 fn killed_compactions_leave_the_old_or_the_new_file_never_a_mix() {
-    let mut rng = Rng::seeded();
+    let mut rng = Rng::seeded("crash test");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.ndjson");
     let n = 40_000u64;
     let (mut old, mut new) = (0, 0);
     for _ in 0..25 {
         write_log(&path, n);
-        let mut child = quire(dir.path())
-            .args(["compact", "--path", "log.ndjson", "--max-records", "15000"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(400)));
-        let _ = child.kill();
-        child.wait().unwrap();
+        let mut cmd = quire(dir.path());
+        cmd.args(["compact", "--path", "log.ndjson", "--max-records", "15000"]);
+        kill_after(cmd, Duration::from_millis(rng.below(400)));
         let got: Vec<u64> = ids(&path).into_iter().map(|(_, id)| id).collect();
         if got.len() as u64 == n {
             assert_eq!(got, (0..n).collect::<Vec<_>>());
@@ -215,9 +160,20 @@ fn killed_compactions_leave_the_old_or_the_new_file_never_a_mix() {
     eprintln!("compaction kills: {old} left the old file, {new} the compacted one");
 }
 
+/// The recovery that `killed_recoveries_finish_on_the_next_run` kills, then finishes.
+const RECOVER: [&str; 7] = [
+    "recover",
+    "--path",
+    "events.ndjson",
+    "--mode",
+    "quarantine",
+    "--quarantine-dir",
+    "q",
+];
+
 #[test]
 fn killed_recoveries_finish_on_the_next_run() {
-    let mut rng = Rng::seeded();
+    let mut rng = Rng::seeded("crash test");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ndjson");
     let clean = std::fs::read(fixture("papyra/clean.ndjson")).unwrap();
@@ -240,41 +196,15 @@ fn killed_recoveries_finish_on_the_next_run() {
             .flatten()
             .copied()
             .collect();
-        let mut child = quire(dir.path())
-            .args([
-                "recover",
-                "--path",
-                "events.ndjson",
-                "--mode",
-                "quarantine",
-                "--quarantine-dir",
-                "q",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(300)));
-        let _ = child.kill();
-        child.wait().unwrap();
+        let mut cmd = quire(dir.path());
+        cmd.args(RECOVER);
+        kill_after(cmd, Duration::from_millis(rng.below(300)));
         let now = std::fs::read(&path).unwrap();
         assert!(
             now == damaged || now == repaired,
             "the file is the damaged original or fully repaired, never a mix"
         );
-        let rec = quire_run(
-            dir.path(),
-            &[
-                "recover",
-                "--path",
-                "events.ndjson",
-                "--mode",
-                "quarantine",
-                "--quarantine-dir",
-                "q",
-            ],
-            "",
-        );
+        let rec = quire_run(dir.path(), &RECOVER, "");
         assert_eq!(rec.status.code(), Some(0), "{}", stderr(&rec));
         assert_eq!(
             std::fs::read(&path).unwrap(),

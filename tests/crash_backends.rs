@@ -16,12 +16,12 @@
 //! `QUIRE_CRASH_SEED` replays a run (each test prints its seed).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use quire_tests::cli::{quire, stderr, stdout};
+use quire_tests::Rng;
+use quire_tests::cli::{expect_code, kill_after, option_args, quire, stderr, stdout};
 use serde_json::Value;
 
 // ---------------------------------------------------------------- helpers
@@ -32,34 +32,6 @@ fn rounds() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(50)
-}
-
-/// A small deterministic generator (xorshift64), seeded per test.
-struct Rng(u64);
-impl Rng {
-    fn seeded(test: &str) -> Self {
-        let seed = std::env::var("QUIRE_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("{test}: seed {seed} (QUIRE_CRASH_SEED={seed} replays it)");
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-    /// A uniformly random point in `0..=whole`.
-    fn fraction_of(&mut self, whole: Duration) -> Duration {
-        whole.mul_f64(self.below(1_000_001) as f64 / 1_000_000.0)
-    }
 }
 
 /// A backend under test: its name and the options that make it small.
@@ -93,9 +65,7 @@ const STORES: [(&str, &str); 3] = [
 fn command(root: &Path, be: &Backend, sub: &str, data: &str, extra: &[&str]) -> Command {
     let mut cmd = quire(root);
     cmd.args([sub, "--backend", be.name, "--path", data]);
-    for option in be.options {
-        cmd.args(["--option", option]);
-    }
+    cmd.args(option_args(be.options));
     cmd.args(extra);
     cmd
 }
@@ -107,29 +77,11 @@ fn run(root: &Path, be: &Backend, sub: &str, data: &str, extra: &[&str], stdin: 
 
 /// Runs a command that must succeed.
 fn run_ok(root: &Path, be: &Backend, sub: &str, data: &str, extra: &[&str], stdin: &str) -> Output {
-    let out = run(root, be, sub, data, extra, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "quire {sub} {data} {extra:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
-
-/// Starts `cmd`, SIGKILLs it after `delay`; true when it had already finished.
-fn kill_after(mut cmd: Command, delay: Duration) -> bool {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(delay);
-    let finished = child.try_wait().unwrap().is_some();
-    let _ = child.kill();
-    child.wait().unwrap();
-    finished
+    expect_code(
+        run(root, be, sub, data, extra, stdin),
+        0,
+        &format!("quire {sub} {data} {extra:?} failed"),
+    )
 }
 
 /// Runs `cmd` to completion (it must succeed) and returns how long it took.
@@ -461,47 +413,18 @@ fn state(root: &Path, be: &Backend, data: &str) -> State {
 /// Appends an endless stream of `round`'s records, SIGKILLed after `delay`;
 /// returns the last acknowledged count.
 fn killed_append(root: &Path, be: &Backend, round: u64, batch: u64, delay: Duration) -> u64 {
-    let mut child = command(
+    let cmd = command(
         root,
         be,
         "append",
         "data",
         &["--ack", "--batch-size", &batch.to_string()],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        for id in 0.. {
-            let timestamp = 1_600_000_000.0 + (round * 1_000_000 + id) as f64;
-            if stdin
-                .write_all(line(round, id, timestamp).as_bytes())
-                .is_err()
-            {
-                return;
-            }
-        }
+    );
+    let lines = (0..).map(move |id| {
+        let timestamp = 1_600_000_000.0 + (round * 1_000_000 + id) as f64;
+        line(round, id, timestamp)
     });
-    let out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut last = 0u64;
-        for l in BufReader::new(out).lines() {
-            let Ok(l) = l else { break };
-            if let Some(n) = l.strip_prefix("ack ") {
-                last = n.parse().unwrap();
-            }
-        }
-        last
-    });
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let acked = reader.join().unwrap();
-    feeder.join().unwrap();
-    acked
+    quire_tests::cli::killed_append(cmd, lines, delay)
 }
 
 /// Every acknowledged record of every round is there; per round and store the

@@ -8,28 +8,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-
 use quire::progress::Silent;
-use quire::{Durability, Error, PluginSource, ReadQuery, Record, RecoveryMode, Store, StoreConfig};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use quire::{Durability, Error, ReadQuery, Record, RecoveryMode, Store, StoreConfig};
+use quire_tests::{Rng, builtin_config, files_with_extension, read_ids, record_id};
 
 fn config(backend: &str, path: &Path, options: &[(&str, &str)]) -> StoreConfig {
-    let mut c = StoreConfig::new(PluginSource::Builtin(backend.into()), path);
-    c.cache_dir = Some(quire_tests::cli::shared_cache());
+    let mut c = builtin_config(backend, path, options);
     c.durability = Durability::Batch;
-    c.options = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     c
 }
 
@@ -42,22 +27,9 @@ fn record(id: u64) -> Record {
     .unwrap()
 }
 
-/// Data files of the layout (not manifests or receipts), largest history first.
+/// Data files of the layout (not manifests or receipts), sorted.
 fn data_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "wal" || e == "ndjson") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    files_with_extension(root, &["wal", "ndjson"])
 }
 
 fn damage(file: &Path, rng: &mut Rng) -> &'static str {
@@ -75,7 +47,7 @@ fn damage(file: &Path, rng: &mut Rng) -> &'static str {
             let at = rng.below(len) as usize;
             let n = (1 + rng.below(64)) as usize;
             for b in bytes.iter_mut().skip(at).take(n) {
-                *b = rng.next() as u8;
+                *b = rng.next_u64() as u8;
             }
             "overwritten run"
         }
@@ -84,7 +56,7 @@ fn damage(file: &Path, rng: &mut Rng) -> &'static str {
             "truncated"
         }
         3 => {
-            bytes.extend((0..1 + rng.below(200)).map(|_| rng.next() as u8));
+            bytes.extend((0..1 + rng.below(200)).map(|_| rng.next_u64() as u8));
             "garbage tail"
         }
         4 => {
@@ -95,7 +67,7 @@ fn damage(file: &Path, rng: &mut Rng) -> &'static str {
             "zero fill"
         }
         _ => {
-            bytes = (0..len).map(|_| rng.next() as u8).collect();
+            bytes = (0..len).map(|_| rng.next_u64() as u8).collect();
             "all noise"
         }
     };
@@ -104,14 +76,9 @@ fn damage(file: &Path, rng: &mut Rng) -> &'static str {
 }
 
 fn ids(store: &Store) -> BTreeSet<u64> {
-    store
-        .read_all(&ReadQuery::default())
-        .unwrap()
-        .iter()
-        // A flipped bit inside an NDJSON line can leave a valid record with another id (or none):
-        // only checksums would tell, and the rotating backend's cover whole files.
-        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.envelope.json).unwrap()["id"].as_u64())
-        .collect()
+    // A flipped bit inside an NDJSON line can leave a valid record with another id (or none):
+    // only checksums would tell, and the rotating backend's cover whole files.
+    read_ids(store).into_iter().flatten().collect()
 }
 
 fn not_a_fault<T>(result: quire::Result<T>, context: &str) -> T {
@@ -123,11 +90,7 @@ fn not_a_fault<T>(result: quire::Result<T>, context: &str) -> T {
 }
 
 fn rounds(backend: &str, options: &[(&str, &str)], n: u64) {
-    let seed = std::env::var("QUIRE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
-    eprintln!("garbage seed: {seed} (QUIRE_CRASH_SEED={seed} replays it)");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::seeded("garbage");
     for round in 0..n {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -148,7 +111,7 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) {
             assert_eq!(all.len() as u64, count);
             all.iter()
                 .filter(|r| r.unit != victim_unit)
-                .map(|r| serde_json::from_str::<serde_json::Value>(&r.envelope.json).unwrap()["id"].as_u64().unwrap())
+                .map(|r| record_id(&r.envelope.json).unwrap())
                 .collect()
         };
         let size = std::fs::metadata(&victim).unwrap().len();

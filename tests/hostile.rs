@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use quire::progress::Silent;
 use quire::{Error, PluginSource, ReadQuery, Store, StoreConfig};
-use quire_tests::{HOSTILE_PLUGIN, hostile_config, record, snapshot, unique_name};
+use quire_tests::{HOSTILE_PLUGIN, Rng, hostile_config, record, snapshot, unique_name};
 
 const SECRET: &str = "the host's secret\n";
 
@@ -340,15 +340,8 @@ fn foreign_files_and_components_are_refused_at_load() {
     let tmp = tempfile::tempdir().unwrap();
 
     let noise = tmp.path().join("noise.wasm");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let bytes: Vec<u8> = (0..4096)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
+    let bytes: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
     assert!(!bytes.starts_with(b"\0asm"));
     std::fs::write(&noise, &bytes).unwrap();
     let (plugin, message) = load_error(quire::plugin::load_backend(

@@ -1,7 +1,7 @@
 //! Papyra 0.3.0 interop, both ways, with fixtures papyra itself wrote
 //! (`fixtures/papyra/generate.py`).
 
-use quire::{PluginSource, ReadQuery, Record, Store, StoreConfig};
+use quire::{ReadQuery, Record, Store};
 use quire_tests::cli::fixture;
 use serde_json::Value;
 
@@ -22,9 +22,8 @@ fn grouped(records: &[Value]) -> Value {
 }
 
 fn open(path: &std::path::Path, read_only: bool) -> Store {
-    let mut config = StoreConfig::new(PluginSource::Builtin("ndjson".into()), path);
+    let mut config = quire_tests::builtin_config("ndjson", path, &[]);
     config.read_only = read_only;
-    config.cache_dir = Some(quire_tests::cli::shared_cache());
     Store::open(config).unwrap()
 }
 
@@ -76,14 +75,7 @@ fn files_written_by_quire_are_read_by_papyra() {
         r#"{"kind":"audit","system_id":"s1","timestamp":1700000001.25,"total_actors":3,"alive_actors":2,"stopping_actors":1,"restarting_actors":0,"registry_size":3,"registry_orphans":[],"registry_dead":["x"],"dead_letters_count":1}"#,
         r#"{"kind":"dead_letter","system_id":"s2","target":"s2:b","message_type":"Ping","payload":{"q":"\"quoted\" \\ back"},"timestamp":1700000002.125}"#,
     ];
-    store
-        .append(
-            lines
-                .iter()
-                .map(|l| Record::from_json_line(l, 0.0).unwrap())
-                .collect(),
-        )
-        .unwrap();
+    store.append(quire_tests::parse_records(&lines)).unwrap();
     let mut built = serde_json::Map::new();
     built.insert("system_id".into(), "s3".into());
     built.insert("actor_address".into(), "s3:c".into());

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use quire::{Durability, Limits, PluginSource, Policy, ReadQuery, Record, Store, StoreConfig};
 
 fn config(backend: &str, path: &std::path::Path) -> StoreConfig {
-    let mut c = StoreConfig::new(PluginSource::Builtin(backend.into()), path);
-    c.cache_dir = Some(quire_tests::cli::shared_cache());
-    c
+    quire_tests::builtin_config(backend, path, &[])
 }
 
 fn event(thread: usize, i: usize, ts: f64) -> Record {

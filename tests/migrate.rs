@@ -8,8 +8,11 @@ use std::path::Path;
 use std::process::Output;
 
 use quire::progress::Silent;
-use quire::{MigrateOptions, PluginSource, ReadQuery, Record, Store, StoreConfig};
-use quire_tests::cli::{quire_run, shared_cache, stderr, stdout};
+use quire::{MigrateOptions, ReadQuery, Store};
+use quire_tests::cli::{
+    expect_code, field, input, json, option_args, quire_run, stderr, stdout, stdout_lines,
+};
+use quire_tests::{builtin_config, files_with_extension, parse_records};
 use serde_json::Value;
 
 /// A backend, where its data lives and the options it is opened with.
@@ -51,9 +54,7 @@ impl Backend {
     /// `--backend B --path P [--option O]...` for the plain commands.
     fn args(&self) -> Vec<&'static str> {
         let mut args = vec!["--backend", self.name, "--path", self.path];
-        for o in self.options {
-            args.extend(["--option", o]);
-        }
+        args.extend(option_args(self.options));
         args
     }
 
@@ -72,23 +73,11 @@ impl Backend {
     }
 }
 
-fn expect(out: Output, code: i32, what: &str) -> Output {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}\nstdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
-
 fn append(dir: &Path, backend: Backend, lines: &[String]) {
     let mut args = vec!["append"];
     args.extend(backend.args());
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    expect(
-        quire_run(dir, &args, &input),
+    expect_code(
+        quire_run(dir, &args, &input(lines)),
         0,
         &format!("append to {}", backend.label),
     );
@@ -98,12 +87,11 @@ fn append(dir: &Path, backend: Backend, lines: &[String]) {
 fn read(dir: &Path, backend: Backend) -> Vec<String> {
     let mut args = vec!["read"];
     args.extend(backend.args());
-    let out = expect(
+    stdout_lines(&expect_code(
         quire_run(dir, &args, ""),
         0,
         &format!("read {}", backend.label),
-    );
-    stdout(&out).lines().map(str::to_string).collect()
+    ))
 }
 
 /// Runs `quire migrate --json` from one backend to another.
@@ -114,15 +102,6 @@ fn migrate(dir: &Path, from: Backend, to: Backend, extra: &[&str]) -> Output {
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     quire_run(dir, &args, "")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
-}
-
-fn field(line: &str, name: &str) -> Value {
-    serde_json::from_str::<Value>(line).unwrap()[name].clone()
 }
 
 /// Records of three kinds and two stores, timestamps rising across several
@@ -190,7 +169,7 @@ fn cli_migrates_between_every_pair_of_backends_record_for_record_in_order() {
             if to.path == from.path {
                 continue;
             }
-            let out = expect(
+            let out = expect_code(
                 migrate(dir.path(), from, to, &[]),
                 0,
                 &format!("migrate {} -> {}", from.label, to.label),
@@ -207,7 +186,7 @@ fn cli_migrates_between_every_pair_of_backends_record_for_record_in_order() {
             );
             let mut scan = vec!["scan"];
             scan.extend(to.args());
-            expect(
+            expect_code(
                 quire_run(dir.path(), &scan, ""),
                 0,
                 &format!("scan {}", to.label),
@@ -225,7 +204,7 @@ fn migrating_into_a_store_that_has_records_adds_after_them_and_counts_both() {
     let later: Vec<String> = history(40)[20..].to_vec();
     append(dir.path(), NDJSON, &later);
     append(dir.path(), COMPACT, &first);
-    let report = json(&expect(
+    let report = json(&expect_code(
         migrate(dir.path(), NDJSON, COMPACT, &[]),
         0,
         "migrate",
@@ -242,7 +221,7 @@ fn migrating_into_a_store_that_has_records_adds_after_them_and_counts_both() {
     let to = NDJSON.side("to");
     args.extend(from.iter().map(String::as_str));
     args.extend(to.iter().map(String::as_str));
-    let out = expect(quire_run(dir2.path(), &args, ""), 0, "migrate (text)");
+    let out = expect_code(quire_run(dir2.path(), &args, ""), 0, "migrate (text)");
     assert!(
         stdout(&out).contains(
             "migrated 40 records from rotating to ndjson (0 in the target before, 40 after)"
@@ -253,16 +232,8 @@ fn migrating_into_a_store_that_has_records_adds_after_them_and_counts_both() {
 }
 
 fn library_store(backend: &str, path: &Path, options: &[&str]) -> Store {
-    let mut config = StoreConfig::new(PluginSource::Builtin(backend.into()), path);
-    config.cache_dir = Some(shared_cache());
-    config.options = options
-        .iter()
-        .map(|o| {
-            let (k, v) = o.split_once('=').unwrap();
-            (k.to_string(), v.to_string())
-        })
-        .collect();
-    Store::open(config).unwrap()
+    let options: Vec<(&str, &str)> = options.iter().map(|o| o.split_once('=').unwrap()).collect();
+    Store::open(builtin_config(backend, path, &options)).unwrap()
 }
 
 fn library_lines(store: &Store) -> Vec<String> {
@@ -280,14 +251,7 @@ fn library_migrates_to_and_from_the_memory_backend() {
     let lines = history(50);
     // A file backend into memory.
     let source = library_store("segmented", &dir.path().join("seg"), COMPACT.options);
-    source
-        .append(
-            lines
-                .iter()
-                .map(|l| Record::from_json_line(l, 0.0).unwrap())
-                .collect(),
-        )
-        .unwrap();
+    source.append(parse_records(&lines)).unwrap();
     let memory = library_store("memory", &dir.path().join("unused"), &[]);
     let report =
         quire::migrate::migrate(&source, &memory, MigrateOptions::default(), &Silent).unwrap();
@@ -327,12 +291,8 @@ fn library_migrates_to_and_from_the_memory_backend() {
         lines
     );
     // A read-only target is refused.
-    let mut config = StoreConfig::new(
-        PluginSource::Builtin("ndjson".into()),
-        dir.path().join("ro.ndjson"),
-    );
+    let mut config = builtin_config("ndjson", dir.path().join("ro.ndjson"), &[]);
     std::fs::write(dir.path().join("ro.ndjson"), "").unwrap();
-    config.cache_dir = Some(shared_cache());
     config.read_only = true;
     let read_only = Store::open(config).unwrap();
     assert!(
@@ -365,9 +325,7 @@ fn damage(dir: &Path, backend: Backend, lines: &[String]) -> Vec<usize> {
         _ => {
             // A flipped byte in the body of the second record frame of the
             // first segment that has one: its CRC fails.
-            let mut segs: Vec<_> = walk(&root.join("wal"));
-            segs.sort();
-            for path in segs {
+            for path in files_with_extension(&root.join("wal"), &["wal"]) {
                 let mut bytes = std::fs::read(&path).unwrap();
                 let mut frames = Vec::new();
                 let mut at = 0usize;
@@ -393,19 +351,6 @@ fn damage(dir: &Path, backend: Backend, lines: &[String]) -> Vec<usize> {
     }
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else if p.extension().is_some_and(|x| x == "wal") {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_damaged_source_is_refused_unless_skip_damaged_and_then_every_valid_record_is_copied() {
     let lines = history(30);
@@ -416,7 +361,7 @@ fn a_damaged_source_is_refused_unless_skip_damaged_and_then_every_valid_record_i
             // Hour buckets: the first segment holds the first records.
             let mut args = vec!["checkpoint"];
             args.extend(from.args());
-            expect(quire_run(dir.path(), &args, ""), 0, "checkpoint");
+            expect_code(quire_run(dir.path(), &args, ""), 0, "checkpoint");
         }
         let lost = damage(dir.path(), from, &lines);
         let valid: Vec<String> = lines
@@ -437,7 +382,7 @@ fn a_damaged_source_is_refused_unless_skip_damaged_and_then_every_valid_record_i
             NDJSON
         };
 
-        let out = expect(
+        let out = expect_code(
             migrate(dir.path(), from, to, &[]),
             1,
             &format!("damaged {}", from.label),
@@ -457,7 +402,7 @@ fn a_damaged_source_is_refused_unless_skip_damaged_and_then_every_valid_record_i
             );
         }
 
-        let report = json(&expect(
+        let report = json(&expect_code(
             migrate(dir.path(), from, to, &["--skip-damaged"]),
             0,
             &format!("damaged {} with --skip-damaged", from.label),

@@ -8,31 +8,8 @@ use std::path::Path;
 
 use quire::power_loss::SyncTracker;
 use quire::progress::Silent;
-use quire::{Durability, PluginSource, ReadQuery, Record, RecoveryMode, Store, StoreConfig};
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
-fn base_seed() -> u64 {
-    let seed = std::env::var("QUIRE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("power-loss seed: {seed} (QUIRE_CRASH_SEED={seed} replays it)");
-    seed
-}
+use quire::{Durability, Record, RecoveryMode, Store, StoreConfig};
+use quire_tests::{Rng, builtin_config, read_ids};
 
 fn record(id: u64) -> Record {
     let store = ["gps", "orders", "audit"][(id % 3) as usize];
@@ -48,19 +25,12 @@ fn record(id: u64) -> Record {
 }
 
 fn ids(store: &Store) -> Vec<u64> {
-    store
-        .read_all(&ReadQuery::default())
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_str::<serde_json::Value>(&r.envelope.json).unwrap()["id"].as_u64().unwrap())
-        .collect()
+    read_ids(store).into_iter().map(Option::unwrap).collect()
 }
 
 fn config(backend: &str, path: &Path, options: &[(&str, &str)]) -> StoreConfig {
-    let mut c = StoreConfig::new(PluginSource::Builtin(backend.into()), path);
-    c.cache_dir = Some(quire_tests::cli::shared_cache());
+    let mut c = builtin_config(backend, path, options);
     c.durability = Durability::PerWrite;
-    c.options = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     c
 }
 
@@ -79,7 +49,7 @@ fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], see
         Some(name) => dir.path().join(name),
         None => dir.path().join("data"),
     };
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let tracker = SyncTracker::new(dir.path()).unwrap();
     let mut c = config(backend, &path, options);
     c.sync_tracker = Some(tracker.clone());
@@ -129,7 +99,7 @@ fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], see
 
 /// `rounds` cuts; returns how many of them hit a store with sealed units.
 fn cuts(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], rounds: u64) -> u64 {
-    let seed = base_seed();
+    let seed = quire_tests::rng::seed("power-loss");
     let mut cuts_that_lost_data = 0;
     let mut cuts_with_sealed = 0;
     for round in 0..rounds {

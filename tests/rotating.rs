@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use quire_tests::cli::{quire_run, stderr, stdout};
+use quire_tests::Rng;
+use quire_tests::cli::{
+    expect_code, field, input, json, option_args, quire_backend, stdout, stdout_lines,
+};
 use serde_json::Value;
 
 /// Papyra's kinds and the directories they rotate in.
@@ -21,30 +24,6 @@ const CATEGORIES: [(&str, &str); 3] = [
 
 /// Where every test keeps its store, relative to its temporary directory.
 const DATA: &str = "data";
-
-/// A small deterministic generator, seeded per run so failures replay.
-struct Rng(u64);
-impl Rng {
-    fn seeded(test: &str) -> Self {
-        let seed = std::env::var("QUIRE_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("{test}: seed {seed} (QUIRE_CRASH_SEED={seed} replays it)");
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 fn now() -> f64 {
     quire::now()
@@ -60,37 +39,21 @@ fn line(kind: &str, n: u64, timestamp: f64, pad: usize) -> String {
 
 /// `quire SUB --backend rotating --path data ARGS...` in `dir`.
 fn rot(dir: &Path, sub: &str, args: &[&str], stdin: &str) -> Output {
-    let mut all = vec![sub, "--backend", "rotating", "--path", DATA];
-    all.extend_from_slice(args);
-    quire_run(dir, &all, stdin)
+    quire_backend(dir, "rotating", DATA, sub, args, stdin)
 }
 
 /// Like [`rot`], and the command must exit with `code`.
 fn rot_expect(dir: &Path, code: i32, sub: &str, args: &[&str], stdin: &str) -> Output {
-    let out = rot(dir, sub, args, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "quire {sub} {args:?}\nstdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
+    expect_code(
+        rot(dir, sub, args, stdin),
+        code,
+        &format!("quire {sub} {args:?}"),
+    )
 }
 
 /// Appends `lines` in one `quire append` process with backend `options`.
 fn append(dir: &Path, lines: &[String], options: &[&str]) {
-    let mut args = Vec::new();
-    for o in options {
-        args.extend(["--option", o]);
-    }
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    rot_expect(dir, 0, "append", &args, &input);
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+    rot_expect(dir, 0, "append", &option_args(options), &input(lines));
 }
 
 /// The rotated files of `category`, by sequence number, parsed from the
@@ -143,12 +106,7 @@ fn file_lines(path: &Path) -> Vec<String> {
 
 /// Every record `quire read` returns, as raw lines.
 fn read_lines(dir: &Path, args: &[&str]) -> Vec<String> {
-    let out = rot_expect(dir, 0, "read", args, "");
-    stdout(&out).lines().map(str::to_string).collect()
-}
-
-fn field(line: &str, name: &str) -> Value {
-    serde_json::from_str::<Value>(line).unwrap()[name].clone()
+    stdout_lines(&rot_expect(dir, 0, "read", args, ""))
 }
 
 /// (kind, unit, offset, length, line) of every anomaly in a scan report.

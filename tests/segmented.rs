@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use quire::{Durability, PluginSource, Record, Store, StoreConfig};
-use quire_tests::cli::{quire_run, shared_cache, stderr, stdout};
+use quire::{Durability, Record, Store};
+use quire_tests::cli::{
+    expect_code, field, input, json, option_args, quire_backend, stderr, stdout_lines,
+};
+use quire_tests::{Rng, builtin_config};
 use serde_json::Value;
 
 /// Where every test keeps its store, relative to its temporary directory.
@@ -20,30 +23,6 @@ const DATA: &str = "data";
 
 /// 2023-11-14T22:13:20Z: three hours from here cross midnight (UTC).
 const T0: f64 = 1_700_000_000.0;
-
-/// A small deterministic generator, seeded per run so failures replay.
-struct Rng(u64);
-impl Rng {
-    fn seeded(test: &str) -> Self {
-        let seed = std::env::var("QUIRE_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("{test}: seed {seed} (QUIRE_CRASH_SEED={seed} replays it)");
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 // --- an independent segment reader ------------------------------------------
 
@@ -171,59 +150,26 @@ fn record_lines(segment: &Segment) -> Vec<String> {
 
 /// `quire SUB --backend segmented --path data ARGS...` in `dir`.
 fn seg(dir: &Path, sub: &str, args: &[&str], stdin: &str) -> Output {
-    let mut all = vec![sub, "--backend", "segmented", "--path", DATA];
-    all.extend_from_slice(args);
-    quire_run(dir, &all, stdin)
+    quire_backend(dir, "segmented", DATA, sub, args, stdin)
 }
 
 /// Like [`seg`], and the command must exit with `code`.
 fn seg_expect(dir: &Path, code: i32, sub: &str, args: &[&str], stdin: &str) -> Output {
-    let out = seg(dir, sub, args, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "quire {sub} {args:?}\nstdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
-
-/// `--option` pairs for `options`.
-fn with_options<'a>(options: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
-    let mut args = Vec::new();
-    for o in options {
-        args.extend(["--option", o]);
-    }
-    args.extend_from_slice(rest);
-    args
+    expect_code(
+        seg(dir, sub, args, stdin),
+        code,
+        &format!("quire {sub} {args:?}"),
+    )
 }
 
 /// Appends `lines` in one `quire append` process; returns its stderr.
 fn append(dir: &Path, lines: &[String], options: &[&str]) -> String {
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    stderr(&seg_expect(
-        dir,
-        0,
-        "append",
-        &with_options(options, &[]),
-        &input,
-    ))
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+    stderr(&seg_expect(dir, 0, "append", &option_args(options), &input(lines)))
 }
 
 /// Every record `quire read` returns, as raw lines.
 fn read_lines(dir: &Path, args: &[&str]) -> Vec<String> {
-    let out = seg_expect(dir, 0, "read", args, "");
-    stdout(&out).lines().map(str::to_string).collect()
-}
-
-fn field(line: &str, name: &str) -> Value {
-    serde_json::from_str::<Value>(line).unwrap()[name].clone()
+    stdout_lines(&seg_expect(dir, 0, "read", args, ""))
 }
 
 fn timestamp(line: &str) -> f64 {
@@ -558,7 +504,7 @@ fn codec_per_store_and_lossless_read_back_byte_for_byte() {
     assert_eq!(
         read_lines(
             dir.path(),
-            &with_options(&["codec=compact", "codec.gps=json-crc32"], &[])
+            &option_args(&["codec=compact", "codec.gps=json-crc32"])
         ),
         read_lines(dir.path(), &[])
     );
@@ -1264,16 +1210,6 @@ fn inspect_shows_the_manifests_and_the_receipts() {
     assert_eq!(report["stores"]["keep"], 8);
 }
 
-fn library_config(path: &Path, options: &[(&str, &str)]) -> StoreConfig {
-    let mut c = StoreConfig::new(PluginSource::Builtin("segmented".into()), path);
-    c.cache_dir = Some(shared_cache());
-    c.options = options
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    c
-}
-
 /// Quire's `batch` durability writes every append to the operating system
 /// (Igniter's batch mode lost up to 63 accepted facts on a crash; quire must
 /// not), so the snapshot shows compact records as written, not buffered in
@@ -1282,7 +1218,8 @@ fn library_config(path: &Path, options: &[(&str, &str)]) -> StoreConfig {
 fn durability_snapshot_counts_unsynced_compact_records_until_flush() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DATA);
-    let mut config = library_config(&path, &[("codec", "compact"), ("codec.crm", "json-crc32")]);
+    let options = [("codec", "compact"), ("codec.crm", "json-crc32")];
+    let mut config = builtin_config("segmented", &path, &options);
     config.durability = Durability::Batch;
     let store = Store::open(config).unwrap();
     let gps: Vec<Record> = (0..10u64)

@@ -22,21 +22,23 @@
 //! backend are reused between runs; their names carry a hash of the backend
 //! component and its options, so a changed backend gets a fresh history.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quire::plugin::{load_backend, load_policy};
-use quire::progress::Silent;
-use quire::{
-    Durability, Limits, PluginSource, Policy, ReadQuery, Record, Retention, Store, StoreConfig,
+use common::{
+    Clock, Row, Table, bench_gib, child_args, child_done, compact, durable_appends, event_line,
+    group, keep_newest, median, mib, native_durable_rate, native_parse, policy, records_of, row,
+    run_child, store_config, target_dir, timed_appends, wanted_figures, warm_cache, write_ndjson,
 };
-use serde::Deserialize;
+use quire::progress::Silent;
+use quire::{Durability, ReadQuery, Record, Retention, Store, StoreConfig};
 
 /// Records per append call (figure 1).
 const APPEND_BATCH: usize = 1024;
@@ -65,25 +67,6 @@ const BASE_TS: f64 = 1_700_010_000.0;
 const DATA_VERSION: u32 = 1;
 
 // ---------------------------------------------------------------- data
-
-/// One Papyra-style actor event (the same template as `quire_bench`, 168
-/// bytes), at `ts`.
-fn event_line(i: u64, ts: f64) -> String {
-    const LEN: usize = 168;
-    let head = format!(
-        r#"{{"kind": "event", "system_id": "local", "actor_address": "local:worker-{}", "event_type": "Tick", "payload": {{"n": {}, "note": ""#,
-        i % 32,
-        i % 1_000_000
-    );
-    let tail = format!(r#""}}, "timestamp": {ts:.3}}}"#);
-    const NOTE: &[u8] = b"mailbox drained, next tick scheduled, supervisor ok ";
-    let pad = LEN.saturating_sub(head.len() + tail.len());
-    let mut s = String::with_capacity(LEN);
-    s.push_str(&head);
-    s.extend((0..pad).map(|k| NOTE[(k + i as usize) % NOTE.len()] as char));
-    s.push_str(&tail);
-    s
-}
 
 /// A GPS/sensor stream: one truck driving a random walk at 10 Hz.
 struct Gps {
@@ -188,48 +171,6 @@ impl Mixed {
     }
 }
 
-fn records_of(lines: &[String]) -> Vec<Record> {
-    lines
-        .iter()
-        .map(|l| Record::from_json_line(l, 0.0).expect("valid record"))
-        .collect()
-}
-
-/// The fields every backend lifts from a line, deserialized the same way.
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(borrow)]
-    kind: Option<std::borrow::Cow<'a, str>>,
-    timestamp: Option<f64>,
-    #[serde(borrow)]
-    store: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    system_id: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// Native replay baseline: every line of an NDJSON file parsed with
-/// serde_json. Returns (bytes, valid records).
-fn native_parse(path: &Path) -> (u64, u64) {
-    let mut reader = BufReader::with_capacity(4 << 20, File::open(path).expect("opening file"));
-    let mut buf = String::new();
-    let (mut bytes, mut records) = (0u64, 0u64);
-    loop {
-        buf.clear();
-        let n = reader.read_line(&mut buf).expect("reading file");
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        if let Ok(head) = serde_json::from_str::<Head>(buf.trim_end()) {
-            std::hint::black_box(head.store.or(head.system_id));
-            if head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite) {
-                records += 1;
-            }
-        }
-    }
-    (bytes, records)
-}
-
 // ---------------------------------------------------------------- backends
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -298,10 +239,7 @@ impl Backend {
     }
 
     fn config(self, home: &Path, durability: Durability, cache: &Path) -> StoreConfig {
-        let mut config =
-            StoreConfig::new(PluginSource::Builtin(self.plugin().into()), self.path(home));
-        config.durability = durability;
-        config.cache_dir = Some(cache.to_path_buf());
+        let mut config = store_config(self.plugin(), &self.path(home), durability, cache);
         config.options = self.options();
         config
     }
@@ -332,23 +270,6 @@ impl Backend {
 
 // ---------------------------------------------------------------- helpers
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn group(x: f64) -> String {
-    let s = (x.round() as u64).to_string();
-    let mut out = String::new();
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// 1.23M, 456k, 789.
 fn short(x: f64) -> String {
     if x >= 1e6 {
@@ -358,10 +279,6 @@ fn short(x: f64) -> String {
     } else {
         group(x)
     }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
 /// (allocated bytes as `du` counts them, apparent bytes) of everything under `path`.
@@ -403,15 +320,6 @@ fn warm(path: &Path) {
     }
 }
 
-fn peak_rss_kib() -> u64 {
-    fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -429,50 +337,6 @@ fn remove(path: &Path) {
     }
 }
 
-struct Clock(Instant);
-
-impl Clock {
-    fn say(&self, what: &str) {
-        eprintln!("[{:7.1}s] {what}", self.0.elapsed().as_secs_f64());
-    }
-}
-
-/// One table row.
-struct Row {
-    figure: String,
-    backend: String,
-    quire: String,
-    baseline: String,
-    ratio: String,
-    goal: String,
-    met: String,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    figure: &str,
-    backend: &str,
-    quire: String,
-    baseline: String,
-    ratio: String,
-    goal: &str,
-    met: Option<bool>,
-) -> Row {
-    Row {
-        figure: figure.into(),
-        backend: backend.into(),
-        quire,
-        baseline,
-        ratio,
-        goal: goal.into(),
-        met: match met {
-            Some(true) => "yes".into(),
-            Some(false) => "**no**".into(),
-            None => "".into(),
-        },
-    }
-}
-
 /// Counts the records a store reads back (a check, not a figure).
 fn count(backend: Backend, home: &Path, cache: &Path) -> u64 {
     backend
@@ -483,9 +347,6 @@ fn count(backend: Backend, home: &Path, cache: &Path) -> u64 {
 
 // ---------------------------------------------------------------- children
 
-/// Result line a child prints on stdout.
-const CHILD_TAG: &str = "QUIRE_BACKENDS_BENCH_CHILD";
-
 /// `--child WHAT BACKEND HOME CACHE [ARGS]`: runs one operation in a fresh
 /// process and prints its peak RSS.
 fn child(args: &[String]) -> ! {
@@ -494,21 +355,7 @@ fn child(args: &[String]) -> ! {
     let home = PathBuf::from(&args[2]);
     let cache = PathBuf::from(&args[3]);
     let start = Instant::now();
-    let compact = |mut retention: Retention| {
-        let store = backend.open(&home, Durability::Batch, &cache);
-        let report = store
-            .compact(&mut retention, false, &Silent)
-            .expect("compaction");
-        format!(
-            "records_before={} records_after={}",
-            report.records_before, report.records_after
-        )
-    };
-    let policy = |name: &str, config: String, now: f64| {
-        let loaded =
-            load_policy(&PluginSource::Builtin(name.into()), Some(&cache)).expect("loading policy");
-        Policy::create(&loaded, &config, now, Limits::default()).expect("creating policy")
-    };
+    let open = || backend.open(&home, Durability::Batch, &cache);
     let detail = match what {
         "replay" => {
             let store = backend.open_read_only(&home, &cache);
@@ -522,69 +369,25 @@ fn child(args: &[String]) -> ! {
         }
         "compact-half" => {
             let keep: u64 = args[4].parse().unwrap();
-            compact(Retention::single(policy(
-                "standard",
-                format!(r#"{{"max_records": {keep}}}"#),
-                quire::now(),
-            )))
+            compact(&open(), Retention::single(keep_newest(keep, &cache)))
         }
         "compact-window" => {
             let (store, window, now): (&str, f64, f64) =
                 (&args[4], args[5].parse().unwrap(), args[6].parse().unwrap());
             let rolling = policy(
                 "rolling-window",
-                format!(r#"{{"window_seconds": {window}, "exact": false}}"#),
+                &format!(r#"{{"window_seconds": {window}, "exact": false}}"#),
                 now,
+                &cache,
             );
-            compact(Retention::per_store(
-                None,
-                BTreeMap::from([(store.to_string(), rolling)]),
-            ))
+            compact(
+                &open(),
+                Retention::per_store(None, BTreeMap::from([(store.to_string(), rolling)])),
+            )
         }
         other => panic!("unknown child `{other}`"),
     };
-    println!(
-        "{CHILD_TAG} peak_kib={} secs={:.3} {detail}",
-        peak_rss_kib(),
-        start.elapsed().as_secs_f64()
-    );
-    std::process::exit(0)
-}
-
-struct ChildResult {
-    peak_kib: u64,
-    secs: f64,
-    fields: BTreeMap<String, String>,
-}
-
-impl ChildResult {
-    fn get(&self, key: &str) -> u64 {
-        self.fields[key].parse().unwrap()
-    }
-}
-
-fn run_child(args: &[&str]) -> ChildResult {
-    let exe = std::env::current_exe().expect("own path");
-    let output = Command::new(exe)
-        .arg("--child")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix(CHILD_TAG)) else {
-        panic!("child {args:?} failed ({}): {stdout}", output.status);
-    };
-    let fields: BTreeMap<String, String> = line
-        .split_whitespace()
-        .filter_map(|w| w.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    ChildResult {
-        peak_kib: fields["peak_kib"].parse().unwrap(),
-        secs: fields["secs"].parse().unwrap(),
-        fields,
-    }
+    child_done(start, &detail)
 }
 
 // ---------------------------------------------------------------- figure 1
@@ -633,15 +436,7 @@ fn fig_append(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) 
             for (b, backend) in Backend::ALL.into_iter().enumerate() {
                 let home = scratch.join(format!("append-{}", backend.slug()));
                 remove(&home);
-                let store = backend.open(&home, Durability::Batch, cache);
-                let work = template.clone();
-                let start = Instant::now();
-                for batch in work {
-                    store.append(batch).expect("append");
-                }
-                let secs = start.elapsed().as_secs_f64();
-                store.flush().expect("flush");
-                drop(store);
+                let secs = timed_appends(backend.open(&home, Durability::Batch, cache), &template);
                 rates[b].push(n as f64 / secs);
                 disk[b] = du(&home).0;
                 if rep == 0 {
@@ -727,27 +522,7 @@ fn fig_durable(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>)
         let mut per_sync: Vec<Vec<f64>> = vec![Vec::new(); Backend::ALL.len()];
         for round in 0..DURABLE_ROUNDS {
             let path = scratch.join(format!("durable-native-{batch}.ndjson"));
-            let mut file = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .open(&path)
-                .unwrap();
-            let mut buf = Vec::new();
-            let (start, mut n) = (Instant::now(), 0u64);
-            while start.elapsed() < slice {
-                buf.clear();
-                for l in &lines {
-                    buf.extend_from_slice(l.as_bytes());
-                    buf.push(b'\n');
-                }
-                file.write_all(&buf).unwrap();
-                file.sync_data().unwrap();
-                n += batch as u64;
-            }
-            native.push(n as f64 / start.elapsed().as_secs_f64());
-            drop(file);
-            remove(&path);
+            native.push(native_durable_rate(&path, &lines, slice));
             let mut said = format!(
                 "  round {round}: native {} rec/s ({:.2} ms per write+sync)",
                 short(native[round]),
@@ -758,23 +533,7 @@ fn fig_durable(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>)
                 let home = scratch.join(format!("durable-{}", backend.slug()));
                 remove(&home);
                 let store = backend.open(&home, Durability::PerWrite, cache);
-                let start = Instant::now();
-                let appended: u64 = std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..DURABLE_THREADS)
-                        .map(|_| {
-                            s.spawn(|| {
-                                let mut n = 0u64;
-                                while start.elapsed() < slice {
-                                    store.append(template.clone()).expect("append");
-                                    n += batch as u64;
-                                }
-                                n
-                            })
-                        })
-                        .collect();
-                    handles.into_iter().map(|h| h.join().unwrap()).sum()
-                });
-                let secs = start.elapsed().as_secs_f64();
+                let (appended, secs) = durable_appends(&store, &template, DURABLE_THREADS, slice);
                 let syncs = store.metrics().syncs.max(1);
                 drop(store);
                 if round == 0 {
@@ -890,15 +649,9 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
         "replay-native-{REPLAY_RECORDS}-v{DATA_VERSION}.ndjson"
     ));
     if !native_path.exists() {
-        let temp = native_path.with_extension("partial");
-        let mut out = BufWriter::with_capacity(4 << 20, File::create(&temp).unwrap());
-        for i in 0..REPLAY_RECORDS {
-            out.write_all(event_line(i, BASE_TS + i as f64 * 0.001).as_bytes())
-                .unwrap();
-            out.write_all(b"\n").unwrap();
-        }
-        out.into_inner().unwrap().sync_all().unwrap();
-        fs::rename(&temp, &native_path).unwrap();
+        write_ndjson(&native_path, REPLAY_RECORDS, |i| {
+            event_line(i, BASE_TS + i as f64 * 0.001)
+        });
     }
     let native_size = fs::metadata(&native_path).unwrap().len();
     let homes: Vec<PathBuf> = Backend::ALL
@@ -929,7 +682,10 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
     let mut units = [0usize; 4];
     for rep in 0..REPLAY_REPS {
         let start = Instant::now();
-        assert_eq!(native_parse(&native_path), (native_size, REPLAY_RECORDS));
+        assert_eq!(
+            native_parse(&native_path, |_, _| {}),
+            (native_size, REPLAY_RECORDS)
+        );
         native.push(start.elapsed().as_secs_f64());
         let mut said = format!("  rep {rep}: native {:.2}s", native[rep]);
         for (b, backend) in Backend::ALL.into_iter().enumerate() {
@@ -1006,10 +762,7 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
 /// Figure 4: peak memory of replay and compaction over a big mixed history,
 /// each in a child process.
 fn fig_memory(data: &Path, scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
-    let gib: f64 = std::env::var("QUIRE_BENCH_GIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
+    let gib = bench_gib();
     let target = (gib * (1u64 << 30) as f64) as u64;
     // Records whose NDJSON adds up to the target: one pass of the generator.
     let (mut records, mut bytes, mut gps_records) = (0u64, 0u64, 0u64);
@@ -1163,24 +916,11 @@ fn fig_memory(data: &Path, scratch: &Path, cache: &Path, clock: &Clock, rows: &m
 
 // ---------------------------------------------------------------- main
 
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    // target/release/deps/backends_bench-HASH
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-        .filter(|t| t.join("CACHEDIR.TAG").exists() || t.file_name().is_some_and(|n| n == "target"))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(at) = args.iter().position(|a| a == "--child") {
-        child(&args[at + 1..]);
+    if let Some(args) = child_args() {
+        child(&args);
     }
-    let clock = Clock(Instant::now());
+    let clock = Clock::start();
     let load_start = loadavg();
     let root = target_dir().join("bench-data");
     let data = root.join("backends");
@@ -1191,15 +931,13 @@ fn main() {
         "data in {}; load average {load_start}; warming the component cache",
         data.display()
     ));
-    for name in ["ndjson", "rotating", "segmented"] {
-        load_backend(&PluginSource::Builtin(name.into()), Some(&cache)).expect("loading backend");
-    }
-    for name in ["standard", "rolling-window"] {
-        load_policy(&PluginSource::Builtin(name.into()), Some(&cache)).expect("loading policy");
-    }
+    warm_cache(
+        &cache,
+        &["ndjson", "rotating", "segmented"],
+        &["standard", "rolling-window"],
+    );
 
-    let only = std::env::var("QUIRE_BENCH_ONLY").unwrap_or_default();
-    let wanted = |n: &str| only.is_empty() || only.split(',').any(|w| w.trim() == n);
+    let wanted = wanted_figures();
     let mut rows = Vec::new();
     if wanted("1") {
         fig_append(scratch.path(), &cache, &clock, &mut rows);
@@ -1217,22 +955,22 @@ fn main() {
     clock.say("done");
 
     println!();
-    println!("| figure | backend | quire | baseline (same run) | ratio | goal | met |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut previous = "";
-    for r in &rows {
+    Table {
+        columns: &[
+            "figure",
+            "backend",
+            "quire",
+            "baseline (same run)",
+            "ratio",
+            "goal",
+            "met",
+        ],
+        backend_column: true,
         // A figure's title once, on its first row.
-        let figure = if r.figure == previous {
-            ""
-        } else {
-            r.figure.as_str()
-        };
-        previous = &r.figure;
-        println!(
-            "| {figure} | {} | {} | {} | {} | {} | {} |",
-            r.backend, r.quire, r.baseline, r.ratio, r.goal, r.met
-        );
+        merge_figures: true,
+        no_mark: "",
     }
+    .print(&rows);
     println!();
     println!(
         "Ratios are backend / baseline throughput (figure 1 also: size on disk, du / du). In figure 2 \

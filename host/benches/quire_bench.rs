@@ -13,21 +13,24 @@
 //! Peak memory is measured in child processes (this binary re-executed with
 //! `--child WHAT PATH ...`), which print their `VmHWM`.
 
-use std::borrow::Cow;
+mod common;
+
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{
+    Clock, LINE_LEN, Row, Table, bench_gib, child_args, child_done, compact, concat,
+    durable_appends, event_line, group, keep_newest, median, mib, native_durable_rate,
+    native_parse, records_of, run_child, store_config, target_dir, timed_appends, wanted_figures,
+    warm_cache, write_ndjson,
+};
 use quire::cache::CacheUse;
-use quire::plugin::{load_backend, load_policy};
+use quire::plugin::load_backend;
 use quire::progress::Silent;
-use quire::{Durability, Limits, PluginSource, Policy, ReadQuery, Record, Store, StoreConfig};
-use serde::Deserialize;
+use quire::{Durability, PluginSource, ReadQuery, Record, Retention, Store, StoreConfig};
 
-/// JSON bytes per record (the newline comes on top).
-const LINE_LEN: usize = 168;
 /// Papyra's measured append throughput.
 const PAPYRA_RECORDS_PER_S: f64 = 2294.0;
 /// Records per append call in figure 1.
@@ -49,27 +52,9 @@ const WARM_LOADS: usize = 10;
 
 // ---------------------------------------------------------------- data
 
-/// One Papyra-style event record of exactly `LINE_LEN` bytes.
+/// Papyra-style event record `i`, [`LINE_LEN`] bytes.
 fn line(i: u64) -> String {
-    let head = format!(
-        r#"{{"kind": "event", "system_id": "local", "actor_address": "local:worker-{}", "event_type": "Tick", "payload": {{"n": {}, "note": ""#,
-        i % 32,
-        i % 1_000_000
-    );
-    let tail = format!(
-        r#""}}, "timestamp": {:.3}}}"#,
-        1_700_000_000.0 + i as f64 * 0.001
-    );
-    const NOTE: &[u8] = b"mailbox drained, next tick scheduled, supervisor ok ";
-    let pad = LINE_LEN
-        .checked_sub(head.len() + tail.len())
-        .expect("LINE_LEN fits the template");
-    let mut s = String::with_capacity(LINE_LEN);
-    s.push_str(&head);
-    s.extend((0..pad).map(|k| NOTE[(k + i as usize) % NOTE.len()] as char));
-    s.push_str(&tail);
-    debug_assert_eq!(s.len(), LINE_LEN);
-    s
+    event_line(i, 1_700_000_000.0 + i as f64 * 0.001)
 }
 
 /// Writes `records` lines to `path` natively, unless a file of exactly that
@@ -86,138 +71,21 @@ fn ensure_file(path: &Path, records: u64) -> u64 {
         group(records as f64),
         mib(size)
     );
-    let temp = path.with_extension("partial");
-    let mut out =
-        BufWriter::with_capacity(4 << 20, File::create(&temp).expect("creating data file"));
-    for i in 0..records {
-        out.write_all(line(i).as_bytes()).unwrap();
-        out.write_all(b"\n").unwrap();
-    }
-    out.into_inner().unwrap().sync_all().unwrap();
-    fs::rename(&temp, path).unwrap();
+    write_ndjson(path, records, line);
     size
 }
 
-/// The fields the NDJSON plugin lifts from every line, deserialized the same way.
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    timestamp: Option<f64>,
-    #[serde(borrow)]
-    store: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    system_id: Option<Cow<'a, str>>,
-}
-
-/// Native baseline for scan and replay: every line parsed with serde_json.
-/// Returns (bytes, valid records).
-fn native_parse(path: &Path, mut each: impl FnMut(u64, &str)) -> (u64, u64) {
-    let mut reader =
-        BufReader::with_capacity(4 << 20, File::open(path).expect("opening data file"));
-    let mut buf = String::new();
-    let (mut bytes, mut records, mut index) = (0u64, 0u64, 0u64);
-    loop {
-        buf.clear();
-        let n = reader.read_line(&mut buf).expect("reading data file");
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        let text = buf.trim_end_matches(['\n', '\r']);
-        if let Ok(head) = serde_json::from_str::<Head>(text) {
-            let store = head
-                .store
-                .or(head.system_id)
-                .unwrap_or(Cow::Borrowed("default"));
-            std::hint::black_box(&store);
-            if head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite) {
-                records += 1;
-                each(index, text);
-            }
-        }
-        index += 1;
-    }
-    (bytes, records)
-}
-
 // ---------------------------------------------------------------- helpers
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn group(x: f64) -> String {
-    let n = x.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn ndjson() -> PluginSource {
     PluginSource::Builtin("ndjson".into())
 }
 
 fn config(path: &Path, durability: Durability, cache: &Path) -> StoreConfig {
-    let mut config = StoreConfig::new(ndjson(), path);
-    config.durability = durability;
-    config.cache_dir = Some(cache.to_path_buf());
-    config
+    store_config("ndjson", path, durability, cache)
 }
 
-fn records_of(lines: &[String]) -> Vec<Record> {
-    lines
-        .iter()
-        .map(|l| Record::from_json_line(l, 0.0).expect("valid record"))
-        .collect()
-}
-
-fn concat(lines: &[String], buf: &mut Vec<u8>) {
-    buf.clear();
-    for l in lines {
-        buf.extend_from_slice(l.as_bytes());
-        buf.push(b'\n');
-    }
-}
-
-struct Clock(Instant);
-
-impl Clock {
-    fn say(&self, what: &str) {
-        eprintln!("[{:6.1}s] {what}", self.0.elapsed().as_secs_f64());
-    }
-}
-
-/// One table row.
-struct Row {
-    figure: String,
-    quire: String,
-    baseline: String,
-    ratio: String,
-    goal: String,
-    met: String,
-}
-
+/// A row of the table (which has no backend column).
 fn row(
     figure: &str,
     quire: String,
@@ -226,24 +94,10 @@ fn row(
     goal: &str,
     met: Option<bool>,
 ) -> Row {
-    Row {
-        figure: figure.into(),
-        quire,
-        baseline,
-        ratio,
-        goal: goal.into(),
-        met: match met {
-            Some(true) => "yes".into(),
-            Some(false) => "**no**".into(),
-            None => "n/a".into(),
-        },
-    }
+    common::row(figure, "", quire, baseline, ratio, goal, met)
 }
 
 // ---------------------------------------------------------------- children
-
-/// Result line a child prints on stdout.
-const CHILD_TAG: &str = "QUIRE_BENCH_CHILD";
 
 /// `--child WHAT PATH [CACHE] [KEEP]`: runs one operation and prints its peak RSS.
 fn child(args: &[String]) -> ! {
@@ -266,22 +120,7 @@ fn child(args: &[String]) -> ! {
             let keep: u64 = args[3].parse().unwrap();
             let store =
                 Store::open(config(&path, Durability::Batch, &cache)).expect("opening store");
-            let loaded = load_policy(&PluginSource::Builtin("standard".into()), Some(&cache))
-                .expect("loading policy");
-            let policy = Policy::create(
-                &loaded,
-                &format!(r#"{{"max_records": {keep}}}"#),
-                quire::now(),
-                Limits::default(),
-            )
-            .expect("creating policy");
-            let report = store
-                .compact(&mut quire::Retention::single(policy), false, &Silent)
-                .expect("compaction");
-            format!(
-                "records_before={} records_after={}",
-                report.records_before, report.records_after
-            )
+            compact(&store, Retention::single(keep_newest(keep, &cache)))
         }
         "native-scan" => {
             let (_, records) = native_parse(&path, |_, _| {});
@@ -309,47 +148,7 @@ fn child(args: &[String]) -> ! {
         }
         other => panic!("unknown child `{other}`"),
     };
-    println!(
-        "{CHILD_TAG} peak_kib={} secs={:.3} {detail}",
-        peak_rss_kib(),
-        start.elapsed().as_secs_f64()
-    );
-    std::process::exit(0)
-}
-
-struct ChildResult {
-    peak_kib: u64,
-    secs: f64,
-    detail: String,
-}
-
-fn run_child(args: &[&str]) -> ChildResult {
-    let exe = std::env::current_exe().expect("own path");
-    let output = Command::new(exe)
-        .arg("--child")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix(CHILD_TAG)) else {
-        panic!("child {args:?} failed ({}): {stdout}", output.status);
-    };
-    let field = |key: &str| -> String {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-            .unwrap_or("")
-            .to_string()
-    };
-    ChildResult {
-        peak_kib: field("peak_kib").parse().unwrap_or(0),
-        secs: field("secs").parse().unwrap_or(0.0),
-        detail: line
-            .split_whitespace()
-            .filter(|w| !w.starts_with("peak_kib") && !w.starts_with("secs"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
+    child_done(start, &detail)
 }
 
 // ---------------------------------------------------------------- figures
@@ -371,14 +170,7 @@ fn fig_append(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
         let path = dir.join(format!("append-{rep}.ndjson"));
         let _ = fs::remove_file(&path);
         let store = Store::open(config(&path, Durability::Batch, cache)).expect("opening store");
-        let work = template.clone();
-        let start = Instant::now();
-        for batch in work {
-            store.append(batch).expect("append");
-        }
-        let secs = start.elapsed().as_secs_f64();
-        store.flush().expect("flush");
-        drop(store);
+        let secs = timed_appends(store, &template);
         quire_rates.push(total / secs);
 
         let native = dir.join(format!("append-native-{rep}.ndjson"));
@@ -447,23 +239,7 @@ fn fig_durable(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
             let _ = fs::remove_file(&path);
             let store =
                 Store::open(config(&path, Durability::PerWrite, cache)).expect("opening store");
-            let start = Instant::now();
-            let appended: u64 = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        s.spawn(|| {
-                            let mut n = 0u64;
-                            while start.elapsed() < deadline {
-                                store.append(template.clone()).expect("append");
-                                n += batch as u64;
-                            }
-                            n
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).sum()
-            });
-            let secs = start.elapsed().as_secs_f64();
+            let (appended, secs) = durable_appends(&store, &template, threads, deadline);
             let syncs = store.metrics().syncs;
             drop(store);
             let _ = fs::remove_file(&path);
@@ -481,23 +257,7 @@ fn fig_durable(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
             "2. durable append: native write_all + sync_data, batch {batch}, 1 thread"
         ));
         let path = dir.join(format!("durable-native-{batch}.ndjson"));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
-        let mut buf = Vec::new();
-        let (start, mut n) = (Instant::now(), 0u64);
-        while start.elapsed() < deadline {
-            concat(&lines, &mut buf);
-            file.write_all(&buf).unwrap();
-            file.sync_data().unwrap();
-            n += batch as u64;
-        }
-        let native = n as f64 / start.elapsed().as_secs_f64();
-        drop(file);
-        let _ = fs::remove_file(&path);
+        let native = native_durable_rate(&path, &lines, deadline);
         eprintln!(
             "  {} rec/s ({:.2} ms per sync)",
             group(native),
@@ -652,10 +412,7 @@ fn fig_load(dir: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
 
 /// 5. Peak RSS of scan and compaction on a big file, in child processes.
 fn fig_memory(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
-    let gib: f64 = std::env::var("QUIRE_BENCH_GIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
+    let gib = bench_gib();
     let target = (gib * (1u64 << 30) as f64) as u64;
     let records = target.div_ceil(LINE_LEN as u64 + 1).max(1);
     clock.say(&format!(
@@ -669,8 +426,8 @@ fn fig_memory(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
     clock.say("5. child: quire scan");
     let scan = run_child(&["scan", path.to_str().unwrap(), cache_s]);
     assert_eq!(
-        scan.detail,
-        format!("records={records} anomalies=0"),
+        (scan.get("records"), scan.get("anomalies")),
+        (records, 0),
         "scan result"
     );
     clock.say("5. child: native scan");
@@ -689,8 +446,8 @@ fn fig_memory(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
     fs::copy(&path, &copy).unwrap();
     let compact = run_child(&["compact", copy.to_str().unwrap(), cache_s, &keep]);
     assert_eq!(
-        compact.detail,
-        format!("records_before={records} records_after={keep}"),
+        (compact.get("records_before"), compact.get("records_after")),
+        (records, records / 2),
         "compaction result"
     );
     assert_eq!(
@@ -734,24 +491,11 @@ fn fig_memory(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
 
 // ---------------------------------------------------------------- main
 
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    // target/release/deps/quire_bench-HASH
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-        .filter(|t| t.join("CACHEDIR.TAG").exists() || t.file_name().is_some_and(|n| n == "target"))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(at) = args.iter().position(|a| a == "--child") {
-        child(&args[at + 1..]);
+    if let Some(args) = child_args() {
+        child(&args);
     }
-    let clock = Clock(Instant::now());
+    let clock = Clock::start();
     let data = target_dir().join("bench-data");
     fs::create_dir_all(&data).unwrap();
     let cache = data.join("cache");
@@ -760,13 +504,10 @@ fn main() {
         "data in {}; warming the component cache",
         data.display()
     ));
-    load_backend(&ndjson(), Some(&cache)).expect("loading ndjson");
-    load_policy(&PluginSource::Builtin("standard".into()), Some(&cache))
-        .expect("loading standard policy");
+    warm_cache(&cache, &["ndjson"], &["standard"]);
 
     // QUIRE_BENCH_ONLY=1,3 runs only those figures.
-    let only = std::env::var("QUIRE_BENCH_ONLY").unwrap_or_default();
-    let wanted = |n: &str| only.is_empty() || only.split(',').any(|w| w.trim() == n);
+    let wanted = wanted_figures();
     let mut rows = Vec::new();
     if wanted("1") {
         fig_append(scratch.path(), &cache, &clock, &mut rows);
@@ -786,14 +527,13 @@ fn main() {
     clock.say("done");
 
     println!();
-    println!("| figure | quire | baseline | ratio | goal | met? |");
-    println!("|---|---|---|---|---|---|");
-    for r in &rows {
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            r.figure, r.quire, r.baseline, r.ratio, r.goal, r.met
-        );
+    Table {
+        columns: &["figure", "quire", "baseline", "ratio", "goal", "met?"],
+        backend_column: false,
+        merge_figures: false,
+        no_mark: "n/a",
     }
+    .print(&rows);
     println!();
     println!(
         "Ratios are quire/baseline throughput (time ratios for 3: baseline time / quire time). \

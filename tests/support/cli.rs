@@ -1,7 +1,9 @@
 //! Running the CLI under test.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// The CLI binary (built beside the test executables, from `support/quire_cli.rs`).
 pub fn quire_binary() -> PathBuf {
@@ -29,7 +31,6 @@ pub fn shared_cache() -> PathBuf {
 
 /// Runs and captures, with stdin.
 pub fn run(mut cmd: Command, stdin: &str) -> Output {
-    use std::io::Write;
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -74,4 +75,113 @@ pub fn quire_run(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut cmd = quire(dir);
     cmd.args(args);
     run(cmd, stdin)
+}
+
+/// `quire SUB --backend BACKEND --path PATH ARGS...` in `dir`, with `stdin`.
+pub fn quire_backend(
+    dir: &Path,
+    backend: &str,
+    path: &str,
+    sub: &str,
+    args: &[&str],
+    stdin: &str,
+) -> Output {
+    let mut all = vec![sub, "--backend", backend, "--path", path];
+    all.extend_from_slice(args);
+    quire_run(dir, &all, stdin)
+}
+
+/// `out`, after asserting that it exited with `code`; otherwise fails with
+/// `what` and both streams.
+pub fn expect_code(out: Output, code: i32, what: &str) -> Output {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}\nstdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// `--option O` for each of `options`.
+pub fn option_args<'a>(options: &[&'a str]) -> Vec<&'a str> {
+    options.iter().flat_map(|o| ["--option", *o]).collect()
+}
+
+/// `lines` as input for `quire append`: each followed by a newline.
+pub fn input(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// stdout as JSON; fails showing stdout when it is not.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+/// stdout as lines, without their newlines.
+pub fn stdout_lines(out: &Output) -> Vec<String> {
+    stdout(out).lines().map(str::to_string).collect()
+}
+
+/// Field `name` of a JSON record line.
+pub fn field(line: &str, name: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(line).unwrap()[name].clone()
+}
+
+/// Starts `cmd` with its output discarded and SIGKILLs it after `delay`;
+/// true when it had already finished by then.
+pub fn kill_after(mut cmd: Command, delay: Duration) -> bool {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let finished = child.try_wait().unwrap().is_some();
+    let _ = child.kill();
+    child.wait().unwrap();
+    finished
+}
+
+/// Starts `cmd` (a `quire append --ack ...`), feeds it `lines` (each with its
+/// newline) until they run out or it stops reading, and SIGKILLs it after
+/// `delay`. Returns the last count it acknowledged (`ack N` on stdout).
+pub fn killed_append(
+    mut cmd: Command,
+    lines: impl Iterator<Item = String> + Send + 'static,
+    delay: Duration,
+) -> u64 {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for line in lines {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut last = 0u64;
+        for l in BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            if let Some(n) = l.strip_prefix("ack ") {
+                last = n.parse().unwrap();
+            }
+        }
+        last
+    });
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acked = reader.join().unwrap();
+    feeder.join().unwrap();
+    acked
 }

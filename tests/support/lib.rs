@@ -1,11 +1,14 @@
 //! Shared helpers for quire's integration tests.
 
 pub mod cli;
+pub mod rng;
+
+pub use rng::Rng;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use quire::{Limits, PluginSource, Record, StoreConfig};
+use quire::{Limits, PluginSource, ReadQuery, Record, Store, StoreConfig};
 
 /// The hostile test plugin (`tests/plugins/hostile`), built by `build.rs`.
 pub const HOSTILE_PLUGIN: &str = env!("HOSTILE_PLUGIN_WASM");
@@ -26,6 +29,68 @@ pub fn hostile_config(data_dir: &Path, cache_dir: &Path, attack: &str) -> StoreC
     config.limits = tight_limits();
     config.cache_dir = Some(cache_dir.to_path_buf());
     config
+}
+
+/// A store config for the built-in `backend` at `path`, with backend
+/// `options` and the test run's shared compile cache; everything else is
+/// `StoreConfig`'s default.
+pub fn builtin_config(
+    backend: &str,
+    path: impl AsRef<Path>,
+    options: &[(&str, &str)],
+) -> StoreConfig {
+    let mut config = StoreConfig::new(PluginSource::Builtin(backend.into()), path.as_ref());
+    config.cache_dir = Some(cli::shared_cache());
+    config.options = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config
+}
+
+/// The numeric `id` field of a stored record's JSON, if it has one.
+pub fn record_id(json: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(json).unwrap()["id"].as_u64()
+}
+
+/// The `id` of every record `store` reads back, in read order (`None` for a
+/// record without one).
+pub fn read_ids(store: &Store) -> Vec<Option<u64>> {
+    store
+        .read_all(&ReadQuery::default())
+        .unwrap()
+        .iter()
+        .map(|r| record_id(&r.envelope.json))
+        .collect()
+}
+
+/// Every file under `dir` whose extension is one of `extensions`, sorted.
+pub fn files_with_extension(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| extensions.iter().any(|x| e == *x))
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Each of `lines` (JSON record lines, no newlines) as a record.
+pub fn parse_records<S: AsRef<str>>(lines: &[S]) -> Vec<Record> {
+    lines
+        .iter()
+        .map(|l| Record::from_json_line(l.as_ref(), 0.0).unwrap())
+        .collect()
 }
 
 /// A record of `kind` at `timestamp`.
