@@ -15,7 +15,10 @@ const GUESTS: &[(&str, &str)] = &[
     ("quire-segmented", "quire_segmented"),
     ("quire-retention-standard", "quire_retention_standard"),
     ("quire-retention-permanent", "quire_retention_permanent"),
-    ("quire-retention-rolling-window", "quire_retention_rolling_window"),
+    (
+        "quire-retention-rolling-window",
+        "quire_retention_rolling_window",
+    ),
     ("quire-retention-ephemeral", "quire_retention_ephemeral"),
 ];
 

@@ -19,9 +19,16 @@ fn config(backend: &str, path: &Path, options: &[(&str, &str)]) -> StoreConfig {
 }
 
 fn record(id: u64) -> Record {
-    let (kind, store) = [("event", "gps"), ("audit", "orders"), ("dead_letter", "gps")][(id % 3) as usize];
+    let (kind, store) = [
+        ("event", "gps"),
+        ("audit", "orders"),
+        ("dead_letter", "gps"),
+    ][(id % 3) as usize];
     Record::from_json_line(
-        &format!(r#"{{"kind":"{kind}","store":"{store}","id":{id},"note":"n{id}","timestamp":{}}}"#, 1_700_000_000.0 + id as f64),
+        &format!(
+            r#"{{"kind":"{kind}","store":"{store}","id":{id},"note":"n{id}","timestamp":{}}}"#,
+            1_700_000_000.0 + id as f64
+        ),
         0.0,
     )
     .unwrap()
@@ -97,17 +104,26 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) {
         let store = Store::open(config(backend, &data, options)).unwrap();
         let count = 200 + rng.below(400);
         for chunk in (0..count).collect::<Vec<_>>().chunks(50) {
-            store.append(chunk.iter().map(|&i| record(i)).collect()).unwrap();
+            store
+                .append(chunk.iter().map(|&i| record(i)).collect())
+                .unwrap();
         }
         store.checkpoint().unwrap();
         drop(store);
         let files = data_files(&data);
         let victim = files[rng.below(files.len() as u64) as usize].clone();
-        let victim_unit = victim.strip_prefix(&data).unwrap().to_string_lossy().into_owned();
+        let victim_unit = victim
+            .strip_prefix(&data)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let elsewhere: BTreeSet<u64> = {
             let mut ro = config(backend, &data, options);
             ro.read_only = true;
-            let all = Store::open(ro).unwrap().read_all(&ReadQuery::default()).unwrap();
+            let all = Store::open(ro)
+                .unwrap()
+                .read_all(&ReadQuery::default())
+                .unwrap();
             assert_eq!(all.len() as u64, count);
             all.iter()
                 .filter(|r| r.unit != victim_unit)
@@ -116,7 +132,10 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) {
         };
         let size = std::fs::metadata(&victim).unwrap().len();
         let what = damage(&victim, &mut rng);
-        let context = format!("{backend} round {round}: {what} in {} ({size} bytes)", victim.display());
+        let context = format!(
+            "{backend} round {round}: {what} in {} ({size} bytes)",
+            victim.display()
+        );
 
         // Read-only first: scan must locate the damage without changing anything.
         let mut ro = config(backend, &data, options);
@@ -126,7 +145,10 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) {
         for a in &scan.anomalies {
             let file = data.join(&a.unit);
             let unit_len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            assert!(a.offset <= unit_len.max(size), "anomaly past the end: {a:?}\n{context}");
+            assert!(
+                a.offset <= unit_len.max(size),
+                "anomaly past the end: {a:?}\n{context}"
+            );
         }
         let survivors = ids(&reader);
         drop(reader);
@@ -136,14 +158,24 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) {
         rw.quarantine_dir = Some(dir.path().join("quarantine"));
         let store = not_a_fault(Store::open(rw), &context);
         let report = not_a_fault(store.recover(RecoveryMode::Quarantine, &Silent), &context);
-        assert!(report.after.healthy(), "left after recovery: {:?}\n{context}", report.after.anomalies);
+        assert!(
+            report.after.healthy(),
+            "left after recovery: {:?}\n{context}",
+            report.after.anomalies
+        );
         // Recovery keeps every record a reader could still read.
         let after = ids(&store);
         let lost: Vec<_> = survivors.difference(&after).collect();
-        assert!(lost.is_empty(), "recovery lost readable records {lost:?}\n{context}");
+        assert!(
+            lost.is_empty(),
+            "recovery lost readable records {lost:?}\n{context}"
+        );
         // Only the damaged file lost anything.
         let gone: Vec<_> = elsewhere.difference(&after).collect();
-        assert!(gone.is_empty(), "records outside {victim_unit} are gone: {gone:?}\n{context}");
+        assert!(
+            gone.is_empty(),
+            "records outside {victim_unit} are gone: {gone:?}\n{context}"
+        );
         // The store still takes appends and stays clean.
         store.append(vec![record(count + 1)]).unwrap();
         assert!(store.scan(&Silent).unwrap().healthy(), "{context}");
@@ -157,10 +189,22 @@ fn rotating_survives_random_damage() {
 
 #[test]
 fn segmented_json_survives_random_damage() {
-    rounds("segmented", &[("max-bytes", "4096"), ("bucket", "none")], 30);
+    rounds(
+        "segmented",
+        &[("max-bytes", "4096"), ("bucket", "none")],
+        30,
+    );
 }
 
 #[test]
 fn segmented_compact_survives_random_damage() {
-    rounds("segmented", &[("max-bytes", "2048"), ("bucket", "none"), ("codec", "compact")], 30);
+    rounds(
+        "segmented",
+        &[
+            ("max-bytes", "2048"),
+            ("bucket", "none"),
+            ("codec", "compact"),
+        ],
+        30,
+    );
 }

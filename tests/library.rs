@@ -88,7 +88,11 @@ fn memory_backend_honours_retention() {
     let policy =
         Policy::create(&loaded, r#"{"max_records": 30}"#, 2000.0, Limits::default()).unwrap();
     let report = store
-        .compact(&mut quire::Retention::single(policy), false, &quire::progress::Silent)
+        .compact(
+            &mut quire::Retention::single(policy),
+            false,
+            &quire::progress::Silent,
+        )
         .unwrap();
     assert_eq!((report.records_before, report.records_after), (100, 30));
     let kept = store.read_all(&ReadQuery::default()).unwrap();
@@ -102,7 +106,11 @@ fn memory_backend_honours_retention() {
     )
     .unwrap();
     store
-        .compact(&mut quire::Retention::single(by_age), false, &quire::progress::Silent)
+        .compact(
+            &mut quire::Retention::single(by_age),
+            false,
+            &quire::progress::Silent,
+        )
         .unwrap();
     assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 10);
     assert!(
@@ -140,10 +148,31 @@ fn buffered_durability_is_counted_until_flush() {
         .unwrap();
     let snapshot = store.durability().unwrap();
     assert_eq!(snapshot.policy, "buffered");
-    let t0 = snapshot.stores.iter().find(|s| s.store == "t0").expect("store t0");
-    assert_eq!((t0.codec.as_str(), t0.accepted, t0.buffered, t0.state.as_str()), ("compact", 10, 10, "buffered"));
+    let t0 = snapshot
+        .stores
+        .iter()
+        .find(|s| s.store == "t0")
+        .expect("store t0");
+    assert_eq!(
+        (
+            t0.codec.as_str(),
+            t0.accepted,
+            t0.buffered,
+            t0.state.as_str()
+        ),
+        ("compact", 10, 10, "buffered")
+    );
     store.flush().unwrap();
-    let t0 = store.durability().unwrap().stores.into_iter().find(|s| s.store == "t0").unwrap();
-    assert_eq!((t0.buffered, t0.unsynced, t0.state.as_str()), (0, 0, "durable"));
+    let t0 = store
+        .durability()
+        .unwrap()
+        .stores
+        .into_iter()
+        .find(|s| s.store == "t0")
+        .unwrap();
+    assert_eq!(
+        (t0.buffered, t0.unsynced, t0.state.as_str()),
+        (0, 0, "durable")
+    );
     assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 10);
 }

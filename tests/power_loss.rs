@@ -77,24 +77,45 @@ fn one_cut(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], see
     drop(store);
     let loss = tracker.lose_power(dir.path(), seed).unwrap();
     assert!(loss.syncs > 0, "the file layer saw no sync from {backend}");
-    let lost_something = !loss.removed.is_empty() || !loss.truncated.is_empty() || !loss.zeroed.is_empty();
+    let lost_something =
+        !loss.removed.is_empty() || !loss.truncated.is_empty() || !loss.zeroed.is_empty();
 
     let context = format!("{backend} seed {seed}: {loss:?}");
-    let store = Store::open(config(backend, &path, options)).unwrap_or_else(|e| panic!("reopen: {e}\n{context}"));
+    let store = Store::open(config(backend, &path, options))
+        .unwrap_or_else(|e| panic!("reopen: {e}\n{context}"));
     let scan = store.scan(&Silent).unwrap();
     if !scan.healthy() {
         let report = store.recover(RecoveryMode::Repair, &Silent).unwrap();
-        assert!(report.after.healthy(), "recovery left anomalies: {:?}\n{context}", report.after.anomalies);
+        assert!(
+            report.after.healthy(),
+            "recovery left anomalies: {:?}\n{context}",
+            report.after.anomalies
+        );
     }
     let got = ids(&store);
-    assert!(got.windows(2).all(|w| w[0] < w[1]), "order broken: {got:?}\n{context}");
-    assert_eq!(&got[..acked.len().min(got.len())], &acked[..acked.len().min(got.len())], "{context}");
-    assert!(got.len() >= acked.len(), "lost acknowledged records: {} of {}\n{context}", got.len(), acked.len());
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "order broken: {got:?}\n{context}"
+    );
+    assert_eq!(
+        &got[..acked.len().min(got.len())],
+        &acked[..acked.len().min(got.len())],
+        "{context}"
+    );
+    assert!(
+        got.len() >= acked.len(),
+        "lost acknowledged records: {} of {}\n{context}",
+        got.len(),
+        acked.len()
+    );
     // The store goes on working after the cut.
     store.append(vec![record(next_id + 1000)]).unwrap();
     assert_eq!(ids(&store).last(), Some(&(next_id + 1000)), "{context}");
     assert!(store.scan(&Silent).unwrap().healthy(), "{context}");
-    Cut { lost_something, sealed }
+    Cut {
+        lost_something,
+        sealed,
+    }
 }
 
 /// `rounds` cuts; returns how many of them hit a store with sealed units.
@@ -108,7 +129,10 @@ fn cuts(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], rounds
         cuts_with_sealed += (cut.sealed > 0) as u64;
     }
     // Unsynced appends follow most crash points: the cut must have bitten.
-    assert!(cuts_that_lost_data > rounds as u32 / 4, "only {cuts_that_lost_data} of {rounds} cuts lost anything");
+    assert!(
+        cuts_that_lost_data > rounds as u32 / 4,
+        "only {cuts_that_lost_data} of {rounds} cuts lost anything"
+    );
     cuts_with_sealed
 }
 
@@ -117,7 +141,10 @@ fn cuts(backend: &str, file_name: Option<&str>, options: &[(&str, &str)], rounds
 fn cuts_across_rotations(backend: &str, options: &[(&str, &str)], rounds: u64) {
     let rotated = cuts(backend, None, options, rounds);
     eprintln!("{backend} {options:?}: {rotated} of {rounds} cuts found sealed units");
-    assert!(rotated > rounds / 2, "only {rotated} of {rounds} cuts found sealed units");
+    assert!(
+        rotated > rounds / 2,
+        "only {rotated} of {rounds} cuts found sealed units"
+    );
 }
 
 #[test]
@@ -133,7 +160,11 @@ fn rotating_keeps_every_durable_record_through_power_loss() {
 
 #[test]
 fn segmented_json_crc32_keeps_every_durable_record_through_power_loss() {
-    cuts_across_rotations("segmented", &[("max-bytes", "1024"), ("bucket", "none")], 40);
+    cuts_across_rotations(
+        "segmented",
+        &[("max-bytes", "1024"), ("bucket", "none")],
+        40,
+    );
 }
 
 #[test]
@@ -141,7 +172,11 @@ fn segmented_compact_keeps_every_durable_record_through_power_loss() {
     // block-records stays at its default: per-write appends must not wait for a full block.
     cuts_across_rotations(
         "segmented",
-        &[("codec", "compact"), ("max-bytes", "512"), ("bucket", "none")],
+        &[
+            ("codec", "compact"),
+            ("max-bytes", "512"),
+            ("bucket", "none"),
+        ],
         40,
     );
 }

@@ -164,7 +164,13 @@ fn seg_expect(dir: &Path, code: i32, sub: &str, args: &[&str], stdin: &str) -> O
 
 /// Appends `lines` in one `quire append` process; returns its stderr.
 fn append(dir: &Path, lines: &[String], options: &[&str]) -> String {
-    stderr(&seg_expect(dir, 0, "append", &option_args(options), &input(lines)))
+    stderr(&seg_expect(
+        dir,
+        0,
+        "append",
+        &option_args(options),
+        &input(lines),
+    ))
 }
 
 /// Every record `quire read` returns, as raw lines.
@@ -622,7 +628,11 @@ fn a_late_record_replays_where_it_was_appended_in_its_unit() {
         lines[1].clone(),
         lines[3].clone(),
     ];
-    assert_eq!(read_lines(dir.path(), &[]), replayed, "replay order changed");
+    assert_eq!(
+        read_lines(dir.path(), &[]),
+        replayed,
+        "replay order changed"
+    );
     assert_eq!(
         read_lines(dir.path(), &[]),
         read_lines(dir.path(), &[]),

@@ -12,23 +12,55 @@ fn v01(name: &str) -> std::path::PathBuf {
 #[test]
 fn a_0_1_backend_appends_reads_scans_and_compacts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig::new(PluginSource::File(v01("ndjson-0.1.wasm")), dir.path().join("log.ndjson"));
+    let mut config = StoreConfig::new(
+        PluginSource::File(v01("ndjson-0.1.wasm")),
+        dir.path().join("log.ndjson"),
+    );
     config.cache_dir = Some(shared_cache());
     let store = Store::open(config).unwrap();
     assert!(store.open_report().is_empty());
     for i in 0..20 {
-        store.append(vec![quire_tests::record("event", 1000.0 + i as f64)]).unwrap();
+        store
+            .append(vec![quire_tests::record("event", 1000.0 + i as f64)])
+            .unwrap();
     }
     assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 20);
     assert!(store.scan(&quire::progress::Silent).unwrap().healthy());
     // 0.2 additions are adapted: no receipts, durability unsupported.
-    assert!(store.receipts(&quire::ReceiptFilter { stores: vec![], kinds: vec![], since: None, until: None, limit: None }).unwrap().is_empty());
+    assert!(
+        store
+            .receipts(&quire::ReceiptFilter {
+                stores: vec![],
+                kinds: vec![],
+                since: None,
+                until: None,
+                limit: None
+            })
+            .unwrap()
+            .is_empty()
+    );
     let err = store.durability().unwrap_err().to_string();
     assert!(err.contains("quire:persistence@0.1.0"), "{err}");
     // A 0.1 retention policy drives a compaction of a 0.1 backend.
-    let policy = quire::plugin::load_policy(&PluginSource::File(v01("retention-standard-0.1.wasm")), Some(&shared_cache())).unwrap();
-    let policy = Policy::create(&policy, r#"{"max_records": 5}"#, 2000.0, quire::Limits::default()).unwrap();
-    let report = store.compact(&mut Retention::single(policy), false, &quire::progress::Silent).unwrap();
+    let policy = quire::plugin::load_policy(
+        &PluginSource::File(v01("retention-standard-0.1.wasm")),
+        Some(&shared_cache()),
+    )
+    .unwrap();
+    let policy = Policy::create(
+        &policy,
+        r#"{"max_records": 5}"#,
+        2000.0,
+        quire::Limits::default(),
+    )
+    .unwrap();
+    let report = store
+        .compact(
+            &mut Retention::single(policy),
+            false,
+            &quire::progress::Silent,
+        )
+        .unwrap();
     assert_eq!((report.records_before, report.records_after), (20, 5));
     let kept = store.read_all(&ReadQuery::default()).unwrap();
     assert_eq!(kept.first().unwrap().envelope.timestamp, 1015.0);
@@ -38,9 +70,21 @@ fn a_0_1_backend_appends_reads_scans_and_compacts() {
 fn plugin_check_names_the_version_a_plugin_speaks() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = v01("ndjson-0.1.wasm");
-    let out = quire_run(dir.path(), &["plugin", "check", plugin.to_str().unwrap()], "");
+    let out = quire_run(
+        dir.path(),
+        &["plugin", "check", plugin.to_str().unwrap()],
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("quire:persistence@0.1.0"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("quire:persistence@0.1.0"),
+        "{}",
+        stdout(&out)
+    );
     let out = quire_run(dir.path(), &["plugin", "check", "ndjson"], "");
-    assert!(stdout(&out).contains("quire:persistence@0.2.0"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("quire:persistence@0.2.0"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -52,12 +52,7 @@ impl Session {
     pub fn validate(&mut self, unit: &str, offset: u64, budget: u64) -> Result<ScanChunk> {
         let chunk = self.call("validate", |l| {
             let h = l.handle;
-            l.plugin.validate(&mut l.store,
-                h,
-                unit,
-                offset,
-                budget,
-            )
+            l.plugin.validate(&mut l.store, h, unit, offset, budget)
         })?;
         if !chunk.done && chunk.next_offset <= offset {
             return Err(self.fault(
@@ -80,21 +75,14 @@ impl Session {
     ) -> Result<CursorHandle> {
         self.call("read", |l| {
             let h = l.handle;
-            l.plugin.read(&mut l.store,
-                h,
-                unit,
-                filter,
-                order,
-            )
+            l.plugin.read(&mut l.store, h, unit, filter, order)
         })
         .map(CursorHandle)
     }
 
     /// Next batch from a cursor, at most `max` records.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
-        let batch = self.call("read", |l| {
-            l.plugin.next(&mut l.store, cursor.0, max)
-        })?;
+        let batch = self.call("read", |l| l.plugin.next(&mut l.store, cursor.0, max))?;
         if batch.len() > max as usize {
             return Err(self.fault(
                 "read",
@@ -124,10 +112,7 @@ impl Session {
     /// Adds records to a replacement.
     pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
         self.call("rewrite", |l| {
-            l.plugin.rewrite_write(&mut l.store,
-                rewriter.0,
-                batch,
-            )
+            l.plugin.rewrite_write(&mut l.store, rewriter.0, batch)
         })
     }
 
@@ -201,7 +186,8 @@ impl Session {
     pub fn quarantine(&mut self, unit: &str, name: &str) -> Result<u64> {
         self.call("quarantine", |l| {
             let h = l.handle;
-            l.plugin.quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
+            l.plugin
+                .quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
         })
     }
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use wasmtime::component::{Component, Linker};
 
 use crate::bindings::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, v0_1, v0_2};
-use crate::versions::{BackendPre, PolicyPre};
 use crate::cache::{self, CacheUse};
 use crate::engine::engine;
 use crate::error::{Error, Result};
 use crate::sandbox::PluginState;
+use crate::versions::{BackendPre, PolicyPre};
 
 /// Where a plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,11 +4,11 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::{PolicyError, RecordMeta, UnitInfo, UnitVerdict};
-use crate::versions::PolicyInstance;
 use crate::error::{Error, Result};
 use crate::plugin::LoadedPolicy;
 use crate::sandbox::{Grants, Limits, PluginState};
 use crate::session::{fault_cause, new_store};
+use crate::versions::PolicyInstance;
 
 /// A policy plugin with its evaluator. Policies get no directories at all.
 pub struct Policy {

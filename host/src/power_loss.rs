@@ -236,7 +236,11 @@ pub fn link_sync_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()>
                 let Some(file) = descriptor_file(&mut store, &fd).cloned() else {
                     return Ok((Err(ErrorCode::BadDescriptor),));
                 };
-                let synced = if all { file.sync_all() } else { file.sync_data() };
+                let synced = if all {
+                    file.sync_all()
+                } else {
+                    file.sync_data()
+                };
                 if let Err(e) = synced {
                     tracing::debug!("plugin sync failed: {e}");
                     return Ok((Err(ErrorCode::Io),));

@@ -203,7 +203,8 @@ impl From<&crate::bindings::Receipt> for ReceiptEntry {
             unit: r.unit.clone(),
             store: r.store.clone(),
             at: r.at,
-            details: serde_json::from_str(&r.json).unwrap_or(serde_json::Value::String(r.json.clone())),
+            details: serde_json::from_str(&r.json)
+                .unwrap_or(serde_json::Value::String(r.json.clone())),
         }
     }
 }

@@ -82,7 +82,11 @@ impl Retention {
     /// The description of the policy deciding for `store`.
     pub fn description_for(&self, store: Option<&str>) -> String {
         match self.route(store) {
-            Route::Default => self.default.as_ref().map(|p| p.description.clone()).unwrap_or_default(),
+            Route::Default => self
+                .default
+                .as_ref()
+                .map(|p| p.description.clone())
+                .unwrap_or_default(),
             Route::Store(i) => self.stores[i].1.description.clone(),
             Route::Nobody => "keep everything".into(),
         }
@@ -104,7 +108,11 @@ impl Retention {
             }
         }
         for ((kind, s), members) in groups {
-            let route = if kind == 0 { Route::Default } else { Route::Store(s) };
+            let route = if kind == 0 {
+                Route::Default
+            } else {
+                Route::Store(s)
+            };
             let group: Vec<UnitInfo> = members.iter().map(|&i| units[i].clone()).collect();
             let policy = self.policy(route).expect("routed to an existing policy");
             for (i, verdict) in members.into_iter().zip(policy.plan_units(&group)?) {
@@ -133,7 +141,11 @@ impl Retention {
         mut f: impl FnMut(&mut Policy, &[usize], Vec<Meta>) -> Result<()>,
     ) -> Result<()> {
         for ((kind, s), members) in self.split(batch) {
-            let route = if kind == 0 { Route::Default } else { Route::Store(s) };
+            let route = if kind == 0 {
+                Route::Default
+            } else {
+                Route::Store(s)
+            };
             let group: Vec<Meta> = members.iter().map(|&i| batch[i].clone()).collect();
             let policy = self.policy(route).expect("routed to an existing policy");
             f(policy, &members, group)?;

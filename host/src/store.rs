@@ -296,7 +296,11 @@ impl Store {
 
     /// Records handed to `append` that the backend has not received yet.
     pub(crate) fn pending_records(&self) -> u64 {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).pending.len() as u64
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending
+            .len() as u64
     }
 
     /// What opening read-write repaired (torn tails cut, manifests

@@ -82,7 +82,10 @@ impl Backend {
     /// `store.open`.
     pub fn open(&self, store: Ctx, config: &OpenConfig) -> Plugin<ResourceAny> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().store().call_open(store, config),
+            Backend::V2(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_open(store, config),
             Backend::V1(p) => {
                 let config = v0_1::backend::exports::quire::persistence::backend::OpenConfig {
                     root: config.root.clone(),
@@ -90,7 +93,9 @@ impl Backend {
                     read_only: config.read_only,
                     options: config.options.clone(),
                 };
-                p.quire_persistence_backend().store().call_open(store, &config)
+                p.quire_persistence_backend()
+                    .store()
+                    .call_open(store, &config)
             }
         }
     }
@@ -98,13 +103,22 @@ impl Backend {
     /// `store.open-report`; a 0.1 plugin repairs nothing at open.
     pub fn open_report(&self, store: Ctx, h: ResourceAny) -> WasmResult<Vec<Anomaly>> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().store().call_open_report(store, h),
+            Backend::V2(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_open_report(store, h),
             Backend::V1(_) => Ok(Vec::new()),
         }
     }
 
     /// `store.append`.
-    pub fn append(&self, store: Ctx, h: ResourceAny, batch: &[Envelope], level: SyncLevel) -> Plugin<u64> {
+    pub fn append(
+        &self,
+        store: Ctx,
+        h: ResourceAny,
+        batch: &[Envelope],
+        level: SyncLevel,
+    ) -> Plugin<u64> {
         both!(self, store, call_append, store, h, batch, level)
     }
 
@@ -124,12 +138,26 @@ impl Backend {
     }
 
     /// `store.validate`.
-    pub fn validate(&self, store: Ctx, h: ResourceAny, unit: &str, offset: u64, budget: u64) -> Plugin<ScanChunk> {
+    pub fn validate(
+        &self,
+        store: Ctx,
+        h: ResourceAny,
+        unit: &str,
+        offset: u64,
+        budget: u64,
+    ) -> Plugin<ScanChunk> {
         both!(self, store, call_validate, store, h, unit, offset, budget)
     }
 
     /// `store.read`.
-    pub fn read(&self, store: Ctx, h: ResourceAny, unit: &str, filter: &ReadFilter, order: ReadOrder) -> Plugin<ResourceAny> {
+    pub fn read(
+        &self,
+        store: Ctx,
+        h: ResourceAny,
+        unit: &str,
+        filter: &ReadFilter,
+        order: ReadOrder,
+    ) -> Plugin<ResourceAny> {
         both!(self, store, call_read, store, h, unit, filter, order)
     }
 
@@ -159,31 +187,61 @@ impl Backend {
     }
 
     /// `store.drop-unit`; a 0.1 plugin keeps no receipt.
-    pub fn drop_unit(&self, store: Ctx, h: ResourceAny, unit: &str, receipt: Option<&Receipt>) -> Plugin<()> {
+    pub fn drop_unit(
+        &self,
+        store: Ctx,
+        h: ResourceAny,
+        unit: &str,
+        receipt: Option<&Receipt>,
+    ) -> Plugin<()> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().store().call_drop_unit(store, h, unit, receipt),
-            Backend::V1(p) => p.quire_persistence_backend().store().call_drop_unit(store, h, unit),
+            Backend::V2(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_drop_unit(store, h, unit, receipt),
+            Backend::V1(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_drop_unit(store, h, unit),
         }
     }
 
     /// `store.put-receipt`.
     pub fn put_receipt(&self, store: Ctx, h: ResourceAny, receipt: &Receipt) -> Plugin<()> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().store().call_put_receipt(store, h, receipt),
+            Backend::V2(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_put_receipt(store, h, receipt),
             Backend::V1(_) => Ok(Err(too_old("put-receipt"))),
         }
     }
 
     /// `store.receipts`.
-    pub fn receipts(&self, store: Ctx, h: ResourceAny, filter: &ReceiptFilter) -> Plugin<Vec<Receipt>> {
+    pub fn receipts(
+        &self,
+        store: Ctx,
+        h: ResourceAny,
+        filter: &ReceiptFilter,
+    ) -> Plugin<Vec<Receipt>> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().store().call_receipts(store, h, filter),
+            Backend::V2(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_receipts(store, h, filter),
             Backend::V1(_) => Ok(Err(too_old("receipts"))),
         }
     }
 
     /// `store.quarantine`.
-    pub fn quarantine(&self, store: Ctx, h: ResourceAny, unit: &str, dir: &str, name: &str) -> Plugin<u64> {
+    pub fn quarantine(
+        &self,
+        store: Ctx,
+        h: ResourceAny,
+        unit: &str,
+        dir: &str,
+        name: &str,
+    ) -> Plugin<u64> {
         both!(self, store, call_quarantine, store, h, unit, dir, name)
     }
 
@@ -200,7 +258,10 @@ impl Backend {
     /// `store.durability`.
     pub fn durability(&self, store: Ctx, h: ResourceAny) -> Plugin<Vec<StoreDurability>> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().store().call_durability(store, h),
+            Backend::V2(p) => p
+                .quire_persistence_backend()
+                .store()
+                .call_durability(store, h),
             Backend::V1(_) => Ok(Err(too_old("durability"))),
         }
     }
@@ -235,15 +296,19 @@ fn policy_error_v1(e: V1Policy) -> PolicyError {
     }
 }
 
-fn metas_v1(batch: &[RecordMeta]) -> Vec<v0_1::policy::exports::quire::persistence::policy::RecordMeta> {
+fn metas_v1(
+    batch: &[RecordMeta],
+) -> Vec<v0_1::policy::exports::quire::persistence::policy::RecordMeta> {
     batch
         .iter()
-        .map(|m| v0_1::policy::exports::quire::persistence::policy::RecordMeta {
-            kind: m.kind.clone(),
-            store: m.store.clone(),
-            timestamp: m.timestamp,
-            stored_bytes: m.stored_bytes,
-        })
+        .map(
+            |m| v0_1::policy::exports::quire::persistence::policy::RecordMeta {
+                kind: m.kind.clone(),
+                store: m.store.clone(),
+                timestamp: m.timestamp,
+                stored_bytes: m.stored_bytes,
+            },
+        )
         .collect()
 }
 
@@ -267,9 +332,17 @@ impl PolicyPre {
 
 impl PolicyInstance {
     /// `evaluator.create`.
-    pub fn create(&self, store: Ctx, config: &str, now: f64) -> WasmResult<Result<ResourceAny, PolicyError>> {
+    pub fn create(
+        &self,
+        store: Ctx,
+        config: &str,
+        now: f64,
+    ) -> WasmResult<Result<ResourceAny, PolicyError>> {
         match self {
-            PolicyInstance::V2(p) => p.quire_persistence_policy().evaluator().call_create(store, config, now),
+            PolicyInstance::V2(p) => p
+                .quire_persistence_policy()
+                .evaluator()
+                .call_create(store, config, now),
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
@@ -281,16 +354,30 @@ impl PolicyInstance {
     /// `evaluator.describe`.
     pub fn describe(&self, store: Ctx, e: ResourceAny) -> WasmResult<String> {
         match self {
-            PolicyInstance::V2(p) => p.quire_persistence_policy().evaluator().call_describe(store, e),
-            PolicyInstance::V1(p) => p.quire_persistence_policy().evaluator().call_describe(store, e),
+            PolicyInstance::V2(p) => p
+                .quire_persistence_policy()
+                .evaluator()
+                .call_describe(store, e),
+            PolicyInstance::V1(p) => p
+                .quire_persistence_policy()
+                .evaluator()
+                .call_describe(store, e),
         }
     }
 
     /// `evaluator.plan-units`.
-    pub fn plan_units(&self, store: Ctx, e: ResourceAny, units: &[UnitInfo]) -> WasmResult<Vec<UnitVerdict>> {
+    pub fn plan_units(
+        &self,
+        store: Ctx,
+        e: ResourceAny,
+        units: &[UnitInfo],
+    ) -> WasmResult<Vec<UnitVerdict>> {
         use v0_1::policy::exports::quire::persistence::policy::UnitVerdict as V1;
         match self {
-            PolicyInstance::V2(p) => p.quire_persistence_policy().evaluator().call_plan_units(store, e, units),
+            PolicyInstance::V2(p) => p
+                .quire_persistence_policy()
+                .evaluator()
+                .call_plan_units(store, e, units),
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
@@ -306,9 +393,17 @@ impl PolicyInstance {
     }
 
     /// `evaluator.observe`.
-    pub fn observe(&self, store: Ctx, e: ResourceAny, batch: &[RecordMeta]) -> WasmResult<Result<(), PolicyError>> {
+    pub fn observe(
+        &self,
+        store: Ctx,
+        e: ResourceAny,
+        batch: &[RecordMeta],
+    ) -> WasmResult<Result<(), PolicyError>> {
         match self {
-            PolicyInstance::V2(p) => p.quire_persistence_policy().evaluator().call_observe(store, e, batch),
+            PolicyInstance::V2(p) => p
+                .quire_persistence_policy()
+                .evaluator()
+                .call_observe(store, e, batch),
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
@@ -318,9 +413,17 @@ impl PolicyInstance {
     }
 
     /// `evaluator.decide`.
-    pub fn decide(&self, store: Ctx, e: ResourceAny, batch: &[RecordMeta]) -> WasmResult<Result<Vec<bool>, PolicyError>> {
+    pub fn decide(
+        &self,
+        store: Ctx,
+        e: ResourceAny,
+        batch: &[RecordMeta],
+    ) -> WasmResult<Result<Vec<bool>, PolicyError>> {
         match self {
-            PolicyInstance::V2(p) => p.quire_persistence_policy().evaluator().call_decide(store, e, batch),
+            PolicyInstance::V2(p) => p
+                .quire_persistence_policy()
+                .evaluator()
+                .call_decide(store, e, batch),
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()

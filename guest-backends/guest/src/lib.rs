@@ -11,8 +11,8 @@
 pub mod atomic;
 pub mod errors;
 pub mod frames;
-pub mod lines;
 pub mod linefile;
+pub mod lines;
 pub mod memlog;
 pub mod options;
 pub mod policy_kit;

@@ -42,7 +42,13 @@ fn kind_from(name: &str) -> Option<ReceiptKind> {
 /// Keeps the characters of a unit id that are safe in a file name.
 fn file_safe(unit: &str) -> String {
     unit.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -172,8 +178,7 @@ pub fn not_kept() -> PluginError {
 
 /// Whether `r` passes `filter`.
 pub fn matches(r: &Receipt, filter: &ReceiptFilter) -> bool {
-    (filter.stores.is_empty()
-        || r.store.as_ref().is_some_and(|s| filter.stores.contains(s)))
+    (filter.stores.is_empty() || r.store.as_ref().is_some_and(|s| filter.stores.contains(s)))
         && (filter.kinds.is_empty() || filter.kinds.contains(&r.kind))
         && filter.since.is_none_or(|t| r.at >= t)
         && filter.until.is_none_or(|t| r.at <= t)
@@ -186,7 +191,10 @@ fn parse(text: &str) -> Option<Receipt> {
         unit: v.get("unit")?.as_str()?.to_string(),
         store: v.get("store").and_then(Value::as_str).map(str::to_string),
         at: v.get("at")?.as_f64()?,
-        json: v.get("details").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+        json: v
+            .get("details")
+            .map(Value::to_string)
+            .unwrap_or_else(|| "{}".into()),
     })
 }
 
@@ -208,9 +216,12 @@ mod tests {
     fn put_list_filter_and_never_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let book = ReceiptBook::new(dir.path().join("receipts"));
-        book.put(&receipt("a/seg-1", "gps", 20.0, ReceiptKind::Purged)).unwrap();
-        book.put(&receipt("a/seg-1", "gps", 20.0, ReceiptKind::Purged)).unwrap();
-        book.put(&receipt("b/seg-2", "crm", 10.0, ReceiptKind::Quarantined)).unwrap();
+        book.put(&receipt("a/seg-1", "gps", 20.0, ReceiptKind::Purged))
+            .unwrap();
+        book.put(&receipt("a/seg-1", "gps", 20.0, ReceiptKind::Purged))
+            .unwrap();
+        book.put(&receipt("b/seg-2", "crm", 10.0, ReceiptKind::Quarantined))
+            .unwrap();
         let all = book.all().unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].unit, "b/seg-2");

@@ -141,7 +141,9 @@ fn scan_store(dir: &Path, store: &str, files: &mut StoreFiles) -> Result<(), Plu
         }
         if layout::is_temp_name(&name) && meta.is_file() {
             // e.g. `high-water.quire-tmp`: a mark write a crash interrupted.
-            files.temps.push((format!("{store_rel}/{name}"), meta.len()));
+            files
+                .temps
+                .push((format!("{store_rel}/{name}"), meta.len()));
             continue;
         }
         let Some(label) = name.strip_prefix("date=") else {

@@ -212,7 +212,10 @@ pub fn inspect(a: InspectArgs) -> Result<i32> {
     outln!("path: {}", report.path.display());
     outln!("bytes: {}  records: {}", report.total_bytes, report.records);
     for u in &report.units {
-        let records = u.records.map(|n| format!(", {n} records")).unwrap_or_default();
+        let records = u
+            .records
+            .map(|n| format!(", {n} records"))
+            .unwrap_or_default();
         let span = match (u.min_timestamp, u.max_timestamp) {
             (Some(lo), Some(hi)) => format!(", timestamps {lo} .. {hi}"),
             _ => String::new(),

@@ -69,8 +69,10 @@ pub fn receipts(a: ReceiptsArgs) -> Result<i32> {
         until: a.until,
         limit: a.limit,
     })?;
-    let entries: Vec<crate::report::ReceiptEntry> =
-        receipts.iter().map(crate::report::ReceiptEntry::from).collect();
+    let entries: Vec<crate::report::ReceiptEntry> = receipts
+        .iter()
+        .map(crate::report::ReceiptEntry::from)
+        .collect();
     if a.store.run.json {
         output::json(&entries);
     } else {

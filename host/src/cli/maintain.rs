@@ -169,7 +169,9 @@ pub fn compact(a: CompactArgs) -> Result<i32> {
             let loaded = plugin::load_policy(&policy.source, cache.as_deref())?;
             let created = Policy::create(&loaded, &policy.config, at, limits)?;
             if stores.insert(store.clone(), created).is_some() {
-                return Err(Error::Usage(format!("--retain names store `{store}` twice")));
+                return Err(Error::Usage(format!(
+                    "--retain names store `{store}` twice"
+                )));
             }
         }
         runs.push(Retention::per_store(standard, stores));
@@ -177,7 +179,9 @@ pub fn compact(a: CompactArgs) -> Result<i32> {
     for path in &a.retention {
         let loaded = plugin::load_policy(&PluginSource::File(path.clone()), cache.as_deref())?;
         let config = a.retention_config.clone().unwrap_or_default();
-        runs.push(Retention::single(Policy::create(&loaded, &config, at, limits)?));
+        runs.push(Retention::single(Policy::create(
+            &loaded, &config, at, limits,
+        )?));
     }
     if runs.is_empty() {
         return Err(Error::Usage(

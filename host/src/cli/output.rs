@@ -83,7 +83,9 @@ pub fn scan_text(report: &ScanReport) {
     };
     outln!(
         "scanned {} unit(s), {} bytes, {} valid records: {verdict}",
-        report.units, report.bytes_scanned, report.records
+        report.units,
+        report.bytes_scanned,
+        report.records
     );
 }
 
@@ -110,7 +112,8 @@ pub fn recovery_text(report: &RecoveryReport) {
     }
     outln!(
         "found {} anomalies; mode {}",
-        report.before.anomaly_count, report.mode
+        report.before.anomaly_count,
+        report.mode
     );
     for r in &report.receipts {
         receipt_text(r);

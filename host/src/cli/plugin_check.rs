@@ -79,7 +79,9 @@ pub fn run(command: PluginCommand) -> Result<i32> {
     } else {
         outln!(
             "{}: {} plugin for {}",
-            described.plugin, described.role, described.wit
+            described.plugin,
+            described.role,
+            described.wit
         );
         if let (Some(n), Some(v)) = (&described.name, &described.version) {
             outln!("  name {n}, version {v}");

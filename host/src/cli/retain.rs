@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(store, "gps");
         assert_eq!(spec.source, PluginSource::Builtin("rolling-window".into()));
         assert_eq!(spec.config, r#"{"exact":true,"window_seconds":7200.0}"#);
-        assert_eq!(parse("t=ephemeral:3").unwrap().1.config, r#"{"keep_sealed":3}"#);
+        assert_eq!(
+            parse("t=ephemeral:3").unwrap().1.config,
+            r#"{"keep_sealed":3}"#
+        );
         assert!(parse("=permanent").is_err());
         assert!(parse("x=forever").is_err());
         assert!(parse("x=rolling-window").is_err());

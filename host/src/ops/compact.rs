@@ -6,16 +6,16 @@
 //! grows with keep/drop alternations, not with records); pass three
 //! rewrites the units that lose records. A dry run stops after pass two.
 
+use super::merge::merge_units;
 use crate::bindings::{ReadFilter, Receipt, ReceiptKind, StoredRecord, UnitInfo};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::policy::{Meta, Verdict};
-use crate::record::now;
-use crate::retention::Retention;
 use crate::progress::Progress;
+use crate::record::now;
 use crate::report::{CompactionReport, UnitCompaction};
+use crate::retention::Retention;
 use crate::session::Session;
-use super::merge::merge_units;
 use crate::store::Store;
 
 /// Keep flags as runs of `(keep, count)`, and the stored bytes of the kept records.
@@ -166,7 +166,8 @@ impl Store {
                 },
                 Verdict::Drop if unit.sealed => {
                     if !dry_run {
-                        let receipt = purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
+                        let receipt =
+                            purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
                         session.drop_unit(&unit.id, Some(&receipt))?;
                     }
                     UnitCompaction {
@@ -187,7 +188,8 @@ impl Store {
                     if unit.sealed && after == 0 && before > 0 {
                         // Nothing left: drop the unit, with a receipt, rather than keep an empty one.
                         if !dry_run {
-                            let receipt = purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
+                            let receipt =
+                                purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
                             session.drop_unit(&unit.id, Some(&receipt))?;
                         }
                         report.records_before += before;

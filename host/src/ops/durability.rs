@@ -10,7 +10,9 @@ impl Store {
     /// append opens fresh units.
     pub fn checkpoint(&self) -> Result<()> {
         if self.config.read_only {
-            return Err(Error::Usage("a checkpoint needs a store opened read-write".into()));
+            return Err(Error::Usage(
+                "a checkpoint needs a store opened read-write".into(),
+            ));
         }
         self.flush()?;
         self.session().seal()
@@ -59,7 +61,8 @@ pub(crate) fn is_unsupported(e: &Error) -> bool {
 mod tests {
     #[test]
     fn unsupported_wording_matches_describe() {
-        let text = crate::bindings::describe(&crate::bindings::PluginError::Unsupported("x".into()));
+        let text =
+            crate::bindings::describe(&crate::bindings::PluginError::Unsupported("x".into()));
         assert!(text.starts_with(super::UNSUPPORTED));
     }
 }

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::bindings::ReceiptFilter;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::read::ReadQuery;
-use crate::bindings::ReceiptFilter;
 use crate::report::{InspectReport, ReceiptEntry, UnitSummary};
 use crate::store::Store;
 

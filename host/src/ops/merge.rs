@@ -87,7 +87,8 @@ pub(crate) fn merge_units(
                     break;
                 }
                 let (_, index) = pending.pop().expect("peeked");
-                let cursor = session.open_cursor(&units[index].id, filter, ReadOrder::OldestFirst)?;
+                let cursor =
+                    session.open_cursor(&units[index].id, filter, ReadOrder::OldestFirst)?;
                 let slot = sources.len();
                 sources.push(Source {
                     cursor: Some(cursor),

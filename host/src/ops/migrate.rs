@@ -58,7 +58,9 @@ pub fn migrate(
     progress: &dyn Progress,
 ) -> Result<MigrationReport> {
     if to.config().read_only {
-        return Err(Error::Usage("the migration target must be opened read-write".into()));
+        return Err(Error::Usage(
+            "the migration target must be opened read-write".into(),
+        ));
     }
     let scan = from.scan(progress)?;
     if !scan.healthy() && !options.skip_damaged {
@@ -66,7 +68,10 @@ pub fn migrate(
             "the source has {} anomalies (first: {}); run `quire recover` on it first, or pass \
              --skip-damaged to copy every valid record and leave the damaged ones behind",
             scan.anomaly_count,
-            scan.anomalies.first().map(|f| f.render()).unwrap_or_default()
+            scan.anomalies
+                .first()
+                .map(|f| f.render())
+                .unwrap_or_default()
         )));
     }
     let mut report = MigrationReport {

@@ -1,10 +1,10 @@
 //! The algorithms the host drives over any backend.
 
 pub mod compact;
-pub mod migrate;
 pub mod durability;
 pub mod inspect;
 mod merge;
+pub mod migrate;
 pub mod read;
 pub mod recover;
 pub mod rewrite;

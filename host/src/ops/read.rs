@@ -88,7 +88,9 @@ impl Store {
                 }
             }
         };
-        let result = merge_units(&mut session, &units, &filter, |_, record| emit(record, &mut tail));
+        let result = merge_units(&mut session, &units, &filter, |_, record| {
+            emit(record, &mut tail)
+        });
         drop(session);
         result?;
         if window.is_some() {

@@ -73,8 +73,10 @@ impl Store {
             }
             let mut session = self.session();
             let units = session.units()?;
-            let stores: BTreeMap<String, Option<String>> =
-                units.iter().map(|u| (u.id.clone(), u.store.clone())).collect();
+            let stores: BTreeMap<String, Option<String>> = units
+                .iter()
+                .map(|u| (u.id.clone(), u.store.clone()))
+                .collect();
             let mut sizes: BTreeMap<String, u64> =
                 units.into_iter().map(|u| (u.id, u.bytes)).collect();
             // Orphans are no unit; their anomaly spans the whole file.
@@ -96,8 +98,13 @@ impl Store {
                         let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
                         session.quarantine(&unit, &name)?;
                         let store = stores.get(&unit).cloned().flatten();
-                        let receipt =
-                            quarantine_receipt(&unit, store, &dir.join(&name), anomalies, bytes_before);
+                        let receipt = quarantine_receipt(
+                            &unit,
+                            store,
+                            &dir.join(&name),
+                            anomalies,
+                            bytes_before,
+                        );
                         match session.put_receipt(&receipt) {
                             Err(e) if !super::durability::is_unsupported(&e) => return Err(e),
                             _ => {}
