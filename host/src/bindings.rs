@@ -71,7 +71,7 @@ pub fn describe(e: &PluginError) -> String {
                 "damaged data in {} at byte {}: {}",
                 a.unit, a.offset, a.detail
             ),
-            PluginError::InvalidState(m) => format!("{m}"),
+            PluginError::InvalidState(m) => m.clone(),
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn describe_policy(e: &PolicyError) -> String {
         use PolicyError as E;
         match e {
             E::InvalidConfig(m) => format!("invalid configuration: {m}"),
-            E::InvalidState(m) => format!("{m}"),
+            E::InvalidState(m) => m.clone(),
         }
     }
 }

@@ -44,10 +44,8 @@ impl Retention {
     }
 
     fn route(&self, store: Option<&str>) -> Route {
-        if let Some(store) = store {
-            if let Some(i) = self.stores.iter().position(|(s, _)| s == store) {
-                return Route::Store(i);
-            }
+        if let Some(i) = store.and_then(|store| self.stores.iter().position(|(s, _)| s == store)) {
+            return Route::Store(i);
         }
         if self.default.is_some() {
             Route::Default

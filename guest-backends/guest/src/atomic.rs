@@ -60,7 +60,7 @@ impl AtomicFile {
 
     /// Appends bytes to the replacement.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let out = self.out.as_mut().ok_or_else(|| closed())?;
+        let out = self.out.as_mut().ok_or_else(closed)?;
         out.write_all(bytes)
             .ctx("write", &self.temp.display().to_string())
     }
@@ -69,7 +69,7 @@ impl AtomicFile {
     /// directory. Returns the new size.
     pub fn commit(&mut self) -> Result<u64, PluginError> {
         let label = self.temp.display().to_string();
-        let out = self.out.take().ok_or_else(|| closed())?;
+        let out = self.out.take().ok_or_else(closed)?;
         let file = out
             .into_inner()
             .map_err(|e| crate::errors::io("write", &label, e.into_error()))?;

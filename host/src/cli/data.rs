@@ -155,7 +155,7 @@ pub fn read(a: ReadArgs) -> Result<i32> {
     });
     let flushed = match stdout_error {
         Some(e) => Err(e),
-        None => result.and_then(|_| Ok(out.flush()))?,
+        None => result.map(|_| out.flush())?,
     };
     match flushed {
         Ok(()) => Ok(0),

@@ -52,12 +52,10 @@ impl Ord for Head {
 }
 
 fn refill(session: &mut Session, source: &mut Source) -> Result<bool> {
-    if source.buffer.is_empty() {
-        if let Some(cursor) = &source.cursor {
-            source
-                .buffer
-                .extend(session.next_batch(cursor, super::BATCH)?);
-        }
+    if let (true, Some(cursor)) = (source.buffer.is_empty(), &source.cursor) {
+        source
+            .buffer
+            .extend(session.next_batch(cursor, super::BATCH)?);
     }
     Ok(!source.buffer.is_empty())
 }
