@@ -23,6 +23,17 @@ pub enum Error {
         /// The plugin's error, rendered.
         message: String,
     },
+    /// A plugin does not implement an operation (a single file cannot be
+    /// sealed, a 0.1 plugin keeps no receipts): callers may fall back.
+    #[error("plugin {plugin} does not support {operation}: {message}")]
+    Unsupported {
+        /// The plugin.
+        plugin: String,
+        /// The host operation that called it.
+        operation: String,
+        /// The plugin's explanation.
+        message: String,
+    },
     /// A plugin trapped, ran out of time or memory, or returned something
     /// impossible. Its instance was discarded; the next call gets a fresh one.
     #[error(

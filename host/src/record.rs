@@ -95,6 +95,17 @@ impl Record {
         serde_json::from_str(&self.json).unwrap_or(Value::Null)
     }
 
+    /// A record read back, ready to append elsewhere (its fields were
+    /// checked when it was first appended).
+    pub(crate) fn from_envelope(e: Envelope) -> Self {
+        Record {
+            kind: e.kind,
+            store: e.store,
+            timestamp: e.timestamp,
+            json: e.json,
+        }
+    }
+
     pub(crate) fn into_envelope(self) -> Envelope {
         Envelope {
             kind: self.kind,

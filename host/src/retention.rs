@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::policy::{Meta, Policy, Verdict};
 
 /// Which evaluator decides for a unit or record.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Route {
     Default,
     Store(usize),
@@ -93,24 +93,19 @@ impl Retention {
     /// Verdicts for units, index for index.
     pub fn plan_units(&mut self, units: &[UnitInfo]) -> Result<Vec<Verdict>> {
         let mut verdicts = vec![Verdict::Keep; units.len()];
-        let mut groups: BTreeMap<(u8, usize), Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
         for (i, unit) in units.iter().enumerate() {
             if unit.store.is_none() && !self.stores.is_empty() {
                 verdicts[i] = Verdict::Filter;
                 continue;
             }
-            match self.route(unit.store.as_deref()) {
-                Route::Default => groups.entry((0, 0)).or_default().push(i),
-                Route::Store(s) => groups.entry((1, s)).or_default().push(i),
-                Route::Nobody => {}
-            }
+            groups
+                .entry(self.route(unit.store.as_deref()))
+                .or_default()
+                .push(i);
         }
-        for ((kind, s), members) in groups {
-            let route = if kind == 0 {
-                Route::Default
-            } else {
-                Route::Store(s)
-            };
+        groups.remove(&Route::Nobody);
+        for (route, members) in groups {
             let group: Vec<UnitInfo> = members.iter().map(|&i| units[i].clone()).collect();
             let policy = self.policy(route).expect("routed to an existing policy");
             for (i, verdict) in members.into_iter().zip(policy.plan_units(&group)?) {
@@ -121,15 +116,15 @@ impl Retention {
     }
 
     /// Splits a batch by evaluator, keeping each record's index.
-    fn split(&self, batch: &[Meta]) -> BTreeMap<(u8, usize), Vec<usize>> {
-        let mut groups: BTreeMap<(u8, usize), Vec<usize>> = BTreeMap::new();
+    fn split(&self, batch: &[Meta]) -> BTreeMap<Route, Vec<usize>> {
+        let mut groups: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
         for (i, meta) in batch.iter().enumerate() {
-            match self.route(Some(&meta.store)) {
-                Route::Default => groups.entry((0, 0)).or_default().push(i),
-                Route::Store(s) => groups.entry((1, s)).or_default().push(i),
-                Route::Nobody => {}
-            }
+            groups
+                .entry(self.route(Some(&meta.store)))
+                .or_default()
+                .push(i);
         }
+        groups.remove(&Route::Nobody);
         groups
     }
 
@@ -138,12 +133,7 @@ impl Retention {
         batch: &[Meta],
         mut f: impl FnMut(&mut Policy, &[usize], Vec<Meta>) -> Result<()>,
     ) -> Result<()> {
-        for ((kind, s), members) in self.split(batch) {
-            let route = if kind == 0 {
-                Route::Default
-            } else {
-                Route::Store(s)
-            };
+        for (route, members) in self.split(batch) {
             let group: Vec<Meta> = members.iter().map(|&i| batch[i].clone()).collect();
             let policy = self.policy(route).expect("routed to an existing policy");
             f(policy, &members, group)?;

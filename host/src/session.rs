@@ -128,10 +128,18 @@ impl Session {
     }
 
     pub(crate) fn plugin_error(&self, operation: &str, e: PluginError) -> Error {
-        Error::Plugin {
-            plugin: self.loaded.label.clone(),
-            operation: operation.into(),
-            message: crate::bindings::describe(&e),
+        let (plugin, operation) = (self.loaded.label.clone(), operation.to_string());
+        match e {
+            PluginError::Unsupported(message) => Error::Unsupported {
+                plugin,
+                operation,
+                message,
+            },
+            e => Error::Plugin {
+                plugin,
+                operation,
+                message: crate::bindings::describe(&e),
+            },
         }
     }
 

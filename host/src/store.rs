@@ -30,6 +30,18 @@ pub enum Durability {
     Buffered,
 }
 
+impl std::fmt::Display for Durability {
+    /// The name `FromStr` parses.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Durability::PerWrite => f.write_str("per-write"),
+            Durability::EveryN(n) => write!(f, "every-n:{n}"),
+            Durability::Batch => f.write_str("batch"),
+            Durability::Buffered => f.write_str("buffered"),
+        }
+    }
+}
+
 impl std::str::FromStr for Durability {
     type Err = Error;
     fn from_str(text: &str) -> Result<Self> {
@@ -347,6 +359,15 @@ fn copy_error(e: &Error) -> Error {
             plugin: plugin.clone(),
             operation: operation.clone(),
             cause: cause.clone(),
+        },
+        Error::Unsupported {
+            plugin,
+            operation,
+            message,
+        } => Error::Unsupported {
+            plugin: plugin.clone(),
+            operation: operation.clone(),
+            message: message.clone(),
         },
         Error::InvalidRecord(m) => Error::InvalidRecord(m.clone()),
         other => Error::Other(anyhow::anyhow!("{other}")),

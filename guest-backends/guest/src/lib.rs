@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+pub mod checksum;
 pub mod errors;
 pub mod frames;
 pub mod linefile;

@@ -2,8 +2,6 @@
 //! time range, checksum, and whether every line is a valid record. Kept up
 //! to date while a file is written, or computed from its data.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use quire_guest::errors::IoContext;
@@ -80,24 +78,6 @@ impl FileStats {
     }
 }
 
-/// CRC32 and size of a whole file, read in large chunks.
-pub fn checksum(path: &Path, label: &str) -> Result<(u32, u64), PluginError> {
-    let mut file = File::open(path).ctx("open", label)?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; SCAN_CHUNK];
-    let mut bytes = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok((hasher.finalize(), bytes)),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(quire_guest::errors::io("read", label, e)),
-        };
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +99,10 @@ mod tests {
         let tail = text.rfind('\n').unwrap() as u64 + 1;
         assert_eq!(stats.torn_tail, Some((tail, text.len() as u64 - tail)));
         assert_eq!(
-            checksum(&path, "f").unwrap(),
+            {
+                let (len, crc) = quire_guest::checksum::file_crc32(&path, "f").unwrap();
+                (crc, len)
+            },
             (crc32fast::hash(text.as_bytes()), text.len() as u64)
         );
         assert_eq!(stats.crc32(), crc32fast::hash(text.as_bytes()));

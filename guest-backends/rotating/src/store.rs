@@ -25,7 +25,6 @@ use crate::naming::{self, MANIFEST_NAME, RECEIPTS_DIR, UnitName};
 use crate::recovery::{self, ReceiptFacts};
 use crate::rewriter::RotatingRewriter;
 use crate::rotation::{self, Limits, OPTION_NAMES};
-use crate::stats;
 
 /// Codec name of every unit.
 pub const CODEC: &str = "ndjson";
@@ -432,7 +431,7 @@ impl RotatingStore {
                 let differs = if size != entry.bytes {
                     Some(format!("{size} bytes, the manifest says {}", entry.bytes))
                 } else {
-                    let (crc, _) = stats::checksum(&path, &unit)?;
+                    let (_, crc) = quire_guest::checksum::file_crc32(&path, &unit)?;
                     (crc != entry.crc32)
                         .then(|| format!("crc32 {crc:08x}, the manifest says {:08x}", entry.crc32))
                 };

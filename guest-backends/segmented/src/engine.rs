@@ -20,7 +20,7 @@ use quire_guest::types::{
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::decode::{Entry, SegmentDecoder};
-use crate::fsutil::{ensure_dirs, file_crc, now, remove_dir_if_empty, remove_if_exists};
+use crate::fsutil::{ensure_dirs, now, remove_dir_if_empty, remove_if_exists};
 use crate::header::SegmentHeader;
 use crate::inventory::Inventory;
 use crate::layout::{
@@ -30,6 +30,7 @@ use crate::layout::{
 use crate::live::{LiveSegment, Resumed, anomaly, survey};
 use crate::manifest;
 use crate::rewrite::{RewriteJob, check_record};
+use quire_guest::checksum::file_crc32;
 
 /// Bytes a read cursor fetches at a time: a merge may hold many cursors.
 const READ_CHUNK: usize = 64 << 10;
@@ -228,7 +229,7 @@ impl Wal {
                     Err(reason) => Some(reason),
                 };
                 let found = survey(&path, &id)?;
-                let (_, crc) = file_crc(&path, &id)?;
+                let (_, crc) = file_crc32(&path, &id)?;
                 let computed = found.manifest(&files.seg, crc, codec, now);
                 manifest::write(&manifest::path_for(&path), &computed)?;
                 let summary = format!(
@@ -265,7 +266,7 @@ impl Wal {
         let pending = manifest::pending_path_for(&path);
         let matches = match manifest::read(&pending) {
             Ok(Some(m)) => {
-                matches!(file_crc(&path, &id), Ok((len, crc)) if len == m.bytes && crc == m.crc32)
+                matches!(file_crc32(&path, &id), Ok((len, crc)) if len == m.bytes && crc == m.crc32)
             }
             _ => false,
         };
@@ -729,7 +730,7 @@ impl Wal {
                 if m.damaged > 0 {
                     // Known damage: decode, so the scan shows where.
                 } else if size == m.bytes {
-                    let (len, crc) = file_crc(&path, unit)?;
+                    let (len, crc) = file_crc32(&path, unit)?;
                     if len == m.bytes && crc == m.crc32 {
                         // The whole file is what was sealed: no need to decode it.
                         self.validation = None;

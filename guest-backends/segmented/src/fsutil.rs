@@ -1,11 +1,10 @@
 //! Small file-system steps with the syncs that make them durable.
 
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::path::Path;
 
 use quire_guest::atomic::sync_dir;
-use quire_guest::errors::{self, IoContext};
+use quire_guest::errors;
 use quire_guest::types::PluginError;
 
 /// Now, in Unix seconds.
@@ -37,22 +36,6 @@ pub fn ensure_dirs(root: &Path, rel: &str) -> Result<(), PluginError> {
         }
     }
     Ok(())
-}
-
-/// Size and CRC32 of a whole file, read in chunks.
-pub fn file_crc(path: &Path, label: &str) -> Result<(u64, u32), PluginError> {
-    let mut file = File::open(path).ctx("open", label)?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).ctx("read", label)?;
-        if n == 0 {
-            return Ok((total, hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
 }
 
 /// Removes a file; false when it was not there.

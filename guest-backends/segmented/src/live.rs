@@ -12,10 +12,11 @@ use quire_guest::types::{Anomaly, AnomalyKind, PluginError};
 
 use crate::codec::{Codec, CodecSettings, FrameEncoder};
 use crate::decode::{Damaged, Entry, SegmentDecoder};
-use crate::fsutil::{ensure_dirs, file_crc};
+use crate::fsutil::ensure_dirs;
 use crate::header::SegmentHeader;
 use crate::layout::{Bucket, SegmentRef};
 use crate::manifest::{self, Manifest, SCHEMA};
+use quire_guest::checksum::file_crc32;
 
 /// What a full read of a segment found.
 #[derive(Debug, Clone, Default)]
@@ -201,7 +202,7 @@ impl LiveSegment {
         let path = data_root.join(&id);
         let found = survey(&path, &id)?;
         if let Some(d) = found.middle_damage() {
-            let (_, crc) = file_crc(&path, &id)?;
+            let (_, crc) = file_crc32(&path, &id)?;
             let sealed = found.manifest(&seg, crc, default_codec, now);
             manifest::write(&manifest::path_for(&path), &sealed)?;
             let note = anomaly(
@@ -262,7 +263,7 @@ impl LiveSegment {
                 (default_codec, now)
             }
         };
-        let (bytes, crc_value) = file_crc(&path, &id)?;
+        let (bytes, crc_value) = file_crc32(&path, &id)?;
         // Resume the running checksum from the value of the kept prefix.
         let crc = crc32fast::Hasher::new_with_initial_len(crc_value, bytes);
         let bucket = Bucket::parse(&seg.bucket).ok_or_else(|| {
@@ -438,7 +439,7 @@ mod tests {
         let s = survey(&path, "x").unwrap();
         assert_eq!((s.records, m.records), (13, 13));
         assert!(s.damage.is_empty());
-        assert_eq!(file_crc(&path, "x").unwrap(), (m.bytes, m.crc32));
+        assert_eq!(file_crc32(&path, "x").unwrap(), (m.bytes, m.crc32));
         assert_eq!((m.min_timestamp, m.max_timestamp), (0.25, 12.25));
     }
 

@@ -10,8 +10,8 @@ use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind};
 use quire_guest::types::{AnomalyKind, Envelope, PluginError, ReadFilter, SyncLevel};
 
 use crate::engine::Wal;
-use crate::fsutil::file_crc;
 use crate::manifest;
+use quire_guest::checksum::file_crc32;
 
 fn open_with(dir: &Path, read_only: bool, options: &[(&str, &str)]) -> Wal {
     Wal::open(OpenConfig {
@@ -211,7 +211,7 @@ fn a_later_bucket_seals_the_live_segment_and_earlier_records_stay() {
     assert!(!units[1].sealed);
     let path = dir.path().join(&units[0].id);
     let m = manifest::read(&manifest::path_for(&path)).unwrap().unwrap();
-    assert_eq!(file_crc(&path, "x").unwrap(), (m.bytes, m.crc32));
+    assert_eq!(file_crc32(&path, "x").unwrap(), (m.bytes, m.crc32));
     // Hour buckets.
     let dir = tempfile::tempdir().unwrap();
     let mut wal = open_with(dir.path(), false, &[("bucket", "hour")]);
@@ -252,7 +252,7 @@ fn rotation_by_size_seals_with_true_counts_and_checksums() {
             if u.sealed {
                 let path = dir.path().join(&u.id);
                 let m = manifest::read(&manifest::path_for(&path)).unwrap().unwrap();
-                assert_eq!(file_crc(&path, "x").unwrap(), (m.bytes, m.crc32));
+                assert_eq!(file_crc32(&path, "x").unwrap(), (m.bytes, m.crc32));
                 assert_eq!(m.codec, codec);
             }
         }

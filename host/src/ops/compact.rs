@@ -165,19 +165,8 @@ impl Store {
                     bytes_after: unit.bytes,
                 },
                 Verdict::Drop if unit.sealed => {
-                    if !dry_run {
-                        let receipt =
-                            purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
-                        session.drop_unit(&unit.id, Some(&receipt))?;
-                    }
-                    UnitCompaction {
-                        unit: unit.id.clone(),
-                        action: "dropped".into(),
-                        records_before: unit.records,
-                        records_after: Some(0),
-                        bytes_before: unit.bytes,
-                        bytes_after: 0,
-                    }
+                    let policy = policy.description_for(unit.store.as_deref());
+                    drop_whole(&mut session, unit, unit.records, &policy, dry_run)?
                 }
                 _ => {
                     let (id, unit_runs) = filtered_runs
@@ -187,58 +176,47 @@ impl Store {
                     let (before, after) = (unit_runs.total(), unit_runs.kept());
                     if unit.sealed && after == 0 && before > 0 {
                         // Nothing left: drop the unit, with a receipt, rather than keep an empty one.
-                        if !dry_run {
-                            let receipt =
-                                purge_receipt(unit, &policy.description_for(unit.store.as_deref()));
-                            session.drop_unit(&unit.id, Some(&receipt))?;
-                        }
-                        report.records_before += before;
-                        report.units.push(UnitCompaction {
+                        let policy = policy.description_for(unit.store.as_deref());
+                        drop_whole(&mut session, unit, Some(before), &policy, dry_run)?
+                    } else {
+                        let mut entry = UnitCompaction {
                             unit: unit.id.clone(),
-                            action: "dropped".into(),
+                            action: if before == after {
+                                "unchanged".into()
+                            } else {
+                                "rewritten".into()
+                            },
                             records_before: Some(before),
-                            records_after: Some(0),
+                            records_after: Some(after),
                             bytes_before: unit.bytes,
-                            bytes_after: 0,
-                        });
-                        continue;
-                    }
-                    let mut entry = UnitCompaction {
-                        unit: unit.id.clone(),
-                        action: if before == after {
-                            "unchanged".into()
-                        } else {
-                            "rewritten".into()
-                        },
-                        records_before: Some(before),
-                        records_after: Some(after),
-                        bytes_before: unit.bytes,
-                        bytes_after: unit.bytes,
-                    };
-                    if before != after {
-                        entry.bytes_after = if dry_run {
-                            unit_runs.1
-                        } else {
-                            progress.begin(&format!("compact: rewriting {}", unit.id), unit.bytes);
-                            let mut flags = unit_runs.replay();
-                            let done = super::rewrite::rewrite_unit(
-                                &mut session,
-                                &unit.id,
-                                progress,
-                                |_| {
-                                    flags.next().ok_or_else(|| {
+                            bytes_after: unit.bytes,
+                        };
+                        if before != after {
+                            entry.bytes_after = if dry_run {
+                                unit_runs.1
+                            } else {
+                                progress
+                                    .begin(&format!("compact: rewriting {}", unit.id), unit.bytes);
+                                let mut flags = unit_runs.replay();
+                                let done = super::rewrite::rewrite_unit(
+                                    &mut session,
+                                    &unit.id,
+                                    progress,
+                                    |_| {
+                                        flags.next().ok_or_else(|| {
                                         Error::Usage(format!(
                                             "`{}` changed during compaction; nothing was replaced",
                                             unit.id
                                         ))
                                     })
-                                },
-                            )?;
-                            progress.finish();
-                            done.bytes_after
-                        };
+                                    },
+                                )?;
+                                progress.finish();
+                                done.bytes_after
+                            };
+                        }
+                        entry
                     }
-                    entry
                 }
             };
             report.records_before += entry.records_before.unwrap_or(0);
@@ -249,6 +227,27 @@ impl Store {
         report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
         Ok(report)
     }
+}
+
+/// Removes a sealed unit (unless `dry_run`), leaving a purge receipt.
+fn drop_whole(
+    session: &mut Session,
+    unit: &UnitInfo,
+    records_before: Option<u64>,
+    policy: &str,
+    dry_run: bool,
+) -> Result<UnitCompaction> {
+    if !dry_run {
+        session.drop_unit(&unit.id, Some(&purge_receipt(unit, policy)))?;
+    }
+    Ok(UnitCompaction {
+        unit: unit.id.clone(),
+        action: "dropped".into(),
+        records_before,
+        records_after: Some(0),
+        bytes_before: unit.bytes,
+        bytes_after: 0,
+    })
 }
 
 /// The note a backend keeps after retention removed `unit`.

@@ -3,7 +3,7 @@
 use crate::bindings::{Receipt, ReceiptFilter, UnitInfo};
 use crate::error::{Error, Result};
 use crate::report::{DurabilityReport, StoreDurabilityEntry};
-use crate::store::{Durability, Store};
+use crate::store::Store;
 
 impl Store {
     /// Seals every live unit after making it durable: a checkpoint. The next
@@ -23,12 +23,7 @@ impl Store {
         let pending_in_host = self.pending_records();
         let stores = self.session().durability()?;
         Ok(DurabilityReport {
-            policy: match self.config.durability {
-                Durability::PerWrite => "per-write".into(),
-                Durability::EveryN(n) => format!("every-n:{n}"),
-                Durability::Batch => "batch".into(),
-                Durability::Buffered => "buffered".into(),
-            },
+            policy: self.config.durability.to_string(),
             pending_in_host,
             stores: stores.iter().map(StoreDurabilityEntry::from).collect(),
         })
@@ -43,26 +38,8 @@ impl Store {
     /// keep none (NDJSON, memory, 0.1 plugins) give an empty list.
     pub fn receipts(&self, filter: &ReceiptFilter) -> Result<Vec<Receipt>> {
         match self.session().receipts(filter) {
-            Err(e) if is_unsupported(&e) => Ok(Vec::new()),
+            Err(Error::Unsupported { .. }) => Ok(Vec::new()),
             other => other,
         }
-    }
-}
-
-/// How `describe` words `plugin-error.unsupported`.
-const UNSUPPORTED: &str = "not supported:";
-
-/// Whether `e` says the backend does not implement an operation.
-pub(crate) fn is_unsupported(e: &Error) -> bool {
-    matches!(e, Error::Plugin { message, .. } if message.starts_with(UNSUPPORTED))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn unsupported_wording_matches_describe() {
-        let text =
-            crate::bindings::describe(&crate::bindings::PluginError::Unsupported("x".into()));
-        assert!(text.starts_with(super::UNSUPPORTED));
     }
 }

@@ -86,15 +86,15 @@ pub fn migrate(
     from.read(&ReadQuery::default(), |stored| {
         progress.advance(stored.stored_bytes);
         report.records_read += 1;
-        let e = stored.envelope;
-        *report.stores.entry(e.store.clone()).or_default() += 1;
-        *report.kinds.entry(e.kind.clone()).or_default() += 1;
-        batch.push(Record {
-            kind: e.kind,
-            store: e.store,
-            timestamp: e.timestamp,
-            json: e.json,
-        });
+        *report
+            .stores
+            .entry(stored.envelope.store.clone())
+            .or_default() += 1;
+        *report
+            .kinds
+            .entry(stored.envelope.kind.clone())
+            .or_default() += 1;
+        batch.push(Record::from_envelope(stored.envelope));
         if batch.len() == MIGRATE_BATCH {
             report.records_written += batch.len() as u64;
             to.append(std::mem::take(&mut batch))?;

@@ -28,7 +28,7 @@ pub struct ReadQuery {
 }
 
 /// Whether a unit's manifest facts leave room for a record that passes `filter`.
-fn may_match(unit: &crate::bindings::UnitInfo, filter: &ReadFilter) -> bool {
+fn may_match(unit: &UnitInfo, filter: &ReadFilter) -> bool {
     let store_ok = match &unit.store {
         Some(store) => filter.stores.is_empty() || filter.stores.contains(store),
         None => true,

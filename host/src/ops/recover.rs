@@ -72,32 +72,30 @@ impl Store {
                 );
             }
             let mut session = self.session();
-            let units = session.units()?;
-            let stores: BTreeMap<String, Option<String>> = units
-                .iter()
-                .map(|u| (u.id.clone(), u.store.clone()))
+            // Unit id -> (bytes, store).
+            let mut sizes: BTreeMap<String, (u64, Option<String>)> = session
+                .units()?
+                .into_iter()
+                .map(|u| (u.id, (u.bytes, u.store)))
                 .collect();
-            let mut sizes: BTreeMap<String, u64> =
-                units.into_iter().map(|u| (u.id, u.bytes)).collect();
             // Orphans are no unit; their anomaly spans the whole file.
             for f in before
                 .anomalies
                 .iter()
                 .filter(|f| f.kind == AnomalyKind::OrphanedUnit.label())
             {
-                sizes.entry(f.unit.clone()).or_insert(f.length);
+                sizes.entry(f.unit.clone()).or_insert((f.length, None));
             }
             // Orphans first: a rewrite reuses the temporary name a leftover may hold.
             let mut work: Vec<(String, (u64, bool))> = by_unit.into_iter().collect();
             work.sort_by_key(|(_, (_, orphan))| !orphan);
             for (unit, (anomalies, orphan)) in work {
-                let bytes_before = sizes.get(&unit).copied().unwrap_or(0);
+                let (bytes_before, store) = sizes.get(&unit).cloned().unwrap_or_default();
                 let quarantined_to = match &quarantine_dir {
                     Some(dir) if mode == RecoveryMode::Quarantine => {
                         let base = unit.rsplit('/').next().unwrap_or(&unit);
                         let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
                         session.quarantine(&unit, &name)?;
-                        let store = stores.get(&unit).cloned().flatten();
                         let receipt = quarantine_receipt(
                             &unit,
                             store,
@@ -106,8 +104,8 @@ impl Store {
                             bytes_before,
                         );
                         match session.put_receipt(&receipt) {
-                            Err(e) if !super::durability::is_unsupported(&e) => return Err(e),
-                            _ => {}
+                            Ok(()) | Err(Error::Unsupported { .. }) => {}
+                            Err(e) => return Err(e),
                         }
                         Some(dir.join(name))
                     }
