@@ -20,12 +20,17 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let wasm_dir = build_guests(&root, &["quire-hostile-plugin"], "test-guests");
-    let wasm = wasm_dir.join("quire_hostile_plugin.wasm");
-    assert!(
-        wasm.is_file(),
-        "the hostile plugin was not built at {}",
-        wasm.display()
+    let wasm_dir = build_guests(
+        &root,
+        &["quire-hostile-plugin", "quire-hostile-policy"],
+        "test-guests",
     );
-    println!("cargo:rustc-env=HOSTILE_PLUGIN_WASM={}", wasm.display());
+    for (file, var) in [
+        ("quire_hostile_plugin.wasm", "HOSTILE_PLUGIN_WASM"),
+        ("quire_hostile_policy.wasm", "HOSTILE_POLICY_WASM"),
+    ] {
+        let wasm = wasm_dir.join(file);
+        assert!(wasm.is_file(), "{file} was not built at {}", wasm.display());
+        println!("cargo:rustc-env={var}={}", wasm.display());
+    }
 }

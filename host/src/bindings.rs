@@ -5,13 +5,18 @@
 pub mod v0_2 {
     /// The `backend-plugin` world.
     pub mod backend {
-        wasmtime::component::bindgen!({ path: "../wit/v0.2", world: "backend-plugin" });
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.2",
+            world: "backend-plugin",
+            exports: { default: async },
+        });
     }
     /// The `retention-policy` world.
     pub mod policy {
         wasmtime::component::bindgen!({
             path: "../wit/v0.2",
             world: "retention-policy",
+            exports: { default: async },
             with: { "quire:persistence/types": super::backend::quire::persistence::types },
         });
     }
@@ -27,6 +32,7 @@ pub mod v0_1 {
         wasmtime::component::bindgen!({
             path: "../wit/v0.1",
             world: "backend-plugin",
+            exports: { default: async },
             with: { "quire:persistence/types": crate::bindings::v0_2::backend::quire::persistence::types },
         });
     }
@@ -35,6 +41,7 @@ pub mod v0_1 {
         wasmtime::component::bindgen!({
             path: "../wit/v0.1",
             world: "retention-policy",
+            exports: { default: async },
             with: { "quire:persistence/types": crate::bindings::v0_2::backend::quire::persistence::types },
         });
     }

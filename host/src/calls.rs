@@ -8,61 +8,90 @@ use crate::bindings::{
     StoreDurability, StoredRecord, SyncLevel, UnitInfo,
 };
 use crate::error::Result;
+use crate::returns;
 use crate::session::Session;
 
-/// An open cursor in the plugin.
-pub struct CursorHandle(pub(crate) ResourceAny);
+/// An open cursor in the plugin, with what it was opened for (its
+/// records are checked against both).
+pub struct CursorHandle {
+    pub(crate) resource: ResourceAny,
+    unit: String,
+    filter: ReadFilter,
+}
 /// An open rewriter in the plugin.
 pub struct RewriterHandle(pub(crate) ResourceAny);
 
 impl Session {
     /// Appends a batch.
     pub fn append(&mut self, batch: &[Envelope], level: SyncLevel) -> Result<u64> {
-        self.call("append", |l| {
+        self.call("append", async |l| {
             let h = l.handle;
-            l.plugin.append(&mut l.store, h, batch, level)
+            l.plugin.append(&mut l.store, h, batch, level).await
         })
     }
 
     /// Pushes buffered appends to `level`.
     pub fn sync(&mut self, level: SyncLevel) -> Result<()> {
-        self.call("sync", |l| {
+        self.call("sync", async |l| {
             let h = l.handle;
-            l.plugin.sync(&mut l.store, h, level)
+            l.plugin.sync(&mut l.store, h, level).await
         })
     }
 
     /// Storage units, oldest first.
     pub fn units(&mut self) -> Result<Vec<UnitInfo>> {
-        self.call("units", |l| {
+        let units = self.call("units", async |l| {
             let h = l.handle;
-            l.plugin.units(&mut l.store, h)
-        })
+            l.plugin.units(&mut l.store, h).await
+        })?;
+        self.checked(
+            "units",
+            units.iter().try_for_each(|u| returns::unit_id(&u.id)),
+        )?;
+        Ok(units)
+    }
+
+    /// Turns a failed check of a return value into a fault.
+    fn checked(&mut self, operation: &str, check: std::result::Result<(), String>) -> Result<()> {
+        check.map_err(|cause| self.bad_return(operation, cause))
     }
 
     /// Layout anomalies.
     pub fn check_layout(&mut self) -> Result<Vec<Anomaly>> {
-        self.call("check-layout", |l| {
+        let anomalies = self.call("check-layout", async |l| {
             let h = l.handle;
-            l.plugin.check_layout(&mut l.store, h)
-        })
+            l.plugin.check_layout(&mut l.store, h).await
+        })?;
+        self.checked("check-layout", returns::anomalies(&anomalies))?;
+        Ok(anomalies)
     }
 
-    /// Validates part of a unit; the plugin must make progress.
-    pub fn validate(&mut self, unit: &str, offset: u64, budget: u64) -> Result<ScanChunk> {
-        let chunk = self.call("validate", |l| {
+    /// Validates part of a unit of `unit_bytes` bytes; the plugin must make
+    /// progress and stay inside the unit.
+    pub fn validate(
+        &mut self,
+        unit: &str,
+        unit_bytes: u64,
+        offset: u64,
+        budget: u64,
+    ) -> Result<ScanChunk> {
+        let chunk = self.call("validate", async |l| {
             let h = l.handle;
-            l.plugin.validate(&mut l.store, h, unit, offset, budget)
+            l.plugin
+                .validate(&mut l.store, h, unit, offset, budget)
+                .await
         })?;
-        if !chunk.done && chunk.next_offset <= offset {
-            return Err(self.fault(
-                "validate",
-                format!(
-                    "returned no progress at offset {offset} of `{unit}` (next-offset {})",
-                    chunk.next_offset
-                ),
-            ));
-        }
+        let check = returns::anomalies(&chunk.anomalies).and_then(|()| {
+            returns::scan_step(
+                unit,
+                unit_bytes,
+                offset,
+                chunk.next_offset,
+                chunk.done,
+                &chunk.anomalies,
+            )
+        });
+        self.checked("validate", check)?;
         Ok(chunk)
     }
 
@@ -73,18 +102,24 @@ impl Session {
         filter: &ReadFilter,
         order: ReadOrder,
     ) -> Result<CursorHandle> {
-        self.call("read", |l| {
+        let resource = self.call("read", async |l| {
             let h = l.handle;
-            l.plugin.read(&mut l.store, h, unit, filter, order)
+            l.plugin.read(&mut l.store, h, unit, filter, order).await
+        })?;
+        Ok(CursorHandle {
+            resource,
+            unit: unit.to_string(),
+            filter: filter.clone(),
         })
-        .map(CursorHandle)
     }
 
     /// Next batch from a cursor, at most `max` records.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
-        let batch = self.call("read", |l| l.plugin.next(&mut l.store, cursor.0, max))?;
+        let batch = self.call("read", async |l| {
+            l.plugin.next(&mut l.store, cursor.resource, max).await
+        })?;
         if batch.len() > max as usize {
-            return Err(self.fault(
+            return Err(self.bad_return(
                 "read",
                 format!(
                     "returned {} records for a batch of at most {max}",
@@ -92,34 +127,40 @@ impl Session {
                 ),
             ));
         }
+        let check = batch
+            .iter()
+            .try_for_each(|r| returns::record(r, &cursor.unit, &cursor.filter));
+        self.checked("read", check)?;
         Ok(batch)
     }
 
     /// Closes a cursor.
     pub fn close_cursor(&mut self, cursor: CursorHandle) {
-        self.drop_resource(cursor.0);
+        self.drop_resource(cursor.resource);
     }
 
     /// Starts a replacement of a unit.
     pub fn begin_rewrite(&mut self, unit: &str) -> Result<RewriterHandle> {
-        self.call("rewrite", |l| {
+        self.call("rewrite", async |l| {
             let h = l.handle;
-            l.plugin.rewrite(&mut l.store, h, unit)
+            l.plugin.rewrite(&mut l.store, h, unit).await
         })
         .map(RewriterHandle)
     }
 
     /// Adds records to a replacement.
     pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
-        self.call("rewrite", |l| {
-            l.plugin.rewrite_write(&mut l.store, rewriter.0, batch)
+        self.call("rewrite", async |l| {
+            l.plugin
+                .rewrite_write(&mut l.store, rewriter.0, batch)
+                .await
         })
     }
 
     /// Swaps the replacement in; returns the unit's new size.
     pub fn rewrite_commit(&mut self, rewriter: RewriterHandle) -> Result<u64> {
-        let result = self.call("rewrite commit", |l| {
-            l.plugin.rewrite_commit(&mut l.store, rewriter.0)
+        let result = self.call("rewrite commit", async |l| {
+            l.plugin.rewrite_commit(&mut l.store, rewriter.0).await
         });
         self.drop_resource(rewriter.0);
         result
@@ -127,8 +168,8 @@ impl Session {
 
     /// Discards a replacement.
     pub fn rewrite_abort(&mut self, rewriter: RewriterHandle) -> Result<()> {
-        let result = self.call("rewrite abort", |l| {
-            l.plugin.rewrite_abort(&mut l.store, rewriter.0)
+        let result = self.call("rewrite abort", async |l| {
+            l.plugin.rewrite_abort(&mut l.store, rewriter.0).await
         });
         self.drop_resource(rewriter.0);
         result
@@ -136,66 +177,75 @@ impl Session {
 
     /// Removes a whole unit, leaving `receipt` behind when given.
     pub fn drop_unit(&mut self, unit: &str, receipt: Option<&Receipt>) -> Result<()> {
-        self.call("drop-unit", |l| {
+        self.call("drop-unit", async |l| {
             let h = l.handle;
-            l.plugin.drop_unit(&mut l.store, h, unit, receipt)
+            l.plugin.drop_unit(&mut l.store, h, unit, receipt).await
         })
     }
 
     /// Stores a receipt with the backend.
     pub fn put_receipt(&mut self, receipt: &Receipt) -> Result<()> {
-        self.call("put-receipt", |l| {
+        self.call("put-receipt", async |l| {
             let h = l.handle;
-            l.plugin.put_receipt(&mut l.store, h, receipt)
+            l.plugin.put_receipt(&mut l.store, h, receipt).await
         })
     }
 
     /// Receipts the backend keeps.
     pub fn receipts(&mut self, filter: &ReceiptFilter) -> Result<Vec<Receipt>> {
-        self.call("receipts", |l| {
+        let receipts = self.call("receipts", async |l| {
             let h = l.handle;
-            l.plugin.receipts(&mut l.store, h, filter)
-        })
+            l.plugin.receipts(&mut l.store, h, filter).await
+        })?;
+        let check = receipts.iter().try_for_each(|r| returns::unit_id(&r.unit));
+        self.checked("receipts", check)?;
+        Ok(receipts)
     }
 
     /// What the read-write open repaired.
     pub fn open_report(&mut self) -> Result<Vec<Anomaly>> {
-        self.call("open-report", |l| {
+        let anomalies = self.call("open-report", async |l| {
             let h = l.handle;
-            l.plugin.open_report(&mut l.store, h).map(Ok)
-        })
+            l.plugin.open_report(&mut l.store, h).await.map(Ok)
+        })?;
+        self.checked("open-report", returns::anomalies(&anomalies))?;
+        Ok(anomalies)
     }
 
     /// Seals every live unit.
     pub fn seal(&mut self) -> Result<()> {
-        self.call("seal", |l| {
+        self.call("seal", async |l| {
             let h = l.handle;
-            l.plugin.seal(&mut l.store, h)
+            l.plugin.seal(&mut l.store, h).await
         })
     }
 
     /// The backend's durability snapshot.
     pub fn durability(&mut self) -> Result<Vec<StoreDurability>> {
-        self.call("durability", |l| {
+        self.call("durability", async |l| {
             let h = l.handle;
-            l.plugin.durability(&mut l.store, h)
+            l.plugin.durability(&mut l.store, h).await
         })
     }
 
     /// Copies a unit into the granted quarantine directory.
     pub fn quarantine(&mut self, unit: &str, name: &str) -> Result<u64> {
-        self.call("quarantine", |l| {
+        self.call("quarantine", async |l| {
             let h = l.handle;
             l.plugin
                 .quarantine(&mut l.store, h, unit, crate::sandbox::QUARANTINE_DIR, name)
+                .await
         })
     }
 
     /// Storage statistics.
     pub fn stats(&mut self) -> Result<StorageStats> {
-        self.call("stats", |l| {
+        let stats = self.call("stats", async |l| {
             let h = l.handle;
-            l.plugin.stats(&mut l.store, h)
-        })
+            l.plugin.stats(&mut l.store, h).await
+        })?;
+        let check = stats.units.iter().try_for_each(|u| returns::unit_id(&u.id));
+        self.checked("stats", check)?;
+        Ok(stats)
     }
 }

@@ -1,12 +1,14 @@
-//! The shared wasmtime engine: configured once, with an epoch ticker that
-//! drives per-call CPU deadlines.
+//! The shared wasmtime engine: configured once, with an epoch ticker at
+//! whose every tick a computing guest yields, so that the wall-clock
+//! timeout of [`crate::deadline`] gets to run.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine};
 
-/// How often the epoch advances; CPU deadlines are counted in these ticks.
+/// How often the epoch advances: how late, at most, a computing guest
+/// notices its timeout.
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// The process-wide engine. Compiled code and the cache key depend on its
@@ -35,11 +37,4 @@ pub fn engine() -> &'static Engine {
             .expect("spawning the epoch thread");
         engine
     })
-}
-
-/// Epoch ticks for a deadline, rounded up, at least one.
-pub fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() as u64)
-        .div_ceil(TICK.as_millis() as u64)
-        .max(1)
 }

@@ -15,8 +15,12 @@ mod bindings;
 pub mod builtin;
 pub mod cache;
 mod calls;
+mod deadline;
 pub mod engine;
 mod error;
+mod grant_paths;
+mod instance;
+pub mod limits;
 pub mod lock;
 pub mod metrics;
 mod ops;
@@ -27,9 +31,11 @@ pub mod progress;
 mod record;
 pub mod report;
 pub mod retention;
+mod returns;
 pub mod sandbox;
 mod session;
 mod store;
+pub mod text;
 pub mod versions;
 
 pub use bindings::{
@@ -37,6 +43,7 @@ pub use bindings::{
     StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
 };
 pub use error::{Error, Result};
+pub use limits::Limits;
 pub use ops::migrate::{self, MigrateOptions, MigrationReport};
 pub use ops::read::{self, ReadQuery};
 pub use ops::recover::{self, RecoveryMode};
@@ -45,7 +52,6 @@ pub use plugin::PluginSource;
 pub use policy::Policy;
 pub use record::{Record, now};
 pub use retention::Retention;
-pub use sandbox::Limits;
 pub use store::{Durability, Store, StoreConfig, backend_info};
 
 #[doc(hidden)]

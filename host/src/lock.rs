@@ -1,7 +1,7 @@
 //! One writer per store across processes: an advisory lock on a file
 //! beside the data, held for as long as a read-write store is open.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -30,15 +30,11 @@ pub fn lock_path(data: &Path, path_is_file: bool) -> PathBuf {
 
 /// Takes the lock without waiting.
 pub fn acquire(path: &Path) -> Result<WriterLock> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::Path {
-            path: path.to_path_buf(),
-            message: format!("cannot create lock file: {e}"),
-        })?;
+    // The lock lies inside the plugin's grant: never follow a link there.
+    let file = crate::grant_paths::open_for_write(path).map_err(|e| Error::Path {
+        path: path.to_path_buf(),
+        message: format!("cannot create lock file: {e}"),
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(WriterLock {
             _file: file,

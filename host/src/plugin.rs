@@ -147,11 +147,12 @@ pub fn check_exports(component: &Component, role: Role, label: &str) -> Result<&
     })
 }
 
-fn compile(
+/// Reads and compiles a component (from the cache when it can).
+fn compile_any(
     source: &PluginSource,
     role: Role,
     cache_dir: Option<&Path>,
-) -> Result<(Component, CacheUse, &'static str)> {
+) -> Result<(Component, CacheUse)> {
     let bytes = bytes_of(source, role)?;
     let label = source.label();
     if !bytes.starts_with(b"\0asm") {
@@ -160,19 +161,27 @@ fn compile(
             message: "is not a WebAssembly file".into(),
         });
     }
-    let (component, cache) = cache::load(engine(), &bytes, cache_dir).map_err(|e| Error::Load {
+    cache::load(engine(), &bytes, cache_dir).map_err(|e| Error::Load {
         plugin: label.clone(),
         message: format!(
             "is not a valid WebAssembly component ({e:#}); build plugins with `cargo build --target wasm32-wasip2`"
         ),
-    })?;
-    let version = check_exports(&component, role, &label)?;
+    })
+}
+
+fn compile(
+    source: &PluginSource,
+    role: Role,
+    cache_dir: Option<&Path>,
+) -> Result<(Component, CacheUse, &'static str)> {
+    let (component, cache) = compile_any(source, role, cache_dir)?;
+    let version = check_exports(&component, role, &source.label())?;
     Ok((component, cache, version))
 }
 
 fn linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
     crate::power_loss::link_sync_calls(&mut linker)
         .map_err(|e| anyhow::anyhow!("linking WASI sync calls: {e:#}"))?;
@@ -191,9 +200,17 @@ fn link_error(label: &str, e: wasmtime::Error) -> Error {
 /// Loads a backend component.
 pub fn load_backend(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedBackend> {
     let (component, cache, version) = compile(source, Role::Backend, cache_dir)?;
-    let label = source.label();
+    link_backend(source.label(), &component, cache, version)
+}
+
+fn link_backend(
+    label: String,
+    component: &Component,
+    cache: CacheUse,
+    version: &str,
+) -> Result<LoadedBackend> {
     let instance_pre = linker()?
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| link_error(&label, e))?;
     let pre = match version {
         "0.1.0" => v0_1::backend::BackendPluginPre::new(instance_pre).map(BackendPre::V1),
@@ -206,9 +223,17 @@ pub fn load_backend(source: &PluginSource, cache_dir: Option<&Path>) -> Result<L
 /// Loads a retention policy component.
 pub fn load_policy(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedPolicy> {
     let (component, cache, version) = compile(source, Role::Policy, cache_dir)?;
-    let label = source.label();
+    link_policy(source.label(), &component, cache, version)
+}
+
+fn link_policy(
+    label: String,
+    component: &Component,
+    cache: CacheUse,
+    version: &str,
+) -> Result<LoadedPolicy> {
     let instance_pre = linker()?
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| link_error(&label, e))?;
     let pre = match version {
         "0.1.0" => v0_1::policy::RetentionPolicyPre::new(instance_pre).map(PolicyPre::V1),
@@ -216,4 +241,33 @@ pub fn load_policy(source: &PluginSource, cache_dir: Option<&Path>) -> Result<Lo
     }
     .map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
+}
+
+/// A component of either kind.
+pub enum LoadedAny {
+    /// A storage backend.
+    Backend(LoadedBackend),
+    /// A retention policy.
+    Policy(LoadedPolicy),
+}
+
+/// Loads a component, compiled once, as whichever kind it is: for `plugin
+/// check`, which does not know beforehand. A built-in name is looked up
+/// among backends, then policies.
+pub fn load_any(source: &PluginSource, cache_dir: Option<&Path>) -> Result<LoadedAny> {
+    let role = match source {
+        PluginSource::Builtin(name) if crate::builtin::POLICIES.contains(&name.as_str()) => {
+            Role::Policy
+        }
+        _ => Role::Backend,
+    };
+    let (component, cache) = compile_any(source, role, cache_dir)?;
+    let label = source.label();
+    match check_exports(&component, Role::Backend, &label) {
+        Ok(version) => link_backend(label, &component, cache, version).map(LoadedAny::Backend),
+        Err(not_backend) => match check_exports(&component, Role::Policy, &label) {
+            Ok(version) => link_policy(label, &component, cache, version).map(LoadedAny::Policy),
+            Err(_) => Err(not_backend),
+        },
+    }
 }

@@ -1,22 +1,27 @@
 //! A retention policy instance, configured for one run.
 
-use wasmtime::Store;
-use wasmtime::component::ResourceAny;
+use std::sync::Arc;
 
 use crate::bindings::{PolicyError, RecordMeta, UnitInfo, UnitVerdict};
 use crate::error::{Error, Result};
+use crate::instance::{Caller, Instance};
+use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::plugin::LoadedPolicy;
-use crate::sandbox::{Grants, Limits, PluginState};
-use crate::session::{fault_cause, new_store};
+use crate::sandbox::Grants;
 use crate::versions::PolicyInstance;
 
 /// A policy plugin with its evaluator. Policies get no directories at all.
+///
+/// A fault discards the instance like a backend's; the next call creates a
+/// fresh evaluator from the same configuration (what it had observed is
+/// gone, so a compaction that saw the fault has already stopped).
 pub struct Policy {
-    label: String,
-    limits: Limits,
-    store: Store<PluginState>,
-    plugin: PolicyInstance,
-    evaluator: ResourceAny,
+    loaded: LoadedPolicy,
+    config: String,
+    now: f64,
+    caller: Caller,
+    live: Option<Instance<PolicyInstance>>,
     /// The policy's own one-line description.
     pub description: String,
 }
@@ -27,87 +32,97 @@ pub use crate::bindings::{RecordMeta as Meta, UnitVerdict as Verdict};
 impl Policy {
     /// Instantiates `loaded` and configures it with `config` (JSON) at time `now`.
     pub fn create(loaded: &LoadedPolicy, config: &str, now: f64, limits: Limits) -> Result<Self> {
-        let label = loaded.label.clone();
-        let fault = |op: &str, e: wasmtime::Error| Error::Fault {
-            plugin: label.clone(),
-            operation: op.into(),
-            cause: fault_cause(&e, &limits),
+        let mut policy = Policy {
+            loaded: loaded.clone(),
+            config: config.to_string(),
+            now,
+            caller: Caller {
+                label: loaded.label.clone(),
+                limits,
+                metrics: Arc::default(),
+            },
+            live: None,
+            description: String::new(),
         };
-        let mut store = new_store(&Grants::default(), &limits)?;
-        let plugin = loaded
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fault("instantiate", e))?;
-        let evaluator = plugin
-            .create(&mut store, config, now)
-            .map_err(|e| fault("create", e))?
-            .map_err(|e| policy_error(&label, "create", e))?;
-        let description = plugin
-            .describe(&mut store, evaluator)
-            .map_err(|e| fault("describe", e))?;
-        Ok(Policy {
-            label,
-            limits,
-            store,
-            plugin,
-            evaluator,
-            description,
-        })
+        policy.ensure()?;
+        let description = policy.call("describe", async |p| {
+            Ok(Ok(p.plugin.describe(&mut p.store, p.handle).await?))
+        })?;
+        policy.description = crate::text::clean(&description).into_owned();
+        Ok(policy)
     }
 
-    fn fault(&self, operation: &str, e: wasmtime::Error) -> Error {
-        Error::Fault {
-            plugin: self.label.clone(),
-            operation: operation.into(),
-            cause: fault_cause(&e, &self.limits),
-        }
+    /// Counts this policy's faults in `metrics` (`plugin_faults`), with the
+    /// backend's.
+    pub fn count_faults_in(&mut self, metrics: Arc<Metrics>) {
+        self.caller.metrics = metrics;
+    }
+
+    fn ensure(&mut self) -> Result<()> {
+        let (loaded, config, now) = (&self.loaded, &self.config, self.now);
+        self.caller
+            .ensure(&mut self.live, &Grants::default(), async |store| {
+                let plugin = loaded.pre.instantiate(store).await?;
+                Ok(match plugin.create(store, config, now).await? {
+                    Ok(evaluator) => Ok((plugin, evaluator)),
+                    Err(e) => Err(policy_error(&loaded.label, "create", e)),
+                })
+            })?;
+        Ok(())
+    }
+
+    fn call<T>(
+        &mut self,
+        operation: &str,
+        f: impl AsyncFnOnce(
+            &mut Instance<PolicyInstance>,
+        ) -> wasmtime::Result<std::result::Result<T, PolicyError>>,
+    ) -> Result<T> {
+        self.ensure()?;
+        let label = &self.loaded.label;
+        self.caller.call(&mut self.live, operation, f, |e| {
+            policy_error(label, operation, e)
+        })
     }
 
     /// Unit verdicts, one per unit.
     pub fn plan_units(&mut self, units: &[UnitInfo]) -> Result<Vec<UnitVerdict>> {
-        let verdicts = self
-            .plugin
-            .plan_units(&mut self.store, self.evaluator, units)
-            .map_err(|e| self.fault("plan-units", e))?;
+        let verdicts = self.call("plan-units", async |p| {
+            Ok(Ok(p
+                .plugin
+                .plan_units(&mut p.store, p.handle, units)
+                .await?))
+        })?;
         if verdicts.len() != units.len() {
-            return Err(Error::Fault {
-                plugin: self.label.clone(),
-                operation: "plan-units".into(),
-                cause: format!(
-                    "returned {} verdicts for {} units",
-                    verdicts.len(),
-                    units.len()
-                ),
-            });
+            let cause = format!(
+                "returned {} verdicts for {} units",
+                verdicts.len(),
+                units.len()
+            );
+            return Err(self.caller.bad_return(&mut self.live, "plan-units", cause));
         }
         Ok(verdicts)
     }
 
     /// Pass one.
     pub fn observe(&mut self, batch: &[RecordMeta]) -> Result<()> {
-        self.plugin
-            .observe(&mut self.store, self.evaluator, batch)
-            .map_err(|e| self.fault("observe", e))?
-            .map_err(|e| policy_error(&self.label, "observe", e))
+        self.call("observe", async |p| {
+            p.plugin.observe(&mut p.store, p.handle, batch).await
+        })
     }
 
     /// Pass two: keep flags, one per record.
     pub fn decide(&mut self, batch: &[RecordMeta]) -> Result<Vec<bool>> {
-        let keep = self
-            .plugin
-            .decide(&mut self.store, self.evaluator, batch)
-            .map_err(|e| self.fault("decide", e))?
-            .map_err(|e| policy_error(&self.label, "decide", e))?;
+        let keep = self.call("decide", async |p| {
+            p.plugin.decide(&mut p.store, p.handle, batch).await
+        })?;
         if keep.len() != batch.len() {
-            return Err(Error::Fault {
-                plugin: self.label.clone(),
-                operation: "decide".into(),
-                cause: format!(
-                    "returned {} decisions for {} records",
-                    keep.len(),
-                    batch.len()
-                ),
-            });
+            let cause = format!(
+                "returned {} decisions for {} records",
+                keep.len(),
+                batch.len()
+            );
+            return Err(self.caller.bad_return(&mut self.live, "decide", cause));
         }
         Ok(keep)
     }
@@ -117,6 +132,6 @@ fn policy_error(label: &str, operation: &str, e: PolicyError) -> Error {
     Error::Plugin {
         plugin: label.to_string(),
         operation: operation.into(),
-        message: crate::bindings::describe_policy(&e),
+        message: crate::text::clean(&crate::bindings::describe_policy(&e)).into_owned(),
     }
 }

@@ -34,7 +34,8 @@ impl Finding {
             offset: a.offset,
             length: a.length,
             line: a.line,
-            detail: a.detail.clone(),
+            // The plugin's words, escaped once for every terminal, log and JSON reader.
+            detail: crate::text::clean(&a.detail).into_owned(),
         }
     }
 
@@ -46,9 +47,14 @@ impl Finding {
             .map(|f| f.display().to_string())
             .unwrap_or_else(|| self.unit.clone());
         let line = self.line.map(|l| format!(":{l}")).unwrap_or_default();
+        // The unit id and detail are the plugin's words: escaped for terminals and logs.
         format!(
-            "{place}{line} (byte {}, {} bytes): {} {}",
-            self.offset, self.length, self.kind, self.detail
+            "{}{line} (byte {}, {} bytes): {} {}",
+            crate::text::clean(&place),
+            self.offset,
+            self.length,
+            self.kind,
+            self.detail
         )
     }
 }

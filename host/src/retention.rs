@@ -43,6 +43,14 @@ impl Retention {
         }
     }
 
+    /// Counts every policy's faults in `metrics` (`plugin_faults`).
+    pub fn count_faults_in(&mut self, metrics: &std::sync::Arc<crate::metrics::Metrics>) {
+        let stores = self.stores.iter_mut().map(|(_, p)| p);
+        for policy in self.default.iter_mut().chain(stores) {
+            policy.count_faults_in(metrics.clone());
+        }
+    }
+
     fn route(&self, store: Option<&str>) -> Route {
         if let Some(i) = store.and_then(|store| self.stores.iter().position(|(s, _)| s == store)) {
             return Route::Store(i);

@@ -2,34 +2,16 @@
 //! built from exactly those.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::limits::{Limiter, Limits};
 
 /// Where the data directory appears inside the plugin.
 pub const DATA_DIR: &str = "/data";
 /// Where the quarantine directory appears inside the plugin.
 pub const QUARANTINE_DIR: &str = "/quarantine";
-
-/// Resource limits per plugin instance.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Most linear memory the plugin may grow to.
-    pub memory_bytes: usize,
-    /// Longest a single call may run.
-    pub call_deadline: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_bytes: 512 << 20,
-            call_deadline: Duration::from_secs(30),
-        }
-    }
-}
 
 /// The directories a plugin is given. Nothing else is visible to it: no
 /// environment, no arguments, no network, no stdio.
@@ -47,7 +29,9 @@ pub struct Grants {
 pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: Limiter,
+    /// The handle cap, for the fault that names it.
+    pub(crate) open_handles: usize,
     pub(crate) sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
 }
 
@@ -84,17 +68,15 @@ impl PluginState {
                     anyhow::anyhow!("granting quarantine directory {}: {e:#}", dir.display())
                 })?;
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .instances(8)
-            .tables(64)
-            .memories(8)
-            .trap_on_grow_failure(true)
-            .build();
+        // Every open file, directory, stream, pollable and socket is an
+        // entry in this table: capping it caps what a plugin can hoard.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.open_handles);
         Ok(Self {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limits,
+            table,
+            limiter: Limiter::new(limits),
+            open_handles: limits.open_handles,
             sync_tracker: grants.sync_tracker.clone(),
         })
     }

@@ -1,70 +1,47 @@
-//! A live backend instance, and the one place where plugin calls are made.
+//! A live backend instance with its open storage, restarted after a fault.
 //!
-//! Every call runs under the CPU deadline; a trap, deadline or impossible
-//! return value discards the instance (a trapped store is poisoned) and the
-//! next call builds a fresh one from the pre-linked component and re-opens
-//! the storage.
+//! Calls go through [`Caller`]; after a fault the next call builds a fresh
+//! instance from the pre-linked component and re-opens the storage.
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
-use wasmtime::{Store, Trap};
 
 use crate::bindings::{OpenConfig, PluginError};
-use crate::engine;
 use crate::error::{Error, Result};
-use crate::metrics::{self, Metrics};
+use crate::instance::{Caller, Instance};
+use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::plugin::LoadedBackend;
-use crate::sandbox::{Grants, Limits, PluginState};
+use crate::sandbox::Grants;
+use crate::versions::Backend;
 
-pub(crate) struct Live {
-    pub store: Store<PluginState>,
-    pub plugin: crate::versions::Backend,
-    pub handle: ResourceAny,
-}
+pub(crate) type Live = Instance<Backend>;
 
 /// A backend plugin with its grants, limits and open storage.
 pub struct Session {
     pub(crate) loaded: LoadedBackend,
     grants: Grants,
-    limits: Limits,
+    caller: Caller,
     config: OpenConfig,
     live: Option<Live>,
-    /// Counts contained faults (`plugin_faults`).
-    metrics: Arc<Metrics>,
 }
 
-/// Builds a fresh store under the session's limits.
-pub(crate) fn new_store(grants: &Grants, limits: &Limits) -> Result<Store<PluginState>> {
-    let mut store = Store::new(engine::engine(), PluginState::new(grants, limits)?);
-    store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(engine::ticks(limits.call_deadline));
-    store.epoch_deadline_trap();
-    Ok(store)
-}
-
-/// Describes a wasmtime error from a call: trap, deadline, or host failure.
-pub(crate) fn fault_cause(e: &wasmtime::Error, limits: &Limits) -> String {
-    let text = format!("{e:#}");
-    // `trap_on_grow_failure` turns a denied grow into this trap.
-    if text.contains("forcing trap when growing memory") {
-        return format!(
-            "exceeded its memory limit of {} MiB",
-            limits.memory_bytes >> 20
-        );
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => format!("exceeded its CPU deadline of {:?}", limits.call_deadline),
-        Some(trap) => {
-            // The wasm backtrace is for plugin authors (QUIRE_LOG=debug); operators get the trap.
-            tracing::debug!("plugin trap: {text}");
-            let panic = text
-                .lines()
-                .find(|l| l.contains("panicked"))
-                .map(|l| format!(" ({})", l.trim()));
-            format!("trapped: {trap}{}", panic.unwrap_or_default())
-        }
-        None => format!("failed: {text}"),
+/// The error for a plugin's own refusal of `operation`; its words are
+/// escaped here, once, for every terminal, log and report they reach.
+pub(crate) fn plugin_error(label: &str, operation: &str, e: PluginError) -> Error {
+    let (plugin, operation) = (label.to_string(), operation.to_string());
+    match e {
+        PluginError::Unsupported(message) => Error::Unsupported {
+            plugin,
+            operation,
+            message: crate::text::clean(&message).into_owned(),
+        },
+        e => Error::Plugin {
+            plugin,
+            operation,
+            message: crate::text::clean(&crate::bindings::describe(&e)).into_owned(),
+        },
     }
 }
 
@@ -77,70 +54,32 @@ impl Session {
         config: OpenConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self> {
+        let caller = Caller {
+            label: loaded.label.clone(),
+            limits,
+            metrics,
+        };
         let mut session = Session {
             loaded,
             grants,
-            limits,
+            caller,
             config,
             live: None,
-            metrics,
         };
         session.live()?;
         Ok(session)
     }
 
-    fn start(&self) -> Result<Live> {
-        let mut store = new_store(&self.grants, &self.limits)?;
-        let plugin = self
-            .loaded
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| Error::Fault {
-                plugin: self.loaded.label.clone(),
-                operation: "instantiate".into(),
-                cause: fault_cause(&e, &self.limits),
-            })?;
-        let opened = plugin.open(&mut store, &self.config);
-        match opened {
-            Ok(Ok(handle)) => Ok(Live {
-                store,
-                plugin,
-                handle,
-            }),
-            Ok(Err(e)) => Err(self.plugin_error("open", e)),
-            Err(e) => Err(Error::Fault {
-                plugin: self.loaded.label.clone(),
-                operation: "open".into(),
-                cause: fault_cause(&e, &self.limits),
-            }),
-        }
-    }
-
     fn live(&mut self) -> Result<&mut Live> {
-        if self.live.is_none() {
-            let started = self.start();
-            if let Err(Error::Fault { .. }) = &started {
-                metrics::add(&self.metrics.plugin_faults, 1);
-            }
-            self.live = Some(started?);
-        }
-        Ok(self.live.as_mut().expect("just started"))
-    }
-
-    pub(crate) fn plugin_error(&self, operation: &str, e: PluginError) -> Error {
-        let (plugin, operation) = (self.loaded.label.clone(), operation.to_string());
-        match e {
-            PluginError::Unsupported(message) => Error::Unsupported {
-                plugin,
-                operation,
-                message,
-            },
-            e => Error::Plugin {
-                plugin,
-                operation,
-                message: crate::bindings::describe(&e),
-            },
-        }
+        let (loaded, config) = (&self.loaded, &self.config);
+        self.caller
+            .ensure(&mut self.live, &self.grants, async |store| {
+                let plugin = loaded.pre.instantiate(store).await?;
+                Ok(match plugin.open(store, config).await? {
+                    Ok(handle) => Ok((plugin, handle)),
+                    Err(e) => Err(plugin_error(&loaded.label, "open", e)),
+                })
+            })
     }
 
     /// Runs one call into the plugin. `f` gets the live instance and returns
@@ -148,43 +87,32 @@ impl Session {
     pub(crate) fn call<T>(
         &mut self,
         operation: &str,
-        f: impl FnOnce(&mut Live) -> wasmtime::Result<std::result::Result<T, PluginError>>,
+        f: impl AsyncFnOnce(&mut Live) -> wasmtime::Result<std::result::Result<T, PluginError>>,
     ) -> Result<T> {
-        let deadline = engine::ticks(self.limits.call_deadline);
-        let live = self.live()?;
-        live.store.set_epoch_deadline(deadline);
-        match f(live) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.plugin_error(operation, e)),
-            Err(e) => Err(self.fault(operation, fault_cause(&e, &self.limits))),
-        }
+        self.live()?;
+        let label = &self.loaded.label;
+        self.caller.call(&mut self.live, operation, f, |e| {
+            plugin_error(label, operation, e)
+        })
     }
 
-    /// Discards the instance after a fault and returns the error for it.
-    pub(crate) fn fault(&mut self, operation: &str, cause: String) -> Error {
-        self.live = None;
-        metrics::add(&self.metrics.plugin_faults, 1);
-        tracing::warn!(plugin = %self.loaded.label, operation, "plugin faulted: {cause}; instance discarded");
-        Error::Fault {
-            plugin: self.loaded.label.clone(),
-            operation: operation.into(),
-            cause,
-        }
+    /// Discards the instance after an impossible return value and returns
+    /// the fault for it.
+    pub(crate) fn bad_return(&mut self, operation: &str, cause: String) -> Error {
+        self.caller.bad_return(&mut self.live, operation, cause)
     }
 
     /// Drops a resource the plugin handed out (cursor, rewriter); failures
     /// only matter if the instance is already gone.
     pub(crate) fn drop_resource(&mut self, resource: ResourceAny) {
-        if let Some(live) = self.live.as_mut() {
-            let _ = resource.resource_drop(&mut live.store);
-        }
+        self.caller.drop_resource(&mut self.live, resource);
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(mut live) = self.live.take() {
-            let _ = live.handle.resource_drop(&mut live.store);
+        if let Some(handle) = self.live.as_ref().map(|l| l.handle) {
+            self.caller.drop_resource(&mut self.live, handle);
         }
     }
 }

@@ -7,11 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::bindings::{BackendInfo, Envelope, OpenConfig, SyncLevel};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::lock::{self, WriterLock};
 use crate::metrics::{self, Metrics, MetricsSnapshot};
 use crate::plugin::{self, PluginSource};
 use crate::record::Record;
-use crate::sandbox::{DATA_DIR, Grants, Limits};
+use crate::sandbox::{DATA_DIR, Grants};
 use crate::session::Session;
 
 /// When appended records reach the disk.
@@ -134,15 +135,15 @@ pub struct Store {
 
 /// The backend's self-description, from a throwaway instance with no grants.
 pub fn backend_info(loaded: &plugin::LoadedBackend, limits: Limits) -> Result<BackendInfo> {
-    let mut store = crate::session::new_store(&Grants::default(), &limits)?;
-    let label = loaded.label.clone();
-    let fault = |e: wasmtime::Error| Error::Fault {
-        plugin: label.clone(),
-        operation: "info".into(),
-        cause: crate::session::fault_cause(&e, &limits),
+    let caller = crate::instance::Caller {
+        label: loaded.label.clone(),
+        limits,
+        metrics: Arc::default(),
     };
-    let instance = loaded.pre.instantiate(&mut store).map_err(fault)?;
-    instance.info(&mut store).map_err(fault)
+    caller.once(&Grants::default(), "info", async |store| {
+        let plugin = loaded.pre.instantiate(store).await?;
+        plugin.info(store).await
+    })
 }
 
 impl Store {
@@ -164,7 +165,8 @@ impl Store {
                 path: dir.clone(),
                 message: format!("cannot create quarantine directory: {e}"),
             };
-            std::fs::create_dir_all(dir).map_err(failed)?;
+            // It may lie inside the data directory, where the plugin can plant links.
+            crate::grant_paths::create_dir_within(dir, data_dir.as_deref()).map_err(failed)?;
             // Receipts name it absolutely, whatever the caller's working directory.
             config.quarantine_dir = Some(dir.canonicalize().map_err(failed)?);
         }

@@ -35,10 +35,10 @@ pub enum Backend {
 
 impl BackendPre {
     /// Instantiates the component in `store`.
-    pub fn instantiate(&self, store: Ctx) -> WasmResult<Backend> {
+    pub async fn instantiate(&self, store: Ctx<'_>) -> WasmResult<Backend> {
         Ok(match self {
-            BackendPre::V2(pre) => Backend::V2(pre.instantiate(store)?),
-            BackendPre::V1(pre) => Backend::V1(pre.instantiate(store)?),
+            BackendPre::V2(pre) => Backend::V2(pre.instantiate_async(store).await?),
+            BackendPre::V1(pre) => Backend::V1(pre.instantiate_async(store).await?),
         })
     }
 
@@ -55,19 +55,19 @@ impl BackendPre {
 macro_rules! both {
     ($self:ident, $iface:ident, $call:ident, $store:ident $(, $arg:expr)*) => {
         match $self {
-            Backend::V2(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*),
-            Backend::V1(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*),
+            Backend::V2(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*).await,
+            Backend::V1(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*).await,
         }
     };
 }
 
 impl Backend {
     /// `info`.
-    pub fn info(&self, store: Ctx) -> WasmResult<BackendInfo> {
+    pub async fn info(&self, store: Ctx<'_>) -> WasmResult<BackendInfo> {
         match self {
-            Backend::V2(p) => p.quire_persistence_backend().call_info(store),
+            Backend::V2(p) => p.quire_persistence_backend().call_info(store).await,
             Backend::V1(p) => {
-                let i = p.quire_persistence_backend().call_info(store)?;
+                let i = p.quire_persistence_backend().call_info(store).await?;
                 Ok(BackendInfo {
                     name: i.name,
                     version: i.version,
@@ -80,12 +80,14 @@ impl Backend {
     }
 
     /// `store.open`.
-    pub fn open(&self, store: Ctx, config: &OpenConfig) -> Plugin<ResourceAny> {
+    pub async fn open(&self, store: Ctx<'_>, config: &OpenConfig) -> Plugin<ResourceAny> {
         match self {
-            Backend::V2(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_open(store, config),
+            Backend::V2(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_open(store, config)
+                    .await
+            }
             Backend::V1(p) => {
                 let config = v0_1::backend::exports::quire::persistence::backend::OpenConfig {
                     root: config.root.clone(),
@@ -96,25 +98,28 @@ impl Backend {
                 p.quire_persistence_backend()
                     .store()
                     .call_open(store, &config)
+                    .await
             }
         }
     }
 
     /// `store.open-report`; a 0.1 plugin repairs nothing at open.
-    pub fn open_report(&self, store: Ctx, h: ResourceAny) -> WasmResult<Vec<Anomaly>> {
+    pub async fn open_report(&self, store: Ctx<'_>, h: ResourceAny) -> WasmResult<Vec<Anomaly>> {
         match self {
-            Backend::V2(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_open_report(store, h),
+            Backend::V2(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_open_report(store, h)
+                    .await
+            }
             Backend::V1(_) => Ok(Vec::new()),
         }
     }
 
     /// `store.append`.
-    pub fn append(
+    pub async fn append(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         h: ResourceAny,
         batch: &[Envelope],
         level: SyncLevel,
@@ -123,24 +128,24 @@ impl Backend {
     }
 
     /// `store.sync`.
-    pub fn sync(&self, store: Ctx, h: ResourceAny, level: SyncLevel) -> Plugin<()> {
+    pub async fn sync(&self, store: Ctx<'_>, h: ResourceAny, level: SyncLevel) -> Plugin<()> {
         both!(self, store, call_sync, store, h, level)
     }
 
     /// `store.units`.
-    pub fn units(&self, store: Ctx, h: ResourceAny) -> Plugin<Vec<UnitInfo>> {
+    pub async fn units(&self, store: Ctx<'_>, h: ResourceAny) -> Plugin<Vec<UnitInfo>> {
         both!(self, store, call_units, store, h)
     }
 
     /// `store.check-layout`.
-    pub fn check_layout(&self, store: Ctx, h: ResourceAny) -> Plugin<Vec<Anomaly>> {
+    pub async fn check_layout(&self, store: Ctx<'_>, h: ResourceAny) -> Plugin<Vec<Anomaly>> {
         both!(self, store, call_check_layout, store, h)
     }
 
     /// `store.validate`.
-    pub fn validate(
+    pub async fn validate(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         h: ResourceAny,
         unit: &str,
         offset: u64,
@@ -150,9 +155,9 @@ impl Backend {
     }
 
     /// `store.read`.
-    pub fn read(
+    pub async fn read(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         h: ResourceAny,
         unit: &str,
         filter: &ReadFilter,
@@ -162,81 +167,104 @@ impl Backend {
     }
 
     /// `cursor.next`.
-    pub fn next(&self, store: Ctx, cursor: ResourceAny, max: u32) -> Plugin<Vec<StoredRecord>> {
+    pub async fn next(
+        &self,
+        store: Ctx<'_>,
+        cursor: ResourceAny,
+        max: u32,
+    ) -> Plugin<Vec<StoredRecord>> {
         both!(self, cursor, call_next, store, cursor, max)
     }
 
     /// `store.rewrite`.
-    pub fn rewrite(&self, store: Ctx, h: ResourceAny, unit: &str) -> Plugin<ResourceAny> {
+    pub async fn rewrite(&self, store: Ctx<'_>, h: ResourceAny, unit: &str) -> Plugin<ResourceAny> {
         both!(self, store, call_rewrite, store, h, unit)
     }
 
     /// `rewriter.write`.
-    pub fn rewrite_write(&self, store: Ctx, r: ResourceAny, batch: &[Envelope]) -> Plugin<()> {
+    pub async fn rewrite_write(
+        &self,
+        store: Ctx<'_>,
+        r: ResourceAny,
+        batch: &[Envelope],
+    ) -> Plugin<()> {
         both!(self, rewriter, call_write, store, r, batch)
     }
 
     /// `rewriter.commit`.
-    pub fn rewrite_commit(&self, store: Ctx, r: ResourceAny) -> Plugin<u64> {
+    pub async fn rewrite_commit(&self, store: Ctx<'_>, r: ResourceAny) -> Plugin<u64> {
         both!(self, rewriter, call_commit, store, r)
     }
 
     /// `rewriter.abort`.
-    pub fn rewrite_abort(&self, store: Ctx, r: ResourceAny) -> Plugin<()> {
+    pub async fn rewrite_abort(&self, store: Ctx<'_>, r: ResourceAny) -> Plugin<()> {
         both!(self, rewriter, call_abort, store, r)
     }
 
     /// `store.drop-unit`; a 0.1 plugin keeps no receipt.
-    pub fn drop_unit(
+    pub async fn drop_unit(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         h: ResourceAny,
         unit: &str,
         receipt: Option<&Receipt>,
     ) -> Plugin<()> {
         match self {
-            Backend::V2(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_drop_unit(store, h, unit, receipt),
-            Backend::V1(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_drop_unit(store, h, unit),
+            Backend::V2(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_drop_unit(store, h, unit, receipt)
+                    .await
+            }
+            Backend::V1(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_drop_unit(store, h, unit)
+                    .await
+            }
         }
     }
 
     /// `store.put-receipt`.
-    pub fn put_receipt(&self, store: Ctx, h: ResourceAny, receipt: &Receipt) -> Plugin<()> {
+    pub async fn put_receipt(
+        &self,
+        store: Ctx<'_>,
+        h: ResourceAny,
+        receipt: &Receipt,
+    ) -> Plugin<()> {
         match self {
-            Backend::V2(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_put_receipt(store, h, receipt),
+            Backend::V2(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_put_receipt(store, h, receipt)
+                    .await
+            }
             Backend::V1(_) => Ok(Err(too_old("put-receipt"))),
         }
     }
 
     /// `store.receipts`.
-    pub fn receipts(
+    pub async fn receipts(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         h: ResourceAny,
         filter: &ReceiptFilter,
     ) -> Plugin<Vec<Receipt>> {
         match self {
-            Backend::V2(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_receipts(store, h, filter),
+            Backend::V2(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_receipts(store, h, filter)
+                    .await
+            }
             Backend::V1(_) => Ok(Err(too_old("receipts"))),
         }
     }
 
     /// `store.quarantine`.
-    pub fn quarantine(
+    pub async fn quarantine(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         h: ResourceAny,
         unit: &str,
         dir: &str,
@@ -246,22 +274,24 @@ impl Backend {
     }
 
     /// `store.seal`.
-    pub fn seal(&self, store: Ctx, h: ResourceAny) -> Plugin<()> {
+    pub async fn seal(&self, store: Ctx<'_>, h: ResourceAny) -> Plugin<()> {
         both!(self, store, call_seal, store, h)
     }
 
     /// `store.stats`.
-    pub fn stats(&self, store: Ctx, h: ResourceAny) -> Plugin<StorageStats> {
+    pub async fn stats(&self, store: Ctx<'_>, h: ResourceAny) -> Plugin<StorageStats> {
         both!(self, store, call_stats, store, h)
     }
 
     /// `store.durability`.
-    pub fn durability(&self, store: Ctx, h: ResourceAny) -> Plugin<Vec<StoreDurability>> {
+    pub async fn durability(&self, store: Ctx<'_>, h: ResourceAny) -> Plugin<Vec<StoreDurability>> {
         match self {
-            Backend::V2(p) => p
-                .quire_persistence_backend()
-                .store()
-                .call_durability(store, h),
+            Backend::V2(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_durability(store, h)
+                    .await
+            }
             Backend::V1(_) => Ok(Err(too_old("durability"))),
         }
     }
@@ -322,66 +352,76 @@ impl PolicyPre {
     }
 
     /// Instantiates the component in `store`.
-    pub fn instantiate(&self, store: Ctx) -> WasmResult<PolicyInstance> {
+    pub async fn instantiate(&self, store: Ctx<'_>) -> WasmResult<PolicyInstance> {
         Ok(match self {
-            PolicyPre::V2(pre) => PolicyInstance::V2(pre.instantiate(store)?),
-            PolicyPre::V1(pre) => PolicyInstance::V1(pre.instantiate(store)?),
+            PolicyPre::V2(pre) => PolicyInstance::V2(pre.instantiate_async(store).await?),
+            PolicyPre::V1(pre) => PolicyInstance::V1(pre.instantiate_async(store).await?),
         })
     }
 }
 
 impl PolicyInstance {
     /// `evaluator.create`.
-    pub fn create(
+    pub async fn create(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         config: &str,
         now: f64,
     ) -> WasmResult<Result<ResourceAny, PolicyError>> {
         match self {
-            PolicyInstance::V2(p) => p
-                .quire_persistence_policy()
-                .evaluator()
-                .call_create(store, config, now),
+            PolicyInstance::V2(p) => {
+                p.quire_persistence_policy()
+                    .evaluator()
+                    .call_create(store, config, now)
+                    .await
+            }
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
-                .call_create(store, config, now)?
+                .call_create(store, config, now)
+                .await?
                 .map_err(policy_error_v1)),
         }
     }
 
     /// `evaluator.describe`.
-    pub fn describe(&self, store: Ctx, e: ResourceAny) -> WasmResult<String> {
+    pub async fn describe(&self, store: Ctx<'_>, e: ResourceAny) -> WasmResult<String> {
         match self {
-            PolicyInstance::V2(p) => p
-                .quire_persistence_policy()
-                .evaluator()
-                .call_describe(store, e),
-            PolicyInstance::V1(p) => p
-                .quire_persistence_policy()
-                .evaluator()
-                .call_describe(store, e),
+            PolicyInstance::V2(p) => {
+                p.quire_persistence_policy()
+                    .evaluator()
+                    .call_describe(store, e)
+                    .await
+            }
+            PolicyInstance::V1(p) => {
+                p.quire_persistence_policy()
+                    .evaluator()
+                    .call_describe(store, e)
+                    .await
+            }
         }
     }
 
     /// `evaluator.plan-units`.
-    pub fn plan_units(
+    pub async fn plan_units(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         e: ResourceAny,
         units: &[UnitInfo],
     ) -> WasmResult<Vec<UnitVerdict>> {
         use v0_1::policy::exports::quire::persistence::policy::UnitVerdict as V1;
         match self {
-            PolicyInstance::V2(p) => p
-                .quire_persistence_policy()
-                .evaluator()
-                .call_plan_units(store, e, units),
+            PolicyInstance::V2(p) => {
+                p.quire_persistence_policy()
+                    .evaluator()
+                    .call_plan_units(store, e, units)
+                    .await
+            }
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
-                .call_plan_units(store, e, units)?
+                .call_plan_units(store, e, units)
+                .await?
                 .into_iter()
                 .map(|v| match v {
                     V1::Keep => UnitVerdict::Keep,
@@ -393,41 +433,47 @@ impl PolicyInstance {
     }
 
     /// `evaluator.observe`.
-    pub fn observe(
+    pub async fn observe(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         e: ResourceAny,
         batch: &[RecordMeta],
     ) -> WasmResult<Result<(), PolicyError>> {
         match self {
-            PolicyInstance::V2(p) => p
-                .quire_persistence_policy()
-                .evaluator()
-                .call_observe(store, e, batch),
+            PolicyInstance::V2(p) => {
+                p.quire_persistence_policy()
+                    .evaluator()
+                    .call_observe(store, e, batch)
+                    .await
+            }
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
-                .call_observe(store, e, &metas_v1(batch))?
+                .call_observe(store, e, &metas_v1(batch))
+                .await?
                 .map_err(policy_error_v1)),
         }
     }
 
     /// `evaluator.decide`.
-    pub fn decide(
+    pub async fn decide(
         &self,
-        store: Ctx,
+        store: Ctx<'_>,
         e: ResourceAny,
         batch: &[RecordMeta],
     ) -> WasmResult<Result<Vec<bool>, PolicyError>> {
         match self {
-            PolicyInstance::V2(p) => p
-                .quire_persistence_policy()
-                .evaluator()
-                .call_decide(store, e, batch),
+            PolicyInstance::V2(p) => {
+                p.quire_persistence_policy()
+                    .evaluator()
+                    .call_decide(store, e, batch)
+                    .await
+            }
             PolicyInstance::V1(p) => Ok(p
                 .quire_persistence_policy()
                 .evaluator()
-                .call_decide(store, e, &metas_v1(batch))?
+                .call_decide(store, e, &metas_v1(batch))
+                .await?
                 .map_err(policy_error_v1)),
         }
     }

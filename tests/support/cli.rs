@@ -5,14 +5,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// The CLI binary (built beside the test executables, from `support/quire_cli.rs`).
+/// The CLI binary: the example `quire-cli-under-test` (`support/quire_cli.rs`),
+/// which `cargo test` builds beside the test executables.
 pub fn quire_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target profile directory");
-    dir.join("quire-cli-under-test")
+    let binary = dir.join("examples").join("quire-cli-under-test");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo test --release` (which builds examples) or \
+         build it with `cargo build --release -p quire-tests --example quire-cli-under-test`",
+        binary.display()
+    );
+    binary
 }
 
 /// A `quire` command with a private compile cache under `dir`.

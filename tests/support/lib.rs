@@ -12,12 +12,16 @@ use quire::{Limits, PluginSource, ReadQuery, Record, Store, StoreConfig};
 
 /// The hostile test plugin (`tests/plugins/hostile`), built by `build.rs`.
 pub const HOSTILE_PLUGIN: &str = env!("HOSTILE_PLUGIN_WASM");
+/// The hostile retention policy (`tests/plugins/hostile-policy`), built by `build.rs`.
+pub const HOSTILE_POLICY: &str = env!("HOSTILE_POLICY_WASM");
 
-/// Tight limits so that attacks are stopped quickly: 64 MiB, 500 ms per call.
+/// Tight limits so that attacks are stopped quickly: 64 MiB, 500 ms per
+/// call, 64 handles.
 pub fn tight_limits() -> Limits {
     Limits {
         memory_bytes: 64 << 20,
-        call_deadline: Duration::from_millis(500),
+        timeout: Duration::from_millis(500),
+        open_handles: 64,
     }
 }
 

@@ -190,4 +190,6 @@ impl GuestRewriter for MemoryRewriter {
     }
 }
 
+// Exported only in the component: a native build (tests) has no wasm exports to link.
+#[cfg(target_family = "wasm")]
 quire_guest::export_backend!(Memory);

@@ -79,4 +79,6 @@ impl GuestEvaluator for RollingWindowEvaluator {
     }
 }
 
+// Exported only in the component: a native build (tests) has no wasm exports to link.
+#[cfg(target_family = "wasm")]
 quire_guest::export_policy!(RollingWindow);

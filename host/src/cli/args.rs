@@ -36,9 +36,13 @@ pub struct RunArgs {
     /// Most memory a plugin may use, in MiB.
     #[arg(long, default_value_t = 512)]
     pub plugin_memory_mib: usize,
-    /// Longest a single plugin call may run, in seconds.
+    /// Longest a single plugin call may take, in seconds of wall-clock time
+    /// (computing, sleeping and waiting on I/O all count).
     #[arg(long, default_value_t = 30.0)]
     pub plugin_timeout: f64,
+    /// Most handles (files, directories, streams, pollables) a plugin may hold at once.
+    #[arg(long, default_value_t = 1024)]
+    pub plugin_handles: usize,
     /// Print the report as JSON.
     #[arg(long, global = true)]
     pub json: bool,
@@ -59,9 +63,16 @@ impl RunArgs {
                 "--plugin-timeout must be a positive number of seconds".into(),
             ));
         }
+        if self.plugin_handles < 8 {
+            return Err(Error::Usage(
+                "--plugin-handles must be at least 8 (a plugin needs a few to open its data)"
+                    .into(),
+            ));
+        }
         Ok(Limits {
             memory_bytes: self.plugin_memory_mib << 20,
-            call_deadline: Duration::from_secs_f64(self.plugin_timeout),
+            timeout: Duration::from_secs_f64(self.plugin_timeout),
+            open_handles: self.plugin_handles,
         })
     }
 }

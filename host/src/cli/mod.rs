@@ -3,9 +3,11 @@
 
 /// `println!` for reports: a reader that went away (`quire inspect | head`)
 /// ends the program quietly instead of panicking.
+/// A line of a report for people: control characters in it (which only
+/// plugin words can bring) are escaped, line by line.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::cli::output::line(format_args!($($arg)*))
+        $crate::cli::output::report_line(&format!($($arg)*))
     };
 }
 
@@ -70,6 +72,8 @@ pub fn main() -> i32 {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .without_time()
+        // Colour codes only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -96,7 +100,8 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors carry plugin words (messages, panics): escaped.
+            eprintln!("error: {}", crate::text::clean(&e.to_string()));
             1
         }
     }

@@ -22,12 +22,20 @@ pub fn line(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Prints `value` as pretty JSON on stdout.
+/// Writes report text for people: each line with its control characters
+/// escaped, so plugin words cannot drive the terminal.
+pub fn report_line(text: &str) {
+    for part in text.split('\n') {
+        line(format_args!("{}", crate::text::clean(part)));
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout (JSON escapes control characters itself).
 pub fn json(value: &impl Serialize) {
-    outln!(
+    line(format_args!(
         "{}",
         serde_json::to_string_pretty(value).expect("reports serialize")
-    );
+    ));
 }
 
 /// A bar on stderr, only when stderr is a terminal.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde::Serialize;
 
-use crate::plugin::{self, PluginSource};
+use crate::plugin::{self, LoadedAny, PluginSource};
 use crate::{Error, Limits, Result};
 
 #[derive(Subcommand)]
@@ -42,8 +42,9 @@ pub fn run(command: PluginCommand) -> Result<i32> {
     } = command;
     let source = PluginSource::parse(&text);
     let cache = cache_dir.or_else(crate::cache::default_dir);
-    let described = match plugin::load_backend(&source, cache.as_deref()) {
-        Ok(loaded) => {
+    let described = match plugin::load_any(&source, cache.as_deref())? {
+        LoadedAny::Backend(loaded) => {
+            // Instantiates it: a component that links but cannot start fails here.
             let info = crate::backend_info(&loaded, Limits::default())?;
             Described {
                 plugin: loaded.label.clone(),
@@ -55,24 +56,24 @@ pub fn run(command: PluginCommand) -> Result<i32> {
                 compile_cache: format!("{:?}", loaded.cache),
             }
         }
-        Err(Error::Load { message, .. })
-            if message.contains("another kind") || message.contains("no built-in") =>
-        {
-            let loaded = plugin::load_policy(&source, cache.as_deref())?;
-            let policy = crate::Policy::create(&loaded, "", crate::now(), Limits::default());
+        LoadedAny::Policy(loaded) => {
+            let description =
+                match crate::Policy::create(&loaded, "", crate::now(), Limits::default()) {
+                    Ok(policy) => policy.description,
+                    // It started and refused an empty configuration: it works, it needs options.
+                    Err(e @ Error::Plugin { .. }) => format!("(needs configuration: {e})"),
+                    Err(e) => return Err(e),
+                };
             Described {
                 plugin: loaded.label.clone(),
                 role: "retention policy",
                 wit: format!("{}@{}", crate::WIT_PACKAGE, loaded.pre.version()),
                 name: None,
                 version: None,
-                description: policy
-                    .map(|p| p.description)
-                    .unwrap_or_else(|e| format!("(needs configuration: {e})")),
+                description,
                 compile_cache: format!("{:?}", loaded.cache),
             }
         }
-        Err(e) => return Err(e),
     };
     if json {
         super::output::json(&described);

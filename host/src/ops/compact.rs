@@ -92,6 +92,7 @@ impl Store {
         dry_run: bool,
         progress: &dyn Progress,
     ) -> Result<CompactionReport> {
+        policy.count_faults_in(&self.metrics);
         let result = self.compact_inner(policy, dry_run, progress);
         if !dry_run {
             metrics::add(&self.metrics.compactions, 1);

@@ -8,6 +8,7 @@ use crate::progress::Progress;
 use crate::read::ReadQuery;
 use crate::report::{InspectReport, ReceiptEntry, UnitSummary};
 use crate::store::Store;
+use crate::text::clean;
 
 impl Store {
     /// Storage facts plus a streaming count of records by kind and store.
@@ -31,7 +32,12 @@ impl Store {
             stores: BTreeMap::new(),
             min_timestamp: None,
             max_timestamp: None,
-            details: stats.details,
+            // The plugin's words, escaped for every reader.
+            details: stats
+                .details
+                .iter()
+                .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
+                .collect(),
             receipts: receipts.iter().map(ReceiptEntry::from).collect(),
         };
         progress.begin("inspect", stats.total_bytes);

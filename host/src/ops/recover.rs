@@ -166,9 +166,12 @@ fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()>
     let mut path = PathBuf::from(quarantined).into_os_string();
     path.push(".receipt.json");
     let text = serde_json::to_string_pretty(receipt).map_err(anyhow::Error::from)?;
-    std::fs::write(&path, text).map_err(|e| Error::Path {
-        path: path.clone().into(),
-        message: format!("cannot write receipt: {e}"),
+    // The quarantine directory is the plugin's too: a receipt never goes through a link.
+    crate::grant_paths::write_new(std::path::Path::new(&path), text.as_bytes()).map_err(|e| {
+        Error::Path {
+            path: path.clone().into(),
+            message: format!("cannot write receipt: {e}"),
+        }
     })
 }
 

@@ -40,7 +40,7 @@ impl Store {
             report.units += 1;
             let mut offset = 0;
             loop {
-                let chunk = session.validate(&unit.id, offset, super::SCAN_BUDGET)?;
+                let chunk = session.validate(&unit.id, unit.bytes, offset, super::SCAN_BUDGET)?;
                 progress.advance(chunk.next_offset.saturating_sub(offset));
                 report.bytes_scanned += chunk.next_offset.saturating_sub(offset);
                 report.records += chunk.records;

@@ -17,6 +17,23 @@
 //!   `attack`): return `max + 100000` records.
 //! - `no-progress` (`validate`): `done: false` with `next-offset == offset`.
 //!
+//! - `sleep-open` (in `open`), `sleep`, `sleep-loop` (in `append`, armed by
+//!   kind `attack`): sleep for an hour; sleep a millisecond at a time, forever.
+//! - `hoard-handles` (in `append`, armed): open the data directory again and
+//!   again, keeping every handle, until refused; then report how many.
+//! - `evil-text`: escape sequences, a carriage-return overwrite and a bidi
+//!   override in `stats` details, scan anomaly details, an armed append's
+//!   error, and a panic message (armed `append` with kind `panic`).
+//! - `unit-escape`, `unit-absolute` (`units`): name a unit
+//!   `../../../../etc/passwd` or `/etc/passwd`.
+//! - `lying-cursor` (cursor `next`): ignore the read filter.
+//! - `scan-beyond`, `scan-backwards` (`validate`): report an offset past the
+//!   unit's end; move backwards after the first step.
+//! - `plant-lock-link` (read-write `open`): replace `/data/.quire-lock` with
+//!   a link to `../planted-lock`.
+//! - `plant-receipt-link` (`quarantine`): plant `NAME.receipt.json` in the
+//!   quarantine directory as a link to `../planted-receipt`.
+//!
 //! `escape-name` names the file the escapes try to create outside the data
 //! directory, so that tests can use a unique name.
 
@@ -51,6 +68,47 @@ enum Attack {
     TrapMidAppend,
     HugeBatch,
     NoProgress,
+    SleepOpen,
+    Sleep,
+    SleepLoop,
+    HoardHandles,
+    EvilText,
+    UnitEscape,
+    UnitAbsolute,
+    LyingCursor,
+    ScanBeyond,
+    ScanBackwards,
+    PlantLockLink,
+    PlantReceiptLink,
+}
+
+/// Terminal control an attacker would like to reach the operator's screen:
+/// clear screen, retitle the window, overwrite the line, reverse the text.
+const EVIL: &str = "\x1b[2J\x1b]0;pwned\x07\rALL HEALTHY\u{202e}gnp.exe";
+
+fn sleep_an_hour() {
+    std::thread::sleep(std::time::Duration::from_secs(3600));
+}
+
+unsafe extern "C" {
+    /// wasi-libc's `symlink`, resolved against the preopened directories.
+    fn symlink(target: *const std::ffi::c_char, link: *const std::ffi::c_char) -> i32;
+}
+
+/// Replaces `link` with a symbolic link to `target`.
+fn plant_link(target: &str, link: &str) -> Result<(), PluginError> {
+    let _ = std::fs::remove_file(link);
+    let (t, l) = (
+        std::ffi::CString::new(target).unwrap(),
+        std::ffi::CString::new(link).unwrap(),
+    );
+    if unsafe { symlink(t.as_ptr(), l.as_ptr()) } != 0 {
+        return Err(PluginError::InvalidState(format!(
+            "could not plant {link} -> {target}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
 }
 
 impl Attack {
@@ -65,6 +123,18 @@ impl Attack {
             Some("trap-mid-append") => Attack::TrapMidAppend,
             Some("huge-batch") => Attack::HugeBatch,
             Some("no-progress") => Attack::NoProgress,
+            Some("sleep-open") => Attack::SleepOpen,
+            Some("sleep") => Attack::Sleep,
+            Some("sleep-loop") => Attack::SleepLoop,
+            Some("hoard-handles") => Attack::HoardHandles,
+            Some("evil-text") => Attack::EvilText,
+            Some("unit-escape") => Attack::UnitEscape,
+            Some("unit-absolute") => Attack::UnitAbsolute,
+            Some("lying-cursor") => Attack::LyingCursor,
+            Some("scan-beyond") => Attack::ScanBeyond,
+            Some("scan-backwards") => Attack::ScanBackwards,
+            Some("plant-lock-link") => Attack::PlantLockLink,
+            Some("plant-receipt-link") => Attack::PlantReceiptLink,
             Some(other) => {
                 return Err(PluginError::InvalidConfig(format!(
                     "unknown attack `{other}`"
@@ -223,6 +293,12 @@ impl GuestStore for HostileStore {
         let name = options
             .get("escape-name")
             .unwrap_or("quire-hostile-escaped.txt");
+        if attack == Attack::SleepOpen {
+            sleep_an_hour();
+        }
+        if attack == Attack::PlantLockLink && !config.read_only {
+            plant_link("../planted-lock", "/data/.quire-lock")?;
+        }
         let escapes = escapes(attack, name);
         if escapes
             .iter()
@@ -256,8 +332,28 @@ impl GuestStore for HostileStore {
                 Attack::Loop => spin_forever(),
                 Attack::Alloc => hoard_memory(),
                 Attack::TrapMidAppend => trap_mid_append(&batch),
+                Attack::Sleep => sleep_an_hour(),
+                Attack::SleepLoop => loop {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                },
+                Attack::HoardHandles => {
+                    let mut hoard = Vec::new();
+                    while let Ok(dir) = std::fs::File::open("/data") {
+                        hoard.push(dir);
+                    }
+                    return Err(PluginError::InvalidState(format!(
+                        "hoarded {} handles before being refused",
+                        hoard.len()
+                    )));
+                }
+                Attack::EvilText => {
+                    return Err(PluginError::InvalidState(format!("refused: {EVIL}")));
+                }
                 _ => {}
             }
+        }
+        if self.attack == Attack::EvilText && batch.iter().any(|e| e.kind == "panic") {
+            panic!("hostile panic {EVIL}");
         }
         let added = memlog::check_batch(&batch)?;
         self.log.borrow_mut().extend(batch);
@@ -269,7 +365,12 @@ impl GuestStore for HostileStore {
     }
 
     fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
-        Ok(vec![self.log.borrow().unit_info(UNIT, "memory")])
+        let id = match self.attack {
+            Attack::UnitEscape => "../../../../etc/passwd",
+            Attack::UnitAbsolute => "/etc/passwd",
+            _ => UNIT,
+        };
+        Ok(vec![self.log.borrow().unit_info(id, "memory")])
     }
 
     fn check_layout(&self) -> Result<Vec<Anomaly>, PluginError> {
@@ -278,15 +379,20 @@ impl GuestStore for HostileStore {
 
     fn validate(&self, unit: String, offset: u64, _budget: u64) -> Result<ScanChunk, PluginError> {
         check_unit(&unit)?;
-        if self.attack == Attack::NoProgress {
-            return Ok(ScanChunk {
-                anomalies: Vec::new(),
-                records: 0,
-                next_offset: offset,
-                done: false,
-            });
-        }
-        Ok(self.log.borrow().scan_chunk())
+        let log = self.log.borrow();
+        let (next_offset, done) = match self.attack {
+            Attack::NoProgress => (offset, false),
+            Attack::ScanBeyond => (log.bytes() + 1000, true),
+            Attack::ScanBackwards if offset == 0 => (1.min(log.bytes()), false),
+            Attack::ScanBackwards => (0, false),
+            _ => return Ok(self.scan_chunk_with_text(&log)),
+        };
+        Ok(ScanChunk {
+            anomalies: Vec::new(),
+            records: 0,
+            next_offset,
+            done,
+        })
     }
 
     fn read(
@@ -298,6 +404,17 @@ impl GuestStore for HostileStore {
         check_unit(&unit)?;
         let flood =
             self.attack == Attack::HugeBatch && filter.kinds.iter().any(|k| k == ATTACK_KIND);
+        // `lying-cursor` reads everything, whatever the filter asked.
+        let filter = if self.attack == Attack::LyingCursor {
+            ReadFilter {
+                kinds: Vec::new(),
+                stores: Vec::new(),
+                since: None,
+                until: None,
+            }
+        } else {
+            filter
+        };
         Ok(Cursor::new(HostileCursor {
             inner: MemCursor::new(self.log.clone(), UNIT, filter, order),
             flood,
@@ -322,6 +439,10 @@ impl GuestStore for HostileStore {
         check_unit(&unit)?;
         let text = self.log.borrow().to_ndjson();
         std::fs::write(Path::new(&dir).join(&name), &text).ctx("write", &name)?;
+        if self.attack == Attack::PlantReceiptLink {
+            let link = format!("{dir}/{name}.receipt.json");
+            plant_link("../planted-receipt", &link)?;
+        }
         Ok(text.len() as u64)
     }
 
@@ -352,11 +473,33 @@ impl GuestStore for HostileStore {
         let log = self.log.borrow();
         let mut details = vec![("records".to_string(), log.len().to_string())];
         details.extend(self.escapes.iter().cloned());
+        if self.attack == Attack::EvilText {
+            details.push((format!("key{EVIL}"), format!("value{EVIL}")));
+        }
         Ok(StorageStats {
             total_bytes: log.bytes(),
             units,
             details,
         })
+    }
+}
+
+impl HostileStore {
+    /// The usual scan, plus (for `evil-text` and `plant-receipt-link`) one
+    /// anomaly, whose detail is an escape sequence.
+    fn scan_chunk_with_text(&self, log: &memlog::MemLog) -> ScanChunk {
+        let mut chunk = log.scan_chunk();
+        if matches!(self.attack, Attack::EvilText | Attack::PlantReceiptLink) {
+            chunk.anomalies.push(Anomaly {
+                kind: quire_guest::types::AnomalyKind::CorruptedRecord,
+                unit: UNIT.into(),
+                offset: 0,
+                length: log.bytes().min(1),
+                line: Some(1),
+                detail: format!("damaged {EVIL}"),
+            });
+        }
+        chunk
     }
 }
 
@@ -405,4 +548,6 @@ impl GuestRewriter for HostileRewriter {
     }
 }
 
+// Exported only in the component: a native build (tests) has no wasm exports to link.
+#[cfg(target_family = "wasm")]
 quire_guest::export_backend!(Hostile);

@@ -1,0 +1,205 @@
+//! Checks on what a plugin returns. A plugin's words are untrusted: a unit
+//! id becomes a host path in reports, a cursor's records go to
+//! applications and terminals, a scan's offsets drive the host's loop. A
+//! value that cannot be true is a fault of the plugin, never data.
+
+use crate::bindings::{Anomaly, ReadFilter, StoredRecord};
+
+/// A unit id must name something inside the backend's root: relative, no
+/// `..`, no NUL. (`""` is allowed: some backends have one nameless unit.)
+pub(crate) fn unit_id(id: &str) -> Result<(), String> {
+    let shown = crate::text::clean(id);
+    if id.starts_with('/') || id.starts_with('\\') {
+        return Err(format!("named an absolute unit `{shown}`"));
+    }
+    if id.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!("named a unit outside its root: `{shown}`"));
+    }
+    if id.contains('\0') {
+        return Err(format!("named a unit with a NUL byte: `{shown}`"));
+    }
+    Ok(())
+}
+
+/// Every unit id among `anomalies`.
+pub(crate) fn anomalies(anomalies: &[Anomaly]) -> Result<(), String> {
+    anomalies.iter().try_for_each(|a| unit_id(&a.unit))
+}
+
+/// A record from a cursor over `unit` opened with `filter`: it must come
+/// from that unit, pass the filter, and be one line of text.
+pub(crate) fn record(record: &StoredRecord, unit: &str, filter: &ReadFilter) -> Result<(), String> {
+    let e = &record.envelope;
+    let shown = || {
+        crate::text::clean(&e.json)
+            .chars()
+            .take(80)
+            .collect::<String>()
+    };
+    if record.unit != unit {
+        return Err(format!(
+            "returned a record of unit `{}` from a cursor over `{}`",
+            crate::text::clean(&record.unit),
+            crate::text::clean(unit)
+        ));
+    }
+    if !filter.kinds.is_empty() && !filter.kinds.contains(&e.kind) {
+        return Err(format!(
+            "returned a record of kind `{}`, which the read filter excludes",
+            crate::text::clean(&e.kind)
+        ));
+    }
+    if !filter.stores.is_empty() && !filter.stores.contains(&e.store) {
+        return Err(format!(
+            "returned a record of store `{}`, which the read filter excludes",
+            crate::text::clean(&e.store)
+        ));
+    }
+    if !e.timestamp.is_finite() {
+        return Err(format!("returned a record with timestamp {}", e.timestamp));
+    }
+    if filter.since.is_some_and(|since| e.timestamp < since)
+        || filter.until.is_some_and(|until| e.timestamp >= until)
+    {
+        return Err(format!(
+            "returned a record at {}, outside the read filter's time range",
+            e.timestamp
+        ));
+    }
+    // JSON text holds no raw control characters; a record that does would
+    // reach `quire read`'s terminal as escape sequences.
+    if e.json.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(format!(
+            "returned a record with raw control characters: {}",
+            shown()
+        ));
+    }
+    Ok(())
+}
+
+/// A scan step of a unit of `unit_bytes` bytes from `offset`: it moves
+/// forward (unless done), stays inside the unit, and places its anomalies
+/// inside it.
+pub(crate) fn scan_step(
+    unit: &str,
+    unit_bytes: u64,
+    offset: u64,
+    next_offset: u64,
+    done: bool,
+    anomalies: &[Anomaly],
+) -> Result<(), String> {
+    let unit = crate::text::clean(unit);
+    if next_offset < offset || (!done && next_offset == offset) {
+        return Err(format!(
+            "returned no progress at offset {offset} of `{unit}` (next-offset {next_offset})"
+        ));
+    }
+    if next_offset > unit_bytes {
+        return Err(format!(
+            "scanned to offset {next_offset} of `{unit}`, which has {unit_bytes} bytes"
+        ));
+    }
+    for a in anomalies {
+        if a.offset.saturating_add(a.length) > unit_bytes {
+            return Err(format!(
+                "placed an anomaly at bytes {}..{} of `{unit}`, which has {unit_bytes} bytes",
+                a.offset,
+                a.offset.saturating_add(a.length)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::Envelope;
+
+    #[test]
+    fn unit_ids_stay_inside_the_root() {
+        for good in [
+            "",
+            "events.ndjson",
+            "wal/store=a/date=2026-01-01/segment-000001.wal",
+            "a..b",
+        ] {
+            assert!(unit_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../../../../etc/passwd",
+            "wal/../../x",
+            "..",
+            "a/..",
+            "\\x",
+            "a\0b",
+        ] {
+            assert!(unit_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn stored(kind: &str, store: &str, timestamp: f64, json: &str) -> StoredRecord {
+        StoredRecord {
+            envelope: Envelope {
+                kind: kind.into(),
+                store: store.into(),
+                timestamp,
+                json: json.into(),
+            },
+            unit: "u".into(),
+            offset: 0,
+            stored_bytes: 10,
+        }
+    }
+
+    #[test]
+    fn records_must_pass_the_filter_they_were_read_with() {
+        let filter = ReadFilter {
+            kinds: vec!["event".into()],
+            stores: vec!["a".into()],
+            since: Some(10.0),
+            until: Some(20.0),
+        };
+        let ok = r#"{"kind":"event","timestamp":10}"#;
+        assert!(record(&stored("event", "a", 10.0, ok), "u", &filter).is_ok());
+        assert!(record(&stored("audit", "a", 10.0, ok), "u", &filter).is_err());
+        assert!(record(&stored("event", "b", 10.0, ok), "u", &filter).is_err());
+        assert!(record(&stored("event", "a", 9.9, ok), "u", &filter).is_err());
+        assert!(record(&stored("event", "a", 20.0, ok), "u", &filter).is_err());
+        let all = ReadFilter {
+            kinds: vec![],
+            stores: vec![],
+            since: None,
+            until: None,
+        };
+        assert!(record(&stored("event", "a", f64::NAN, ok), "u", &all).is_err());
+        assert!(record(&stored("event", "a", 10.0, ok), "other", &filter).is_err());
+        let evil = "{\"kind\":\"event\",\"x\":\"\x1b[2J\",\"timestamp\":10}";
+        let e = record(&stored("event", "a", 10.0, evil), "u", &filter).unwrap_err();
+        assert!(!e.contains('\x1b'), "{e}");
+    }
+
+    #[test]
+    fn scans_move_forward_inside_the_unit() {
+        assert!(scan_step("u", 100, 0, 50, false, &[]).is_ok());
+        assert!(scan_step("u", 100, 50, 100, true, &[]).is_ok());
+        assert!(
+            scan_step("u", 100, 0, 0, true, &[]).is_ok(),
+            "an empty unit"
+        );
+        assert!(scan_step("u", 100, 50, 50, false, &[]).is_err());
+        assert!(scan_step("u", 100, 50, 40, true, &[]).is_err());
+        assert!(scan_step("u", 100, 0, 101, true, &[]).is_err());
+        let anomaly = |offset, length| Anomaly {
+            kind: crate::bindings::AnomalyKind::CorruptedRecord,
+            unit: "u".into(),
+            offset,
+            length,
+            line: None,
+            detail: String::new(),
+        };
+        assert!(scan_step("u", 100, 0, 100, true, &[anomaly(90, 10)]).is_ok());
+        assert!(scan_step("u", 100, 0, 100, true, &[anomaly(95, 10)]).is_err());
+    }
+}
