@@ -14,12 +14,18 @@ use crate::session::Session;
 /// An open cursor in the plugin, with what it was opened for (its
 /// records are checked against both).
 pub struct CursorHandle {
-    pub(crate) resource: ResourceAny,
+    resource: ResourceAny,
+    /// The instance that made it.
+    generation: u64,
     unit: String,
     filter: ReadFilter,
 }
 /// An open rewriter in the plugin.
-pub struct RewriterHandle(pub(crate) ResourceAny);
+pub struct RewriterHandle {
+    resource: ResourceAny,
+    /// The instance that made it.
+    generation: u64,
+}
 
 impl Session {
     /// Appends a batch.
@@ -108,6 +114,7 @@ impl Session {
         })?;
         Ok(CursorHandle {
             resource,
+            generation: self.generation().expect("a call just succeeded"),
             unit: unit.to_string(),
             filter: filter.clone(),
         })
@@ -115,6 +122,9 @@ impl Session {
 
     /// Next batch from a cursor, at most `max` records.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
+        if self.generation() != Some(cursor.generation) {
+            return Err(self.stale("read"));
+        }
         let batch = self.call("read", async |l| {
             l.plugin.next(&mut l.store, cursor.resource, max).await
         })?;
@@ -136,42 +146,56 @@ impl Session {
 
     /// Closes a cursor.
     pub fn close_cursor(&mut self, cursor: CursorHandle) {
-        self.drop_resource(cursor.resource);
+        self.drop_resource(cursor.resource, cursor.generation);
     }
 
     /// Starts a replacement of a unit.
     pub fn begin_rewrite(&mut self, unit: &str) -> Result<RewriterHandle> {
-        self.call("rewrite", async |l| {
+        let resource = self.call("rewrite", async |l| {
             let h = l.handle;
             l.plugin.rewrite(&mut l.store, h, unit).await
+        })?;
+        Ok(RewriterHandle {
+            resource,
+            generation: self.generation().expect("a call just succeeded"),
         })
-        .map(RewriterHandle)
     }
 
     /// Adds records to a replacement.
     pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
+        if self.generation() != Some(rewriter.generation) {
+            return Err(self.stale("rewrite"));
+        }
         self.call("rewrite", async |l| {
             l.plugin
-                .rewrite_write(&mut l.store, rewriter.0, batch)
+                .rewrite_write(&mut l.store, rewriter.resource, batch)
                 .await
         })
     }
 
     /// Swaps the replacement in; returns the unit's new size.
     pub fn rewrite_commit(&mut self, rewriter: RewriterHandle) -> Result<u64> {
+        if self.generation() != Some(rewriter.generation) {
+            return Err(self.stale("rewrite commit"));
+        }
         let result = self.call("rewrite commit", async |l| {
-            l.plugin.rewrite_commit(&mut l.store, rewriter.0).await
+            l.plugin.rewrite_commit(&mut l.store, rewriter.resource).await
         });
-        self.drop_resource(rewriter.0);
+        self.drop_resource(rewriter.resource, rewriter.generation);
         result
     }
 
-    /// Discards a replacement.
+    /// Discards a replacement. One whose instance is gone is discarded
+    /// already (its temporary file is an orphan the next open or recovery
+    /// removes).
     pub fn rewrite_abort(&mut self, rewriter: RewriterHandle) -> Result<()> {
+        if self.generation() != Some(rewriter.generation) {
+            return Ok(());
+        }
         let result = self.call("rewrite abort", async |l| {
-            l.plugin.rewrite_abort(&mut l.store, rewriter.0).await
+            l.plugin.rewrite_abort(&mut l.store, rewriter.resource).await
         });
-        self.drop_resource(rewriter.0);
+        self.drop_resource(rewriter.resource, rewriter.generation);
         result
     }
 

@@ -136,9 +136,13 @@ impl Caller {
             ));
         };
         instance.store.data_mut().limiter.denied = None;
+        instance.store.data_mut().storage_error = None;
         let failure = match deadline::within(self.limits.timeout, call(instance)) {
             Some(Ok(Ok(value))) => return Ok(value),
-            Some(Ok(Err(e))) => return Err(own(e)),
+            Some(Ok(Err(e))) => {
+                let seen = instance.store.data_mut().storage_error.take();
+                return Err(with_storage_error(own(e), seen));
+            }
             Some(Err(e)) => Some(e),
             None => None,
         };
@@ -172,6 +176,22 @@ impl Caller {
     ) -> Error {
         slot.take();
         self.fault(operation, cause)
+    }
+}
+
+/// Puts what the file system said (seen by the host: "No space left on
+/// device") before a plugin's error about a failed write, which the guest's
+/// libc reduces to "I/O error".
+fn with_storage_error(e: Error, seen: Option<String>) -> Error {
+    match (e, seen) {
+        (Error::Plugin { plugin, operation, message }, Some(seen)) if !message.contains(&seen) => {
+            Error::Plugin {
+                plugin,
+                operation,
+                message: format!("{seen}: {message}"),
+            }
+        }
+        (e, _) => e,
     }
 }
 

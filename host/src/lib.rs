@@ -18,6 +18,7 @@ mod calls;
 mod deadline;
 pub mod engine;
 mod error;
+pub mod fault_injection;
 mod grant_paths;
 mod instance;
 pub mod limits;

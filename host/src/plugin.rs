@@ -185,6 +185,8 @@ fn linker() -> Result<Linker<PluginState>> {
         .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
     crate::power_loss::link_sync_calls(&mut linker)
         .map_err(|e| anyhow::anyhow!("linking WASI sync calls: {e:#}"))?;
+    crate::fault_injection::link_write_calls(&mut linker)
+        .map_err(|e| anyhow::anyhow!("linking WASI write calls: {e:#}"))?;
     Ok(linker)
 }
 

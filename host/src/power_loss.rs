@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::Descriptor;
+use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode as AsyncErrorCode;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::ErrorCode;
 
 use crate::sandbox::PluginState;
@@ -236,6 +237,9 @@ pub fn link_sync_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()>
                 let Some(file) = descriptor_file(&mut store, &fd).cloned() else {
                     return Ok((Err(ErrorCode::BadDescriptor),));
                 };
+                if let Some(injected) = crate::fault_injection::sync_fault(store.data()) {
+                    return Ok((Err(injected.into()),));
+                }
                 let synced = if all {
                     file.sync_all()
                 } else {
@@ -243,7 +247,8 @@ pub fn link_sync_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()>
                 };
                 if let Err(e) = synced {
                     tracing::debug!("plugin sync failed: {e}");
-                    return Ok((Err(ErrorCode::Io),));
+                    // The plugin learns what failed (no space, I/O error), not just that it did.
+                    return Ok((Err(AsyncErrorCode::from(&e).into()),));
                 }
                 if let Some(tracker) = tracker {
                     if file.metadata().is_ok_and(|m| m.is_dir()) {

@@ -27,15 +27,9 @@ pub(crate) fn anomalies(anomalies: &[Anomaly]) -> Result<(), String> {
 }
 
 /// A record from a cursor over `unit` opened with `filter`: it must come
-/// from that unit, pass the filter, and be one line of text.
+/// from that unit and pass the filter.
 pub(crate) fn record(record: &StoredRecord, unit: &str, filter: &ReadFilter) -> Result<(), String> {
     let e = &record.envelope;
-    let shown = || {
-        crate::text::clean(&e.json)
-            .chars()
-            .take(80)
-            .collect::<String>()
-    };
     if record.unit != unit {
         return Err(format!(
             "returned a record of unit `{}` from a cursor over `{}`",
@@ -66,14 +60,8 @@ pub(crate) fn record(record: &StoredRecord, unit: &str, filter: &ReadFilter) -> 
             e.timestamp
         ));
     }
-    // JSON text holds no raw control characters; a record that does would
-    // reach `quire read`'s terminal as escape sequences.
-    if e.json.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return Err(format!(
-            "returned a record with raw control characters: {}",
-            shown()
-        ));
-    }
+    // Raw control characters are not a fault: a damaged record may hold
+    // them honestly. The CLI escapes them on a terminal.
     Ok(())
 }
 
@@ -175,9 +163,6 @@ mod tests {
         };
         assert!(record(&stored("event", "a", f64::NAN, ok), "u", &all).is_err());
         assert!(record(&stored("event", "a", 10.0, ok), "other", &filter).is_err());
-        let evil = "{\"kind\":\"event\",\"x\":\"\x1b[2J\",\"timestamp\":10}";
-        let e = record(&stored("event", "a", 10.0, evil), "u", &filter).unwrap_err();
-        assert!(!e.contains('\x1b'), "{e}");
     }
 
     #[test]

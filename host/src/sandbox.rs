@@ -23,6 +23,8 @@ pub struct Grants {
     pub quarantine: Option<PathBuf>,
     /// Crash tests only: notes every sync the plugin makes.
     pub sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
+    /// Storage-fault tests only: fails the plugin's Nth write or sync.
+    pub faults: Option<std::sync::Arc<crate::fault_injection::FaultPlan>>,
 }
 
 /// Per-instance host state.
@@ -33,6 +35,9 @@ pub struct PluginState {
     /// The handle cap, for the fault that names it.
     pub(crate) open_handles: usize,
     pub(crate) sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
+    pub(crate) faults: Option<std::sync::Arc<crate::fault_injection::FaultPlan>>,
+    /// What the file system said when a plugin's write last failed.
+    pub(crate) storage_error: Option<String>,
 }
 
 impl WasiView for PluginState {
@@ -78,6 +83,8 @@ impl PluginState {
             limiter: Limiter::new(limits),
             open_handles: limits.open_handles,
             sync_tracker: grants.sync_tracker.clone(),
+            faults: grants.faults.clone(),
+            storage_error: None,
         })
     }
 

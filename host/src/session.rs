@@ -25,6 +25,8 @@ pub struct Session {
     caller: Caller,
     config: OpenConfig,
     live: Option<Live>,
+    /// Counts instances started: cursors and rewriters belong to one.
+    generation: u64,
 }
 
 /// The error for a plugin's own refusal of `operation`; its words are
@@ -65,12 +67,16 @@ impl Session {
             caller,
             config,
             live: None,
+            generation: 0,
         };
         session.live()?;
         Ok(session)
     }
 
     fn live(&mut self) -> Result<&mut Live> {
+        if self.live.is_none() {
+            self.generation += 1;
+        }
         let (loaded, config) = (&self.loaded, &self.config);
         self.caller
             .ensure(&mut self.live, &self.grants, async |store| {
@@ -102,10 +108,28 @@ impl Session {
         self.caller.bad_return(&mut self.live, operation, cause)
     }
 
-    /// Drops a resource the plugin handed out (cursor, rewriter); failures
-    /// only matter if the instance is already gone.
-    pub(crate) fn drop_resource(&mut self, resource: ResourceAny) {
-        self.caller.drop_resource(&mut self.live, resource);
+    /// The instance a resource made now would belong to, if one is live.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        self.live.as_ref().map(|_| self.generation)
+    }
+
+    /// The error for a cursor or rewriter whose instance was discarded after
+    /// a fault (already reported): it is gone with its instance.
+    pub(crate) fn stale(&self, operation: &str) -> Error {
+        Error::Fault {
+            plugin: self.loaded.label.clone(),
+            operation: operation.into(),
+            cause: "was restarted after an earlier fault; this cursor or rewrite went with it"
+                .into(),
+        }
+    }
+
+    /// Drops a resource the plugin handed out (cursor, rewriter) made by
+    /// instance `generation`; one of a discarded instance is already gone.
+    pub(crate) fn drop_resource(&mut self, resource: ResourceAny, generation: u64) {
+        if self.generation() == Some(generation) {
+            self.caller.drop_resource(&mut self.live, resource);
+        }
     }
 }
 

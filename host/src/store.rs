@@ -86,6 +86,8 @@ pub struct StoreConfig {
     pub options: Vec<(String, String)>,
     /// Crash tests only: a file layer noting every sync, for simulated power loss.
     pub sync_tracker: Option<Arc<crate::power_loss::SyncTracker>>,
+    /// Storage-fault tests only: fails the plugin's Nth write or sync.
+    pub faults: Option<Arc<crate::fault_injection::FaultPlan>>,
 }
 
 impl StoreConfig {
@@ -101,6 +103,7 @@ impl StoreConfig {
             cache_dir: crate::cache::default_dir(),
             options: Vec::new(),
             sync_tracker: None,
+            faults: None,
         }
     }
 }
@@ -174,6 +177,7 @@ impl Store {
             data: data_dir.clone().map(|d| (d, !config.read_only)),
             quarantine: config.quarantine_dir.clone(),
             sync_tracker: config.sync_tracker.clone(),
+            faults: config.faults.clone(),
         };
         let open = OpenConfig {
             root: DATA_DIR.into(),

@@ -8,6 +8,7 @@
 //! parsing. The built-in backends and policies use it themselves.
 #![deny(missing_docs)]
 
+pub mod append;
 pub mod atomic;
 pub mod checksum;
 pub mod errors;

@@ -1,6 +1,8 @@
 //! The memory backend: records in the component's memory, for tests and
 //! ephemeral systems. Retention applies to it like to any other backend:
 //! compaction rewrites the single unit `memory` through the host.
+// Natively (tests) nothing is exported, so the plugin types look unused.
+#![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 use std::path::Path;
 

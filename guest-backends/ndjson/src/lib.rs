@@ -2,6 +2,8 @@
 //!
 //! A single file is the single storage unit. Appends add whole lines in one
 //! write; rewrites go through a temporary file and an atomic rename.
+// Natively (tests) nothing is exported, so the plugin types look unused.
+#![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File, OpenOptions};
@@ -9,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use quire_guest::append;
 use quire_guest::atomic::{self, AtomicFile, TEMP_SUFFIX};
 use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestRewriter, GuestStore, OpenConfig, Receipt, ReceiptFilter,
@@ -41,6 +44,8 @@ struct Appender {
     generation: u64,
     file: File,
     ends_clean: bool,
+    /// The file's length: where the next batch begins (one writer holds the lock).
+    len: u64,
 }
 
 struct NdjsonStore {
@@ -100,10 +105,12 @@ impl NdjsonStore {
                 .read(true)
                 .open(&self.shared.path)
                 .ctx("open", &self.label())?;
+            let len = file.metadata().ctx("stat", &self.label())?.len();
             *slot = Some(Appender {
                 generation,
                 file,
                 ends_clean: false,
+                len,
             });
         }
         f(slot.as_mut().expect("just opened"))
@@ -162,15 +169,17 @@ impl GuestStore for NdjsonStore {
                 buf.push(b'\n');
             }
             linefile::encode_into(&batch, &mut buf);
-            // Until the write succeeds whole, the tail is unknown again.
-            appender.ends_clean = false;
-            appender.file.write_all(&buf).ctx("write", &label)?;
+            // All or nothing: a failed write or sync cuts the file back to
+            // where the batch began, so a retry duplicates nothing.
+            let durable = level == SyncLevel::Durable;
+            append::append_or_roll_back(&mut appender.file, appender.len, &buf, durable, &label)?;
+            appender.len += buf.len() as u64;
             appender.ends_clean = true;
             self.accepted.set(self.accepted.get() + batch.len() as u64);
-            self.unsynced.set(self.unsynced.get() + batch.len() as u64);
-            if level == SyncLevel::Durable {
-                appender.file.sync_data().ctx("sync", &label)?;
+            if durable {
                 self.unsynced.set(0);
+            } else {
+                self.unsynced.set(self.unsynced.get() + batch.len() as u64);
             }
             Ok(buf.len() as u64)
         })

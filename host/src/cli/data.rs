@@ -132,6 +132,16 @@ pub fn read(a: ReadArgs) -> Result<i32> {
         limit: a.limit,
         newest_first: a.newest_first,
     };
+    // Records are data: written byte for byte to a pipe or file. On a
+    // terminal, a damaged record's control characters are escaped.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let shown = |json: &str| -> String {
+        if terminal {
+            crate::text::clean(json).into_owned()
+        } else {
+            json.to_string()
+        }
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     // The read's own errors and stdout's are told apart by keeping the latter here.
     let mut stdout_error: Option<std::io::Error> = None;
@@ -143,8 +153,10 @@ pub fn read(a: ReadArgs) -> Result<i32> {
                 serde_json::Value::from(r.unit),
                 r.offset,
                 r.stored_bytes,
-                r.envelope.json
+                shown(&r.envelope.json)
             )
+        } else if terminal {
+            writeln!(out, "{}", shown(&r.envelope.json))
         } else {
             writeln!(out, "{}", r.envelope.json)
         };

@@ -9,6 +9,8 @@
 //!   spin forever, in that call.
 //! - `short-decide`: return one decision too few.
 //! - `none` or blank: behave.
+// Natively (tests) nothing is exported, so the plugin types look unused.
+#![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 use std::time::Duration;
 

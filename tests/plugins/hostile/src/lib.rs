@@ -36,6 +36,8 @@
 //!
 //! `escape-name` names the file the escapes try to create outside the data
 //! directory, so that tests can use a unique name.
+// Natively (tests) nothing is exported, so the plugin types look unused.
+#![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 use std::path::Path;
 
