@@ -6,8 +6,9 @@
 //! files (stream writes, `sync`, `sync-data`); with a
 //! [`FaultPlan`] in the store's configuration, each is counted and the
 //! planned one fails. A failing write under `NoSpace` first writes half of
-//! its bytes, as a nearly full disk does; the disk then stays full until
-//! [`FaultPlan::clear`]. An I/O error writes nothing and fails once.
+//! its bytes, as a nearly full disk does; an I/O error writes nothing. Each
+//! plan fails one operation: a disk that stays full is tested on a real,
+//! small tmpfs, where the kernel decides what freeing space allows.
 
 use std::sync::Mutex;
 
@@ -24,10 +25,9 @@ use crate::sandbox::PluginState;
 /// What the planned failure looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// `ENOSPC`: half the bytes land, then every later write and sync fails
-    /// too, until the plan is cleared.
+    /// `ENOSPC`: half the bytes of a write land (a sync fails outright).
     NoSpace,
-    /// `EIO`, once, with nothing written.
+    /// `EIO`, with nothing written.
     Io,
 }
 
@@ -55,8 +55,6 @@ pub enum Target {
 struct State {
     counted: u64,
     fired: u64,
-    /// The disk is full: everything fails.
-    full: bool,
 }
 
 /// When and how a plugin's file operations fail.
@@ -102,19 +100,8 @@ impl FaultPlan {
         self.state.lock().unwrap().fired
     }
 
-    /// Frees the disk: nothing fails any more.
-    pub fn clear(&self) {
-        let mut state = self.state.lock().unwrap();
-        state.full = false;
-        state.counted = u64::MAX / 2;
-    }
-
     fn next(&self, op: Op) -> Verdict {
         let mut state = self.state.lock().unwrap();
-        if state.full {
-            state.fired += 1;
-            return Verdict::Fail(Fault::NoSpace);
-        }
         let counts = matches!(
             (self.target, op),
             (Target::Any, _) | (Target::Writes, Op::Write) | (Target::Syncs, Op::Sync)
@@ -127,7 +114,6 @@ impl FaultPlan {
             return Verdict::Proceed;
         }
         state.fired += 1;
-        state.full = self.fault == Fault::NoSpace;
         Verdict::Fail(self.fault)
     }
 }

@@ -22,3 +22,11 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| io(operation, target, e))
     }
 }
+
+/// A plugin error in words (for errors that report a second failure).
+pub fn describe(e: &PluginError) -> String {
+    match e {
+        PluginError::Io(f) => format!("{} {}: {}", f.operation, f.target, f.message),
+        other => format!("{other:?}"),
+    }
+}

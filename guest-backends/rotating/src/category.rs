@@ -51,6 +51,17 @@ impl LiveFile {
     }
 }
 
+/// A category as it was before a batch (see [`Category::checkpoint`]).
+pub struct Checkpoint {
+    manifest: Manifest,
+    /// The live file's number and contents (known after `live_fill`).
+    live: Option<(u64, Option<FileStats>)>,
+    /// Files numbered from here on were created by the batch.
+    first_new: u64,
+    accepted: u64,
+    unsynced: u64,
+}
+
 /// A category being written.
 pub struct Category {
     /// Its name.
@@ -261,6 +272,75 @@ impl Category {
         Ok(buf.len() as u64)
     }
 
+    /// Where a batch begins: what [`Category::roll_back`] restores if the
+    /// batch fails. Call after [`Category::live_fill`] (the live file's
+    /// contents are known then).
+    pub fn checkpoint(&self) -> Checkpoint {
+        let live = self.live.as_ref().map(|l| (l.sequence, l.stats.clone()));
+        let first_new = match &live {
+            Some((sequence, _)) => (sequence + 1).max(self.manifest.next_sequence),
+            None => self.manifest.next_sequence,
+        };
+        Checkpoint {
+            manifest: self.manifest.clone(),
+            live,
+            first_new,
+            accepted: self.accepted,
+            unsynced: self.unsynced,
+        }
+    }
+
+    /// Undoes everything since `to`: files the batch created are removed,
+    /// a seal it made is taken back, and the live file is cut back to its
+    /// length then. The order keeps every acknowledged record safe if this
+    /// is interrupted: newer files go first (at worst the manifest then
+    /// names a file that is gone), then the manifest, then the cut.
+    pub fn roll_back(&mut self, to: Checkpoint) -> Result<(), PluginError> {
+        let last = match &self.live {
+            Some(live) => live.sequence,
+            None => self.manifest.next_sequence.saturating_sub(1),
+        };
+        if let Some(live) = self.live.as_mut() {
+            live.handle = None;
+        }
+        for sequence in (to.first_new..=last).rev() {
+            match fs::remove_file(self.path(sequence)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(quire_guest::errors::io("remove", &self.unit(sequence), e)),
+            }
+        }
+        if last >= to.first_new {
+            sync_dir(&self.dir)?;
+        }
+        if self.manifest != to.manifest {
+            self.manifest = to.manifest;
+            self.save_manifest()?;
+        }
+        self.live = match to.live {
+            // Contents unknown: nothing to cut back to; it is read back again.
+            Some((sequence, None)) => Some(LiveFile::resumed(sequence)),
+            Some((sequence, Some(stats))) => {
+                let unit = self.unit(sequence);
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(self.path(sequence))
+                    .ctx("open", &unit)?;
+                file.set_len(stats.bytes).ctx("truncate", &unit)?;
+                file.sync_data().ctx("sync", &unit)?;
+                Some(LiveFile {
+                    sequence,
+                    handle: None,
+                    stats: Some(stats),
+                })
+            }
+            None => None,
+        };
+        self.accepted = to.accepted;
+        self.unsynced = to.unsynced;
+        Ok(())
+    }
+
     /// `fdatasync`s the live file if it holds unsynced records.
     pub fn sync(&mut self) -> Result<(), PluginError> {
         if self.unsynced == 0 {
@@ -347,5 +427,69 @@ mod tests {
         assert_eq!(entry.records, 1);
         assert!(!entry.clean);
         assert!(cat.live.is_none());
+    }
+
+    /// Every file under `dir` with its bytes, sorted.
+    fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push((path.clone(), fs::read(&path).unwrap()));
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_batch_that_sealed_and_started_files_rolls_back_to_the_bytes_before_it() {
+        let root = tempfile::tempdir().unwrap();
+        let mut cat = Category::new(root.path(), "events", 1);
+        cat.start_file().unwrap();
+        let mut buf = Vec::new();
+        let acknowledged: Vec<Envelope> = (0..3).map(|i| envelope(i as f64)).collect();
+        cat.append(&acknowledged.iter().collect::<Vec<_>>(), &mut buf).unwrap();
+        cat.sync().unwrap();
+        cat.live_fill(0.0).unwrap();
+        let before = tree(&cat.dir);
+        let checkpoint = cat.checkpoint();
+        // The batch: more records in file 1, sealed; files 2 and 3 started and written.
+        let batch: Vec<Envelope> = (10..16).map(|i| envelope(i as f64)).collect();
+        cat.append(&[&batch[0], &batch[1]], &mut buf).unwrap();
+        cat.seal_live(1.0).unwrap();
+        cat.start_file().unwrap();
+        cat.append(&[&batch[2], &batch[3]], &mut buf).unwrap();
+        cat.seal_live(2.0).unwrap();
+        cat.start_file().unwrap();
+        cat.append(&[&batch[4]], &mut buf).unwrap();
+        assert_ne!(tree(&cat.dir), before);
+
+        cat.roll_back(checkpoint).unwrap();
+        assert_eq!(tree(&cat.dir), before, "the directory is not as it was before the batch");
+        assert_eq!(cat.live.as_ref().unwrap().sequence, 1);
+        assert_eq!(cat.manifest.next_sequence, 1);
+        // Appending goes on in file 1, and the numbers of the undone files are given again.
+        cat.append(&[&batch[5]], &mut buf).unwrap();
+        let stats = FileStats::of_file(&cat.path(1), "f").unwrap();
+        assert_eq!(stats.records, 4);
+        cat.seal_live(3.0).unwrap();
+        cat.start_file().unwrap();
+        assert_eq!(cat.live.as_ref().unwrap().sequence, 2);
+    }
+
+    #[test]
+    fn a_first_batch_rolls_back_to_an_empty_category() {
+        let root = tempfile::tempdir().unwrap();
+        let mut cat = Category::new(root.path(), "events", 7);
+        cat.live_fill(0.0).unwrap();
+        let checkpoint = cat.checkpoint();
+        cat.start_file().unwrap();
+        let mut buf = Vec::new();
+        cat.append(&[&envelope(1.0)], &mut buf).unwrap();
+        cat.roll_back(checkpoint).unwrap();
+        assert!(cat.live.is_none());
+        let names: Vec<_> = tree(&cat.dir).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(names, [cat.dir.join("MANIFEST.json")]);
+        cat.start_file().unwrap();
+        assert_eq!(cat.live.as_ref().unwrap().sequence, 7);
     }
 }

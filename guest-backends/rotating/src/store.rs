@@ -182,6 +182,10 @@ impl RotatingStore {
         let mut categories = self.shared.categories.borrow_mut();
         let mut written = 0;
         let mut buf = Vec::new();
+        // All or nothing across categories: each one's state before the
+        // batch, to roll back to if any part fails.
+        let mut checkpoints = Vec::new();
+        let mut outcome = Ok(());
         for (name, indexes) in routes {
             let category = categories.entry(name.to_string()).or_insert_with(|| {
                 let remembered = self.shared.remembered.get(name).copied().unwrap_or(0);
@@ -191,21 +195,45 @@ impl RotatingStore {
                 .iter()
                 .map(|&i| batch[i].json.len() as u64 + 1)
                 .collect();
-            let fill = category.live_fill(now)?;
-            for piece in rotation::plan(fill, &sizes, self.shared.limits) {
-                if piece.new_file {
-                    category.seal_live(now)?;
-                    category.start_file()?;
+            // Sealing a torn live file here is not part of the batch.
+            let fill = match category.live_fill(now) {
+                Ok(fill) => fill,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
                 }
-                let records: Vec<&Envelope> =
-                    indexes[piece.records].iter().map(|&i| &batch[i]).collect();
-                written += category.append(&records, &mut buf)?;
-            }
-            if level == SyncLevel::Durable {
-                category.sync()?;
+            };
+            checkpoints.push((name, category.checkpoint()));
+            outcome = (|| {
+                for piece in rotation::plan(fill, &sizes, self.shared.limits) {
+                    if piece.new_file {
+                        category.seal_live(now)?;
+                        category.start_file()?;
+                    }
+                    let records: Vec<&Envelope> =
+                        indexes[piece.records].iter().map(|&i| &batch[i]).collect();
+                    written += category.append(&records, &mut buf)?;
+                }
+                if level == SyncLevel::Durable {
+                    category.sync()?;
+                }
+                Ok(())
+            })();
+            if outcome.is_err() {
+                break;
             }
         }
-        Ok(written)
+        let Err(failure) = outcome else {
+            return Ok(written);
+        };
+        let mut undone = Ok(());
+        for (name, checkpoint) in checkpoints.into_iter().rev() {
+            let category = categories.get_mut(name).expect("checkpointed above");
+            if let Err(e) = category.roll_back(checkpoint) {
+                undone = Err(e);
+            }
+        }
+        Err(rollback_note(failure, undone))
     }
 
     /// Appends are written straight to the files; only `durable` has work.
@@ -695,5 +723,24 @@ impl RotatingStore {
                 )
             })
             .collect())
+    }
+}
+
+/// The error of a failed batch, saying whether it was rolled back.
+fn rollback_note(failure: PluginError, undone: Result<(), PluginError>) -> PluginError {
+    let note = match undone {
+        Ok(()) => "; the batch was rolled back: nothing of it was kept".to_string(),
+        Err(e) => format!(
+            "; rolling the batch back failed too ({}): the live file may end in part of it, \
+             which the next open or `quire recover` deals with",
+            quire_guest::errors::describe(&e)
+        ),
+    };
+    match failure {
+        PluginError::Io(f) => PluginError::Io(quire_guest::types::IoFailure {
+            message: format!("{}{note}", f.message),
+            ..f
+        }),
+        other => other,
     }
 }

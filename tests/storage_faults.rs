@@ -1,0 +1,239 @@
+//! Storage faults never cost a record: a write or sync that fails (no space
+//! left, an I/O error) makes its append fail whole. Each file backend rolls
+//! the batch back, so the store holds exactly the acknowledged records,
+//! scans clean, and takes the next append. Faults come from the host's
+//! fault-injection layer (the Nth write or sync of a plugin fails) and from
+//! a real, small tmpfs that fills up.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use quire::fault_injection::{Fault, FaultPlan, Target};
+use quire::progress::Silent;
+use quire::{Durability, Error, Record, Store, StoreConfig};
+use quire_tests::{builtin_config, read_ids, snapshot};
+
+/// Backends with options that make batches cross files and stores.
+const BACKENDS: &[(&str, &[(&str, &str)])] = &[
+    ("ndjson", &[]),
+    ("rotating", &[("max-records", "5")]),
+    ("segmented", &[("max-bytes", "1024"), ("bucket", "none")]),
+    (
+        "segmented",
+        &[("codec", "compact"), ("max-bytes", "512"), ("bucket", "none")],
+    ),
+];
+
+fn record(id: u64) -> Record {
+    let kind = ["event", "audit", "dead_letter"][(id % 3) as usize];
+    let store = ["gps", "orders"][(id % 2) as usize];
+    Record::from_json_line(
+        &format!(
+            r#"{{"kind":"{kind}","store":"{store}","id":{id},"payload":"{}","timestamp":{}}}"#,
+            "x".repeat(20 + (id % 7) as usize * 9),
+            1_700_000_000.0 + id as f64
+        ),
+        0.0,
+    )
+    .unwrap()
+}
+
+fn path_for(backend: &str, dir: &Path) -> PathBuf {
+    if backend == "ndjson" {
+        dir.join("log.ndjson")
+    } else {
+        dir.join("store")
+    }
+}
+
+fn config(backend: &str, path: &Path, options: &[(&str, &str)]) -> StoreConfig {
+    let mut c = builtin_config(backend, path, options);
+    c.durability = Durability::PerWrite;
+    c
+}
+
+fn ids(store: &Store) -> Vec<u64> {
+    read_ids(store).into_iter().map(Option::unwrap).collect()
+}
+
+/// The store holds exactly `acknowledged`, scans clean, takes one more
+/// batch, and says the same after a reopen without faults.
+fn holds_exactly(backend: &str, path: &Path, options: &[(&str, &str)], store: Store, acknowledged: &mut Vec<u64>, what: &str) {
+    assert_eq!(ids(&store), *acknowledged, "{what}: not exactly the acknowledged records");
+    let scan = store.scan(&Silent).unwrap();
+    assert!(scan.healthy(), "{what}: scan after the fault: {scan:?}");
+    let next = acknowledged.last().map_or(1000, |id| id + 1);
+    let more: Vec<u64> = (next..next + 4).collect();
+    store
+        .append(more.iter().map(|&id| record(id)).collect())
+        .unwrap_or_else(|e| panic!("{what}: append after the fault: {e}"));
+    acknowledged.extend(more);
+    drop(store);
+    let reopened = Store::open(config(backend, path, options)).unwrap();
+    assert_eq!(ids(&reopened), *acknowledged, "{what}: after reopening");
+    let scan = reopened.scan(&Silent).unwrap();
+    assert!(scan.healthy(), "{what}: scan after reopening: {scan:?}");
+}
+
+/// For the 1st, 2nd, ... write or sync of a run of appends: that operation
+/// fails with `fault`. Returns how many runs saw an append fail.
+fn sweep(backend: &str, options: &[(&str, &str)], target: Target, fault: Fault, runs: u64) -> u64 {
+    let mut failed_appends = 0;
+    for nth in 1..=runs {
+        let what = format!("{backend} {options:?}: {fault:?} at {target:?} #{nth}");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = path_for(backend, tmp.path());
+        let mut c = config(backend, &path, options);
+        let plan = FaultPlan::fail_nth(nth, target, fault);
+        c.faults = Some(plan.clone());
+        let store = match Store::open(c) {
+            Ok(store) => store,
+            // The fault hit while the store was being set up: nothing was acknowledged.
+            Err(_) => Store::open(config(backend, &path, options)).unwrap(),
+        };
+        let mut acknowledged = Vec::new();
+        for batch in 0..8u64 {
+            let batch_ids: Vec<u64> = (batch * 7..batch * 7 + 7).collect();
+            match store.append(batch_ids.iter().map(|&id| record(id)).collect()) {
+                Ok(()) => acknowledged.extend(batch_ids),
+                Err(e) => {
+                    failed_appends += 1;
+                    let message = e.to_string();
+                    assert!(matches!(e, Error::Plugin { .. }), "{what}: {e:?}");
+                    assert!(message.contains("append"), "{what}: {message}");
+                    assert!(message.contains("rolled back"), "{what}: {message}");
+                    if fault == Fault::NoSpace && target == Target::Writes {
+                        assert!(message.contains("No space left on device"), "{what}: {message}");
+                    }
+                    break;
+                }
+            }
+        }
+        assert!(plan.fired() <= 1, "{what}");
+        holds_exactly(backend, &path, options, store, &mut acknowledged, &what);
+    }
+    failed_appends
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_of_its_batch_in_any_file_backend() {
+    for (backend, options) in BACKENDS {
+        for fault in [Fault::NoSpace, Fault::Io] {
+            let failed = sweep(backend, options, Target::Writes, fault, 40);
+            eprintln!("{backend} {options:?} {fault:?}: {failed} of 40 runs failed an append");
+            assert!(failed >= 20, "{backend}: only {failed} runs hit an append");
+        }
+    }
+}
+
+#[test]
+fn a_failed_sync_leaves_nothing_of_its_batch_in_any_file_backend() {
+    for (backend, options) in BACKENDS {
+        let failed = sweep(backend, options, Target::Syncs, Fault::Io, 30);
+        eprintln!("{backend} {options:?}: {failed} of 30 runs failed an append at a sync");
+        assert!(failed >= 15, "{backend}: only {failed} runs hit an append");
+    }
+}
+
+#[test]
+fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
+    for (backend, options) in BACKENDS {
+        let mut aborted = 0;
+        for nth in [1, 2, 3, 5, 8] {
+            let what = format!("{backend} {options:?}: write #{nth} fails");
+            let tmp = tempfile::tempdir().unwrap();
+            let path = path_for(backend, tmp.path());
+            let store = Store::open(config(backend, &path, options)).unwrap();
+            let all: Vec<u64> = (0..60).collect();
+            store.append(all.iter().map(|&id| record(id)).collect()).unwrap();
+            drop(store);
+            let before = snapshot(tmp.path());
+            let mut c = config(backend, &path, options);
+            c.faults = Some(FaultPlan::fail_nth(nth, Target::Writes, Fault::NoSpace));
+            let store = Store::open(c).unwrap();
+            let loaded = quire::plugin::load_policy(
+                &quire::PluginSource::Builtin("standard".into()),
+                Some(&quire_tests::cli::shared_cache()),
+            )
+            .unwrap();
+            let policy = quire::Policy::create(&loaded, r#"{"max_records":10}"#, quire::now(), Default::default()).unwrap();
+            let compacted = store.compact(&mut quire::Retention::single(policy), false, &Silent);
+            if compacted.is_ok() {
+                // The fault came after the compaction's last write: it is done, whole.
+                assert!(store.scan(&Silent).unwrap().healthy(), "{what}");
+                continue;
+            }
+            aborted += 1;
+            drop(store);
+            let after: Vec<_> = snapshot(tmp.path())
+                .into_iter()
+                .filter(|(p, _)| !p.to_string_lossy().contains("quire-tmp"))
+                .collect();
+            assert_eq!(after, before, "{what}: a failed compaction changed the store");
+            let reopened = Store::open(config(backend, &path, options)).unwrap();
+            assert_eq!(ids(&reopened), all, "{what}");
+        }
+        assert!(aborted >= 1, "{backend}: no compaction met the fault");
+    }
+}
+
+/// Mounts a tmpfs of `kib` KiB at `dir`; `false` where this process may not.
+fn mount_tmpfs(dir: &Path, kib: u64) -> bool {
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_real_full_disk_costs_no_acknowledged_record() {
+    let outer = tempfile::tempdir().unwrap();
+    for (i, (backend, options)) in BACKENDS.iter().enumerate() {
+        let dir = outer.path().join(format!("disk-{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        if !mount_tmpfs(&dir, 96) {
+            eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the fault-injection tests still ran");
+            return;
+        }
+        let _mounted = Mounted(dir.clone());
+        let what = format!("{backend} {options:?} on a full tmpfs");
+        let path = path_for(backend, &dir);
+        let store = Store::open(config(backend, &path, options)).unwrap();
+        let mut acknowledged = Vec::new();
+        let mut error = None;
+        for batch in 0..10_000u64 {
+            let batch_ids: Vec<u64> = (batch * 13..batch * 13 + 13).collect();
+            match store.append(batch_ids.iter().map(|&id| record(id)).collect()) {
+                Ok(()) => acknowledged.extend(batch_ids),
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let message = error.unwrap_or_else(|| panic!("{what}: the disk never filled"));
+        assert!(message.contains("No space left on device"), "{what}: {message}");
+        assert!(message.contains("rolled back"), "{what}: {message}");
+        assert!(!acknowledged.is_empty(), "{what}");
+        assert_eq!(ids(&store), acknowledged, "{what}: not exactly the acknowledged records");
+        assert!(store.scan(&Silent).unwrap().healthy(), "{what}");
+        // Space comes back: the store goes on where it stopped.
+        let grown = Command::new("mount")
+            .args(["-o", "remount,size=4m"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(grown.success());
+        holds_exactly(backend, &path, options, store, &mut acknowledged, &what);
+    }
+}
