@@ -15,6 +15,10 @@ mod deadline;
 mod hoarding;
 #[path = "hostile/links.rs"]
 mod links;
+#[path = "hostile/network.rs"]
+mod network;
+#[path = "hostile/plugin_check.rs"]
+mod plugin_check;
 #[path = "hostile/untrusted.rs"]
 mod untrusted;
 

@@ -179,7 +179,9 @@ impl Session {
             return Err(self.stale("rewrite commit"));
         }
         let result = self.call("rewrite commit", async |l| {
-            l.plugin.rewrite_commit(&mut l.store, rewriter.resource).await
+            l.plugin
+                .rewrite_commit(&mut l.store, rewriter.resource)
+                .await
         });
         self.drop_resource(rewriter.resource, rewriter.generation);
         result
@@ -193,7 +195,9 @@ impl Session {
             return Ok(());
         }
         let result = self.call("rewrite abort", async |l| {
-            l.plugin.rewrite_abort(&mut l.store, rewriter.resource).await
+            l.plugin
+                .rewrite_abort(&mut l.store, rewriter.resource)
+                .await
         });
         self.drop_resource(rewriter.resource, rewriter.generation);
         result

@@ -55,6 +55,7 @@ pub enum Target {
 struct State {
     counted: u64,
     fired: u64,
+    disarmed: bool,
 }
 
 /// When and how a plugin's file operations fail.
@@ -100,8 +101,16 @@ impl FaultPlan {
         self.state.lock().unwrap().fired
     }
 
+    /// Stops counting and failing: the test is done with this plan.
+    pub fn disarm(&self) {
+        self.state.lock().unwrap().disarmed = true;
+    }
+
     fn next(&self, op: Op) -> Verdict {
         let mut state = self.state.lock().unwrap();
+        if state.disarmed {
+            return Verdict::Proceed;
+        }
         let counts = matches!(
             (self.target, op),
             (Target::Any, _) | (Target::Writes, Op::Write) | (Target::Syncs, Op::Sync)
@@ -152,31 +161,32 @@ fn to_wit(state: &mut PluginState, result: Result<(), StreamError>) -> WriteResu
     }
 }
 
-/// A stream write (`write`), failing as planned.
-fn stream_write(state: &mut PluginState, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> WriteResult {
-    let result = match verdict(state, Op::Write) {
-        Verdict::Proceed => HostOutputStream::write(state.table(), stream, bytes),
-        Verdict::Fail(fault) => {
-            if fault == Fault::NoSpace {
-                let half = bytes[..bytes.len() / 2].to_vec();
-                let _ = HostOutputStream::write(state.table(), stream, half);
-            }
-            Err(StreamError::LastOperationFailed(fault.error().into()))
-        }
-    };
-    to_wit(state, result)
-}
-
 /// Serves the write calls of WASI so that a [`FaultPlan`], when the store
 /// has one, can fail them. Without one they behave as wasmtime-wasi's.
 pub(crate) fn link_write_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut streams = linker.instance("wasi:io/streams@0.2.12")?;
-    streams.func_wrap(
+    streams.func_wrap_async(
         "[method]output-stream.write",
         |mut store: StoreContextMut<'_, PluginState>,
          (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
-            stream_write(store.data_mut(), stream, bytes)
+            Box::new(async move {
+                let state = store.data_mut();
+                let result = match verdict(state, Op::Write) {
+                    Verdict::Proceed => HostOutputStream::write(state.table(), stream, bytes),
+                    Verdict::Fail(fault) => {
+                        if fault == Fault::NoSpace {
+                            // Half lands, and has landed before the error is seen.
+                            let half = bytes[..bytes.len() / 2].to_vec();
+                            let again = Resource::new_borrow(stream.rep());
+                            let _ = HostOutputStream::write(state.table(), stream, half);
+                            let _ = HostOutputStream::blocking_flush(state.table(), again).await;
+                        }
+                        Err(StreamError::LastOperationFailed(fault.error().into()))
+                    }
+                };
+                to_wit(state, result)
+            })
         },
     )?;
     streams.func_wrap_async(
@@ -187,13 +197,18 @@ pub(crate) fn link_write_calls(linker: &mut Linker<PluginState>) -> wasmtime::Re
                 let state = store.data_mut();
                 let result = match verdict(state, Op::Write) {
                     Verdict::Proceed => {
-                        HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes).await
+                        HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes)
+                            .await
                     }
                     Verdict::Fail(fault) => {
                         if fault == Fault::NoSpace {
                             let half = bytes[..bytes.len() / 2].to_vec();
-                            let _ = HostOutputStream::blocking_write_and_flush(state.table(), stream, half)
-                                .await;
+                            let _ = HostOutputStream::blocking_write_and_flush(
+                                state.table(),
+                                stream,
+                                half,
+                            )
+                            .await;
                         }
                         Err(StreamError::LastOperationFailed(fault.error().into()))
                     }

@@ -184,13 +184,18 @@ impl Caller {
 /// libc reduces to "I/O error".
 fn with_storage_error(e: Error, seen: Option<String>) -> Error {
     match (e, seen) {
-        (Error::Plugin { plugin, operation, message }, Some(seen)) if !message.contains(&seen) => {
+        (
             Error::Plugin {
                 plugin,
                 operation,
-                message: format!("{seen}: {message}"),
-            }
-        }
+                message,
+            },
+            Some(seen),
+        ) if !message.contains(&seen) => Error::Plugin {
+            plugin,
+            operation,
+            message: format!("{seen}: {message}"),
+        },
         (e, _) => e,
     }
 }

@@ -21,10 +21,31 @@ pub struct Grants {
     pub data: Option<(PathBuf, bool)>,
     /// The quarantine directory (always writable), when one was asked for.
     pub quarantine: Option<PathBuf>,
+    /// The one server a network backend may connect to (TCP, this address
+    /// only; no other host or port, no UDP, no name lookup).
+    pub network: Option<std::net::SocketAddr>,
     /// Crash tests only: notes every sync the plugin makes.
     pub sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
     /// Storage-fault tests only: fails the plugin's Nth write or sync.
     pub faults: Option<std::sync::Arc<crate::fault_injection::FaultPlan>>,
+}
+
+/// Whether a plugin granted `server` may use `addr` for `usage`: connect
+/// to exactly that address, and the implicit bind of the unspecified
+/// address (port 0, same family) that wasmtime-wasi checks before a connect.
+fn network_allows(
+    server: std::net::SocketAddr,
+    addr: std::net::SocketAddr,
+    usage: wasmtime_wasi::sockets::SocketAddrUse,
+) -> bool {
+    use wasmtime_wasi::sockets::SocketAddrUse;
+    match usage {
+        SocketAddrUse::TcpConnect => addr == server,
+        SocketAddrUse::TcpBind => {
+            addr.ip().is_unspecified() && addr.port() == 0 && addr.is_ipv4() == server.is_ipv4()
+        }
+        _ => false,
+    }
 }
 
 /// Per-instance host state.
@@ -54,10 +75,14 @@ impl PluginState {
     pub fn new(grants: &Grants, limits: &Limits) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_blocking_current_thread(true)
-            .allow_tcp(false)
+            .allow_tcp(grants.network.is_some())
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
+            .allow_ip_name_lookup(false);
+        let server = grants.network;
+        wasi.socket_addr_check(move |addr, usage| {
+            let allowed = server.is_some_and(|server| network_allows(server, addr, usage));
+            Box::pin(async move { allowed })
+        });
         if let Some((dir, writable)) = &grants.data {
             let perms = if *writable {
                 FsPerms::ReadWrite

@@ -76,6 +76,8 @@ pub struct StoreConfig {
     pub read_only: bool,
     /// Grant a quarantine directory (needed by quarantine recovery).
     pub quarantine_dir: Option<PathBuf>,
+    /// The one server address a network backend may connect to.
+    pub network: Option<std::net::SocketAddr>,
     /// Durability of appends.
     pub durability: Durability,
     /// Plugin memory and CPU limits.
@@ -98,6 +100,7 @@ impl StoreConfig {
             path: path.into(),
             read_only: false,
             quarantine_dir: None,
+            network: None,
             durability: Durability::PerWrite,
             limits: Limits::default(),
             cache_dir: crate::cache::default_dir(),
@@ -176,6 +179,7 @@ impl Store {
         let grants = Grants {
             data: data_dir.clone().map(|d| (d, !config.read_only)),
             quarantine: config.quarantine_dir.clone(),
+            network: config.network,
             sync_tracker: config.sync_tracker.clone(),
             faults: config.faults.clone(),
         };

@@ -59,12 +59,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"kept\n").unwrap();
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(b"torn part of a batch").unwrap();
-        let e = roll_back(&file, 5, "f", io("write", "f", std::io::Error::other("disk full")));
+        let e = roll_back(
+            &file,
+            5,
+            "f",
+            io("write", "f", std::io::Error::other("disk full")),
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"kept\n");
         let PluginError::Io(f) = e else { panic!() };
-        assert!(f.message.contains("disk full") && f.message.contains("rolled back"), "{}", f.message);
+        assert!(
+            f.message.contains("disk full") && f.message.contains("rolled back"),
+            "{}",
+            f.message
+        );
         append_or_roll_back(&mut file, 5, b"next\n", true, "f").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"kept\nnext\n");
     }

@@ -70,13 +70,26 @@ impl AtomicFile {
     pub fn commit(&mut self) -> Result<u64, PluginError> {
         let label = self.temp.display().to_string();
         let out = self.out.take().ok_or_else(closed)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| crate::errors::io("write", &label, e.into_error()))?;
-        file.sync_all().ctx("sync", &label)?;
-        let size = file.metadata().ctx("stat", &label)?.len();
-        drop(file);
-        fs::rename(&self.temp, &self.target).ctx("rename", &self.target.display().to_string())?;
+        let swapped = (|| {
+            let file = out
+                .into_inner()
+                .map_err(|e| crate::errors::io("write", &label, e.into_error()))?;
+            file.sync_all().ctx("sync", &label)?;
+            let size = file.metadata().ctx("stat", &label)?.len();
+            drop(file);
+            fs::rename(&self.temp, &self.target)
+                .ctx("rename", &self.target.display().to_string())?;
+            Ok(size)
+        })();
+        let size = match swapped {
+            Ok(size) => size,
+            Err(e) => {
+                // Not swapped in (a full disk, say): the target is as it was,
+                // and the half-written replacement goes.
+                let _ = fs::remove_file(&self.temp);
+                return Err(e);
+            }
+        };
         sync_dir(parent(&self.target))?;
         Ok(size)
     }

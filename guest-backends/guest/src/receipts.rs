@@ -89,16 +89,22 @@ impl ReceiptBook {
         );
         let temp = self.dir.join(format!("{stem}.quire-tmp"));
         let temp_label = temp.display().to_string();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .ctx("create", &temp_label)?;
-        file.write_all(body.to_string().as_bytes())
-            .ctx("write", &temp_label)?;
-        file.sync_all().ctx("sync", &temp_label)?;
-        drop(file);
+        let written = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temp)
+                .ctx("create", &temp_label)?;
+            file.write_all(body.to_string().as_bytes())
+                .ctx("write", &temp_label)?;
+            file.sync_all().ctx("sync", &temp_label)
+        })();
+        if let Err(e) = written {
+            // Not stored (a full disk, say): no half-written receipt stays behind.
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
         // Never overwrite: a second receipt for the same unit and instant gets a suffix.
         let mut n = 0u32;
         let path = loop {

@@ -164,7 +164,7 @@ impl GuestStore for NdjsonStore {
         linefile::check_batch(&batch)?;
         let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 1);
         let label = self.label();
-        self.with_appender(|appender| {
+        let appended = self.with_appender(|appender| {
             if !appender.ends_clean && linefile::ends_mid_line(&mut appender.file, &label)? {
                 buf.push(b'\n');
             }
@@ -182,7 +182,12 @@ impl GuestStore for NdjsonStore {
                 self.unsynced.set(self.unsynced.get() + batch.len() as u64);
             }
             Ok(buf.len() as u64)
-        })
+        });
+        if appended.is_err() {
+            // A failed write closes the file's stream: the next append reopens.
+            self.appender.borrow_mut().take();
+        }
+        appended
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {

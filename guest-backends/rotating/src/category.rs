@@ -60,6 +60,7 @@ pub struct Checkpoint {
     first_new: u64,
     accepted: u64,
     unsynced: u64,
+    manifest_saves: u64,
 }
 
 /// A category being written.
@@ -78,6 +79,8 @@ pub struct Category {
     pub accepted: u64,
     /// Of those, not yet `fdatasync`ed.
     pub unsynced: u64,
+    /// Manifest writes so far: tells a rollback whether the one on disk changed.
+    manifest_saves: u64,
 }
 
 impl Category {
@@ -96,6 +99,7 @@ impl Category {
             live,
             accepted: 0,
             unsynced: 0,
+            manifest_saves: 0,
         }
     }
 
@@ -112,6 +116,7 @@ impl Category {
             live: None,
             accepted: 0,
             unsynced: 0,
+            manifest_saves: 0,
         }
     }
 
@@ -127,7 +132,9 @@ impl Category {
 
     /// Writes the manifest atomically.
     pub fn save_manifest(&mut self) -> Result<(), PluginError> {
-        self.manifest.save(&self.dir)
+        self.manifest.save(&self.dir)?;
+        self.manifest_saves += 1;
+        Ok(())
     }
 
     /// Creates the directory and its manifest before the first file, so a
@@ -287,6 +294,7 @@ impl Category {
             first_new,
             accepted: self.accepted,
             unsynced: self.unsynced,
+            manifest_saves: self.manifest_saves,
         }
     }
 
@@ -296,10 +304,15 @@ impl Category {
     /// is interrupted: newer files go first (at worst the manifest then
     /// names a file that is gone), then the manifest, then the cut.
     pub fn roll_back(&mut self, to: Checkpoint) -> Result<(), PluginError> {
-        let last = match &self.live {
+        let mut last = match &self.live {
             Some(live) => live.sequence,
             None => self.manifest.next_sequence.saturating_sub(1),
         };
+        // A file created just before a failure (its directory sync, say) is
+        // not live yet: it counts as the batch's too.
+        while fs::symlink_metadata(self.path(last + 1)).is_ok() {
+            last += 1;
+        }
         if let Some(live) = self.live.as_mut() {
             live.handle = None;
         }
@@ -313,32 +326,45 @@ impl Category {
         if last >= to.first_new {
             sync_dir(&self.dir)?;
         }
-        if self.manifest != to.manifest {
-            self.manifest = to.manifest;
-            self.save_manifest()?;
+        let manifest_changed = self.manifest_saves != to.manifest_saves;
+        self.manifest = to.manifest;
+        if manifest_changed {
+            if let Err(e) = self.save_manifest() {
+                // A full disk: cutting the live file back frees the room the
+                // manifest needs (interrupted here, scan reports the sealed
+                // file's size mismatch; no acknowledged record is lost).
+                self.cut_back(&to.live)?;
+                self.save_manifest().map_err(|_| e)?;
+            }
         }
+        self.cut_back(&to.live)?;
         self.live = match to.live {
             // Contents unknown: nothing to cut back to; it is read back again.
             Some((sequence, None)) => Some(LiveFile::resumed(sequence)),
-            Some((sequence, Some(stats))) => {
-                let unit = self.unit(sequence);
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(self.path(sequence))
-                    .ctx("open", &unit)?;
-                file.set_len(stats.bytes).ctx("truncate", &unit)?;
-                file.sync_data().ctx("sync", &unit)?;
-                Some(LiveFile {
-                    sequence,
-                    handle: None,
-                    stats: Some(stats),
-                })
-            }
+            Some((sequence, Some(stats))) => Some(LiveFile {
+                sequence,
+                handle: None,
+                stats: Some(stats),
+            }),
             None => None,
         };
         self.accepted = to.accepted;
         self.unsynced = to.unsynced;
         Ok(())
+    }
+
+    /// Cuts the live file of a checkpoint back to its length then, and syncs it.
+    fn cut_back(&self, live: &Option<(u64, Option<FileStats>)>) -> Result<(), PluginError> {
+        let Some((sequence, Some(stats))) = live else {
+            return Ok(());
+        };
+        let unit = self.unit(*sequence);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(self.path(*sequence))
+            .ctx("open", &unit)?;
+        file.set_len(stats.bytes).ctx("truncate", &unit)?;
+        file.sync_data().ctx("sync", &unit)
     }
 
     /// `fdatasync`s the live file if it holds unsynced records.
@@ -447,7 +473,8 @@ mod tests {
         cat.start_file().unwrap();
         let mut buf = Vec::new();
         let acknowledged: Vec<Envelope> = (0..3).map(|i| envelope(i as f64)).collect();
-        cat.append(&acknowledged.iter().collect::<Vec<_>>(), &mut buf).unwrap();
+        cat.append(&acknowledged.iter().collect::<Vec<_>>(), &mut buf)
+            .unwrap();
         cat.sync().unwrap();
         cat.live_fill(0.0).unwrap();
         let before = tree(&cat.dir);
@@ -464,7 +491,11 @@ mod tests {
         assert_ne!(tree(&cat.dir), before);
 
         cat.roll_back(checkpoint).unwrap();
-        assert_eq!(tree(&cat.dir), before, "the directory is not as it was before the batch");
+        assert_eq!(
+            tree(&cat.dir),
+            before,
+            "the directory is not as it was before the batch"
+        );
         assert_eq!(cat.live.as_ref().unwrap().sequence, 1);
         assert_eq!(cat.manifest.next_sequence, 1);
         // Appending goes on in file 1, and the numbers of the undone files are given again.

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::decode::{Entry, SegmentDecoder};
 use crate::fsutil::{ensure_dirs, now, remove_dir_if_empty, remove_if_exists};
 use crate::header::SegmentHeader;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, StoreFiles};
 use crate::layout::{
     self, Bucket, HIGH_WATER_FILE, RECEIPTS_DIR, SegmentRef, StrayKind, UnitRef, WAL_DIR,
     check_store_name,
@@ -30,6 +30,7 @@ use crate::layout::{
 use crate::live::{LiveSegment, Resumed, anomaly, survey};
 use crate::manifest;
 use crate::rewrite::{RewriteJob, check_record};
+use crate::undo::{self, Mark, Outcome, Rollback, Undo};
 use quire_guest::checksum::file_crc32;
 
 /// Bytes a read cursor fetches at a time: a merge may hold many cursors.
@@ -48,6 +49,9 @@ struct StoreState {
     /// A write failed: the live segment must be resumed from disk before
     /// the next append (its tail is unknown).
     resume: bool,
+    /// A failed batch whose rollback did not finish (a removal, truncation
+    /// or sync failed): it is finished before anything else is written.
+    pending: Option<Undo>,
 }
 
 /// A validation pass over one unit, kept between `validate` calls so a
@@ -341,34 +345,56 @@ impl Wal {
                 },
             );
         }
+        self.settle(store)?;
         if self.stores[store].resume {
-            let inv = Inventory::scan(&self.root)?;
-            let live = inv
-                .stores
-                .get(store)
-                .and_then(|s| s.live())
-                .map(|f| f.seg.clone());
-            let mut live_segment = None;
-            if let Some(seg) = live {
-                match LiveSegment::resume(
-                    &self.root,
-                    seg,
-                    self.config.codec_for(store),
-                    self.config.settings,
-                    now(),
-                )? {
-                    Resumed::Live(live, notes) => {
-                        self.report.extend(notes);
-                        live_segment = Some(live);
-                    }
-                    Resumed::Sealed(_, notes) => self.report.extend(notes),
-                }
-            }
+            let live = self.resume_live(store)?;
             let state = self.stores.get_mut(store).expect("inserted above");
-            state.live = live_segment;
+            state.live = live;
             state.resume = false;
         }
         Ok(self.stores.get_mut(store).expect("inserted above"))
+    }
+
+    /// The live segment of `store` as it is on disk, resumed.
+    fn resume_live(&mut self, store: &str) -> Result<Option<LiveSegment>, PluginError> {
+        let inv = Inventory::scan(&self.root)?;
+        let Some(seg) = inv.stores.get(store).and_then(|s| s.live()) else {
+            return Ok(None);
+        };
+        match LiveSegment::resume(
+            &self.root,
+            seg.seg.clone(),
+            self.config.codec_for(store),
+            self.config.settings,
+            now(),
+        )? {
+            Resumed::Live(live, notes) => {
+                self.report.extend(notes);
+                Ok(Some(live))
+            }
+            Resumed::Sealed(_, notes) => {
+                self.report.extend(notes);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Finishes the rollback of an earlier failed batch of `store`, if one
+    /// is pending: nothing may be written to the store before.
+    fn settle(&mut self, store: &str) -> Result<(), PluginError> {
+        let Some(state) = self.stores.get_mut(store) else {
+            return Ok(());
+        };
+        let Some(undo) = &state.pending else {
+            return Ok(());
+        };
+        match undo.apply(&self.root) {
+            Outcome::Done => {
+                state.pending = None;
+                Ok(())
+            }
+            Outcome::Unsynced(e) | Outcome::Failed(e) => Err(undo::unfinished(undo, e)),
+        }
     }
 
     /// After a failed write the live segment's tail is unknown: forget it
@@ -399,14 +425,14 @@ impl Wal {
                 .or_default()
                 .push(envelope);
         }
+        // All or nothing: each store is noted before the batch adds to it,
+        // and a failure in any store rolls every one of them back.
+        let mut marks = Vec::new();
         let mut written = 0;
         for (store, records) in groups {
-            match self.append_store(store, &records, level) {
+            match self.append_store(store, &records, level, &mut marks) {
                 Ok(n) => written += n,
-                Err(e) => {
-                    self.poison(store);
-                    return Err(e);
-                }
+                Err(e) => return Err(self.roll_back(store, marks, e)),
             }
         }
         Ok(written)
@@ -417,10 +443,17 @@ impl Wal {
         store: &str,
         records: &[&Envelope],
         level: SyncLevel,
+        marks: &mut Vec<Mark>,
     ) -> Result<u64, PluginError> {
         let root = self.root.clone();
         let config = self.config.clone();
         let state = self.state(store)?;
+        marks.push(Mark::new(
+            store,
+            state.live.as_ref(),
+            state.next_number,
+            state.accepted,
+        ));
         let mut written = 0;
         for envelope in records {
             let bucket = Bucket::of(config.bucket, envelope.timestamp);
@@ -470,6 +503,65 @@ impl Wal {
         Ok(written)
     }
 
+    /// Puts every store in `marks` back as the batch found it, after
+    /// `failure` in `failed`; returns `failure` telling how that went.
+    fn roll_back(&mut self, failed: &str, marks: Vec<Mark>, failure: PluginError) -> PluginError {
+        // A validation pass must not go on in a segment that was cut.
+        self.validation = None;
+        if marks.last().is_none_or(|m| m.undo.store != failed) {
+            // It failed before the batch added anything to it.
+            self.poison(failed);
+        }
+        let mut rollback = Rollback::default();
+        for mark in marks.into_iter().rev() {
+            self.roll_back_store(mark, &mut rollback);
+        }
+        rollback.explain(failure)
+    }
+
+    fn roll_back_store(&mut self, mark: Mark, rollback: &mut Rollback) {
+        let Mark {
+            undo,
+            accepted,
+            mut held,
+        } = mark;
+        let store = undo.store.clone();
+        // The encoder cannot go on from where the failure left it (a compact
+        // stream least of all): the live segment is closed, and resumed from
+        // disk once its files are back.
+        self.poison(&store);
+        let outcome = undo.apply(&self.root);
+        rollback.outcome(&undo, &outcome);
+        let done = matches!(outcome, Outcome::Done);
+        // Resumed now, so that what it held in memory is held again; if
+        // that fails, the next append resumes it.
+        let resumed = if done {
+            self.resume_live(&store).ok()
+        } else {
+            None
+        };
+        let state = self.stores.get_mut(&store).expect("a marked store exists");
+        state.accepted = accepted;
+        if let Some(mut live) = resumed {
+            if let (Some(l), Some(h)) = (live.as_mut(), held.as_ref()) {
+                l.hold(h);
+                held = None;
+            }
+            state.live = live;
+            state.resume = false;
+        }
+        if done {
+            // The numbers the batch took were never seen outside it.
+            state.next_number = undo.next_number;
+        } else {
+            state.pending = Some(undo);
+        }
+        if let Some(h) = held {
+            state.accepted -= h.records;
+            rollback.lost(&store, h.records);
+        }
+    }
+
     /// Pushes held records to at least `level`, in every store.
     pub fn sync(&mut self, level: SyncLevel) -> Result<(), PluginError> {
         if self.read_only || level == SyncLevel::Buffered {
@@ -477,6 +569,9 @@ impl Wal {
         }
         let names: Vec<String> = self.stores.keys().cloned().collect();
         for name in names {
+            // What was written before a failed batch is synced by its
+            // rollback: until that is finished it is not known to be.
+            self.settle(&name)?;
             let state = self.stores.get_mut(&name).expect("listed");
             let Some(live) = state.live.as_mut() else {
                 continue;
@@ -520,6 +615,18 @@ impl Wal {
             .map(|l| l.id.as_str())
     }
 
+    /// The live segment of store `name`, whose files are `files`.
+    fn live_unit(&self, name: &str, files: &StoreFiles) -> Option<String> {
+        // Read-only, or after a failed write until the next append resumes
+        // it: the live segment is the one on disk.
+        let from_disk = self.read_only || self.stores.get(name).is_some_and(|s| s.resume);
+        if from_disk {
+            files.live().map(|f| f.seg.unit_id())
+        } else {
+            self.live_id(name).map(str::to_string)
+        }
+    }
+
     /// Writes out the compact block of `unit` when it is a live segment, so
     /// that reads and scans see every accepted record.
     fn flush_live(&mut self, seg: &SegmentRef) -> Result<(), PluginError> {
@@ -559,14 +666,7 @@ impl Wal {
         let inv = Inventory::scan(&self.root)?;
         let mut out = Vec::new();
         for (name, store) in &inv.stores {
-            // Read-only, or after a failed write until the next append
-            // resumes it: the live segment is the one on disk.
-            let from_disk = self.read_only || self.stores.get(name).is_some_and(|s| s.resume);
-            let live_id = if from_disk {
-                store.live().map(|f| f.seg.unit_id())
-            } else {
-                self.live_id(name).map(str::to_string)
-            };
+            let live_id = self.live_unit(name, store);
             for files in store.segments.values() {
                 let Some(bytes) = files.bytes else {
                     continue;
@@ -623,11 +723,7 @@ impl Wal {
         let mut out = Vec::new();
         let size = |id: &str| fs::metadata(self.root.join(id)).map_or(0, |m| m.len());
         for (name, store) in &inv.stores {
-            let live_id = if self.read_only {
-                store.live().map(|f| f.seg.unit_id())
-            } else {
-                self.live_id(name).map(str::to_string)
-            };
+            let live_id = self.live_unit(name, store);
             for files in store.segments.values() {
                 let seg = &files.seg;
                 let id = seg.unit_id();
@@ -842,6 +938,8 @@ impl Wal {
     pub fn rewrite(&mut self, unit: &str) -> Result<RewriteJob, PluginError> {
         self.writable()?;
         let (seg, path) = self.segment(unit)?;
+        // A rollback left pending must not cut a segment rewritten since.
+        self.settle(&seg.store)?;
         self.flush_live(&seg)?;
         let live = self
             .stores
@@ -1127,7 +1225,12 @@ impl Wal {
                     live_unit: live.map(|l| l.id.clone()),
                     accepted: state.accepted,
                     buffered: live.map_or(0, LiveSegment::buffered),
-                    unsynced: live.map_or(0, |l| l.unsynced),
+                    // While a rollback is pending, what was unsynced before
+                    // the failed batch is not known to be synced yet.
+                    unsynced: live.map_or_else(
+                        || state.pending.as_ref().map_or(0, |u| u.unsynced),
+                        |l| l.unsynced,
+                    ),
                 }
             })
             .collect())
@@ -1136,8 +1239,13 @@ impl Wal {
 
 impl Drop for Wal {
     /// Closing is not sealing: held records are written and synced, and the
-    /// live segments stay live for the next open to resume.
+    /// live segments stay live for the next open to resume. A rollback left
+    /// pending is finished first, if it can be now.
     fn drop(&mut self) {
+        let names: Vec<String> = self.stores.keys().cloned().collect();
+        for name in names {
+            let _ = self.settle(&name);
+        }
         for state in self.stores.values_mut() {
             if let Some(live) = state.live.as_mut() {
                 let _ = live

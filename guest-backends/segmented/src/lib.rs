@@ -13,6 +13,10 @@
 //! `compact`), `max-bytes` (64 MiB), `bucket` (`day`, `hour`, `none`),
 //! `block-records` (64: compact records a `buffered` append may hold in
 //! memory), `stream-bytes` (1 MiB of JSON per deflate stream).
+//!
+//! Appends are all or nothing: a batch that fails part way (no space left,
+//! an I/O error, a failed sync) is rolled back in every store it touched
+//! (see [`undo`]), so the caller may retry without duplicating records.
 // Natively (tests) nothing is exported, so the plugin types look unused.
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
@@ -20,6 +24,7 @@ pub mod codec;
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod fault;
 pub mod fsutil;
 pub mod header;
 pub mod inventory;
@@ -31,6 +36,9 @@ mod ratio;
 pub mod rewrite;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rollback;
+pub mod undo;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -3,7 +3,6 @@
 //! a manifest.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::{parent, sync_dir};
@@ -12,6 +11,7 @@ use quire_guest::types::{Anomaly, AnomalyKind, PluginError};
 
 use crate::codec::{Codec, CodecSettings, FrameEncoder};
 use crate::decode::{Damaged, Entry, SegmentDecoder};
+use crate::fault;
 use crate::fsutil::ensure_dirs;
 use crate::header::SegmentHeader;
 use crate::layout::{Bucket, SegmentRef};
@@ -131,6 +131,17 @@ pub struct LiveSegment {
     dirty: bool,
 }
 
+/// Records a live segment held in memory, copied so that they can be held
+/// again after the segment is resumed from disk.
+pub struct Held {
+    lines: Vec<u8>,
+    /// How many.
+    pub records: u64,
+    /// Oldest and newest timestamps of the whole segment when copied.
+    min_ts: Option<f64>,
+    max_ts: Option<f64>,
+}
+
 /// The outcome of resuming a live segment at open.
 pub enum Resumed {
     /// Appends continue in it.
@@ -162,8 +173,8 @@ impl LiveSegment {
         encoder
             .raw_frame(&header.to_body())
             .map_err(PluginError::InvalidState)?;
-        file.write_all(encoder.out()).ctx("write", &id)?;
-        file.sync_all().ctx("sync", &id)?;
+        fault::write_all(&mut file, encoder.out()).ctx("write", &id)?;
+        fault::sync_all(&file).ctx("sync", &id)?;
         sync_dir(parent(&path))?;
         let mut crc = crc32fast::Hasher::new();
         crc.update(encoder.out());
@@ -237,7 +248,7 @@ impl LiveSegment {
             .ctx("open", &id)?;
         if found.valid_end < found.bytes {
             file.set_len(found.valid_end).ctx("truncate", &id)?;
-            file.sync_all().ctx("sync", &id)?;
+            fault::sync_all(&file).ctx("sync", &id)?;
         }
         let (codec, created_at) = match &found.header {
             Some(h) => (h.codec(), h.created_at),
@@ -248,8 +259,8 @@ impl LiveSegment {
                 let mut frame = Vec::new();
                 quire_guest::frames::encode(&header.to_body(), &mut frame)
                     .map_err(|e| PluginError::InvalidState(e.to_string()))?;
-                file.write_all(&frame).ctx("write", &id)?;
-                file.sync_all().ctx("sync", &id)?;
+                fault::write_all(&mut file, &frame).ctx("write", &id)?;
+                fault::sync_all(&file).ctx("sync", &id)?;
                 if found.bytes == 0 {
                     report.push(anomaly(
                         AnomalyKind::TruncatedTail,
@@ -321,13 +332,35 @@ impl LiveSegment {
         self.encoder.buffered()
     }
 
+    /// A copy of the records held in memory, to hold again after the
+    /// segment is resumed from disk; `None` when there are none.
+    pub fn held(&self) -> Option<Held> {
+        let records = self.encoder.buffered();
+        (records > 0).then(|| Held {
+            lines: self.encoder.held().to_vec(),
+            records,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+        })
+    }
+
+    /// Holds records again that an earlier [`LiveSegment::held`] of this
+    /// segment copied, in memory as they were.
+    pub fn hold(&mut self, held: &Held) {
+        self.encoder.hold(&held.lines, held.records);
+        self.records += held.records;
+        // Taken before: the held records' timestamps are within these.
+        self.min_ts = held.min_ts;
+        self.max_ts = held.max_ts;
+    }
+
     /// Writes encoded frames to the file. Returns the bytes written.
     pub fn write_out(&mut self) -> Result<u64, PluginError> {
         let out = self.encoder.out();
         if out.is_empty() {
             return Ok(0);
         }
-        self.file.write_all(out).ctx("write", &self.id)?;
+        fault::write_all(&mut self.file, out).ctx("write", &self.id)?;
         self.crc.update(out);
         let n = out.len() as u64;
         self.bytes += n;
@@ -339,7 +372,7 @@ impl LiveSegment {
     /// `fdatasync`s what was written.
     pub fn sync(&mut self) -> Result<(), PluginError> {
         if self.dirty {
-            self.file.sync_data().ctx("sync", &self.id)?;
+            fault::sync_data(&self.file).ctx("sync", &self.id)?;
             self.dirty = false;
             self.unsynced = 0;
         }
@@ -352,7 +385,7 @@ impl LiveSegment {
     pub fn seal(mut self, now: f64) -> Result<(Manifest, u64), PluginError> {
         self.flush_block()?;
         let written = self.write_out()?;
-        self.file.sync_data().ctx("sync", &self.id)?;
+        fault::sync_data(&self.file).ctx("sync", &self.id)?;
         let sealed = Manifest {
             schema: SCHEMA,
             segment: self.seg.number,
@@ -376,6 +409,7 @@ impl LiveSegment {
 mod tests {
     use super::*;
     use crate::layout::BucketMode;
+    use std::io::Write;
 
     fn settings() -> CodecSettings {
         CodecSettings {

@@ -81,6 +81,8 @@ pub fn read(path: &Path) -> Result<Option<Manifest>, String> {
 
 /// Writes a manifest atomically: temporary file, sync, rename, directory sync.
 pub fn write(path: &Path, manifest: &Manifest) -> Result<(), PluginError> {
+    crate::fault::check(crate::fault::Op::Write)
+        .map_err(|e| quire_guest::errors::io("write", &path.display().to_string(), e))?;
     let mut text = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
     text.push(b'\n');
     let mut file = AtomicFile::create(path)?;

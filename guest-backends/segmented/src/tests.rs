@@ -13,7 +13,7 @@ use crate::engine::Wal;
 use crate::manifest;
 use quire_guest::checksum::file_crc32;
 
-fn open_with(dir: &Path, read_only: bool, options: &[(&str, &str)]) -> Wal {
+pub(crate) fn open_with(dir: &Path, read_only: bool, options: &[(&str, &str)]) -> Wal {
     Wal::open(OpenConfig {
         root: dir.display().to_string(),
         target: String::new(),
@@ -31,9 +31,9 @@ fn open(dir: &Path) -> Wal {
 }
 
 /// 2026-11-21T00:00:00Z
-const DAY: f64 = 1_795_219_200.0;
+pub(crate) const DAY: f64 = 1_795_219_200.0;
 
-fn env(store: &str, ts: f64, n: u32) -> Envelope {
+pub(crate) fn env(store: &str, ts: f64, n: u32) -> Envelope {
     Envelope {
         kind: if n.is_multiple_of(3) {
             "audit"
@@ -54,13 +54,13 @@ fn env(store: &str, ts: f64, n: u32) -> Envelope {
     }
 }
 
-fn batch(store: &str, from: u32, n: u32, ts0: f64) -> Vec<Envelope> {
+pub(crate) fn batch(store: &str, from: u32, n: u32, ts0: f64) -> Vec<Envelope> {
     (from..from + n)
         .map(|i| env(store, ts0 + f64::from(i) * 0.001_001, i))
         .collect()
 }
 
-fn all() -> ReadFilter {
+pub(crate) fn all() -> ReadFilter {
     ReadFilter {
         kinds: vec![],
         stores: vec![],
@@ -70,7 +70,7 @@ fn all() -> ReadFilter {
 }
 
 /// Every record of every unit, in unit order.
-fn read_all(wal: &mut Wal) -> Vec<String> {
+pub(crate) fn read_all(wal: &mut Wal) -> Vec<String> {
     let mut out = Vec::new();
     for u in wal.units().unwrap() {
         let mut c = wal.read(&u.id, all()).unwrap();
@@ -86,7 +86,7 @@ fn read_all(wal: &mut Wal) -> Vec<String> {
 }
 
 /// Layout anomalies and every unit validated in chunks of `budget`.
-fn scan(wal: &mut Wal, budget: u64) -> (u64, Vec<(AnomalyKind, String, u64)>) {
+pub(crate) fn scan(wal: &mut Wal, budget: u64) -> (u64, Vec<(AnomalyKind, String, u64)>) {
     let mut found: Vec<_> = wal
         .check_layout()
         .unwrap()
@@ -115,12 +115,12 @@ fn scan(wal: &mut Wal, budget: u64) -> (u64, Vec<(AnomalyKind, String, u64)>) {
     (records, found)
 }
 
-fn jsons(batch: &[Envelope]) -> Vec<String> {
+pub(crate) fn jsons(batch: &[Envelope]) -> Vec<String> {
     batch.iter().map(|e| e.json.clone()).collect()
 }
 
 /// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -942,7 +942,7 @@ fn options_and_targets_are_checked() {
 }
 
 /// Copies a directory tree (a crash image to mutate).
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for (rel, bytes) in snapshot(from) {
         let dest = to.join(rel);
         fs::create_dir_all(dest.parent().unwrap()).unwrap();

@@ -63,6 +63,18 @@ impl CompactEncoder {
         self.block_records
     }
 
+    /// The block: the held records as JSON lines.
+    pub fn block(&self) -> &[u8] {
+        &self.block
+    }
+
+    /// Holds `records` records given as JSON lines (a block taken from
+    /// another encoder) in the block again.
+    pub fn hold(&mut self, lines: &[u8], records: u64) {
+        self.block.extend_from_slice(lines);
+        self.block_records += records;
+    }
+
     /// Deflates the block into one frame appended to `out`; returns the
     /// records it holds (0 and nothing written when the block is empty).
     pub fn flush(&mut self, out: &mut Vec<u8>) -> Result<u64, String> {

@@ -120,6 +120,18 @@ impl FrameEncoder {
         self.compact.as_ref().map_or(0, CompactEncoder::buffered)
     }
 
+    /// The held records as JSON lines (empty for `json-crc32`).
+    pub fn held(&self) -> &[u8] {
+        self.compact.as_ref().map_or(&[], CompactEncoder::block)
+    }
+
+    /// Holds records taken from another encoder's [`FrameEncoder::held`].
+    pub fn hold(&mut self, lines: &[u8], records: u64) {
+        if let Some(c) = &mut self.compact {
+            c.hold(lines, records);
+        }
+    }
+
     /// Encoded frames waiting to be written.
     pub fn out(&self) -> &[u8] {
         &self.out

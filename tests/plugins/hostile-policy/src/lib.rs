@@ -8,7 +8,8 @@
 //! - `sleep-decide`, `loop-decide`, `sleep-observe`: sleep for an hour, or
 //!   spin forever, in that call.
 //! - `short-decide`: return one decision too few.
-//! - `none` or blank: behave.
+//! - `none`: behave.
+//! - blank: trap in `create` (a component that links but cannot start).
 // Natively (tests) nothing is exported, so the plugin types look unused.
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
@@ -41,8 +42,10 @@ fn spin_forever() -> ! {
 impl GuestEvaluator for HostileEvaluator {
     fn create(config: String, _now: f64) -> Result<Evaluator, PolicyError> {
         let attack = config.trim().trim_matches('"').to_string();
-        if attack == "sleep-create" {
-            sleep_an_hour();
+        match attack.as_str() {
+            "sleep-create" => sleep_an_hour(),
+            "" => panic!("hostile policy: no attack given, refusing to start"),
+            _ => {}
         }
         Ok(Evaluator::new(HostileEvaluator { attack }))
     }

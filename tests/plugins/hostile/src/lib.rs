@@ -34,6 +34,11 @@
 //! - `plant-receipt-link` (`quarantine`): plant `NAME.receipt.json` in the
 //!   quarantine directory as a link to `../planted-receipt`.
 //!
+//! - `tcp-silent` (armed `append`): connect to the option `server` and wait
+//!   for a byte that never comes.
+//! - `tcp-elsewhere` (armed `append`): try to connect to the option `other`;
+//!   the error (`connect ADDR: ...` or `CONNECTED ...`) tells what happened.
+//!
 //! `escape-name` names the file the escapes try to create outside the data
 //! directory, so that tests can use a unique name.
 // Natively (tests) nothing is exported, so the plugin types look unused.
@@ -82,6 +87,8 @@ enum Attack {
     ScanBackwards,
     PlantLockLink,
     PlantReceiptLink,
+    TcpSilent,
+    TcpElsewhere,
 }
 
 /// Terminal control an attacker would like to reach the operator's screen:
@@ -137,6 +144,8 @@ impl Attack {
             Some("scan-backwards") => Attack::ScanBackwards,
             Some("plant-lock-link") => Attack::PlantLockLink,
             Some("plant-receipt-link") => Attack::PlantReceiptLink,
+            Some("tcp-silent") => Attack::TcpSilent,
+            Some("tcp-elsewhere") => Attack::TcpElsewhere,
             Some(other) => {
                 return Err(PluginError::InvalidConfig(format!(
                     "unknown attack `{other}`"
@@ -150,6 +159,8 @@ struct Hostile;
 
 struct HostileStore {
     log: SharedLog,
+    /// The address the TCP attacks connect to.
+    peer: Option<String>,
     attack: Attack,
     read_only: bool,
     /// Escape attempts and their outcomes, for `stats().details`.
@@ -290,7 +301,10 @@ fn trap_mid_append(batch: &[Envelope]) -> ! {
 
 impl GuestStore for HostileStore {
     fn open(config: OpenConfig) -> Result<Store, PluginError> {
-        let options = Options::new(config.options, &["attack", "escape-name"])?;
+        let options = Options::new(
+            config.options,
+            &["attack", "escape-name", "server", "other"],
+        )?;
         let attack = Attack::parse(options.get("attack"))?;
         let name = options
             .get("escape-name")
@@ -315,8 +329,15 @@ impl GuestStore for HostileStore {
                 list.join("; ")
             )));
         }
+        let peer = match attack {
+            Attack::TcpSilent => options.get("server"),
+            Attack::TcpElsewhere => options.get("other"),
+            _ => None,
+        }
+        .map(str::to_string);
         Ok(Store::new(HostileStore {
             log: SharedLog::default(),
+            peer,
             attack,
             read_only: config.read_only,
             escapes,
@@ -350,6 +371,17 @@ impl GuestStore for HostileStore {
                 }
                 Attack::EvilText => {
                     return Err(PluginError::InvalidState(format!("refused: {EVIL}")));
+                }
+                Attack::TcpSilent | Attack::TcpElsewhere => {
+                    use std::io::Read;
+                    let peer = self.peer.clone().unwrap_or_default();
+                    let mut stream = std::net::TcpStream::connect(peer.as_str())
+                        .map_err(|e| PluginError::InvalidState(format!("connect {peer}: {e}")))?;
+                    if self.attack == Attack::TcpElsewhere {
+                        return Err(PluginError::InvalidState(format!("CONNECTED to {peer}")));
+                    }
+                    let mut byte = [0u8; 1];
+                    let _ = stream.read_exact(&mut byte);
                 }
                 _ => {}
             }
