@@ -50,6 +50,12 @@ impl Fixture {
         Store::open(self.config(attack))
             .unwrap_or_else(|e| panic!("opening the hostile store ({attack}): {e}"))
     }
+    /// `quire VERB --backend HOSTILE --path data ARGS...` in the fixture.
+    fn cli(&self, verb: &str, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut all = vec![verb, "--backend", HOSTILE_PLUGIN, "--path", "data"];
+        all.extend_from_slice(args);
+        quire_tests::cli::quire_run(self.root(), &all, stdin)
+    }
     fn secret_is_intact(&self) {
         assert_eq!(
             std::fs::read_to_string(self.root().join("secret.txt")).unwrap(),

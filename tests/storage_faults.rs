@@ -155,6 +155,18 @@ fn a_failed_sync_leaves_nothing_of_its_batch_in_any_file_backend() {
     }
 }
 
+/// The standard policy keeping the newest ten records.
+fn keep_newest_ten() -> quire::Retention {
+    let loaded = quire::plugin::load_policy(
+        &quire::PluginSource::Builtin("standard".into()),
+        Some(&quire_tests::cli::shared_cache()),
+    )
+    .unwrap();
+    let config = r#"{"max_records":10}"#;
+    let policy = quire::Policy::create(&loaded, config, quire::now(), Default::default()).unwrap();
+    quire::Retention::single(policy)
+}
+
 #[test]
 fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
     for (backend, options) in BACKENDS {
@@ -173,19 +185,7 @@ fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
             let mut c = config(backend, &path, options);
             c.faults = Some(FaultPlan::fail_nth(nth, Target::Writes, Fault::NoSpace));
             let store = Store::open(c).unwrap();
-            let loaded = quire::plugin::load_policy(
-                &quire::PluginSource::Builtin("standard".into()),
-                Some(&quire_tests::cli::shared_cache()),
-            )
-            .unwrap();
-            let policy = quire::Policy::create(
-                &loaded,
-                r#"{"max_records":10}"#,
-                quire::now(),
-                Default::default(),
-            )
-            .unwrap();
-            let compacted = store.compact(&mut quire::Retention::single(policy), false, &Silent);
+            let compacted = store.compact(&mut keep_newest_ten(), false, &Silent);
             if compacted.is_ok() {
                 // The fault came after the compaction's last write: it is done, whole.
                 assert!(store.scan(&Silent).unwrap().healthy(), "{what}");
@@ -215,15 +215,8 @@ fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
                 );
             }
             // Retried on a healthy disk, it finishes the job.
-            let policy = quire::Policy::create(
-                &loaded,
-                r#"{"max_records":10}"#,
-                quire::now(),
-                Default::default(),
-            )
-            .unwrap();
             reopened
-                .compact(&mut quire::Retention::single(policy), false, &Silent)
+                .compact(&mut keep_newest_ten(), false, &Silent)
                 .unwrap();
             assert_eq!(ids(&reopened), &all[50..], "{what}");
         }

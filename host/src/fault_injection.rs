@@ -161,62 +161,50 @@ fn to_wit(state: &mut PluginState, result: Result<(), StreamError>) -> WriteResu
     }
 }
 
+/// A stream write, `write` or (with `flush`) `blocking-write-and-flush`,
+/// failing as planned.
+async fn write(
+    state: &mut PluginState,
+    stream: Resource<DynOutputStream>,
+    bytes: Vec<u8>,
+    flush: bool,
+) -> Result<(), StreamError> {
+    let fault = match verdict(state, Op::Write) {
+        Verdict::Proceed if flush => {
+            return HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes).await;
+        }
+        Verdict::Proceed => return HostOutputStream::write(state.table(), stream, bytes),
+        Verdict::Fail(fault) => fault,
+    };
+    if fault == Fault::NoSpace {
+        // Half lands, and has landed before the error is seen.
+        let half = bytes[..bytes.len() / 2].to_vec();
+        let _ = HostOutputStream::blocking_write_and_flush(state.table(), stream, half).await;
+    }
+    Err(StreamError::LastOperationFailed(fault.error().into()))
+}
+
 /// Serves the write calls of WASI so that a [`FaultPlan`], when the store
 /// has one, can fail them. Without one they behave as wasmtime-wasi's.
 pub(crate) fn link_write_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut streams = linker.instance("wasi:io/streams@0.2.12")?;
-    streams.func_wrap_async(
-        "[method]output-stream.write",
-        |mut store: StoreContextMut<'_, PluginState>,
-         (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let result = match verdict(state, Op::Write) {
-                    Verdict::Proceed => HostOutputStream::write(state.table(), stream, bytes),
-                    Verdict::Fail(fault) => {
-                        if fault == Fault::NoSpace {
-                            // Half lands, and has landed before the error is seen.
-                            let half = bytes[..bytes.len() / 2].to_vec();
-                            let again = Resource::new_borrow(stream.rep());
-                            let _ = HostOutputStream::write(state.table(), stream, half);
-                            let _ = HostOutputStream::blocking_flush(state.table(), again).await;
-                        }
-                        Err(StreamError::LastOperationFailed(fault.error().into()))
-                    }
-                };
-                to_wit(state, result)
-            })
-        },
-    )?;
-    streams.func_wrap_async(
-        "[method]output-stream.blocking-write-and-flush",
-        |mut store: StoreContextMut<'_, PluginState>,
-         (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let result = match verdict(state, Op::Write) {
-                    Verdict::Proceed => {
-                        HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes)
-                            .await
-                    }
-                    Verdict::Fail(fault) => {
-                        if fault == Fault::NoSpace {
-                            let half = bytes[..bytes.len() / 2].to_vec();
-                            let _ = HostOutputStream::blocking_write_and_flush(
-                                state.table(),
-                                stream,
-                                half,
-                            )
-                            .await;
-                        }
-                        Err(StreamError::LastOperationFailed(fault.error().into()))
-                    }
-                };
-                to_wit(state, result)
-            })
-        },
-    )?;
+    for (name, flush) in [
+        ("[method]output-stream.write", false),
+        ("[method]output-stream.blocking-write-and-flush", true),
+    ] {
+        streams.func_wrap_async(
+            name,
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    let result = write(state, stream, bytes, flush).await;
+                    to_wit(state, result)
+                })
+            },
+        )?;
+    }
     // A file write's failure surfaces at the next `check-write` or flush:
     // served here too, only to keep what the file system said.
     streams.func_wrap(

@@ -66,19 +66,9 @@ fn a_sleep_in_open_ends_at_the_timeout() {
 fn the_cli_timeout_stops_a_sleeping_plugin() {
     let fixture = Fixture::new();
     let started = Instant::now();
-    let out = quire_tests::cli::quire_run(
-        fixture.root(),
-        &[
-            "scan",
-            "--backend",
-            HOSTILE_PLUGIN,
-            "--path",
-            "data",
-            "--plugin-timeout",
-            "1",
-            "--option",
-            "attack=sleep-open",
-        ],
+    let out = fixture.cli(
+        "scan",
+        &["--plugin-timeout", "1", "--option", "attack=sleep-open"],
         "",
     );
     let elapsed = started.elapsed();

@@ -52,14 +52,9 @@ fn hoarding_handles_stops_at_the_cap_and_others_keep_working() {
 fn the_cap_is_set_from_the_cli() {
     let fixture = Fixture::new();
     let hoard = |handles: &str| {
-        quire_tests::cli::quire_run(
-            fixture.root(),
+        fixture.cli(
+            "append",
             &[
-                "append",
-                "--backend",
-                HOSTILE_PLUGIN,
-                "--path",
-                "data",
                 "--option",
                 "attack=hoard-handles",
                 "--plugin-handles",

@@ -3,7 +3,7 @@
 //! with, and its scan offsets move forward inside the unit.
 
 use super::*;
-use quire_tests::cli::{quire_run, stderr, stdout};
+use quire_tests::cli::{stderr, stdout};
 
 /// Bytes that drive a terminal: ESC, BEL, CR, and the bidi override.
 fn assert_inert(what: &str, text: &str) {
@@ -12,18 +12,11 @@ fn assert_inert(what: &str, text: &str) {
     }
 }
 
+/// `quire VERB --option attack=evil-text ARGS...` against the hostile plugin.
 fn hostile_cli(fixture: &Fixture, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut all = vec![
-        args[0],
-        "--backend",
-        HOSTILE_PLUGIN,
-        "--path",
-        "data",
-        "--option",
-        "attack=evil-text",
-    ];
-    all.extend_from_slice(&args[1..]);
-    quire_run(fixture.root(), &all, stdin)
+    let mut rest = vec!["--option", "attack=evil-text"];
+    rest.extend_from_slice(&args[1..]);
+    fixture.cli(args[0], &rest, stdin)
 }
 
 #[test]
@@ -95,19 +88,7 @@ fn unit_ids_outside_the_root_are_faults() {
         assert_eq!(operation, "units", "{message}");
         assert!(cause.contains(words), "{message}");
         // Through the CLI: no report prints a host path outside the data directory.
-        let out = quire_run(
-            fixture.root(),
-            &[
-                "scan",
-                "--backend",
-                HOSTILE_PLUGIN,
-                "--path",
-                "data",
-                "--option",
-                &format!("attack={attack}"),
-            ],
-            "",
-        );
+        let out = fixture.cli("scan", &["--option", &format!("attack={attack}")], "");
         assert_eq!(out.status.code(), Some(1), "{attack}");
         assert!(!stdout(&out).contains("/etc/passwd"), "{}", stdout(&out));
     }
