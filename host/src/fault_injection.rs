@@ -151,10 +151,10 @@ fn to_wit(state: &mut PluginState, result: Result<(), StreamError>) -> WriteResu
             // The guest's libc reports a failed stream write as a bare I/O
             // error; the host keeps what the file system said, for the error
             // the operator reads (no space left, quota, ...).
-            if let StreamError::LastOperationFailed(cause) = &e {
-                if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                    state.storage_error = Some(io.to_string());
-                }
+            if let StreamError::LastOperationFailed(cause) = &e
+                && let Some(io) = cause.downcast_ref::<std::io::Error>()
+            {
+                state.storage_error = Some(io.to_string());
             }
             Ok((Err(StreamsHost::convert_stream_error(state.table(), e)?),))
         }

@@ -43,12 +43,15 @@ pub fn run(mut cmd: Command, stdin: &str) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn quire");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    let fed = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    // A command that fails before reading its input (a usage error) closes it.
+    if let Err(e) = fed {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "feeding stdin: {e}"
+        );
+    }
     child.wait_with_output().unwrap()
 }
 

@@ -328,14 +328,12 @@ impl Category {
         }
         let manifest_changed = self.manifest_saves != to.manifest_saves;
         self.manifest = to.manifest;
-        if manifest_changed {
-            if let Err(e) = self.save_manifest() {
-                // A full disk: cutting the live file back frees the room the
-                // manifest needs (interrupted here, scan reports the sealed
-                // file's size mismatch; no acknowledged record is lost).
-                self.cut_back(&to.live)?;
-                self.save_manifest().map_err(|_| e)?;
-            }
+        if manifest_changed && let Err(e) = self.save_manifest() {
+            // A full disk: cutting the live file back frees the room the
+            // manifest needs (interrupted here, scan reports the sealed
+            // file's size mismatch; no acknowledged record is lost).
+            self.cut_back(&to.live)?;
+            self.save_manifest().map_err(|_| e)?;
         }
         self.cut_back(&to.live)?;
         self.live = match to.live {
