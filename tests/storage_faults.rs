@@ -293,3 +293,58 @@ fn a_real_full_disk_costs_no_acknowledged_record() {
         holds_exactly(backend, &path, options, store, &mut acknowledged, &what);
     }
 }
+
+/// The live file of a store, where a torn line goes.
+fn live_file(backend: &str, path: &Path) -> PathBuf {
+    match backend {
+        "ndjson" => path.to_path_buf(),
+        _ => quire_tests::files_with_extension(path, &["ndjson"])
+            .into_iter()
+            .max()
+            .expect("a rotated file"),
+    }
+}
+
+#[test]
+fn recovery_on_a_failing_disk_leaves_the_damaged_original_intact() {
+    for (backend, options) in &BACKENDS[..2] {
+        let mut aborted = 0;
+        for nth in [1, 2, 3, 5] {
+            let what = format!("{backend} {options:?}: write #{nth} of the repair fails");
+            let tmp = tempfile::tempdir().unwrap();
+            let path = path_for(backend, tmp.path());
+            let store = Store::open(config(backend, &path, options)).unwrap();
+            let all: Vec<u64> = (0..40).collect();
+            store
+                .append(all.iter().map(|&id| record(id)).collect())
+                .unwrap();
+            drop(store);
+            // A damaged line in the middle of the live file.
+            let live = live_file(backend, &path);
+            let mut bytes = std::fs::read(&live).unwrap();
+            bytes.extend_from_slice(b"{\"kind\": \"event\", garbage\n");
+            bytes.extend_from_slice(format!("{}\n", record(40).json).as_bytes());
+            std::fs::write(&live, &bytes).unwrap();
+            let before = snapshot(tmp.path());
+            let mut c = config(backend, &path, options);
+            c.faults = Some(FaultPlan::fail_nth(nth, Target::Writes, Fault::NoSpace));
+            let store = Store::open(c).unwrap();
+            if store.recover(quire::RecoveryMode::Repair, &Silent).is_ok() {
+                continue;
+            }
+            aborted += 1;
+            drop(store);
+            let after: Vec<_> = snapshot(tmp.path())
+                .into_iter()
+                .filter(|(p, _)| !p.to_string_lossy().contains("quire-tmp"))
+                .collect();
+            assert_eq!(after, before, "{what}: a failed repair changed the store");
+            // Retried on a healthy disk, the repair keeps every valid record.
+            let store = Store::open(config(backend, &path, options)).unwrap();
+            store.recover(quire::RecoveryMode::Repair, &Silent).unwrap();
+            let expected: Vec<u64> = (0..41).collect();
+            assert_eq!(ids(&store), expected, "{what}");
+        }
+        assert!(aborted >= 1, "{backend}: no repair met the fault");
+    }
+}
