@@ -3,24 +3,17 @@
 //! RocksDB's fault-injection file system does for its own files.
 //!
 //! The host serves the WASI calls through which plugins write and sync
-//! files (stream writes, `sync`, `sync-data`); with a
+//! files (stream writes, `sync`, `sync-data`: `wasi_files.rs`); with a
 //! [`FaultPlan`] in the store's configuration, each is counted and the
-//! planned one fails. A failing write under `NoSpace` first writes half of
+//! planned one fails. Built with the `test-support` feature only. A failing write under `NoSpace` first writes half of
 //! its bytes, as a nearly full disk does; an I/O error writes nothing. Each
 //! plan fails one operation: a disk that stays full is tested on a real,
 //! small tmpfs, where the kernel decides what freeing space allows.
 
 use std::sync::Mutex;
 
-use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
-use wasmtime_wasi_io::bindings::wasi::io::streams::{
-    Host as StreamsHost, HostOutputStream, StreamError as WitStreamError,
-};
-use wasmtime_wasi_io::streams::{DynOutputStream, StreamError};
-
 use crate::sandbox::PluginState;
+use crate::wasi_files::Injected;
 
 /// What the planned failure looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,106 +120,15 @@ impl FaultPlan {
     }
 }
 
-fn verdict(state: &PluginState, op: Op) -> Verdict {
-    match &state.faults {
-        Some(plan) => plan.next(op),
-        None => Verdict::Proceed,
-    }
-}
-
-/// The verdict for a sync, as the error it should return (if any).
-pub(crate) fn sync_fault(state: &PluginState) -> Option<ErrorCode> {
-    match verdict(state, Op::Sync) {
+/// The injected failure for this plugin's next write (`sync: false`) or
+/// sync, if its plan has one; `half` when half the bytes land first.
+pub(crate) fn next_failure(state: &PluginState, sync: bool) -> Option<Injected> {
+    let op = if sync { Op::Sync } else { Op::Write };
+    match state.faults.as_ref()?.next(op) {
         Verdict::Proceed => None,
-        Verdict::Fail(fault) => Some(ErrorCode::from(&fault.error())),
+        Verdict::Fail(fault) => Some(Injected {
+            error: fault.error(),
+            half: fault == Fault::NoSpace,
+        }),
     }
-}
-
-type WriteResult = wasmtime::Result<(Result<(), WitStreamError>,)>;
-
-fn to_wit(state: &mut PluginState, result: Result<(), StreamError>) -> WriteResult {
-    match result {
-        Ok(()) => Ok((Ok(()),)),
-        Err(e) => {
-            // The guest's libc reports a failed stream write as a bare I/O
-            // error; the host keeps what the file system said, for the error
-            // the operator reads (no space left, quota, ...).
-            if let StreamError::LastOperationFailed(cause) = &e
-                && let Some(io) = cause.downcast_ref::<std::io::Error>()
-            {
-                state.storage_error = Some(io.to_string());
-            }
-            Ok((Err(StreamsHost::convert_stream_error(state.table(), e)?),))
-        }
-    }
-}
-
-/// A stream write, `write` or (with `flush`) `blocking-write-and-flush`,
-/// failing as planned.
-async fn write(
-    state: &mut PluginState,
-    stream: Resource<DynOutputStream>,
-    bytes: Vec<u8>,
-    flush: bool,
-) -> Result<(), StreamError> {
-    let fault = match verdict(state, Op::Write) {
-        Verdict::Proceed if flush => {
-            return HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes).await;
-        }
-        Verdict::Proceed => return HostOutputStream::write(state.table(), stream, bytes),
-        Verdict::Fail(fault) => fault,
-    };
-    if fault == Fault::NoSpace {
-        // Half lands, and has landed before the error is seen.
-        let half = bytes[..bytes.len() / 2].to_vec();
-        let _ = HostOutputStream::blocking_write_and_flush(state.table(), stream, half).await;
-    }
-    Err(StreamError::LastOperationFailed(fault.error().into()))
-}
-
-/// Serves the write calls of WASI so that a [`FaultPlan`], when the store
-/// has one, can fail them. Without one they behave as wasmtime-wasi's.
-pub(crate) fn link_write_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let mut streams = linker.instance("wasi:io/streams@0.2.12")?;
-    for (name, flush) in [
-        ("[method]output-stream.write", false),
-        ("[method]output-stream.blocking-write-and-flush", true),
-    ] {
-        streams.func_wrap_async(
-            name,
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    let result = write(state, stream, bytes, flush).await;
-                    to_wit(state, result)
-                })
-            },
-        )?;
-    }
-    // A file write's failure surfaces at the next `check-write` or flush:
-    // served here too, only to keep what the file system said.
-    streams.func_wrap(
-        "[method]output-stream.check-write",
-        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<DynOutputStream>,)| {
-            let state = store.data_mut();
-            match HostOutputStream::check_write(state.table(), stream) {
-                Ok(n) => Ok((Ok(n),)),
-                Err(e) => to_wit(state, Err(e)).map(|(r,)| (r.map(|()| 0),)),
-            }
-        },
-    )?;
-    streams.func_wrap_async(
-        "[method]output-stream.blocking-flush",
-        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<DynOutputStream>,)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let result = HostOutputStream::blocking_flush(state.table(), stream).await;
-                to_wit(state, result)
-            })
-        },
-    )?;
-    linker.allow_shadowing(false);
-    Ok(())
 }

@@ -18,6 +18,7 @@ mod calls;
 mod deadline;
 pub mod engine;
 mod error;
+#[cfg(feature = "test-support")]
 pub mod fault_injection;
 mod grant_paths;
 mod instance;
@@ -27,6 +28,7 @@ pub mod metrics;
 mod ops;
 pub mod plugin;
 pub mod policy;
+#[cfg(feature = "test-support")]
 pub mod power_loss;
 pub mod progress;
 mod record;
@@ -38,6 +40,7 @@ mod session;
 mod store;
 pub mod text;
 pub mod versions;
+mod wasi_files;
 
 pub use bindings::{
     AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,

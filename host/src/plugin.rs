@@ -183,10 +183,8 @@ fn linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
-    crate::power_loss::link_sync_calls(&mut linker)
-        .map_err(|e| anyhow::anyhow!("linking WASI sync calls: {e:#}"))?;
-    crate::fault_injection::link_write_calls(&mut linker)
-        .map_err(|e| anyhow::anyhow!("linking WASI write calls: {e:#}"))?;
+    crate::wasi_files::link(&mut linker)
+        .map_err(|e| anyhow::anyhow!("linking WASI file calls: {e:#}"))?;
     Ok(linker)
 }
 

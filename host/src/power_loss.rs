@@ -3,9 +3,10 @@
 //! directory entries no directory sync made durable (LevelDB's and RocksDB's
 //! fault-injection environments do the same for their own file systems).
 //!
-//! The host always serves WASI's `sync` and `sync-data` itself (see
-//! [`link_sync_calls`]); with a tracker in the store's configuration each
-//! sync is also noted. Without one nothing is recorded.
+//! The host always serves WASI's `sync` and `sync-data` itself
+//! (`wasi_files.rs`); with a tracker in the store's configuration each sync
+//! is also noted. Without one nothing is recorded. Built with the
+//! `test-support` feature only.
 //!
 //! The model, per POSIX: a file's content is durable up to its size at its
 //! last `fsync`/`fdatasync`; a directory's entries are durable as of its last
@@ -20,14 +21,6 @@ use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::filesystem::Descriptor;
-use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode as AsyncErrorCode;
-use wasmtime_wasi::p2::bindings::sync::filesystem::types::ErrorCode;
-
-use crate::sandbox::PluginState;
 
 #[derive(Default)]
 struct Synced {
@@ -103,7 +96,7 @@ impl SyncTracker {
         }))
     }
 
-    fn note_file(&self, file: &File) {
+    pub(crate) fn note_file(&self, file: &File) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.frozen {
             return;
@@ -207,60 +200,4 @@ impl SyncTracker {
         }
         Ok(loss)
     }
-}
-
-fn descriptor_file<'a>(
-    store: &'a mut StoreContextMut<'_, PluginState>,
-    fd: &Resource<Descriptor>,
-) -> Option<&'a Arc<File>> {
-    match store.data_mut().table().get(fd).ok()? {
-        Descriptor::File(f) => Some(&f.file),
-        Descriptor::Dir(d) => Some(&d.dir),
-    }
-}
-
-/// Serves `descriptor.sync` and `descriptor.sync-data` in the host so that
-/// a [`SyncTracker`], when the store has one, sees every sync.
-pub fn link_sync_calls(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let mut types = linker.instance("wasi:filesystem/types@0.2.12")?;
-    for (name, all) in [
-        ("[method]descriptor.sync-data", false),
-        ("[method]descriptor.sync", true),
-    ] {
-        types.func_wrap(
-            name,
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd,): (Resource<Descriptor>,)|
-                  -> wasmtime::Result<(Result<(), ErrorCode>,)> {
-                let tracker = store.data().sync_tracker.clone();
-                let Some(file) = descriptor_file(&mut store, &fd).cloned() else {
-                    return Ok((Err(ErrorCode::BadDescriptor),));
-                };
-                if let Some(injected) = crate::fault_injection::sync_fault(store.data()) {
-                    return Ok((Err(injected.into()),));
-                }
-                let synced = if all {
-                    file.sync_all()
-                } else {
-                    file.sync_data()
-                };
-                if let Err(e) = synced {
-                    tracing::debug!("plugin sync failed: {e}");
-                    // The plugin learns what failed (no space, I/O error), not just that it did.
-                    return Ok((Err(AsyncErrorCode::from(&e).into()),));
-                }
-                if let Some(tracker) = tracker {
-                    if file.metadata().is_ok_and(|m| m.is_dir()) {
-                        tracker.note_dir(&file);
-                    } else {
-                        tracker.note_file(&file);
-                    }
-                }
-                Ok((Ok(()),))
-            },
-        )?;
-    }
-    linker.allow_shadowing(false);
-    Ok(())
 }

@@ -25,8 +25,10 @@ pub struct Grants {
     /// only; no other host or port, no UDP, no name lookup).
     pub network: Option<std::net::SocketAddr>,
     /// Crash tests only: notes every sync the plugin makes.
+    #[cfg(feature = "test-support")]
     pub sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
     /// Storage-fault tests only: fails the plugin's Nth write or sync.
+    #[cfg(feature = "test-support")]
     pub faults: Option<std::sync::Arc<crate::fault_injection::FaultPlan>>,
 }
 
@@ -55,7 +57,9 @@ pub struct PluginState {
     pub(crate) limiter: Limiter,
     /// The handle cap, for the fault that names it.
     pub(crate) open_handles: usize,
+    #[cfg(feature = "test-support")]
     pub(crate) sync_tracker: Option<std::sync::Arc<crate::power_loss::SyncTracker>>,
+    #[cfg(feature = "test-support")]
     pub(crate) faults: Option<std::sync::Arc<crate::fault_injection::FaultPlan>>,
     /// What the file system said when a plugin's write last failed.
     pub(crate) storage_error: Option<String>,
@@ -107,7 +111,9 @@ impl PluginState {
             table,
             limiter: Limiter::new(limits),
             open_handles: limits.open_handles,
+            #[cfg(feature = "test-support")]
             sync_tracker: grants.sync_tracker.clone(),
+            #[cfg(feature = "test-support")]
             faults: grants.faults.clone(),
             storage_error: None,
         })

@@ -86,9 +86,13 @@ pub struct StoreConfig {
     pub cache_dir: Option<PathBuf>,
     /// Backend-specific options.
     pub options: Vec<(String, String)>,
-    /// Crash tests only: a file layer noting every sync, for simulated power loss.
+    /// Crash tests only (feature `test-support`): a file layer noting every
+    /// sync, for simulated power loss.
+    #[cfg(feature = "test-support")]
     pub sync_tracker: Option<Arc<crate::power_loss::SyncTracker>>,
-    /// Storage-fault tests only: fails the plugin's Nth write or sync.
+    /// Storage-fault tests only (feature `test-support`): fails the
+    /// plugin's Nth write or sync.
+    #[cfg(feature = "test-support")]
     pub faults: Option<Arc<crate::fault_injection::FaultPlan>>,
 }
 
@@ -105,7 +109,9 @@ impl StoreConfig {
             limits: Limits::default(),
             cache_dir: crate::cache::default_dir(),
             options: Vec::new(),
+            #[cfg(feature = "test-support")]
             sync_tracker: None,
+            #[cfg(feature = "test-support")]
             faults: None,
         }
     }
@@ -180,7 +186,9 @@ impl Store {
             data: data_dir.clone().map(|d| (d, !config.read_only)),
             quarantine: config.quarantine_dir.clone(),
             network: config.network,
+            #[cfg(feature = "test-support")]
             sync_tracker: config.sync_tracker.clone(),
+            #[cfg(feature = "test-support")]
             faults: config.faults.clone(),
         };
         let open = OpenConfig {
@@ -434,7 +442,7 @@ fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>,
             if config.read_only {
                 return Err(bad("does not exist".into()));
             }
-            create_dir_durably(path, config.sync_tracker.as_deref())
+            create_dir_durably(path, config)
                 .map_err(|e| bad(format!("cannot create directory: {e}")))?;
         }
         let dir = path
@@ -448,7 +456,7 @@ fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>,
 /// directory survives power loss before the plugin writes into it.
 fn create_dir_durably(
     path: &Path,
-    tracker: Option<&crate::power_loss::SyncTracker>,
+    #[allow(unused_variables)] config: &StoreConfig,
 ) -> std::io::Result<()> {
     let mut missing = Vec::new();
     let mut cursor = Some(path);
@@ -464,7 +472,8 @@ fn create_dir_durably(
             .unwrap_or(Path::new("."));
         let dir = std::fs::File::open(parent)?;
         dir.sync_all()?;
-        if let Some(tracker) = tracker {
+        #[cfg(feature = "test-support")]
+        if let Some(tracker) = &config.sync_tracker {
             tracker.note_dir(&dir);
         }
     }

@@ -1,0 +1,177 @@
+//! The WASI file calls the host serves itself instead of wasmtime-wasi:
+//! `sync` and `sync-data`, and stream writes.
+//!
+//! Writes: the guest's libc reduces a failed stream write to "I/O error",
+//! so the host keeps what the file system said (no space left, quota...)
+//! for the error the operator reads. With the `test-support` feature the
+//! same calls feed the power-loss tracker (`power_loss.rs`) and can fail
+//! as a fault plan says (`fault_injection.rs`).
+
+use std::fs::File;
+use std::sync::Arc;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::Descriptor;
+use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
+use wasmtime_wasi::p2::bindings::sync::filesystem::types::ErrorCode as SyncErrorCode;
+use wasmtime_wasi_io::bindings::wasi::io::streams::{
+    Host as StreamsHost, HostOutputStream, StreamError as WitStreamError,
+};
+use wasmtime_wasi_io::streams::{DynOutputStream, StreamError};
+
+use crate::sandbox::PluginState;
+
+/// A failure a test layer injects into one write or sync.
+pub(crate) struct Injected {
+    /// What the call fails with.
+    pub error: std::io::Error,
+    /// Half of a write's bytes land first (a nearly full disk).
+    pub half: bool,
+}
+
+#[cfg(feature = "test-support")]
+fn injected(state: &PluginState, sync: bool) -> Option<Injected> {
+    crate::fault_injection::next_failure(state, sync)
+}
+
+#[cfg(not(feature = "test-support"))]
+fn injected(_state: &PluginState, _sync: bool) -> Option<Injected> {
+    None
+}
+
+/// Tells the power-loss tracker, if the store has one, what was synced.
+#[cfg(feature = "test-support")]
+fn note_synced(state: &PluginState, file: &File) {
+    if let Some(tracker) = &state.sync_tracker {
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            tracker.note_dir(file);
+        } else {
+            tracker.note_file(file);
+        }
+    }
+}
+
+#[cfg(not(feature = "test-support"))]
+fn note_synced(_state: &PluginState, _file: &File) {}
+
+fn descriptor_file(state: &mut PluginState, fd: &Resource<Descriptor>) -> Option<Arc<File>> {
+    match state.table().get(fd).ok()? {
+        Descriptor::File(f) => Some(f.file.clone()),
+        Descriptor::Dir(d) => Some(d.dir.clone()),
+    }
+}
+
+/// `descriptor.sync` (`all`) or `descriptor.sync-data`.
+fn sync(state: &mut PluginState, fd: Resource<Descriptor>, all: bool) -> Result<(), ErrorCode> {
+    let file = descriptor_file(state, &fd).ok_or(ErrorCode::BadDescriptor)?;
+    if let Some(injected) = injected(state, true) {
+        return Err(ErrorCode::from(&injected.error));
+    }
+    let synced = if all {
+        file.sync_all()
+    } else {
+        file.sync_data()
+    };
+    // The plugin learns what failed (no space, I/O error), not just that it did.
+    synced.map_err(|e| ErrorCode::from(&e))?;
+    note_synced(state, &file);
+    Ok(())
+}
+
+/// A stream write, `write` or (with `flush`) `blocking-write-and-flush`.
+async fn write(
+    state: &mut PluginState,
+    stream: Resource<DynOutputStream>,
+    bytes: Vec<u8>,
+    flush: bool,
+) -> Result<(), StreamError> {
+    let Some(injected) = injected(state, false) else {
+        if flush {
+            return HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes).await;
+        }
+        return HostOutputStream::write(state.table(), stream, bytes);
+    };
+    if injected.half {
+        // Half lands, and has landed before the error is seen.
+        let half = bytes[..bytes.len() / 2].to_vec();
+        let _ = HostOutputStream::blocking_write_and_flush(state.table(), stream, half).await;
+    }
+    Err(StreamError::LastOperationFailed(injected.error.into()))
+}
+
+type WriteResult = wasmtime::Result<(Result<(), WitStreamError>,)>;
+
+fn to_wit(state: &mut PluginState, result: Result<(), StreamError>) -> WriteResult {
+    match result {
+        Ok(()) => Ok((Ok(()),)),
+        Err(e) => {
+            if let StreamError::LastOperationFailed(cause) = &e
+                && let Some(io) = cause.downcast_ref::<std::io::Error>()
+            {
+                state.storage_error = Some(io.to_string());
+            }
+            Ok((Err(StreamsHost::convert_stream_error(state.table(), e)?),))
+        }
+    }
+}
+
+/// Links the calls above over wasmtime-wasi's.
+pub(crate) fn link(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut types = linker.instance("wasi:filesystem/types@0.2.12")?;
+    for (name, all) in [
+        ("[method]descriptor.sync-data", false),
+        ("[method]descriptor.sync", true),
+    ] {
+        types.func_wrap(
+            name,
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (fd,): (Resource<Descriptor>,)|
+                  -> wasmtime::Result<(Result<(), SyncErrorCode>,)> {
+                Ok((sync(store.data_mut(), fd, all).map_err(Into::into),))
+            },
+        )?;
+    }
+    let mut streams = linker.instance("wasi:io/streams@0.2.12")?;
+    for (name, flush) in [
+        ("[method]output-stream.write", false),
+        ("[method]output-stream.blocking-write-and-flush", true),
+    ] {
+        streams.func_wrap_async(
+            name,
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    let result = write(state, stream, bytes, flush).await;
+                    to_wit(state, result)
+                })
+            },
+        )?;
+    }
+    // A file write's failure surfaces at the next `check-write` or flush:
+    // served here too, only to keep what the file system said.
+    streams.func_wrap(
+        "[method]output-stream.check-write",
+        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<DynOutputStream>,)| {
+            let state = store.data_mut();
+            match HostOutputStream::check_write(state.table(), stream) {
+                Ok(n) => Ok((Ok(n),)),
+                Err(e) => to_wit(state, Err(e)).map(|(r,)| (r.map(|()| 0),)),
+            }
+        },
+    )?;
+    streams.func_wrap_async(
+        "[method]output-stream.blocking-flush",
+        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<DynOutputStream>,)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let result = HostOutputStream::blocking_flush(state.table(), stream).await;
+                to_wit(state, result)
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
