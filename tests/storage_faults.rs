@@ -155,6 +155,24 @@ fn a_failed_sync_leaves_nothing_of_its_batch_in_any_file_backend() {
     }
 }
 
+/// A store of `backend` at `path` holding records 0..n, closed again; their ids.
+fn filled(backend: &str, path: &Path, options: &[(&str, &str)], n: u64) -> Vec<u64> {
+    let store = Store::open(config(backend, path, options)).unwrap();
+    let all: Vec<u64> = (0..n).collect();
+    store
+        .append(all.iter().map(|&id| record(id)).collect())
+        .unwrap();
+    all
+}
+
+/// Every file under `dir` but temporary ones a failed rewrite may leave.
+fn snapshot_without_temp(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(p, _)| !p.to_string_lossy().contains("quire-tmp"))
+        .collect()
+}
+
 /// The standard policy keeping the newest ten records.
 fn keep_newest_ten() -> quire::Retention {
     let loaded = quire::plugin::load_policy(
@@ -175,12 +193,7 @@ fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
             let what = format!("{backend} {options:?}: write #{nth} fails");
             let tmp = tempfile::tempdir().unwrap();
             let path = path_for(backend, tmp.path());
-            let store = Store::open(config(backend, &path, options)).unwrap();
-            let all: Vec<u64> = (0..60).collect();
-            store
-                .append(all.iter().map(|&id| record(id)).collect())
-                .unwrap();
-            drop(store);
+            let all = filled(backend, &path, options, 60);
             let before = snapshot(tmp.path());
             let mut c = config(backend, &path, options);
             c.faults = Some(FaultPlan::fail_nth(nth, Target::Writes, Fault::NoSpace));
@@ -205,10 +218,7 @@ fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
             assert!(scan.healthy(), "{what}: {:?}", scan.anomalies);
             if *backend == "ndjson" {
                 // One unit: the file is exactly the original.
-                let after: Vec<_> = snapshot(tmp.path())
-                    .into_iter()
-                    .filter(|(p, _)| !p.to_string_lossy().contains("quire-tmp"))
-                    .collect();
+                let after = snapshot_without_temp(tmp.path());
                 assert_eq!(
                     after, before,
                     "{what}: a failed compaction changed the file"
@@ -313,12 +323,7 @@ fn recovery_on_a_failing_disk_leaves_the_damaged_original_intact() {
             let what = format!("{backend} {options:?}: write #{nth} of the repair fails");
             let tmp = tempfile::tempdir().unwrap();
             let path = path_for(backend, tmp.path());
-            let store = Store::open(config(backend, &path, options)).unwrap();
-            let all: Vec<u64> = (0..40).collect();
-            store
-                .append(all.iter().map(|&id| record(id)).collect())
-                .unwrap();
-            drop(store);
+            filled(backend, &path, options, 40);
             // A damaged line in the middle of the live file.
             let live = live_file(backend, &path);
             let mut bytes = std::fs::read(&live).unwrap();
@@ -334,10 +339,7 @@ fn recovery_on_a_failing_disk_leaves_the_damaged_original_intact() {
             }
             aborted += 1;
             drop(store);
-            let after: Vec<_> = snapshot(tmp.path())
-                .into_iter()
-                .filter(|(p, _)| !p.to_string_lossy().contains("quire-tmp"))
-                .collect();
+            let after = snapshot_without_temp(tmp.path());
             assert_eq!(after, before, "{what}: a failed repair changed the store");
             // Retried on a healthy disk, the repair keeps every valid record.
             let store = Store::open(config(backend, &path, options)).unwrap();

@@ -57,6 +57,16 @@ impl Session {
         Ok(units)
     }
 
+    /// A cursor or rewriter made by instance `generation` is usable only on
+    /// that instance; one discarded after a fault took it along.
+    fn same_instance(&self, generation: u64, operation: &str) -> Result<()> {
+        if self.generation() == Some(generation) {
+            Ok(())
+        } else {
+            Err(self.stale(operation))
+        }
+    }
+
     /// Turns a failed check of a return value into a fault.
     fn checked(&mut self, operation: &str, check: std::result::Result<(), String>) -> Result<()> {
         check.map_err(|cause| self.bad_return(operation, cause))
@@ -122,9 +132,7 @@ impl Session {
 
     /// Next batch from a cursor, at most `max` records.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
-        if self.generation() != Some(cursor.generation) {
-            return Err(self.stale("read"));
-        }
+        self.same_instance(cursor.generation, "read")?;
         let batch = self.call("read", async |l| {
             l.plugin.next(&mut l.store, cursor.resource, max).await
         })?;
@@ -163,9 +171,7 @@ impl Session {
 
     /// Adds records to a replacement.
     pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
-        if self.generation() != Some(rewriter.generation) {
-            return Err(self.stale("rewrite"));
-        }
+        self.same_instance(rewriter.generation, "rewrite")?;
         self.call("rewrite", async |l| {
             l.plugin
                 .rewrite_write(&mut l.store, rewriter.resource, batch)
@@ -175,9 +181,7 @@ impl Session {
 
     /// Swaps the replacement in; returns the unit's new size.
     pub fn rewrite_commit(&mut self, rewriter: RewriterHandle) -> Result<u64> {
-        if self.generation() != Some(rewriter.generation) {
-            return Err(self.stale("rewrite commit"));
-        }
+        self.same_instance(rewriter.generation, "rewrite commit")?;
         let result = self.call("rewrite commit", async |l| {
             l.plugin
                 .rewrite_commit(&mut l.store, rewriter.resource)

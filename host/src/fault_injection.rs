@@ -84,11 +84,6 @@ impl FaultPlan {
         })
     }
 
-    /// Operations of the target kind seen so far.
-    pub fn counted(&self) -> u64 {
-        self.state.lock().unwrap().counted
-    }
-
     /// Operations failed so far.
     pub fn fired(&self) -> u64 {
         self.state.lock().unwrap().fired

@@ -75,11 +75,11 @@ pub(crate) fn create_dir_within(path: &Path, grant: Option<&Path>) -> io::Result
     let mut created = Vec::new();
     for component in absolute.components() {
         match component {
+            // `at` holds no link (each was resolved as it was met), so its
+            // lexical parent is its real one.
             Component::ParentDir => {
-                return Err(io::Error::other(format!(
-                    "{} contains `..`; give the directory without it",
-                    path.display()
-                )));
+                at.pop();
+                continue;
             }
             Component::CurDir => continue,
             other => at.push(other),
@@ -156,6 +156,10 @@ mod tests {
         let e = create_dir_within(&grant.join("quarantine").join("q"), Some(&grant)).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(!elsewhere.join("q").exists());
+        // `..` is followed as the file system would, not refused.
+        let up = grant.join("a").join("..").join("b");
+        create_dir_within(&up, Some(&grant)).unwrap();
+        assert!(grant.join("b").is_dir() && grant.join("a").is_dir());
         // Without the link it is made, and reported.
         std::fs::remove_file(grant.join("quarantine")).unwrap();
         let made = create_dir_within(&grant.join("quarantine").join("q"), Some(&grant)).unwrap();

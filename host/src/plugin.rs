@@ -179,13 +179,17 @@ fn compile(
     Ok((component, cache, version))
 }
 
-fn linker() -> Result<Linker<PluginState>> {
-    let mut linker = Linker::new(engine());
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
-    crate::wasi_files::link(&mut linker)
-        .map_err(|e| anyhow::anyhow!("linking WASI file calls: {e:#}"))?;
-    Ok(linker)
+/// The one linker every plugin is pre-linked with: WASI, with the file
+/// calls the host serves itself. Built once; it depends on nothing but the
+/// engine.
+fn linker() -> &'static Linker<PluginState> {
+    static LINKER: std::sync::OnceLock<Linker<PluginState>> = std::sync::OnceLock::new();
+    LINKER.get_or_init(|| {
+        let mut linker = Linker::new(engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("WASI links once");
+        crate::wasi_files::link(&mut linker).expect("the host's file calls link once");
+        linker
+    })
 }
 
 fn link_error(label: &str, e: wasmtime::Error) -> Error {
@@ -209,7 +213,7 @@ fn link_backend(
     cache: CacheUse,
     version: &str,
 ) -> Result<LoadedBackend> {
-    let instance_pre = linker()?
+    let instance_pre = linker()
         .instantiate_pre(component)
         .map_err(|e| link_error(&label, e))?;
     let pre = match version {
@@ -232,7 +236,7 @@ fn link_policy(
     cache: CacheUse,
     version: &str,
 ) -> Result<LoadedPolicy> {
-    let instance_pre = linker()?
+    let instance_pre = linker()
         .instantiate_pre(component)
         .map_err(|e| link_error(&label, e))?;
     let pre = match version {

@@ -178,7 +178,7 @@ impl Store {
                 message: format!("cannot create quarantine directory: {e}"),
             };
             // It may lie inside the data directory, where the plugin can plant links.
-            crate::grant_paths::create_dir_within(dir, data_dir.as_deref()).map_err(failed)?;
+            create_dir_durably(dir, data_dir.as_deref(), &config).map_err(failed)?;
             // Receipts name it absolutely, whatever the caller's working directory.
             config.quarantine_dir = Some(dir.canonicalize().map_err(failed)?);
         }
@@ -442,7 +442,7 @@ fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>,
             if config.read_only {
                 return Err(bad("does not exist".into()));
             }
-            create_dir_durably(path, config)
+            create_dir_durably(path, None, config)
                 .map_err(|e| bad(format!("cannot create directory: {e}")))?;
         }
         let dir = path
@@ -452,24 +452,16 @@ fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>,
     }
 }
 
-/// Creates `path` and syncs each parent that gained an entry, so the
-/// directory survives power loss before the plugin writes into it.
+/// Creates `path` (never through a link inside `grant`) and syncs each
+/// parent that gained an entry, so the directory survives power loss before
+/// the plugin writes into it.
 fn create_dir_durably(
     path: &Path,
+    grant: Option<&Path>,
     #[allow(unused_variables)] config: &StoreConfig,
 ) -> std::io::Result<()> {
-    let mut missing = Vec::new();
-    let mut cursor = Some(path);
-    while let Some(p) = cursor.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
-        missing.push(p.to_path_buf());
-        cursor = p.parent();
-    }
-    std::fs::create_dir_all(path)?;
-    for created in missing.iter().rev() {
-        let parent = created
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+    for created in crate::grant_paths::create_dir_within(path, grant)? {
+        let parent = created.parent().unwrap_or(Path::new("/"));
         let dir = std::fs::File::open(parent)?;
         dir.sync_all()?;
         #[cfg(feature = "test-support")]

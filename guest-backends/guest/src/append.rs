@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::Write;
 
 use crate::errors::io;
-use crate::types::{IoFailure, PluginError};
+use crate::types::PluginError;
 
 /// Appends `bytes` to `file`, which is `start` bytes long, and syncs the
 /// data when `sync`. On any failure the file is cut back to `start` (and
@@ -41,13 +41,7 @@ pub fn roll_back(file: &File, start: u64, label: &str, failure: PluginError) -> 
              next open or `quire recover` removes"
         ),
     };
-    match failure {
-        PluginError::Io(f) => PluginError::Io(IoFailure {
-            message: format!("{}{note}", f.message),
-            ..f
-        }),
-        other => other,
-    }
+    crate::errors::with_note(failure, &note)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Turning I/O failures into `plugin-error`s that name operation and target.
 
-use crate::types::{IoFailure, PluginError};
+use crate::types::{IoFailure, PluginError, RecordRejection};
 
 /// Wraps an I/O error with the operation and the path it concerned.
 pub fn io(operation: &str, target: &str, err: std::io::Error) -> PluginError {
@@ -26,7 +26,30 @@ impl<T> IoContext<T> for std::io::Result<T> {
 /// A plugin error in words (for errors that report a second failure).
 pub fn describe(e: &PluginError) -> String {
     match e {
-        PluginError::Io(f) => format!("{} {}: {}", f.operation, f.target, f.message),
+        PluginError::Io(f) => format!("{} `{}`: {}", f.operation, f.target, f.message),
         other => format!("{other:?}"),
+    }
+}
+
+/// `e` with `note` added to its message (what became of a batch, say).
+pub fn with_note(e: PluginError, note: &str) -> PluginError {
+    match e {
+        PluginError::Io(f) => PluginError::Io(IoFailure {
+            message: format!("{}{note}", f.message),
+            ..f
+        }),
+        PluginError::InvalidState(s) => PluginError::InvalidState(s + note),
+        PluginError::InvalidConfig(s) => PluginError::InvalidConfig(s + note),
+        PluginError::Unsupported(s) => PluginError::Unsupported(s + note),
+        PluginError::InvalidRecord(r) => PluginError::InvalidRecord(RecordRejection {
+            reason: r.reason + note,
+            ..r
+        }),
+        PluginError::Corrupt(mut a) => {
+            a.detail.push_str(note);
+            PluginError::Corrupt(a)
+        }
+        // Its text is the unit id: left as it is.
+        e @ PluginError::NoSuchUnit(_) => e,
     }
 }

@@ -736,11 +736,5 @@ fn rollback_note(failure: PluginError, undone: Result<(), PluginError>) -> Plugi
             quire_guest::errors::describe(&e)
         ),
     };
-    match failure {
-        PluginError::Io(f) => PluginError::Io(quire_guest::types::IoFailure {
-            message: format!("{}{note}", f.message),
-            ..f
-        }),
-        other => other,
-    }
+    quire_guest::errors::with_note(failure, &note)
 }

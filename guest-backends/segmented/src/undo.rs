@@ -10,8 +10,8 @@ use std::fs::OpenOptions;
 use std::path::Path;
 
 use quire_guest::atomic::{TEMP_SUFFIX, parent, sync_dir, temp_path};
-use quire_guest::errors::{self, IoContext};
-use quire_guest::types::{IoFailure, PluginError, RecordRejection};
+use quire_guest::errors::{self, IoContext, describe, with_note};
+use quire_guest::types::PluginError;
 
 use crate::fault::{self, Op};
 use crate::fsutil::{remove_dir_if_empty, remove_if_exists};
@@ -233,14 +233,6 @@ impl Rollback {
     }
 }
 
-/// The error of a rollback step, for a note.
-fn describe(e: &PluginError) -> String {
-    match e {
-        PluginError::Io(f) => format!("{} `{}`: {}", f.operation, f.target, f.message),
-        other => format!("{other:?}"),
-    }
-}
-
 /// The error to give while an earlier batch of `undo.store` is not rolled
 /// back yet and finishing that failed again with `e`.
 pub fn unfinished(undo: &Undo, e: PluginError) -> PluginError {
@@ -251,27 +243,4 @@ pub fn unfinished(undo: &Undo, e: PluginError) -> PluginError {
         undo.leftovers()
     );
     with_note(e, &note)
-}
-
-/// Adds `note` to the message of `e`.
-fn with_note(e: PluginError, note: &str) -> PluginError {
-    match e {
-        PluginError::Io(f) => PluginError::Io(IoFailure {
-            message: format!("{}{note}", f.message),
-            ..f
-        }),
-        PluginError::InvalidState(s) => PluginError::InvalidState(s + note),
-        PluginError::InvalidConfig(s) => PluginError::InvalidConfig(s + note),
-        PluginError::Unsupported(s) => PluginError::Unsupported(s + note),
-        PluginError::InvalidRecord(r) => PluginError::InvalidRecord(RecordRejection {
-            reason: r.reason + note,
-            ..r
-        }),
-        PluginError::Corrupt(mut a) => {
-            a.detail.push_str(note);
-            PluginError::Corrupt(a)
-        }
-        // Its text is the unit id: left as it is.
-        e @ PluginError::NoSuchUnit(_) => e,
-    }
 }

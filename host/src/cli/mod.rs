@@ -1,10 +1,9 @@
 //! The command-line interface. Exit codes follow Papyra: 0 healthy or done,
 //! 2 anomalies found (or left after recovery), 1 errors and usage mistakes.
 
-/// `println!` for reports: a reader that went away (`quire inspect | head`)
-/// ends the program quietly instead of panicking.
-/// A line of a report for people: control characters in it (which only
-/// plugin words can bring) are escaped, line by line.
+/// `println!` for reports: control characters (which only plugin words can
+/// bring) are escaped line by line, and a reader that went away (`quire
+/// inspect | head`) ends the program quietly instead of panicking.
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::cli::output::report_line(&format!($($arg)*))
