@@ -9,10 +9,14 @@
 //!
 //! `QUIRE_BENCH_ONLY=1,3` runs only those figures.
 //!
+//! Figure 6 runs the `quire` binary against a native program doing the
+//! same work (`cli_figure`).
+//!
 //! Data lives in `target/bench-data/` (the big files are reused between runs).
 //! Peak memory is measured in child processes (this binary re-executed with
 //! `--child WHAT PATH ...`), which print their `VmHWM`.
 
+mod cli_figure;
 mod common;
 
 use std::fs::{self, File, OpenOptions};
@@ -495,6 +499,9 @@ fn main() {
     if let Some(args) = child_args() {
         child(&args);
     }
+    if let Some(args) = cli_figure::native_cli_args() {
+        cli_figure::native_cli(&args);
+    }
     let clock = Clock::start();
     let data = target_dir().join("bench-data");
     fs::create_dir_all(&data).unwrap();
@@ -523,6 +530,11 @@ fn main() {
     }
     if wanted("5") {
         fig_memory(&data, &cache, &clock, &mut rows);
+    }
+    if wanted("6") {
+        let file = data.join(format!("scan-{SCAN_RECORDS}.ndjson"));
+        ensure_file(&file, SCAN_RECORDS);
+        cli_figure::fig_cli(&file, scratch.path(), &cache, &clock, &mut rows);
     }
     clock.say("done");
 

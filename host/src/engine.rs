@@ -23,6 +23,11 @@ pub fn engine() -> &'static Engine {
         // component-model concurrency machinery on, and we use no p3 async.
         config.concurrency_support(false);
         config.max_wasm_stack(1 << 20);
+        // `QUIRE_PERF_MAP=1` names guest functions for `perf` (in
+        // /tmp/perf-PID.map), so a profile shows where a plugin spends time.
+        if std::env::var_os("QUIRE_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).expect("the engine configuration is valid");
         let ticker = engine.weak();
         std::thread::Builder::new()

@@ -1,5 +1,9 @@
 //! Records as applications hand them to quire.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::bindings::Envelope;
@@ -26,45 +30,60 @@ impl Record {
     /// already a complete record; a missing `timestamp` is filled with `now`
     /// (Papyra's readers drop records without one).
     pub fn from_json_line(line: &str, now: f64) -> Result<Self> {
-        let line = line.trim();
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| Error::InvalidRecord(format!("invalid JSON: {e}")))?;
-        let Value::Object(mut map) = value else {
-            return Err(Error::InvalidRecord("not a JSON object".into()));
+        Self::from_json_string(line.trim().to_string(), now)
+    }
+
+    /// As [`Record::from_json_line`], taking the line by value so a record
+    /// that needs no change keeps its text without a copy.
+    pub fn from_json_string(mut line: String, now: f64) -> Result<Self> {
+        let trimmed = line.trim();
+        if trimmed.len() != line.len() {
+            line = trimmed.to_string();
+        }
+        let head = match serde_json::from_str::<Head<'_>>(&line) {
+            Ok(Head::Object(fields)) => fields,
+            Ok(Head::NotObject) => return Err(Error::InvalidRecord("not a JSON object".into())),
+            Err(e) => return Err(Error::InvalidRecord(format!("invalid JSON: {e}"))),
         };
-        let kind = match map.get("kind") {
-            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        let kind = match head.kind {
+            Some(Scalar::Str(k)) if !k.is_empty() => k.into_owned(),
             _ => {
                 return Err(Error::InvalidRecord(
                     "no `kind` string (event, audit, dead_letter, ...)".into(),
                 ));
             }
         };
-        let (timestamp, json) = match map.get("timestamp") {
-            Some(Value::Number(n)) => match n.as_f64().filter(|t| t.is_finite()) {
-                Some(t) => (t, line.to_string()),
-                None => {
-                    return Err(Error::InvalidRecord(
-                        "`timestamp` is not a finite number".into(),
-                    ));
-                }
-            },
-            None => {
-                map.insert("timestamp".into(), Value::from(now));
-                (now, serde_json::to_string(&map).expect("a map serializes"))
-            }
-            Some(_) => {
-                return Err(Error::InvalidRecord(
-                    "`timestamp` must be unix seconds as a number".into(),
-                ));
-            }
+        let store = match (head.store, head.system_id) {
+            (Some(Scalar::Str(s)), _) | (_, Some(Scalar::Str(s))) => s.into_owned(),
+            _ => DEFAULT_STORE.to_string(),
         };
-        Ok(Record {
-            store: store_of(&map),
-            kind,
-            timestamp,
-            json,
-        })
+        match head.timestamp {
+            Some(Scalar::Num(t)) if t.is_finite() => Ok(Record {
+                kind,
+                store,
+                timestamp: t,
+                json: line,
+            }),
+            Some(Scalar::Num(_)) => Err(Error::InvalidRecord(
+                "`timestamp` is not a finite number".into(),
+            )),
+            Some(_) => Err(Error::InvalidRecord(
+                "`timestamp` must be unix seconds as a number".into(),
+            )),
+            None => {
+                // Rare: rebuild the object with the time added at the end.
+                let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&line) else {
+                    unreachable!("the line parsed as an object above")
+                };
+                map.insert("timestamp".into(), Value::from(now));
+                Ok(Record {
+                    kind,
+                    store,
+                    timestamp: now,
+                    json: serde_json::to_string(&map).expect("a map serializes"),
+                })
+            }
+        }
     }
 
     /// Builds a record from fields; `kind` and `timestamp` are set in them.
@@ -116,6 +135,150 @@ impl Record {
     }
 }
 
+/// What a line is, read without building it: the four fields quire lifts
+/// (the last occurrence of a key wins, as in a JSON object read whole), the
+/// rest validated and skipped.
+enum Head<'a> {
+    Object(Fields<'a>),
+    NotObject,
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    kind: Option<Scalar<'a>>,
+    store: Option<Scalar<'a>>,
+    system_id: Option<Scalar<'a>>,
+    timestamp: Option<Scalar<'a>>,
+}
+
+/// A field's value, as far as lifting cares.
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Num(f64),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Head<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(HeadVisitor)
+    }
+}
+
+struct HeadVisitor;
+
+impl<'de> Visitor<'de> for HeadVisitor {
+    type Value = Head<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "kind" => &mut fields.kind,
+                "store" => &mut fields.store,
+                "system_id" => &mut fields.system_id,
+                "timestamp" => &mut fields.timestamp,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value::<Scalar<'de>>()?);
+        }
+        Ok(Head::Object(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Head::NotObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Head::NotObject)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Head::NotObject)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Head::NotObject)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Head::NotObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Head::NotObject)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Head::NotObject)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Num(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Num(v as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Num(v))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Scalar::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        IgnoredAny.visit_map(map)?;
+        Ok(Scalar::Other)
+    }
+}
+
 fn store_of(map: &Map<String, Value>) -> String {
     ["store", "system_id"]
         .iter()
@@ -161,5 +324,27 @@ mod tests {
         assert!(Record::from_json_line("[1]", 0.0).is_err());
         assert!(Record::from_json_line(r#"{"timestamp":1}"#, 0.0).is_err());
         assert!(Record::from_json_line(r#"{"kind":"e","timestamp":"x"}"#, 0.0).is_err());
+        assert!(Record::from_json_line(r#"{"kind":"","timestamp":1}"#, 0.0).is_err());
+        assert!(Record::from_json_line(r#"{"kind":"e","timestamp":1"#, 0.0).is_err());
+        assert!(Record::from_json_line(r#"{"kind":"e","timestamp":1} x"#, 0.0).is_err());
+        assert!(Record::from_json_line(r#"{"kind":"e","timestamp":1e999}"#, 0.0).is_err());
+        assert!(Record::from_json_line(r#""text""#, 0.0).is_err());
+    }
+
+    #[test]
+    fn lifts_as_a_whole_object_read_would() {
+        // The last of duplicate keys wins; a non-string `store` falls back to
+        // `system_id`; escaped keys are the same keys; whitespace is trimmed
+        // and everything else kept byte for byte.
+        let line = " {\"kind\":\"a\",\"store\":7,\"system_id\":\"s\\u0031\",\"ki\\u006ed\":\"b\",\"timestamp\":3,\"x\":[{\"timestamp\":\"no\"}]}\n";
+        let r = Record::from_json_string(line.to_string(), 0.0).unwrap();
+        assert_eq!(
+            (r.kind.as_str(), r.store.as_str(), r.timestamp),
+            ("b", "s1", 3.0)
+        );
+        assert_eq!(r.json, line.trim());
+        let r = Record::from_json_line(r#"{"kind":"e","store":"x","system_id":"y","timestamp":-2}"#, 0.0)
+            .unwrap();
+        assert_eq!((r.store.as_str(), r.timestamp), ("x", -2.0));
     }
 }

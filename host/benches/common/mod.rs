@@ -185,33 +185,44 @@ struct Head<'a> {
 /// Native baseline for scan and replay: every line of an NDJSON file parsed
 /// with serde_json; `each(line index, text)` for every valid record.
 /// Returns (bytes, valid records).
-pub fn native_parse(path: &Path, mut each: impl FnMut(u64, &str)) -> (u64, u64) {
-    let mut reader =
-        BufReader::with_capacity(4 << 20, File::open(path).expect("opening data file"));
+pub fn native_parse(path: &Path, each: impl FnMut(u64, &str)) -> (u64, u64) {
+    let file = File::open(path).expect("opening data file");
+    native_parse_from(BufReader::with_capacity(4 << 20, file), each)
+}
+
+/// [`native_parse`] over any reader (stdin for the CLI baselines).
+pub fn native_parse_from(mut reader: impl BufRead, mut each: impl FnMut(u64, &str)) -> (u64, u64) {
     let mut buf = String::new();
     let (mut bytes, mut records, mut index) = (0u64, 0u64, 0u64);
     loop {
         buf.clear();
-        let n = reader.read_line(&mut buf).expect("reading data file");
+        let n = reader.read_line(&mut buf).expect("reading data");
         if n == 0 {
             break;
         }
         bytes += n as u64;
         let text = buf.trim_end_matches(['\n', '\r']);
-        if let Ok(head) = serde_json::from_str::<Head>(text) {
-            let store = head
-                .store
-                .or(head.system_id)
-                .unwrap_or(Cow::Borrowed("default"));
-            std::hint::black_box(&store);
-            if head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite) {
-                records += 1;
-                each(index, text);
-            }
+        if is_record(text) {
+            records += 1;
+            each(index, text);
         }
         index += 1;
     }
     (bytes, records)
+}
+
+/// Whether `text` is a record: an object with a string `kind` and a finite
+/// numeric `timestamp` (its store lifted too, as every backend does).
+pub fn is_record(text: &str) -> bool {
+    let Ok(head) = serde_json::from_str::<Head>(text) else {
+        return false;
+    };
+    let store = head
+        .store
+        .or(head.system_id)
+        .unwrap_or(Cow::Borrowed("default"));
+    std::hint::black_box(&store);
+    head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite)
 }
 
 // ---------------------------------------------------------------- timed loops

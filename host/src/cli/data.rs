@@ -53,13 +53,19 @@ pub fn append(a: AppendArgs) -> Result<i32> {
         }
         Ok(())
     };
+    // One clock reading per batch: a record without a timestamp gets the
+    // time its batch began.
+    let mut batch_time = now();
     for (index, line) in std::io::stdin().lock().lines().enumerate() {
         let line =
             line.map_err(|e| Error::Usage(format!("reading stdin line {}: {e}", index + 1)))?;
         if line.trim().is_empty() {
             continue;
         }
-        match Record::from_json_line(&line, now()) {
+        if batch.is_empty() {
+            batch_time = now();
+        }
+        match Record::from_json_string(line, batch_time) {
             Ok(record) => batch.push(record),
             Err(e) => {
                 rejected += 1;
