@@ -33,11 +33,18 @@ pub fn build_guests(root: &Path, packages: &[&str], dir_name: &str) -> PathBuf {
             || key.starts_with("CARGO_PROFILE_")
             || key == "RUSTC_WORKSPACE_WRAPPER"
             || key == "CARGO_BUILD_TARGET"
+            || key.starts_with("CARGO_TARGET_WASM32")
         {
             cmd.env_remove(key);
         }
     }
-    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+    // wasm SIMD: the vectorised newline search (memchr), UTF-8 check
+    // (simdutf8) and string scan of `quire_guest::head` use it.
+    cmd.env(
+        "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+        "-Ctarget-feature=+simd128",
+    )
+    .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true");
     let status = cmd
         .status()

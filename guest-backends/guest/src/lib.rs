@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod checksum;
 pub mod errors;
 pub mod frames;
+pub mod head;
 pub mod linefile;
 pub mod lines;
 pub mod memlog;

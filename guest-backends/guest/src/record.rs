@@ -64,12 +64,26 @@ pub fn classify(line: &[u8], terminated: bool) -> Verdict<'_> {
             format!("{} zero bytes", line.len()),
         );
     }
-    let text = match std::str::from_utf8(line) {
+    let text = match simdutf8::basic::from_utf8(line) {
         Ok(t) => t,
-        Err(e) => {
+        Err(_) => {
+            let e = std::str::from_utf8(line).expect_err("both validators agree");
             return Verdict::Damaged(AnomalyKind::CorruptedRecord, format!("invalid UTF-8: {e}"));
         }
     };
+    if let Some(head) = crate::head::lift(text) {
+        return Verdict::Record {
+            kind: Cow::Borrowed(head.kind),
+            store: Cow::Borrowed(head.store.or(head.system_id).unwrap_or(DEFAULT_STORE)),
+            timestamp: head.timestamp,
+            json: text,
+        };
+    }
+    classify_with_serde(text)
+}
+
+/// The verdict on a UTF-8 line the fast path left undecided.
+fn classify_with_serde(text: &str) -> Verdict<'_> {
     let first = text.trim_start().as_bytes().first().copied();
     if first != Some(b'{') {
         // Valid JSON that is not an object is a different fault from garbage.
@@ -163,5 +177,120 @@ mod tests {
             classify(br#"{"kind":"event","timestamp":1}"#, false),
             Verdict::Damaged(AnomalyKind::TruncatedTail, _)
         ));
+    }
+
+    /// The fast path never says anything serde_json would not: every line
+    /// it accepts, serde accepts with the same fields. Lines are mutated
+    /// records (bytes flipped, inserted, removed, ranges repeated).
+    mod fast_path_agrees_with_serde {
+        use super::*;
+        use proptest::prelude::*;
+
+        const SEEDS: &[&str] = &[
+            r#"{"kind": "event", "system_id": "local", "actor_address": "local:worker-3", "event_type": "Tick", "payload": {"n": 12, "note": "mailbox drained"}, "timestamp": 1700000000.125}"#,
+            r#"{"timestamp":-12.5e-3,"store":"s","kind":"audit","x":[true,false,null,{"a":[]},-0.0E+1]}"#,
+            r#"{"kind":"dead_letter","store":"q","system_id":"p","message":"é \"quoted\" \\ \u00e9","timestamp":17}"#,
+        ];
+        const ALPHABET: &[u8] = b"{}[]:,\" 0123456789.-+eEtrufalsnkidmpy\\\x01\t";
+
+        fn serde_fields(text: &str) -> Option<(String, String, u64)> {
+            match classify_with_serde(text) {
+                Verdict::Record {
+                    kind,
+                    store,
+                    timestamp,
+                    ..
+                } => Some((kind.into_owned(), store.into_owned(), timestamp.to_bits())),
+                Verdict::Damaged(..) => None,
+            }
+        }
+
+        fn mutate(seed: &str, ops: &[(u8, usize, u8)]) -> Vec<u8> {
+            let mut bytes = seed.as_bytes().to_vec();
+            for &(op, at, b) in ops {
+                let at = at % (bytes.len() + 1);
+                match op % 4 {
+                    0 if at < bytes.len() => bytes[at] = ALPHABET[b as usize % ALPHABET.len()],
+                    1 => bytes.insert(at, ALPHABET[b as usize % ALPHABET.len()]),
+                    2 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => {
+                        let end = (at + b as usize % 12).min(bytes.len());
+                        let run = bytes[at..end].to_vec();
+                        bytes.splice(at..at, run);
+                    }
+                }
+            }
+            bytes
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(20_000))]
+            #[test]
+            fn on_mutated_records(
+                seed in 0..SEEDS.len(),
+                ops in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..4),
+            ) {
+                let bytes = mutate(SEEDS[seed], &ops);
+                let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(()) };
+                if let Some(head) = crate::head::lift(text) {
+                    let store = head.store.or(head.system_id).unwrap_or(DEFAULT_STORE);
+                    prop_assert_eq!(
+                        serde_fields(text),
+                        Some((head.kind.to_string(), store.to_string(), head.timestamp.to_bits())),
+                        "{}", text
+                    );
+                }
+            }
+        }
+
+        fn check(bytes: &[u8]) -> usize {
+            let Ok(text) = std::str::from_utf8(bytes) else { return 0 };
+            let Some(head) = crate::head::lift(text) else { return 0 };
+            let store = head.store.or(head.system_id).unwrap_or(DEFAULT_STORE);
+            assert_eq!(
+                serde_fields(text),
+                Some((head.kind.to_string(), store.to_string(), head.timestamp.to_bits())),
+                "{text}"
+            );
+            1
+        }
+
+        /// Every single edit of every seed: each byte replaced by, or
+        /// preceded by, each byte of the alphabet, or removed.
+        #[test]
+        fn on_every_single_edit() {
+            let mut accepted = 0;
+            for seed in SEEDS {
+                let seed = seed.as_bytes();
+                for at in 0..=seed.len() {
+                    for &b in ALPHABET {
+                        let mut inserted = seed.to_vec();
+                        inserted.insert(at, b);
+                        accepted += check(&inserted);
+                        if at < seed.len() {
+                            let mut replaced = seed.to_vec();
+                            replaced[at] = b;
+                            accepted += check(&replaced);
+                        }
+                    }
+                    if at < seed.len() {
+                        let mut removed = seed.to_vec();
+                        removed.remove(at);
+                        accepted += check(&removed);
+                    }
+                }
+            }
+            assert!(accepted > 1000, "the fast path took {accepted} edits");
+        }
+
+        #[test]
+        fn seeds_without_escapes_take_the_fast_path() {
+            assert!(crate::head::lift(SEEDS[0]).is_some());
+            assert!(crate::head::lift(SEEDS[1]).is_some());
+            assert!(crate::head::lift(SEEDS[2]).is_none(), "escapes go to serde");
+            assert!(serde_fields(SEEDS[2]).is_some());
+        }
     }
 }

@@ -1,0 +1,347 @@
+//! A fast path for the common line: one pass over the bytes that checks the
+//! JSON grammar and lifts `kind`, `store`, `system_id` and `timestamp`,
+//! without serde's per-token machinery (most of a scan's time in wasm).
+//!
+//! It only ever says "this is a record, with these fields" or "not sure";
+//! anything unusual — an escape in a string, a control character, a
+//! duplicate or non-string head field, deep nesting, any syntax error — is
+//! "not sure", and [`crate::record::classify`] asks serde_json for the
+//! verdict. So the fast path can make scan faster but never change what it
+//! says; a property test holds it to serde_json on valid and damaged lines.
+
+/// The fields lifted from a record line that the fast path accepted.
+#[derive(Debug, PartialEq)]
+pub struct Head<'a> {
+    /// `kind`.
+    pub kind: &'a str,
+    /// `store`, when present.
+    pub store: Option<&'a str>,
+    /// `system_id`, when present.
+    pub system_id: Option<&'a str>,
+    /// `timestamp`.
+    pub timestamp: f64,
+}
+
+/// Nesting the fast path follows (serde_json's limit is 128).
+const MAX_DEPTH: usize = 64;
+
+/// Lifts the head of `text` when it is plainly a record; `None` when serde
+/// must decide.
+pub fn lift(text: &str) -> Option<Head<'_>> {
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    p.ws();
+    p.eat(b'{')?;
+    let (mut kind, mut store, mut system_id, mut timestamp) = (None, None, None, None);
+    p.ws();
+    if p.peek() == Some(b'}') {
+        return None; // `{}` is not a record: serde names what is missing.
+    }
+    loop {
+        let key = p.string()?;
+        p.ws();
+        p.eat(b':')?;
+        p.ws();
+        let slot = match key {
+            "kind" => Some(&mut kind),
+            "store" => Some(&mut store),
+            "system_id" => Some(&mut system_id),
+            _ => None,
+        };
+        match (key, slot) {
+            (_, Some(slot)) => {
+                if slot.is_some() || p.peek() != Some(b'"') {
+                    return None;
+                }
+                *slot = Some(p.string()?);
+            }
+            ("timestamp", None) => {
+                if timestamp.is_some() {
+                    return None;
+                }
+                let start = p.at;
+                p.number()?;
+                timestamp = Some(&text[start..p.at]);
+            }
+            _ => p.value(1)?,
+        }
+        p.ws();
+        match p.next()? {
+            b',' => p.ws(),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    p.ws();
+    if p.at != p.bytes.len() {
+        return None;
+    }
+    // The one number quire reads is converted exactly as serde_json does.
+    let timestamp: f64 = serde_json::from_str(timestamp?).ok()?;
+    Some(Head {
+        kind: kind?,
+        store,
+        system_id,
+        timestamp: Some(timestamp).filter(|t| t.is_finite())?,
+    })
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// Any JSON value, at nesting `depth`.
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' | b'[' if depth >= MAX_DEPTH => None,
+            b'{' => {
+                self.at += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.digit()?;
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.digit()?;
+            self.digits();
+        }
+        Some(())
+    }
+
+    fn digit(&mut self) -> Option<()> {
+        self.next().filter(u8::is_ascii_digit).map(drop)
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    /// A string without escapes or control characters; its contents.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = start + plain_run(&self.bytes[start..]);
+        if self.bytes.get(end) != Some(&b'"') {
+            return None; // an escape, a control character, or the end
+        }
+        self.at = end + 1;
+        // A quote is never inside a multi-byte character: both ends are
+        // character boundaries.
+        self.text.get(start..end)
+    }
+}
+
+/// Length of the leading run of bytes that may stand in a string as they are
+/// (not `"`, not `\`, not a control character), sixteen bytes at a time
+/// with wasm's SIMD.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn plain_run(bytes: &[u8]) -> usize {
+    use core::arch::wasm32::{
+        u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_any_true, v128_load, v128_or,
+    };
+    let (quote, backslash, space) = (u8x16_splat(b'"'), u8x16_splat(b'\\'), u8x16_splat(0x20));
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 16) {
+        // SAFETY: `chunk` holds 16 readable bytes; wasm loads need no alignment.
+        let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+        let stop = v128_or(
+            v128_or(u8x16_eq(v, quote), u8x16_eq(v, backslash)),
+            u8x16_lt(v, space),
+        );
+        if v128_any_true(stop) {
+            return at + u8x16_bitmask(stop).trailing_zeros() as usize;
+        }
+        at += 16;
+    }
+    at + plain_run_words(&bytes[at..])
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn plain_run(bytes: &[u8]) -> usize {
+    plain_run_words(bytes)
+}
+
+/// [`plain_run`] eight bytes at a time, in plain integer arithmetic.
+fn plain_run_words(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let v = u64::from_le_bytes(chunk.try_into().unwrap());
+        // Bytes below 0x20 set their high bit in `v - 0x20..`, unless the
+        // byte itself has it set (then it is >= 0x80, which is fine).
+        let control = v.wrapping_sub(0x20 * ONES) & !v & HIGHS;
+        let special = has_zero(v ^ (b'"' as u64 * ONES)) | has_zero(v ^ (b'\\' as u64 * ONES));
+        if control | special != 0 {
+            break;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn papyra_lines_take_the_fast_path() {
+        let line = r#"{"kind": "event", "system_id": "local", "actor_address": "local:w-1", "payload": {"n": 12, "xs": [1.5e3, -0, true, null, "é"]}, "timestamp": 1700000000.125}"#;
+        assert_eq!(
+            lift(line),
+            Some(Head {
+                kind: "event",
+                store: None,
+                system_id: Some("local"),
+                timestamp: 1700000000.125,
+            })
+        );
+        assert_eq!(
+            lift(r#" {"timestamp":-0,"store":"s","kind":"a"} "#).map(|h| h.timestamp.to_bits()),
+            Some(serde_json::from_str::<f64>("-0").unwrap().to_bits()),
+            "an integer converts as serde_json converts it"
+        );
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_serde() {
+        for line in [
+            r#"{"kind":"a\"b","timestamp":1}"#,
+            r#"{"kind":"a","timestamp":1,"kind":"b"}"#,
+            r#"{"kind":null,"timestamp":1}"#,
+            r#"{"kind":"a","timestamp":"1"}"#,
+            r#"{"kind":"a","timestamp":01}"#,
+            r#"{"kind":"a","timestamp":1.}"#,
+            r#"{"kind":"a","timestamp":1,}"#,
+            r#"{"kind":"a","timestamp":1} x"#,
+            r#"{"kind":"a","timestamp":1e999}"#,
+            r#"{"kind":"a"}"#,
+            r#"{"timestamp":1}"#,
+            "{\"kind\":\"a\u{1}\",\"timestamp\":1}",
+            r#"{"k\u0069nd":"a","timestamp":1}"#,
+            r#"[{"kind":"a","timestamp":1}]"#,
+            r#"{"kind":"a","timestamp":1,"x":[1,]}"#,
+            r#"{"kind":"a","timestamp":1,"x":tru}"#,
+        ] {
+            assert_eq!(lift(line), None, "{line}");
+        }
+        let deep = format!(
+            r#"{{"kind":"a","timestamp":1,"x":{}{}}}"#,
+            "[".repeat(70),
+            "]".repeat(70)
+        );
+        assert_eq!(lift(&deep), None);
+    }
+
+    #[test]
+    fn plain_runs_stop_at_every_special_byte() {
+        for special in [b'"', b'\\', 0, 0x1f] {
+            for at in 0..20 {
+                let mut bytes = vec![b'a'; 20];
+                bytes[at] = special;
+                assert_eq!(plain_run(&bytes), at, "byte {special:#x} at {at}");
+                assert_eq!(plain_run_words(&bytes), at, "byte {special:#x} at {at}");
+            }
+        }
+        assert_eq!(plain_run("ééééééé xyz".as_bytes()), "ééééééé xyz".len());
+        assert_eq!(plain_run(&[0x20, 0x7f, 0x80, 0xff, b' ']), 5);
+    }
+}
