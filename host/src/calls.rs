@@ -3,10 +3,15 @@
 
 use wasmtime::component::ResourceAny;
 
-use crate::bindings::{
-    Anomaly, Envelope, ReadFilter, ReadOrder, Receipt, ReceiptFilter, ScanChunk, StorageStats,
-    StoreDurability, StoredRecord, SyncLevel, UnitInfo,
+use crate::wit::batch;
+use crate::wit::{
+    Anomaly, Envelope, ReadFilter, ReadOrder, Receipt, ReceiptFilter, RecordBatch, ScanChunk,
+    StorageStats, StoreDurability, StoredRecord, SyncLevel, UnitInfo,
 };
+
+/// Most JSON a cursor batch carries (one longer record still comes alone):
+/// memory stays flat whatever the records' size.
+pub const CURSOR_BYTES: u32 = 1 << 20;
 use crate::error::Result;
 use crate::returns;
 use crate::session::Session;
@@ -29,7 +34,7 @@ pub struct RewriterHandle {
 
 impl Session {
     /// Appends a batch.
-    pub fn append(&mut self, batch: &[Envelope], level: SyncLevel) -> Result<u64> {
+    pub fn append(&mut self, batch: &RecordBatch, level: SyncLevel) -> Result<u64> {
         self.call("append", async |l| {
             let h = l.handle;
             l.plugin.append(&mut l.store, h, batch, level).await
@@ -130,26 +135,46 @@ impl Session {
         })
     }
 
-    /// Next batch from a cursor, at most `max` records.
+    /// Next batch from a cursor: at most `max` records and about
+    /// [`CURSOR_BYTES`] of JSON.
     pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
         self.same_instance(cursor.generation, "read")?;
         let batch = self.call("read", async |l| {
-            l.plugin.next(&mut l.store, cursor.resource, max).await
+            l.plugin
+                .next(&mut l.store, cursor.resource, &cursor.unit, max, CURSOR_BYTES)
+                .await
         })?;
-        if batch.len() > max as usize {
+        let records = match batch::stored_records(&batch) {
+            Ok(records) => records,
+            Err(cause) => return Err(self.bad_return("read", format!("returned a malformed batch: {cause}"))),
+        };
+        if records.len() > max as usize {
             return Err(self.bad_return(
                 "read",
                 format!(
                     "returned {} records for a batch of at most {max}",
-                    batch.len()
+                    records.len()
                 ),
             ));
         }
-        let check = batch
+        let check = records
             .iter()
-            .try_for_each(|r| returns::record(r, &cursor.unit, &cursor.filter));
+            .try_for_each(|(r, _)| returns::record(r, &cursor.filter));
         self.checked("read", check)?;
-        Ok(batch)
+        Ok(records
+            .into_iter()
+            .map(|(r, place)| StoredRecord {
+                envelope: Envelope {
+                    kind: r.kind.to_string(),
+                    store: r.store.to_string(),
+                    timestamp: r.timestamp,
+                    json: r.json.to_string(),
+                },
+                unit: cursor.unit.clone(),
+                offset: place.offset,
+                stored_bytes: place.stored_bytes,
+            })
+            .collect())
     }
 
     /// Closes a cursor.
@@ -170,7 +195,7 @@ impl Session {
     }
 
     /// Adds records to a replacement.
-    pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &[Envelope]) -> Result<()> {
+    pub fn rewrite_write(&mut self, rewriter: &RewriterHandle, batch: &RecordBatch) -> Result<()> {
         self.same_instance(rewriter.generation, "rewrite")?;
         self.call("rewrite", async |l| {
             l.plugin

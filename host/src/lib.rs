@@ -11,7 +11,6 @@
 //! ```
 #![deny(missing_docs)]
 
-mod bindings;
 pub mod builtin;
 pub mod cache;
 mod calls;
@@ -39,10 +38,10 @@ pub mod sandbox;
 mod session;
 mod store;
 pub mod text;
-pub mod versions;
 mod wasi_files;
+mod wit;
 
-pub use bindings::{
+pub use wit::{
     AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
     StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
 };

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 
-use crate::bindings::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, v0_1, v0_2};
+use crate::wit::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};
 use crate::cache::{self, CacheUse};
 use crate::engine::engine;
 use crate::error::{Error, Result};
 use crate::sandbox::PluginState;
-use crate::versions::{BackendPre, PolicyPre};
+use crate::wit::{backends::BackendPre, policies::PolicyPre};
 
 /// Where a plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub fn check_exports(component: &Component, role: Role, label: &str) -> Result<&
     let message = match exports.iter().find(|e| e.starts_with(&prefix)) {
         Some(other) => format!(
             "exports `{other}` but this host speaks `{prefix}` at versions {spoken}; rebuild the \
-             plugin against wit/v0.2 (quire:persistence@{WIT_VERSION}) or use a quire release that \
+             plugin against wit/v0.3 (quire:persistence@{WIT_VERSION}) or use a quire release that \
              supports its version"
         ),
         None if exports.iter().any(|e| e.starts_with(WIT_PACKAGE)) => format!(
@@ -216,11 +216,7 @@ fn link_backend(
     let instance_pre = linker()
         .instantiate_pre(component)
         .map_err(|e| link_error(&label, e))?;
-    let pre = match version {
-        "0.1.0" => v0_1::backend::BackendPluginPre::new(instance_pre).map(BackendPre::V1),
-        _ => v0_2::backend::BackendPluginPre::new(instance_pre).map(BackendPre::V2),
-    }
-    .map_err(|e| link_error(&label, e))?;
+    let pre = BackendPre::new(version, instance_pre).map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
 }
 
@@ -239,11 +235,7 @@ fn link_policy(
     let instance_pre = linker()
         .instantiate_pre(component)
         .map_err(|e| link_error(&label, e))?;
-    let pre = match version {
-        "0.1.0" => v0_1::policy::RetentionPolicyPre::new(instance_pre).map(PolicyPre::V1),
-        _ => v0_2::policy::RetentionPolicyPre::new(instance_pre).map(PolicyPre::V2),
-    }
-    .map_err(|e| link_error(&label, e))?;
+    let pre = PolicyPre::new(version, instance_pre).map_err(|e| link_error(&label, e))?;
     Ok(Arc::new(Loaded { label, pre, cache }))
 }
 

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::bindings::{PolicyError, RecordMeta, UnitInfo, UnitVerdict};
+use crate::wit::batch::meta_batch;
+use crate::wit::{MetaBatch, PolicyError, UnitInfo, UnitVerdict};
 use crate::error::{Error, Result};
 use crate::instance::{Caller, Instance};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::plugin::LoadedPolicy;
 use crate::sandbox::Grants;
-use crate::versions::PolicyInstance;
+use crate::wit::policies::PolicyInstance;
 
 /// A policy plugin with its evaluator. Policies get no directories at all.
 ///
@@ -27,7 +28,29 @@ pub struct Policy {
 }
 
 /// Re-exported so callers can build metadata batches.
-pub use crate::bindings::{RecordMeta as Meta, UnitVerdict as Verdict};
+pub use crate::wit::UnitVerdict as Verdict;
+
+/// What a policy is told about one record: no payload, just the facts
+/// retention rules are written against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    /// The record's kind.
+    pub kind: String,
+    /// Its store.
+    pub store: String,
+    /// Its timestamp, Unix seconds.
+    pub timestamp: f64,
+    /// Bytes it occupies on disk, as the backend reported them.
+    pub stored_bytes: u64,
+}
+
+fn metas(batch: &[Meta]) -> MetaBatch {
+    meta_batch(
+        batch
+            .iter()
+            .map(|m| (m.kind.as_str(), m.store.as_str(), m.timestamp, m.stored_bytes)),
+    )
+}
 
 impl Policy {
     /// Instantiates `loaded` and configures it with `config` (JSON) at time `now`.
@@ -105,16 +128,18 @@ impl Policy {
     }
 
     /// Pass one.
-    pub fn observe(&mut self, batch: &[RecordMeta]) -> Result<()> {
+    pub fn observe(&mut self, batch: &[Meta]) -> Result<()> {
+        let batch = metas(batch);
         self.call("observe", async |p| {
-            p.plugin.observe(&mut p.store, p.handle, batch).await
+            p.plugin.observe(&mut p.store, p.handle, &batch).await
         })
     }
 
     /// Pass two: keep flags, one per record.
-    pub fn decide(&mut self, batch: &[RecordMeta]) -> Result<Vec<bool>> {
+    pub fn decide(&mut self, batch: &[Meta]) -> Result<Vec<bool>> {
+        let metas = metas(batch);
         let keep = self.call("decide", async |p| {
-            p.plugin.decide(&mut p.store, p.handle, batch).await
+            p.plugin.decide(&mut p.store, p.handle, &metas).await
         })?;
         if keep.len() != batch.len() {
             let cause = format!(
@@ -132,6 +157,6 @@ fn policy_error(label: &str, operation: &str, e: PolicyError) -> Error {
     Error::Plugin {
         plugin: label.to_string(),
         operation: operation.into(),
-        message: crate::text::clean(&crate::bindings::describe_policy(&e)).into_owned(),
+        message: crate::text::clean(&crate::wit::describe_policy(&e)).into_owned(),
     }
 }

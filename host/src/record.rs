@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::bindings::Envelope;
+use crate::wit::Envelope;
 use crate::error::{Error, Result};
 
 /// Store name for records that name none (same as the guest helper's).
@@ -124,14 +124,6 @@ impl Record {
             json: e.json,
         }
     }
-
-    pub(crate) fn into_envelope(self) -> Envelope {
-        Envelope {
-            kind: self.kind,
-            store: self.store,
-            timestamp: self.timestamp,
-            json: self.json,
-        }
     }
 }
 

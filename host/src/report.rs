@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::bindings::{Anomaly, UnitInfo};
+use crate::wit::{Anomaly, UnitInfo};
 
 /// One anomaly, located.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -202,8 +202,8 @@ pub struct ReceiptEntry {
     pub details: serde_json::Value,
 }
 
-impl From<&crate::bindings::Receipt> for ReceiptEntry {
-    fn from(r: &crate::bindings::Receipt) -> Self {
+impl From<&crate::wit::Receipt> for ReceiptEntry {
+    fn from(r: &crate::wit::Receipt) -> Self {
         ReceiptEntry {
             kind: r.kind.label().into(),
             unit: r.unit.clone(),
@@ -245,8 +245,8 @@ pub struct StoreDurabilityEntry {
     pub state: String,
 }
 
-impl From<&crate::bindings::StoreDurability> for StoreDurabilityEntry {
-    fn from(d: &crate::bindings::StoreDurability) -> Self {
+impl From<&crate::wit::StoreDurability> for StoreDurabilityEntry {
+    fn from(d: &crate::wit::StoreDurability) -> Self {
         let state = if d.buffered > 0 {
             "buffered"
         } else if d.unsynced > 0 {

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bindings::UnitInfo;
+use crate::wit::UnitInfo;
 use crate::error::Result;
 use crate::policy::{Meta, Policy, Verdict};
 

@@ -3,7 +3,8 @@
 //! applications and terminals, a scan's offsets drive the host's loop. A
 //! value that cannot be true is a fault of the plugin, never data.
 
-use crate::bindings::{Anomaly, ReadFilter, StoredRecord};
+use crate::wit::batch::RecordRef;
+use crate::wit::{Anomaly, ReadFilter};
 
 /// A unit id must name something inside the backend's root: relative, no
 /// `..`, no NUL. (`""` is allowed: some backends have one nameless unit.)
@@ -26,38 +27,27 @@ pub(crate) fn anomalies(anomalies: &[Anomaly]) -> Result<(), String> {
     anomalies.iter().try_for_each(|a| unit_id(&a.unit))
 }
 
-/// A record from a cursor over `unit` opened with `filter`: it must come
-/// from that unit and pass the filter.
-pub(crate) fn record(record: &StoredRecord, unit: &str, filter: &ReadFilter) -> Result<(), String> {
-    let e = &record.envelope;
-    if record.unit != unit {
-        return Err(format!(
-            "returned a record of unit `{}` from a cursor over `{}`",
-            crate::text::clean(&record.unit),
-            crate::text::clean(unit)
-        ));
-    }
-    if !filter.kinds.is_empty() && !filter.kinds.contains(&e.kind) {
+/// A record from a cursor opened with `filter`: it must pass the filter.
+/// (Its unit is the cursor's: a batch comes from one unit.)
+pub(crate) fn record(r: &RecordRef<'_>, filter: &ReadFilter) -> Result<(), String> {
+    if !filter.kinds.is_empty() && !filter.kinds.iter().any(|k| k == r.kind) {
         return Err(format!(
             "returned a record of kind `{}`, which the read filter excludes",
-            crate::text::clean(&e.kind)
+            crate::text::clean(r.kind)
         ));
     }
-    if !filter.stores.is_empty() && !filter.stores.contains(&e.store) {
+    if !filter.stores.is_empty() && !filter.stores.iter().any(|s| s == r.store) {
         return Err(format!(
             "returned a record of store `{}`, which the read filter excludes",
-            crate::text::clean(&e.store)
+            crate::text::clean(r.store)
         ));
     }
-    if !e.timestamp.is_finite() {
-        return Err(format!("returned a record with timestamp {}", e.timestamp));
-    }
-    if filter.since.is_some_and(|since| e.timestamp < since)
-        || filter.until.is_some_and(|until| e.timestamp >= until)
+    if filter.since.is_some_and(|since| r.timestamp < since)
+        || filter.until.is_some_and(|until| r.timestamp >= until)
     {
         return Err(format!(
             "returned a record at {}, outside the read filter's time range",
-            e.timestamp
+            r.timestamp
         ));
     }
     // Raw control characters are not a fault: a damaged record may hold
@@ -102,7 +92,6 @@ pub(crate) fn scan_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::Envelope;
 
     #[test]
     fn unit_ids_stay_inside_the_root() {
@@ -127,17 +116,12 @@ mod tests {
         }
     }
 
-    fn stored(kind: &str, store: &str, timestamp: f64, json: &str) -> StoredRecord {
-        StoredRecord {
-            envelope: Envelope {
-                kind: kind.into(),
-                store: store.into(),
-                timestamp,
-                json: json.into(),
-            },
-            unit: "u".into(),
-            offset: 0,
-            stored_bytes: 10,
+    fn r<'a>(kind: &'a str, store: &'a str, timestamp: f64) -> RecordRef<'a> {
+        RecordRef {
+            kind,
+            store,
+            timestamp,
+            json: r#"{"kind":"event","timestamp":10}"#,
         }
     }
 
@@ -149,20 +133,11 @@ mod tests {
             since: Some(10.0),
             until: Some(20.0),
         };
-        let ok = r#"{"kind":"event","timestamp":10}"#;
-        assert!(record(&stored("event", "a", 10.0, ok), "u", &filter).is_ok());
-        assert!(record(&stored("audit", "a", 10.0, ok), "u", &filter).is_err());
-        assert!(record(&stored("event", "b", 10.0, ok), "u", &filter).is_err());
-        assert!(record(&stored("event", "a", 9.9, ok), "u", &filter).is_err());
-        assert!(record(&stored("event", "a", 20.0, ok), "u", &filter).is_err());
-        let all = ReadFilter {
-            kinds: vec![],
-            stores: vec![],
-            since: None,
-            until: None,
-        };
-        assert!(record(&stored("event", "a", f64::NAN, ok), "u", &all).is_err());
-        assert!(record(&stored("event", "a", 10.0, ok), "other", &filter).is_err());
+        assert!(record(&r("event", "a", 10.0), &filter).is_ok());
+        assert!(record(&r("audit", "a", 10.0), &filter).is_err());
+        assert!(record(&r("event", "b", 10.0), &filter).is_err());
+        assert!(record(&r("event", "a", 9.9), &filter).is_err());
+        assert!(record(&r("event", "a", 20.0), &filter).is_err());
     }
 
     #[test]
@@ -177,7 +152,7 @@ mod tests {
         assert!(scan_step("u", 100, 50, 40, true, &[]).is_err());
         assert!(scan_step("u", 100, 0, 101, true, &[]).is_err());
         let anomaly = |offset, length| Anomaly {
-            kind: crate::bindings::AnomalyKind::CorruptedRecord,
+            kind: crate::wit::AnomalyKind::CorruptedRecord,
             unit: "u".into(),
             offset,
             length,

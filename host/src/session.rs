@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
-use crate::bindings::{OpenConfig, PluginError};
+use crate::wit::{OpenConfig, PluginError};
 use crate::error::{Error, Result};
 use crate::instance::{Caller, Instance};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::plugin::LoadedBackend;
 use crate::sandbox::Grants;
-use crate::versions::Backend;
+use crate::wit::backends::Backend;
 
 pub(crate) type Live = Instance<Backend>;
 
@@ -42,7 +42,7 @@ pub(crate) fn plugin_error(label: &str, operation: &str, e: PluginError) -> Erro
         e => Error::Plugin {
             plugin,
             operation,
-            message: crate::text::clean(&crate::bindings::describe(&e)).into_owned(),
+            message: crate::text::clean(&crate::wit::describe(&e)).into_owned(),
         },
     }
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::bindings::{BackendInfo, Envelope, OpenConfig, SyncLevel};
+use crate::wit::batch::BatchBuilder;
+use crate::wit::{BackendInfo, OpenConfig, RecordBatch, SyncLevel};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::lock::{self, WriterLock};
@@ -120,7 +121,7 @@ impl StoreConfig {
 /// Records waiting for the group-commit leader.
 #[derive(Default)]
 struct CommitQueue {
-    pending: Vec<Envelope>,
+    pending: BatchBuilder,
     /// Id of the batch `pending` will become.
     open_batch: u64,
     leader_active: bool,
@@ -260,19 +261,19 @@ impl Store {
         }
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let my_batch = queue.open_batch;
-        queue
-            .pending
-            .extend(records.into_iter().map(Record::into_envelope));
+        for r in &records {
+            queue.pending.push(&r.kind, &r.store, r.timestamp, &r.json);
+        }
         *queue.waiting.entry(my_batch).or_default() += 1;
         if !queue.leader_active {
             queue.leader_active = true;
-            while !queue.pending.is_empty() {
-                let batch = std::mem::take(&mut queue.pending);
+            while queue.pending.len() > 0 {
+                let batch = std::mem::take(&mut queue.pending).finish();
                 let id = queue.open_batch;
                 queue.open_batch += 1;
                 let sync_now = match self.config.durability {
                     Durability::PerWrite => true,
-                    Durability::EveryN(n) => queue.unsynced_records + batch.len() as u64 >= n,
+                    Durability::EveryN(n) => queue.unsynced_records + batch.entries.len() as u64 >= n,
                     Durability::Batch | Durability::Buffered => false,
                 };
                 drop(queue);
@@ -281,7 +282,7 @@ impl Store {
                 queue.unsynced_records = if sync_now {
                     0
                 } else {
-                    queue.unsynced_records + batch.len() as u64
+                    queue.unsynced_records + batch.entries.len() as u64
                 };
                 let waiters = queue.waiting.remove(&id).unwrap_or(0);
                 queue.finished.insert(id, (waiters, outcome));
@@ -304,7 +305,7 @@ impl Store {
         outcome
     }
 
-    fn write_batch(&self, batch: &[Envelope], sync: bool) -> Result<()> {
+    fn write_batch(&self, batch: &RecordBatch, sync: bool) -> Result<()> {
         let level = match (sync, self.config.durability) {
             (true, _) => SyncLevel::Durable,
             (false, Durability::Buffered) => SyncLevel::Buffered,
@@ -313,7 +314,7 @@ impl Store {
         let result = self.session().append(batch, level);
         match &result {
             Ok(bytes) => {
-                metrics::add(&self.metrics.records_written, batch.len() as u64);
+                metrics::add(&self.metrics.records_written, batch.entries.len() as u64);
                 metrics::add(&self.metrics.bytes_written, *bytes);
                 if sync {
                     metrics::add(&self.metrics.syncs, 1);

@@ -7,7 +7,7 @@
 //! rewrites the units that lose records. A dry run stops after pass two.
 
 use super::merge::merge_units;
-use crate::bindings::{ReadFilter, Receipt, ReceiptKind, StoredRecord, UnitInfo};
+use crate::wit::{ReadFilter, Receipt, ReceiptKind, StoredRecord, UnitInfo};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::policy::{Meta, Verdict};

@@ -1,6 +1,6 @@
 //! Units, checkpoints, the durability snapshot and receipts.
 
-use crate::bindings::{Receipt, ReceiptFilter, UnitInfo};
+use crate::wit::{Receipt, ReceiptFilter, UnitInfo};
 use crate::error::{Error, Result};
 use crate::report::{DurabilityReport, StoreDurabilityEntry};
 use crate::store::Store;

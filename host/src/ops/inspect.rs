@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bindings::ReceiptFilter;
+use crate::wit::ReceiptFilter;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::read::ReadQuery;

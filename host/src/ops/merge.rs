@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::bindings::{ReadFilter, ReadOrder, StoredRecord, UnitInfo};
+use crate::wit::{ReadFilter, ReadOrder, StoredRecord, UnitInfo};
 use crate::calls::CursorHandle;
 use crate::error::Result;
 use crate::session::Session;

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::merge::merge_units;
-use crate::bindings::{ReadFilter, StoredRecord, UnitInfo};
+use crate::wit::{ReadFilter, StoredRecord, UnitInfo};
 use crate::error::Result;
 use crate::metrics;
 use crate::store::Store;

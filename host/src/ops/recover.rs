@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::bindings::AnomalyKind;
+use crate::wit::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::progress::Progress;
@@ -182,9 +182,9 @@ fn quarantine_receipt(
     copy: &std::path::Path,
     anomalies: u64,
     bytes: u64,
-) -> crate::bindings::Receipt {
-    crate::bindings::Receipt {
-        kind: crate::bindings::ReceiptKind::Quarantined,
+) -> crate::wit::Receipt {
+    crate::wit::Receipt {
+        kind: crate::wit::ReceiptKind::Quarantined,
         unit: unit.to_string(),
         store,
         at: now(),

@@ -1,7 +1,8 @@
 //! The one copy loop behind repair and compaction: stream a unit's valid
 //! records through the host into the backend's atomic rewriter.
 
-use crate::bindings::{ReadFilter, ReadOrder, StoredRecord};
+use crate::wit::batch::BatchBuilder;
+use crate::wit::{ReadFilter, ReadOrder, StoredRecord};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::session::Session;
@@ -46,15 +47,16 @@ pub fn rewrite_unit(
             if batch.is_empty() {
                 return Ok(());
             }
-            let mut out = Vec::with_capacity(batch.len());
-            for record in batch {
+            let mut out = BatchBuilder::default();
+            for record in &batch {
                 progress.advance(record.stored_bytes);
-                if keep(&record)? {
-                    out.push(record.envelope);
+                if keep(record)? {
+                    let e = &record.envelope;
+                    out.push(&e.kind, &e.store, e.timestamp, &e.json);
                 }
             }
             kept += out.len() as u64;
-            session.rewrite_write(&rewriter, &out)?;
+            session.rewrite_write(&rewriter, &out.finish())?;
         }
     })();
     session.close_cursor(cursor);

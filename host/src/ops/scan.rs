@@ -22,7 +22,7 @@ impl Store {
     fn scan_inner(&self, progress: &dyn Progress) -> Result<ScanReport> {
         let mut session = self.session();
         let mut report = ScanReport::default();
-        let note = |report: &mut ScanReport, found: Vec<crate::bindings::Anomaly>| {
+        let note = |report: &mut ScanReport, found: Vec<crate::wit::Anomaly>| {
             report.anomaly_count += found.len() as u64;
             for a in found {
                 if report.anomalies.len() < MAX_FINDINGS {

@@ -1,67 +1,32 @@
-//! Host-side bindings generated from the WIT package, one module per version.
+//! The WIT contract as the host sees it, Zed style: one module per version
+//! (`v0_3` is the newest and its types are the host's own; `v0_2` and `v0_1`
+//! convert into them), one dispatch enum per world (`backends`, `policies`),
+//! and the host's side of the bulk layouts (`batch`).
 
-/// Bindings for `quire:persistence@0.2.0`, the version this host is written against.
-#[allow(missing_docs)]
-pub mod v0_2 {
-    /// The `backend-plugin` world.
-    pub mod backend {
-        wasmtime::component::bindgen!({
-            path: "../wit/v0.2",
-            world: "backend-plugin",
-            exports: { default: async },
-        });
-    }
-    /// The `retention-policy` world.
-    pub mod policy {
-        wasmtime::component::bindgen!({
-            path: "../wit/v0.2",
-            world: "retention-policy",
-            exports: { default: async },
-            with: { "quire:persistence/types": super::backend::quire::persistence::types },
-        });
-    }
-}
+pub mod backends;
+pub mod batch;
+pub mod policies;
+pub mod v0_1;
+pub mod v0_2;
+pub mod v0_3;
 
-/// Bindings for `quire:persistence@0.1.0`. Its `types` interface is the same
-/// as 0.2's, so both versions share one set of Rust types; what differs is
-/// adapted in `versions.rs`.
-#[allow(missing_docs)]
-pub mod v0_1 {
-    /// The `backend-plugin` world.
-    pub mod backend {
-        wasmtime::component::bindgen!({
-            path: "../wit/v0.1",
-            world: "backend-plugin",
-            exports: { default: async },
-            with: { "quire:persistence/types": crate::bindings::v0_2::backend::quire::persistence::types },
-        });
-    }
-    /// The `retention-policy` world.
-    pub mod policy {
-        wasmtime::component::bindgen!({
-            path: "../wit/v0.1",
-            world: "retention-policy",
-            exports: { default: async },
-            with: { "quire:persistence/types": crate::bindings::v0_2::backend::quire::persistence::types },
-        });
-    }
-}
-
-pub use v0_2::backend::exports::quire::persistence::backend::{
+pub use v0_3::backend::exports::quire::persistence::backend::{
     BackendInfo, OpenConfig, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
 };
-pub use v0_2::backend::quire::persistence::types::{
-    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats,
-    StoredRecord, SyncLevel, UnitInfo,
+pub use v0_3::backend::quire::persistence::types::{
+    Anomaly, AnomalyKind, BatchEntry, Envelope, PluginError, ReadFilter, ReadOrder, RecordBatch,
+    RecordPlace, ScanChunk, StorageStats, StoredBatch, StoredRecord, SyncLevel, UnitInfo,
 };
-pub use v0_2::policy::exports::quire::persistence::policy::{PolicyError, RecordMeta, UnitVerdict};
+pub use v0_3::policy::exports::quire::persistence::policy::{
+    MetaBatch, MetaEntry, PolicyError, UnitVerdict,
+};
 
 /// The WIT package this host speaks.
 pub const WIT_PACKAGE: &str = "quire:persistence";
 /// The newest version it speaks; plugins are written against this one.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = v0_3::VERSION;
 /// Every version it loads, newest first. Older plugins are adapted.
-pub const WIT_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
+pub const WIT_VERSIONS: &[&str] = &[v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
 
 /// A plugin error in words, naming operation and target where it has them.
 pub fn describe(e: &PluginError) -> String {
