@@ -124,7 +124,6 @@ impl Record {
             json: e.json,
         }
     }
-    }
 }
 
 /// What a line is, read without building it: the four fields quire lifts
