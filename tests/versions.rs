@@ -1,12 +1,63 @@
 //! Plugins built against an older WIT version keep loading: the 0.1
 //! components in `fixtures/plugins-v0.1` were built by quire's first
-//! release and are adapted by the host.
+//! release, the 0.2 ones in `fixtures/plugins-v0.2` by the last release
+//! before record batches (0.3), and the host adapts both.
 
 use quire::{PluginSource, Policy, ReadQuery, Retention, Store, StoreConfig};
 use quire_tests::cli::{fixture, quire_run, shared_cache, stdout};
 
 fn v01(name: &str) -> std::path::PathBuf {
     fixture(&format!("plugins-v0.1/{name}"))
+}
+
+fn v02(name: &str) -> std::path::PathBuf {
+    fixture(&format!("plugins-v0.2/{name}"))
+}
+
+#[test]
+fn a_0_2_backend_and_policy_take_batches_apart_and_put_them_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(
+        PluginSource::File(v02("ndjson-0.2.wasm")),
+        dir.path().join("log.ndjson"),
+    );
+    config.cache_dir = Some(shared_cache());
+    let store = Store::open(config).unwrap();
+    let records: Vec<_> = (0..2500)
+        .map(|i| quire_tests::record(if i % 3 == 0 { "audit" } else { "event" }, 1000.0 + i as f64))
+        .collect();
+    store.append(records.clone()).unwrap();
+    // What the 0.2 plugin wrote is exactly the records, as lines.
+    let text = std::fs::read_to_string(dir.path().join("log.ndjson")).unwrap();
+    let want: String = records.iter().map(|r| format!("{}\n", r.json)).collect();
+    assert_eq!(text, want);
+    // Read back through several cursor batches, filtered per record.
+    let all = store.read_all(&ReadQuery::default()).unwrap();
+    assert_eq!(all.len(), 2500);
+    assert!(all.iter().zip(&records).all(|(got, r)| got.envelope.json == r.json
+        && got.envelope.kind == r.kind
+        && got.envelope.timestamp == r.timestamp));
+    assert_eq!(all[1].offset, records[0].json.len() as u64 + 1);
+    let audits = ReadQuery {
+        kinds: vec!["audit".into()],
+        ..ReadQuery::default()
+    };
+    assert_eq!(store.read_all(&audits).unwrap().len(), 834);
+    assert!(store.durability().is_ok());
+    // A 0.2 policy compacts through the adapter.
+    let policy = quire::plugin::load_policy(
+        &PluginSource::File(v02("retention-standard-0.2.wasm")),
+        Some(&shared_cache()),
+    )
+    .unwrap();
+    let policy = Policy::create(&policy, r#"{"max_records": 100}"#, 5000.0, quire::Limits::default())
+        .unwrap();
+    let report = store
+        .compact(&mut Retention::single(policy), false, &quire::progress::Silent)
+        .unwrap();
+    assert_eq!((report.records_before, report.records_after), (2500, 100));
+    let kept = store.read_all(&ReadQuery::default()).unwrap();
+    assert_eq!(kept.first().unwrap().envelope.timestamp, 3400.0);
 }
 
 #[test]
@@ -81,9 +132,16 @@ fn plugin_check_names_the_version_a_plugin_speaks() {
         "{}",
         stdout(&out)
     );
-    let out = quire_run(dir.path(), &["plugin", "check", "ndjson"], "");
+    let plugin = v02("ndjson-0.2.wasm");
+    let out = quire_run(dir.path(), &["plugin", "check", plugin.to_str().unwrap()], "");
     assert!(
         stdout(&out).contains("quire:persistence@0.2.0"),
+        "{}",
+        stdout(&out)
+    );
+    let out = quire_run(dir.path(), &["plugin", "check", "ndjson"], "");
+    assert!(
+        stdout(&out).contains("quire:persistence@0.3.0"),
         "{}",
         stdout(&out)
     );

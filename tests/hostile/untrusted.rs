@@ -1,6 +1,7 @@
 //! What a plugin returns is untrusted: its words reach no terminal raw, its
 //! unit ids stay inside its root, its records pass the filter they were read
-//! with, and its scan offsets move forward inside the unit.
+//! with, its batches add up, and its scan offsets move forward inside the
+//! unit.
 
 use super::*;
 use quire_tests::cli::{stderr, stdout};
@@ -130,6 +131,21 @@ fn records_outside_the_read_filter_are_faults() {
         assert_eq!(timestamps(&store), [] as [f64; 0]);
         store.append(batch()).unwrap();
     }
+}
+
+#[test]
+fn a_batch_whose_lengths_do_not_add_up_is_a_fault() {
+    let fixture = Fixture::new();
+    let store = fixture.open("bad-batch");
+    store
+        .append(vec![record("event", 1.0), record("event", 2.0)])
+        .unwrap();
+    let err = store.read_all(&ReadQuery::default()).unwrap_err();
+    let (_, operation, cause) = fault_parts(err);
+    assert_eq!(operation, "read");
+    assert!(cause.contains("malformed batch") && cause.contains("record 0"), "{cause}");
+    // The instance was discarded; the next call gets a fresh one.
+    store.append(vec![record("event", 3.0)]).unwrap();
 }
 
 #[test]

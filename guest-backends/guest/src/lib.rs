@@ -10,6 +10,7 @@
 
 pub mod append;
 pub mod atomic;
+pub mod batch;
 pub mod checksum;
 pub mod errors;
 pub mod frames;
@@ -26,7 +27,7 @@ pub mod record;
 #[allow(missing_docs)]
 pub mod backend_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.2",
+        path: "../../wit/v0.3",
         world: "backend-plugin",
         pub_export_macro: true,
         export_macro_name: "export_backend",
@@ -38,7 +39,7 @@ pub mod backend_bindings {
 #[allow(missing_docs)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.2",
+        path: "../../wit/v0.3",
         world: "retention-policy",
         pub_export_macro: true,
         export_macro_name: "export_policy",

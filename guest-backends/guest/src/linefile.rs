@@ -10,8 +10,9 @@ use std::path::Path;
 use crate::errors::IoContext;
 use crate::lines::LineReader;
 use crate::record::{self, Verdict};
+use crate::batch::{BatchBuilder, EnvelopeRef};
 use crate::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, RecordRejection, ScanChunk, StoredRecord,
+    Anomaly, PluginError, ReadFilter, RecordBatch, RecordRejection, ScanChunk, StoredBatch,
 };
 
 /// Read size for validation: large sequential reads.
@@ -21,10 +22,10 @@ pub const SCAN_CHUNK: usize = 1 << 20;
 /// many units keeps one cursor per unit open at the same time.
 pub const CURSOR_CHUNK: usize = 64 << 10;
 
-/// Checks every envelope of a batch for a line format; nothing is encoded
-/// unless all pass. The rejection names the envelope's index in the batch.
-pub fn check_batch(batch: &[Envelope]) -> Result<(), PluginError> {
-    for (index, envelope) in batch.iter().enumerate() {
+/// Checks every record of a batch for a line format; nothing is encoded
+/// unless all pass. The rejection names the record's index in the batch.
+pub fn check_batch<'a>(batch: impl IntoIterator<Item = EnvelopeRef<'a>>) -> Result<(), PluginError> {
+    for (index, envelope) in batch.into_iter().enumerate() {
         record::check_appendable(envelope).map_err(|reason| {
             PluginError::InvalidRecord(RecordRejection {
                 index: index as u32,
@@ -35,21 +36,20 @@ pub fn check_batch(batch: &[Envelope]) -> Result<(), PluginError> {
     Ok(())
 }
 
-/// Appends each envelope's JSON and a newline to `buf`. The envelopes must
+/// Appends each record's JSON and a newline to `buf`. The records must
 /// have passed [`check_batch`].
-pub fn encode_into<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>, buf: &mut Vec<u8>) {
+pub fn encode_into<'a>(envelopes: impl IntoIterator<Item = EnvelopeRef<'a>>, buf: &mut Vec<u8>) {
     for envelope in envelopes {
         buf.extend_from_slice(envelope.json.as_bytes());
         buf.push(b'\n');
     }
 }
 
-/// A checked batch as lines, ready for one write.
-pub fn encode_batch(batch: &[Envelope]) -> Result<Vec<u8>, PluginError> {
-    check_batch(batch)?;
-    let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
-    encode_into(batch, &mut buf);
-    Ok(buf)
+/// A batch's text, once every record in it is checked for a line format:
+/// the batch is already laid out as NDJSON lines.
+pub fn checked_text(batch: &RecordBatch) -> Result<&[u8], PluginError> {
+    check_batch(crate::batch::records(batch)?)?;
+    Ok(&batch.text)
 }
 
 /// True when the file is non-empty and its last byte is not a newline: a
@@ -237,14 +237,15 @@ impl LineCursor {
         }
     }
 
-    /// Up to `max` records; an empty list at the end.
-    pub fn next_records(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
+    /// The next batch: at most `max_records` records and about `max_bytes`
+    /// of JSON; an empty batch at the end.
+    pub fn next_records(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+        let mut out = BatchBuilder::default();
         let mut slot = self.lines.borrow_mut();
         let Some(lines) = slot.as_mut() else {
-            return Ok(Vec::new());
+            return Ok(out.finish_stored());
         };
-        let mut out = Vec::with_capacity(max.min(4096) as usize);
-        while out.len() < max as usize {
+        while !out.full(max_records, max_bytes) {
             let Some(line) = lines.next_line().ctx("read", &self.unit)? else {
                 break;
             };
@@ -258,32 +259,36 @@ impl LineCursor {
                 continue;
             };
             if record::matches(&self.filter, &kind, &store, timestamp) {
-                out.push(StoredRecord {
-                    envelope: Envelope {
-                        kind: kind.into(),
-                        store: store.into(),
-                        timestamp,
-                        json: json.into(),
-                    },
-                    unit: self.unit.clone(),
-                    offset: line.offset,
-                    stored_bytes: line.stored_len(),
-                });
+                let record = EnvelopeRef {
+                    kind: &kind,
+                    store: &store,
+                    timestamp,
+                    json,
+                };
+                out.push_stored(record, line.offset, line.stored_len());
             }
         }
-        Ok(out)
+        Ok(out.finish_stored())
+    }
+}
+
+impl LineCursor {
+    /// The next at most `max` records, owned (tests read them so).
+    pub fn next_owned(&self, max: u32) -> Result<Vec<crate::batch::StoredRecord>, PluginError> {
+        Ok(crate::batch::owned(&self.next_records(max, u32::MAX)?))
     }
 }
 
 impl crate::backend::GuestCursor for LineCursor {
-    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
-        self.next_records(max)
+    fn next(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+        self.next_records(max_records, max_bytes)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Envelope;
     use crate::types::AnomalyKind;
 
     fn write(dir: &Path, text: &str) -> std::path::PathBuf {
@@ -352,10 +357,11 @@ mod tests {
             until: None,
         };
         let cursor = LineCursor::open(&path, "u".into(), filter, 3).unwrap();
-        let got = cursor.next_records(10).unwrap();
+        let batch = cursor.next_records(10, u32::MAX).unwrap();
+        let got = crate::batch::stored(&batch);
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].stored_bytes, REC.len() as u64 + 1);
-        assert!(cursor.next_records(10).unwrap().is_empty());
+        assert_eq!(got[0].1.stored_bytes, REC.len() as u64 + 1);
+        assert!(cursor.next_records(10, u32::MAX).unwrap().places.is_empty());
     }
 
     #[test]
@@ -367,14 +373,12 @@ mod tests {
             json: REC.into(),
         };
         let bad = Envelope {
-            json: "{\"a\":\n1}".into(),
+            json: "{\"a\":1".into(),
             ..ok.clone()
         };
-        assert_eq!(
-            encode_batch(std::slice::from_ref(&ok)).unwrap(),
-            format!("{REC}\n").into_bytes()
-        );
-        match encode_batch(&[ok, bad]) {
+        let batch = crate::batch::from_envelopes([&ok]);
+        assert_eq!(checked_text(&batch).unwrap(), format!("{REC}\n").as_bytes());
+        match checked_text(&crate::batch::from_envelopes([&ok, &bad])) {
             Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 1),
             _ => panic!("expected a rejection"),
         }

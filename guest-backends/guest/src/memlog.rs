@@ -6,8 +6,9 @@ use std::rc::Rc;
 
 use crate::backend::StoreDurability;
 use crate::record;
+use crate::batch::{BatchBuilder, Envelope};
 use crate::types::{
-    Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredRecord,
+    PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredBatch,
     UnitInfo,
 };
 
@@ -29,7 +30,7 @@ fn stored_len(envelope: &Envelope) -> u64 {
 pub fn check_batch(batch: &[Envelope]) -> Result<u64, PluginError> {
     let mut bytes = 0;
     for (index, envelope) in batch.iter().enumerate() {
-        record::check_appendable(envelope).map_err(|reason| {
+        record::check_appendable(envelope.into()).map_err(|reason| {
             PluginError::InvalidRecord(RecordRejection {
                 index: index as u32,
                 reason,
@@ -116,7 +117,6 @@ impl MemLog {
 /// not part of it.
 pub struct MemCursor {
     log: SharedLog,
-    unit: String,
     filter: ReadFilter,
     order: ReadOrder,
     /// Next index (oldest-first) or one past it (newest-first).
@@ -126,7 +126,7 @@ pub struct MemCursor {
 
 impl MemCursor {
     /// Opens a cursor over `log`, naming its records' unit `unit`.
-    pub fn new(log: SharedLog, unit: &str, filter: ReadFilter, order: ReadOrder) -> Self {
+    pub fn new(log: SharedLog, filter: ReadFilter, order: ReadOrder) -> Self {
         let end = log.borrow().records.len();
         let next = if order == ReadOrder::OldestFirst {
             0
@@ -135,7 +135,6 @@ impl MemCursor {
         };
         MemCursor {
             log,
-            unit: unit.into(),
             filter,
             order,
             next: RefCell::new(next),
@@ -143,13 +142,14 @@ impl MemCursor {
         }
     }
 
-    /// Up to `max` matching records.
-    pub fn next_batch(&self, max: u32) -> Vec<StoredRecord> {
+    /// The next matching records: at most `max_records`, about `max_bytes`
+    /// of JSON.
+    pub fn next_batch(&self, max_records: u32, max_bytes: u32) -> StoredBatch {
         let log = self.log.borrow();
         let mut next = self.next.borrow_mut();
         let end = self.end.min(log.records.len());
-        let mut out = Vec::new();
-        while out.len() < max as usize {
+        let mut out = BatchBuilder::default();
+        while !out.full(max_records, max_bytes) {
             let index = match self.order {
                 ReadOrder::OldestFirst if *next < end => {
                     *next += 1;
@@ -165,15 +165,10 @@ impl MemCursor {
                 break;
             };
             if record::matches(&self.filter, &e.kind, &e.store, e.timestamp) {
-                out.push(StoredRecord {
-                    envelope: e.clone(),
-                    unit: self.unit.clone(),
-                    offset: *offset,
-                    stored_bytes: stored_len(e),
-                });
+                out.push_stored(e.into(), *offset, stored_len(e));
             }
         }
-        out
+        out.finish_stored()
     }
 }
 

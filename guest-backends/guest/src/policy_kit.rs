@@ -10,7 +10,41 @@ use std::cell::Cell;
 
 use serde_json::{Map, Value};
 
-use crate::policy::PolicyError;
+use crate::policy::{MetaBatch, PolicyError};
+
+/// What a policy is told about one record, borrowed from its batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordMeta<'a> {
+    /// The record's kind.
+    pub kind: &'a str,
+    /// Its store.
+    pub store: &'a str,
+    /// Unix seconds.
+    pub timestamp: f64,
+    /// Bytes on disk, as the backend reported them.
+    pub stored_bytes: u64,
+}
+
+/// The records of a `meta-batch`, in order.
+pub fn metas(batch: &MetaBatch) -> Result<Vec<RecordMeta<'_>>, PolicyError> {
+    let name = |i: u32| {
+        batch.names.get(i as usize).map(String::as_str).ok_or_else(|| {
+            PolicyError::InvalidState(format!("name index {i} of {} names", batch.names.len()))
+        })
+    };
+    batch
+        .entries
+        .iter()
+        .map(|e| {
+            Ok(RecordMeta {
+                kind: name(e.kind)?,
+                store: name(e.store)?,
+                timestamp: e.timestamp,
+                stored_bytes: e.stored_bytes,
+            })
+        })
+        .collect()
+}
 
 /// Records seen by each pass so far. Methods take `&self` because the
 /// evaluator resource they live in is only ever borrowed.

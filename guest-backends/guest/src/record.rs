@@ -7,7 +7,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::types::{AnomalyKind, Envelope, ReadFilter};
+use crate::batch::EnvelopeRef;
+use crate::types::{AnomalyKind, ReadFilter};
 
 /// The fields quire needs from a record; everything else is validated by
 /// the parser and skipped without being built.
@@ -128,7 +129,7 @@ pub fn matches(filter: &ReadFilter, kind: &str, store: &str, timestamp: f64) -> 
 
 /// Checks an envelope handed to `append` for a line format: one line, an
 /// object. Returns the reason it is unacceptable.
-pub fn check_appendable(envelope: &Envelope) -> Result<(), String> {
+pub fn check_appendable(envelope: EnvelopeRef<'_>) -> Result<(), String> {
     let json = envelope.json.as_bytes();
     if json.contains(&b'\n') || json.contains(&b'\r') {
         return Err("record JSON contains a line break".into());

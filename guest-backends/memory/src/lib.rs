@@ -10,11 +10,12 @@ use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
     ReceiptFilter, Rewriter, Store, StoreDurability,
 };
+use quire_guest::batch;
 use quire_guest::errors::IoContext;
 use quire_guest::memlog::{self, MemCursor, MemRewrite, SharedLog};
 use quire_guest::options::Options;
 use quire_guest::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats, StoredRecord,
+    Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, StoredBatch,
     SyncLevel, UnitInfo,
 };
 
@@ -63,7 +64,8 @@ impl GuestStore for MemoryStore {
         }))
     }
 
-    fn append(&self, batch: Vec<Envelope>, _level: SyncLevel) -> Result<u64, PluginError> {
+    fn append(&self, batch: RecordBatch, _level: SyncLevel) -> Result<u64, PluginError> {
+        let batch = batch::envelopes(&batch)?;
         if self.read_only {
             return Err(PluginError::InvalidState(
                 "store was opened read-only".into(),
@@ -108,7 +110,6 @@ impl GuestStore for MemoryStore {
         check_unit(&unit)?;
         Ok(Cursor::new(MemoryCursor(MemCursor::new(
             self.log.clone(),
-            UNIT,
             filter,
             order,
         ))))
@@ -170,16 +171,16 @@ impl GuestStore for MemoryStore {
 struct MemoryCursor(MemCursor);
 
 impl GuestCursor for MemoryCursor {
-    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
-        Ok(self.0.next_batch(max))
+    fn next(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+        Ok(self.0.next_batch(max_records, max_bytes))
     }
 }
 
 struct MemoryRewriter(MemRewrite);
 
 impl GuestRewriter for MemoryRewriter {
-    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        self.0.write(batch)
+    fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
+        self.0.write(batch::envelopes(&batch)?)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

@@ -5,6 +5,7 @@
 // Natively (tests) nothing is exported, so the plugin types look unused.
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -20,8 +21,8 @@ use quire_guest::errors::IoContext;
 use quire_guest::linefile::{self, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats,
-    SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk,
+    StorageStats, SyncLevel, UnitInfo,
 };
 
 struct Ndjson;
@@ -154,31 +155,34 @@ impl GuestStore for NdjsonStore {
         }))
     }
 
-    fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
+    fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
         if self.read_only {
             return Err(PluginError::InvalidState(
                 "store was opened read-only".into(),
             ));
         }
-        linefile::check_batch(&batch)?;
-        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + 1);
+        // The batch arrives as NDJSON lines: checked, it is written as it is.
+        let text = linefile::checked_text(&batch)?;
+        let records = batch.entries.len() as u64;
         let label = self.label();
         let appended = self.with_appender(|appender| {
-            if !appender.ends_clean && linefile::ends_mid_line(&mut appender.file, &label)? {
-                buf.push(b'\n');
-            }
-            linefile::encode_into(&batch, &mut buf);
+            let torn = !appender.ends_clean && linefile::ends_mid_line(&mut appender.file, &label)?;
+            let buf: Cow<'_, [u8]> = if torn {
+                Cow::Owned([b"\n", text].concat())
+            } else {
+                Cow::Borrowed(text)
+            };
             // All or nothing: a failed write or sync cuts the file back to
             // where the batch began, so a retry duplicates nothing.
             let durable = level == SyncLevel::Durable;
             append::append_or_roll_back(&mut appender.file, appender.len, &buf, durable, &label)?;
             appender.len += buf.len() as u64;
             appender.ends_clean = true;
-            self.accepted.set(self.accepted.get() + batch.len() as u64);
+            self.accepted.set(self.accepted.get() + records);
             if durable {
                 self.unsynced.set(0);
             } else {
-                self.unsynced.set(self.unsynced.get() + batch.len() as u64);
+                self.unsynced.set(self.unsynced.get() + records);
             }
             Ok(buf.len() as u64)
         });
@@ -357,9 +361,9 @@ struct FileRewriter {
 }
 
 impl GuestRewriter for FileRewriter {
-    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        let buf = linefile::encode_batch(&batch)?;
-        self.file.borrow_mut().write(&buf)
+    fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
+        let text = linefile::checked_text(&batch)?;
+        self.file.borrow_mut().write(text)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

@@ -10,7 +10,8 @@
 mod config;
 mod plan;
 
-use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
+use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, MetaBatch, PolicyError, UnitVerdict};
+use quire_guest::policy_kit::RecordMeta;
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
 use quire_guest::policy_kit::Passes;
 
@@ -40,11 +41,13 @@ impl GuestEvaluator for PermanentEvaluator {
         plan::plan_units(&units)
     }
 
-    fn observe(&self, batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
+    fn observe(&self, batch: MetaBatch) -> Result<(), PolicyError> {
+        let batch: Vec<RecordMeta<'_>> = quire_guest::policy_kit::metas(&batch)?;
         self.passes.observe(batch.len())
     }
 
-    fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
+    fn decide(&self, batch: MetaBatch) -> Result<Vec<bool>, PolicyError> {
+        let batch: Vec<RecordMeta<'_>> = quire_guest::policy_kit::metas(&batch)?;
         self.passes.decide(batch.len())?;
         Ok(vec![true; batch.len()])
     }

@@ -15,7 +15,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
+use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, MetaBatch, PolicyError, UnitVerdict};
+use quire_guest::policy_kit::RecordMeta;
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
 use serde::Deserialize;
 
@@ -184,7 +185,8 @@ impl GuestEvaluator for StandardEvaluator {
             .collect()
     }
 
-    fn observe(&self, batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
+    fn observe(&self, batch: MetaBatch) -> Result<(), PolicyError> {
+        let batch: Vec<RecordMeta<'_>> = quire_guest::policy_kit::metas(&batch)?;
         if *self.phase.borrow() != Phase::Observing {
             return Err(PolicyError::InvalidState("observe after decide".into()));
         }
@@ -200,7 +202,8 @@ impl GuestEvaluator for StandardEvaluator {
         Ok(())
     }
 
-    fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
+    fn decide(&self, batch: MetaBatch) -> Result<Vec<bool>, PolicyError> {
+        let batch: Vec<RecordMeta<'_>> = quire_guest::policy_kit::metas(&batch)?;
         *self.phase.borrow_mut() = Phase::Deciding;
         let totals = self.totals.borrow();
         let mut seen = self.seen.borrow_mut();

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use quire_guest::atomic::sync_dir;
 use quire_guest::errors::IoContext;
 use quire_guest::linefile;
-use quire_guest::types::{Envelope, PluginError};
+use quire_guest::batch::Envelope;
+use quire_guest::types::PluginError;
 
 use crate::manifest::{Manifest, SealedFile};
 use crate::naming;
@@ -250,7 +251,7 @@ impl Category {
         })?;
         let unit = naming::unit_id(&self.name, live.sequence);
         buf.clear();
-        linefile::encode_into(records.iter().copied(), buf);
+        linefile::encode_into(records.iter().map(|&e| e.into()), buf);
         if live.handle.is_none() {
             let path = self.dir.join(naming::file_name(&self.name, live.sequence));
             live.handle = Some(

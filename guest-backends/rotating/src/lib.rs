@@ -28,9 +28,10 @@ use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestRewriter, GuestStore, OpenConfig, Receipt, ReceiptFilter,
     Rewriter, Store, StoreDurability,
 };
+use quire_guest::batch;
 use quire_guest::linefile::LineCursor;
 use quire_guest::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats, SyncLevel,
+    Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, SyncLevel,
     UnitInfo,
 };
 
@@ -66,8 +67,8 @@ impl GuestStore for RotatingStore {
         RotatingStore::open_report(self)
     }
 
-    fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
-        RotatingStore::append(self, batch, level)
+    fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
+        RotatingStore::append(self, batch::envelopes(&batch)?, level)
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {
@@ -129,8 +130,8 @@ impl GuestStore for RotatingStore {
 }
 
 impl GuestRewriter for RotatingRewriter {
-    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        RotatingRewriter::write(self, batch)
+    fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
+        RotatingRewriter::write(self, batch::envelopes(&batch)?)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

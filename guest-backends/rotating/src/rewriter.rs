@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use quire_guest::atomic::AtomicFile;
 use quire_guest::linefile;
-use quire_guest::types::{Envelope, PluginError};
+use quire_guest::batch::Envelope;
+use quire_guest::types::PluginError;
 
 use crate::stats::FileStats;
 use crate::store::{Shared, now};
@@ -35,7 +36,9 @@ impl RotatingRewriter {
 
     /// Adds records, in order, verbatim.
     pub fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        let buf = linefile::encode_batch(&batch)?;
+        linefile::check_batch(batch.iter().map(Into::into))?;
+        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
+        linefile::encode_into(batch.iter().map(Into::into), &mut buf);
         self.file.borrow_mut().write(&buf)?;
         let mut stats = self.stats.borrow_mut();
         let mut at = 0;

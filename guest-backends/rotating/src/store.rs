@@ -13,8 +13,9 @@ use quire_guest::errors::IoContext;
 use quire_guest::linefile::{self, CURSOR_CHUNK, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::receipts::ReceiptBook;
+use quire_guest::batch::Envelope;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
     StorageStats, SyncLevel, UnitInfo,
 };
 
@@ -167,7 +168,7 @@ impl RotatingStore {
         if self.shared.read_only {
             return Err(read_only_error());
         }
-        linefile::check_batch(&batch)?;
+        linefile::check_batch(batch.iter().map(Into::into))?;
         let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, envelope) in batch.iter().enumerate() {
             let category = naming::category_for_kind(&envelope.kind).map_err(|reason| {

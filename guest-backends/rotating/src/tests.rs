@@ -4,7 +4,8 @@ use std::fs;
 use std::path::Path;
 
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind};
-use quire_guest::types::{AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, SyncLevel};
+use quire_guest::batch::Envelope;
+use quire_guest::types::{AnomalyKind, PluginError, ReadFilter, ReadOrder, SyncLevel};
 
 use crate::manifest::{Loaded, Manifest};
 use crate::store::RotatingStore;
@@ -57,7 +58,7 @@ fn read_all(store: &RotatingStore) -> Vec<f64> {
     for unit in store.units().unwrap() {
         let cursor = store.read(unit.id, all(), ReadOrder::OldestFirst).unwrap();
         loop {
-            let batch = cursor.next_records(7).unwrap();
+            let batch = cursor.next_owned(7).unwrap();
             if batch.is_empty() {
                 break;
             }
@@ -338,7 +339,7 @@ fn a_torn_live_file_is_sealed_as_is_and_scan_still_flags_it() {
     let cursor = store
         .read(units[0].id.clone(), all(), ReadOrder::OldestFirst)
         .unwrap();
-    let valid = cursor.next_records(100).unwrap();
+    let valid = cursor.next_owned(100).unwrap();
     let rewriter = store.rewrite(units[0].id.clone()).unwrap();
     rewriter
         .write(valid.into_iter().map(|r| r.envelope).collect())
@@ -472,7 +473,7 @@ fn orphans_temporaries_and_missing_files_show_in_the_layout() {
             ReadOrder::OldestFirst,
         )
         .unwrap();
-    assert!(cursor.next_records(10).unwrap().is_empty());
+    assert!(cursor.next_owned(10).unwrap().is_empty());
     store
         .rewrite("events/events-0001.ndjson".into())
         .unwrap()

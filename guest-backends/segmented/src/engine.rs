@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use quire_guest::batch::{BatchBuilder, Envelope, EnvelopeRef};
 use quire_guest::atomic::{self, sync_dir};
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind, StoreDurability};
 use quire_guest::errors::IoContext;
@@ -13,7 +14,7 @@ use quire_guest::frames;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::record;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ScanChunk, StorageStats, StoredRecord,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ScanChunk, StorageStats, StoredBatch,
     SyncLevel, UnitInfo,
 };
 
@@ -1265,29 +1266,31 @@ pub struct SegmentCursor {
 }
 
 impl SegmentCursor {
-    /// Up to `max` records; empty at the end.
-    pub fn next_batch(&mut self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
-        let mut out = Vec::with_capacity((max as usize).min(4096));
-        while out.len() < max as usize {
+    /// The next at most `max` records, owned (tests read them so).
+    pub fn next_owned(&mut self, max: u32) -> Result<Vec<quire_guest::batch::StoredRecord>, PluginError> {
+        Ok(quire_guest::batch::owned(&self.next_batch(max, u32::MAX)?))
+    }
+
+    /// The next records: at most `max_records`, about `max_bytes` of JSON;
+    /// empty at the end.
+    pub fn next_batch(&mut self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+        let mut out = BatchBuilder::default();
+        while !out.full(max_records, max_bytes) {
             let Some(entry) = self.decoder.next_entry().ctx("read", &self.unit)? else {
                 break;
             };
             if let Entry::Record(r) = entry
                 && record::matches(&self.filter, &r.kind, &r.store, r.timestamp)
             {
-                out.push(StoredRecord {
-                    envelope: Envelope {
-                        kind: r.kind,
-                        store: r.store,
-                        timestamp: r.timestamp,
-                        json: r.json,
-                    },
-                    unit: self.unit.clone(),
-                    offset: r.offset,
-                    stored_bytes: r.stored_bytes,
-                });
+                let record = EnvelopeRef {
+                    kind: &r.kind,
+                    store: &r.store,
+                    timestamp: r.timestamp,
+                    json: &r.json,
+                };
+                out.push_stored(record, r.offset, r.stored_bytes);
             }
         }
-        Ok(out)
+        Ok(out.finish_stored())
     }
 }

@@ -43,12 +43,13 @@ pub mod undo;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use quire_guest::batch;
 use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
     ReceiptFilter, Rewriter, Store, StoreDurability,
 };
 use quire_guest::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats, StoredRecord,
+    Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, StoredBatch,
     SyncLevel, UnitInfo,
 };
 
@@ -100,8 +101,8 @@ impl GuestStore for SegmentedStore {
         self.wal.borrow().open_report()
     }
 
-    fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
-        self.wal.borrow_mut().append(batch, level)
+    fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
+        self.wal.borrow_mut().append(batch::envelopes(&batch)?, level)
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {
@@ -175,8 +176,8 @@ impl GuestStore for SegmentedStore {
 }
 
 impl GuestCursor for CursorResource {
-    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
-        self.cursor.borrow_mut().next_batch(max)
+    fn next(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+        self.cursor.borrow_mut().next_batch(max_records, max_bytes)
     }
 }
 
@@ -185,7 +186,8 @@ fn finished() -> PluginError {
 }
 
 impl GuestRewriter for RewriterResource {
-    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
+    fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
+        let batch = batch::envelopes(&batch)?;
         self.job
             .borrow_mut()
             .as_mut()

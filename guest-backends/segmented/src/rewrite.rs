@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use quire_guest::atomic::temp_path;
 use quire_guest::errors::{self, IoContext};
 use quire_guest::record;
-use quire_guest::types::{Envelope, PluginError, RecordRejection};
+use quire_guest::batch::Envelope;
+use quire_guest::types::{PluginError, RecordRejection};
 
 use crate::codec::{Codec, CodecSettings, FrameEncoder};
 use crate::header::SegmentHeader;
@@ -27,7 +28,7 @@ pub fn check_record(index: usize, envelope: &Envelope) -> Result<(), PluginError
             reason,
         })
     };
-    record::check_appendable(envelope).map_err(reject)?;
+    record::check_appendable(envelope.into()).map_err(reject)?;
     if envelope.json.len() > MAX_RECORD {
         return Err(reject(format!(
             "record is {} bytes; at most {MAX_RECORD} fit in a segment frame",

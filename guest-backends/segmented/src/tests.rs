@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::Path;
 
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind};
-use quire_guest::types::{AnomalyKind, Envelope, PluginError, ReadFilter, SyncLevel};
+use quire_guest::batch::Envelope;
+use quire_guest::types::{AnomalyKind, PluginError, ReadFilter, SyncLevel};
 
 use crate::engine::Wal;
 use crate::manifest;
@@ -75,7 +76,7 @@ pub(crate) fn read_all(wal: &mut Wal) -> Vec<String> {
     for u in wal.units().unwrap() {
         let mut c = wal.read(&u.id, all()).unwrap();
         loop {
-            let b = c.next_batch(7).unwrap();
+            let b = c.next_owned(7).unwrap();
             if b.is_empty() {
                 break;
             }
@@ -143,7 +144,7 @@ fn rewrite_keeping_valid(wal: &mut Wal, unit: &str) {
     let mut c = wal.read(unit, all()).unwrap();
     let mut job = wal.rewrite(unit).unwrap();
     loop {
-        let b = c.next_batch(100).unwrap();
+        let b = c.next_owned(100).unwrap();
         if b.is_empty() {
             break;
         }
@@ -640,7 +641,7 @@ fn the_live_segment_can_be_rewritten_and_appends_continue_after_it() {
     let unit = wal.units().unwrap()[0].id.clone();
     let mut c = wal.read(&unit, all()).unwrap();
     let kept: Vec<Envelope> = c
-        .next_batch(100)
+        .next_owned(100)
         .unwrap()
         .into_iter()
         .map(|r| r.envelope)
@@ -773,7 +774,7 @@ fn reads_filter_per_record_and_stored_bytes_sum_to_the_frames() {
             },
         )
         .unwrap();
-    let got = c.next_batch(1000).unwrap();
+    let got = c.next_owned(1000).unwrap();
     let expected: Vec<_> = records[10..30]
         .iter()
         .filter(|e| e.kind == "event")
@@ -786,7 +787,7 @@ fn reads_filter_per_record_and_stored_bytes_sum_to_the_frames() {
         expected
     );
     let mut c = wal.read(&unit.id, all()).unwrap();
-    let every = c.next_batch(1000).unwrap();
+    let every = c.next_owned(1000).unwrap();
     let header = {
         let data = fs::read(dir.path().join(&unit.id)).unwrap();
         u64::from(u32::from_be_bytes(data[..4].try_into().unwrap())) + 8
@@ -807,7 +808,7 @@ fn reads_filter_per_record_and_stored_bytes_sum_to_the_frames() {
             },
         )
         .unwrap();
-    assert!(c.next_batch(10).unwrap().is_empty());
+    assert!(c.next_owned(10).unwrap().is_empty());
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use quire_guest::types::{Envelope, PluginError, SyncLevel};
+use quire_guest::batch::Envelope;
+use quire_guest::types::{PluginError, SyncLevel};
 
 use crate::engine::Wal;
 use crate::fault::Op;

@@ -15,7 +15,8 @@
 
 use std::time::Duration;
 
-use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, PolicyError, RecordMeta, UnitVerdict};
+use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, MetaBatch, PolicyError, UnitVerdict};
+use quire_guest::policy_kit::RecordMeta;
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
 
 struct HostilePolicy;
@@ -58,14 +59,15 @@ impl GuestEvaluator for HostileEvaluator {
         vec![UnitVerdict::Filter; units.len()]
     }
 
-    fn observe(&self, _batch: Vec<RecordMeta>) -> Result<(), PolicyError> {
+    fn observe(&self, _batch: MetaBatch) -> Result<(), PolicyError> {
         if self.attack == "sleep-observe" {
             sleep_an_hour();
         }
         Ok(())
     }
 
-    fn decide(&self, batch: Vec<RecordMeta>) -> Result<Vec<bool>, PolicyError> {
+    fn decide(&self, batch: MetaBatch) -> Result<Vec<bool>, PolicyError> {
+        let batch: Vec<RecordMeta<'_>> = quire_guest::policy_kit::metas(&batch)?;
         match self.attack.as_str() {
             "sleep-decide" => sleep_an_hour(),
             "loop-decide" => spin_forever(),

@@ -27,6 +27,8 @@
 //! - `unit-escape`, `unit-absolute` (`units`): name a unit
 //!   `../../../../etc/passwd` or `/etc/passwd`.
 //! - `lying-cursor` (cursor `next`): ignore the read filter.
+//! - `bad-batch` (cursor `next`): return a batch whose lengths run past its
+//!   text.
 //! - `scan-beyond`, `scan-backwards` (`validate`): report an offset past the
 //!   unit's end; move backwards after the first step.
 //! - `plant-lock-link` (read-write `open`): replace `/data/.quire-lock` with
@@ -50,11 +52,12 @@ use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
     ReceiptFilter, Rewriter, Store, StoreDurability,
 };
+use quire_guest::batch::{self, BatchBuilder, Envelope, EnvelopeRef};
 use quire_guest::errors::IoContext;
 use quire_guest::memlog::{self, MemCursor, MemRewrite, SharedLog};
 use quire_guest::options::Options;
 use quire_guest::types::{
-    Anomaly, Envelope, PluginError, ReadFilter, ReadOrder, ScanChunk, StorageStats, StoredRecord,
+    Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, StoredBatch,
     SyncLevel, UnitInfo,
 };
 
@@ -83,6 +86,7 @@ enum Attack {
     UnitEscape,
     UnitAbsolute,
     LyingCursor,
+    BadBatch,
     ScanBeyond,
     ScanBackwards,
     PlantLockLink,
@@ -140,6 +144,7 @@ impl Attack {
             Some("unit-escape") => Attack::UnitEscape,
             Some("unit-absolute") => Attack::UnitAbsolute,
             Some("lying-cursor") => Attack::LyingCursor,
+            Some("bad-batch") => Attack::BadBatch,
             Some("scan-beyond") => Attack::ScanBeyond,
             Some("scan-backwards") => Attack::ScanBackwards,
             Some("plant-lock-link") => Attack::PlantLockLink,
@@ -344,7 +349,8 @@ impl GuestStore for HostileStore {
         }))
     }
 
-    fn append(&self, batch: Vec<Envelope>, _level: SyncLevel) -> Result<u64, PluginError> {
+    fn append(&self, batch: RecordBatch, _level: SyncLevel) -> Result<u64, PluginError> {
+        let batch = batch::envelopes(&batch)?;
         if self.read_only {
             return Err(PluginError::InvalidState(
                 "store was opened read-only".into(),
@@ -450,8 +456,9 @@ impl GuestStore for HostileStore {
             filter
         };
         Ok(Cursor::new(HostileCursor {
-            inner: MemCursor::new(self.log.clone(), UNIT, filter, order),
+            inner: MemCursor::new(self.log.clone(), filter, order),
             flood,
+            bad: self.attack == Attack::BadBatch,
         }))
     }
 
@@ -541,35 +548,39 @@ struct HostileCursor {
     inner: MemCursor,
     /// `huge-batch`: answer every `next` with far more than was asked for.
     flood: bool,
+    /// `bad-batch`: lengths that do not add up.
+    bad: bool,
 }
 
 impl GuestCursor for HostileCursor {
-    fn next(&self, max: u32) -> Result<Vec<StoredRecord>, PluginError> {
+    fn next(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
         if self.flood {
-            let count = max as u64 + 100_000;
-            return Ok((0..count)
-                .map(|i| StoredRecord {
-                    envelope: Envelope {
-                        kind: ATTACK_KIND.into(),
-                        store: "default".into(),
-                        timestamp: i as f64,
-                        json: format!("{{\"kind\":\"attack\",\"timestamp\":{i}}}"),
-                    },
-                    unit: UNIT.into(),
-                    offset: i * 40,
-                    stored_bytes: 40,
-                })
-                .collect());
+            let mut out = BatchBuilder::default();
+            for i in 0..max_records as u64 + 100_000 {
+                let json = format!("{{\"kind\":\"attack\",\"timestamp\":{i}}}");
+                let record = EnvelopeRef {
+                    kind: ATTACK_KIND,
+                    store: "default",
+                    timestamp: i as f64,
+                    json: &json,
+                };
+                out.push_stored(record, i * 40, 40);
+            }
+            return Ok(out.finish_stored());
         }
-        Ok(self.inner.next_batch(max))
+        let mut batch = self.inner.next_batch(max_records, max_bytes);
+        if self.bad && !batch.records.entries.is_empty() {
+            batch.records.entries[0].json_len += 1_000_000;
+        }
+        Ok(batch)
     }
 }
 
 struct HostileRewriter(MemRewrite);
 
 impl GuestRewriter for HostileRewriter {
-    fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        self.0.write(batch)
+    fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
+        self.0.write(batch::envelopes(&batch)?)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

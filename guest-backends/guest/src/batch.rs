@@ -1,0 +1,282 @@
+//! Record batches on the plugin's side of the boundary. Records cross in
+//! bulk (`record-batch`: NDJSON text, names once, fixed-width entries);
+//! this module reads them as borrowed records and builds the batches
+//! cursors return, so that a backend never handles the layout itself.
+
+use std::collections::HashMap;
+
+use crate::types::{
+    BatchEntry, PluginError, RecordBatch, RecordPlace, RecordRejection, StoredBatch,
+};
+
+/// One record, owned: for backends that keep records in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Record kind: `event`, `audit`, `dead_letter`, ...
+    pub kind: String,
+    /// Store or stream it belongs to.
+    pub store: String,
+    /// Unix seconds.
+    pub timestamp: f64,
+    /// The record, one JSON object without a newline.
+    pub json: String,
+}
+
+/// One record of a batch, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvelopeRef<'a> {
+    /// Its kind.
+    pub kind: &'a str,
+    /// Its store.
+    pub store: &'a str,
+    /// Unix seconds.
+    pub timestamp: f64,
+    /// Its JSON, one object without a newline.
+    pub json: &'a str,
+}
+
+impl EnvelopeRef<'_> {
+    /// An owned copy, for backends that keep records in memory.
+    pub fn to_envelope(&self) -> Envelope {
+        Envelope {
+            kind: self.kind.to_string(),
+            store: self.store.to_string(),
+            timestamp: self.timestamp,
+            json: self.json.to_string(),
+        }
+    }
+}
+
+impl<'a> From<&'a Envelope> for EnvelopeRef<'a> {
+    fn from(e: &'a Envelope) -> Self {
+        EnvelopeRef {
+            kind: &e.kind,
+            store: &e.store,
+            timestamp: e.timestamp,
+            json: &e.json,
+        }
+    }
+}
+
+fn rejected(index: usize, reason: String) -> PluginError {
+    PluginError::InvalidRecord(RecordRejection {
+        index: index as u32,
+        reason,
+    })
+}
+
+/// The records of a batch, in order, after checking its layout (lengths,
+/// newlines, name indices, UTF-8). A batch that does not add up is refused
+/// naming the first record that does not fit.
+pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError> {
+    let text = simdutf8::basic::from_utf8(&batch.text).map_err(|_| {
+        let e = std::str::from_utf8(&batch.text).expect_err("both validators agree");
+        rejected(0, format!("batch text is not UTF-8: {e}"))
+    })?;
+    let name = |index: usize, i: u32| {
+        batch
+            .names
+            .get(i as usize)
+            .map(String::as_str)
+            .ok_or_else(|| rejected(index, format!("name index {i} of {} names", batch.names.len())))
+    };
+    let mut out = Vec::with_capacity(batch.entries.len());
+    let mut at = 0usize;
+    for (index, e) in batch.entries.iter().enumerate() {
+        let end = at + e.json_len as usize;
+        if batch.text.get(end) != Some(&b'\n') {
+            return Err(rejected(index, "record does not end where its length says".into()));
+        }
+        let json = text
+            .get(at..end)
+            .ok_or_else(|| rejected(index, "record splits a character".into()))?;
+        out.push(EnvelopeRef {
+            kind: name(index, e.kind)?,
+            store: name(index, e.store)?,
+            timestamp: e.timestamp,
+            json,
+        });
+        at = end + 1;
+    }
+    if at != batch.text.len() {
+        return Err(rejected(
+            batch.entries.len(),
+            format!("{} bytes of text after the last record", batch.text.len() - at),
+        ));
+    }
+    Ok(out)
+}
+
+/// The records of a batch as owned envelopes.
+pub fn envelopes(batch: &RecordBatch) -> Result<Vec<Envelope>, PluginError> {
+    Ok(records(batch)?.iter().map(EnvelopeRef::to_envelope).collect())
+}
+
+/// Builds record batches (and, with places, cursor batches).
+#[derive(Default)]
+pub struct BatchBuilder {
+    text: Vec<u8>,
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+    entries: Vec<BatchEntry>,
+    places: Vec<RecordPlace>,
+}
+
+impl BatchBuilder {
+    fn name(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    /// Adds a record.
+    pub fn push(&mut self, e: EnvelopeRef<'_>) {
+        let (kind, store) = (self.name(e.kind), self.name(e.store));
+        self.text.extend_from_slice(e.json.as_bytes());
+        self.text.push(b'\n');
+        self.entries.push(BatchEntry {
+            json_len: e.json.len() as u32,
+            kind,
+            store,
+            timestamp: e.timestamp,
+        });
+    }
+
+    /// Adds a record read back from `offset`, taking `stored_bytes`.
+    pub fn push_stored(&mut self, e: EnvelopeRef<'_>, offset: u64, stored_bytes: u64) {
+        self.push(e);
+        self.places.push(RecordPlace {
+            offset,
+            stored_bytes,
+        });
+    }
+
+    /// Records so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a cursor batch asked for as `max_records` and `max_bytes`
+    /// is complete.
+    pub fn full(&self, max_records: u32, max_bytes: u32) -> bool {
+        self.entries.len() >= max_records as usize || self.text.len() >= max_bytes as usize
+    }
+
+    /// The record batch.
+    pub fn finish(self) -> RecordBatch {
+        RecordBatch {
+            text: self.text,
+            names: self.names,
+            entries: self.entries,
+        }
+    }
+
+    /// The cursor batch (every record added with [`BatchBuilder::push_stored`]).
+    pub fn finish_stored(mut self) -> StoredBatch {
+        let places = std::mem::take(&mut self.places);
+        StoredBatch {
+            records: self.finish(),
+            places,
+        }
+    }
+}
+
+/// A batch of `envelopes` (tests and native harnesses build them so).
+pub fn from_envelopes<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> RecordBatch {
+    let mut b = BatchBuilder::default();
+    for e in envelopes {
+        b.push(e.into());
+    }
+    b.finish()
+}
+
+/// A record read back, owned, with where it lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// The record.
+    pub envelope: Envelope,
+    /// Byte offset of its first byte in its unit.
+    pub offset: u64,
+    /// Bytes it occupies, framing included.
+    pub stored_bytes: u64,
+}
+
+/// A cursor batch as owned records (tests and native harnesses read them so).
+pub fn owned(batch: &StoredBatch) -> Vec<StoredRecord> {
+    stored(batch)
+        .into_iter()
+        .map(|(e, place)| StoredRecord {
+            envelope: e.to_envelope(),
+            offset: place.offset,
+            stored_bytes: place.stored_bytes,
+        })
+        .collect()
+}
+
+/// The records of a cursor batch with their places (tests read them so).
+pub fn stored(batch: &StoredBatch) -> Vec<(EnvelopeRef<'_>, RecordPlace)> {
+    records(&batch.records)
+        .expect("a batch this crate built")
+        .into_iter()
+        .zip(batch.places.iter().cloned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(kind: &str, json: &str) -> Envelope {
+        Envelope {
+            kind: kind.into(),
+            store: "s".into(),
+            timestamp: 1.5,
+            json: json.into(),
+        }
+    }
+
+    #[test]
+    fn batches_round_trip_and_bad_layouts_name_the_record() {
+        let batch = from_envelopes(&[env("event", "{\"a\":1}"), env("audit", "{\"é\":2}")]);
+        assert_eq!(batch.text, "{\"a\":1}\n{\"é\":2}\n".as_bytes());
+        assert_eq!(batch.names, ["event", "s", "audit"]);
+        let back = envelopes(&batch).unwrap();
+        assert_eq!(back[1], env("audit", "{\"é\":2}"));
+
+        let mut bad = batch.clone();
+        bad.entries[1].json_len += 1;
+        match records(&bad) {
+            Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 1),
+            other => panic!("{other:?}"),
+        }
+        let mut bad = batch.clone();
+        bad.entries[0].store = 7;
+        assert!(records(&bad).is_err());
+        let mut bad = batch;
+        bad.text.push(b'x');
+        assert!(records(&bad).is_err());
+    }
+
+    #[test]
+    fn cursor_batches_carry_places_and_know_when_they_are_full() {
+        let mut b = BatchBuilder::default();
+        let e = env("event", "{\"a\":1}");
+        b.push_stored((&e).into(), 0, 8);
+        assert!(!b.full(2, 100));
+        b.push_stored((&e).into(), 8, 8);
+        assert!(b.full(2, 100) && b.full(10, 16) && !b.full(10, 17));
+        let batch = b.finish_stored();
+        let got = stored(&batch);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[1].1.offset, got[1].1.stored_bytes), (8, 8));
+    }
+}
