@@ -394,9 +394,9 @@ fn foreign_files_and_components_are_refused_at_load() {
     assert!(plugin.contains(&policy.display().to_string()), "{plugin}");
     for part in [
         "another kind",
-        "quire:persistence/policy@0.2.0",
+        "quire:persistence/policy@0.3.0",
         "backend-plugin",
-        "quire:persistence/backend@0.2.0",
+        "quire:persistence/backend@0.3.0",
     ] {
         assert!(
             message.contains(part),
@@ -421,9 +421,9 @@ fn foreign_files_and_components_are_refused_at_load() {
     assert!(plugin.contains(&hostile.display().to_string()), "{plugin}");
     for part in [
         "another kind",
-        "quire:persistence/backend@0.2.0",
+        "quire:persistence/backend@0.3.0",
         "retention-policy",
-        "quire:persistence/policy@0.2.0",
+        "quire:persistence/policy@0.3.0",
     ] {
         assert!(
             message.contains(part),
