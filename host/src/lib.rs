@@ -11,6 +11,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 pub mod builtin;
 pub mod cache;
 mod calls;
@@ -45,6 +46,7 @@ pub use wit::{
     AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
     StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
 };
+pub use batch::Batch;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use ops::migrate::{self, MigrateOptions, MigrationReport};

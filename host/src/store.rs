@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::batch::Batch;
 use crate::wit::batch::BatchBuilder;
 use crate::wit::{BackendInfo, OpenConfig, RecordBatch, SyncLevel};
 use crate::error::{Error, Result};
@@ -256,14 +257,18 @@ impl Store {
     /// policy promises. Callable from many threads: appends that arrive while
     /// a batch is being written are committed together, with one sync.
     pub fn append(&self, records: Vec<Record>) -> Result<()> {
-        if records.is_empty() {
+        self.append_batch(Batch::from(records.as_slice()))
+    }
+
+    /// [`Store::append`] for a [`Batch`]: records built from NDJSON lines
+    /// without a `Record` each (what `quire append` does).
+    pub fn append_batch(&self, batch: Batch) -> Result<()> {
+        if batch.is_empty() {
             return Ok(());
         }
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let my_batch = queue.open_batch;
-        for r in &records {
-            queue.pending.push(&r.kind, &r.store, r.timestamp, &r.json);
-        }
+        queue.pending.extend(batch.builder);
         *queue.waiting.entry(my_batch).or_default() += 1;
         if !queue.leader_active {
             queue.leader_active = true;

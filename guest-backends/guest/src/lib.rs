@@ -13,8 +13,9 @@ pub mod atomic;
 pub mod batch;
 pub mod checksum;
 pub mod errors;
+/// The one-pass fast path of [`record::classify`] (shared with the host).
+pub use quire_json_head as head;
 pub mod frames;
-pub mod head;
 pub mod linefile;
 pub mod lines;
 pub mod memlog;

@@ -14,6 +14,8 @@ pub struct BatchBuilder {
     names: Vec<String>,
     index: HashMap<String, u32>,
     entries: Vec<BatchEntry>,
+    /// The two names looked up last.
+    recent: [u32; 2],
 }
 
 impl BatchBuilder {
@@ -27,6 +29,18 @@ impl BatchBuilder {
     }
 
     fn name(&mut self, name: &str) -> u32 {
+        // Neighbouring records mostly share their kind and store.
+        for &i in &self.recent {
+            if self.names.get(i as usize).is_some_and(|n| n == name) {
+                return i;
+            }
+        }
+        let i = self.lookup(name);
+        self.recent = [self.recent[1], i];
+        i
+    }
+
+    fn lookup(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
@@ -52,6 +66,21 @@ impl BatchBuilder {
     /// Records so far.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Adds every record of `other`, after these.
+    pub fn extend(&mut self, other: BatchBuilder) {
+        if self.entries.is_empty() {
+            *self = other;
+            return;
+        }
+        let names: Vec<u32> = other.names.iter().map(|n| self.name(n)).collect();
+        self.text.extend_from_slice(&other.text);
+        self.entries.extend(other.entries.into_iter().map(|e| BatchEntry {
+            kind: names[e.kind as usize],
+            store: names[e.store as usize],
+            ..e
+        }));
     }
 
     /// The batch.
@@ -228,6 +257,28 @@ mod tests {
         assert_eq!(back[1], ("audit", "a", 2.5, r#"{"kind":"audit","timestamp":2.5,"x":"é"}"#));
         assert_eq!(back.len(), 3);
         assert_eq!(envelopes(&batch)[2].store, "b");
+    }
+
+    #[test]
+    fn batches_extend_with_their_names_mapped() {
+        let mut a = BatchBuilder::default();
+        a.push("audit", "z", 0.5, r#"{"kind":"audit","timestamp":0.5}"#);
+        let mut b = BatchBuilder::default();
+        for (kind, store, ts) in [("event", "a", 1.0), ("audit", "a", 2.5), ("event", "b", 3.0)] {
+            b.push(kind, store, ts, &format!(r#"{{"kind":"{kind}","timestamp":{ts}}}"#));
+        }
+        a.extend(b);
+        let batch = a.finish();
+        let got: Vec<_> = records(&batch)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.kind, r.store, r.timestamp))
+            .collect();
+        assert_eq!(
+            got,
+            [("audit", "z", 0.5), ("event", "a", 1.0), ("audit", "a", 2.5), ("event", "b", 3.0)]
+        );
+        assert_eq!(batch.names.len(), 5);
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! It only ever says "this is a record, with these fields" or "not sure";
 //! anything unusual — an escape in a string, a control character, a
 //! duplicate or non-string head field, deep nesting, any syntax error — is
-//! "not sure", and [`crate::record::classify`] asks serde_json for the
-//! verdict. So the fast path can make scan faster but never change what it
-//! says; a property test holds it to serde_json on valid and damaged lines.
+//! "not sure", and the caller asks serde_json for the verdict: the guest
+//! helper's `record::classify` when scanning and reading, the host's
+//! `Record` lifting when appending. So the fast path can make them faster
+//! but never change what they say; differential tests in both hold it to
+//! serde_json on valid and damaged lines.
+#![deny(missing_docs)]
 
 /// The fields lifted from a record line that the fast path accepted.
 #[derive(Debug, PartialEq)]
