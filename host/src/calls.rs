@@ -3,10 +3,10 @@
 
 use wasmtime::component::ResourceAny;
 
-use crate::wit::batch;
+use crate::read_batch::ReadBatch;
 use crate::wit::{
-    Anomaly, Envelope, ReadFilter, ReadOrder, Receipt, ReceiptFilter, RecordBatch, ScanChunk,
-    StorageStats, StoreDurability, StoredRecord, SyncLevel, UnitInfo,
+    Anomaly, ReadFilter, ReadOrder, Receipt, ReceiptFilter, RecordBatch, ScanChunk, StorageStats,
+    StoreDurability, SyncLevel, UnitInfo,
 };
 
 /// Most JSON a cursor batch carries (one longer record still comes alone):
@@ -136,45 +136,32 @@ impl Session {
     }
 
     /// Next batch from a cursor: at most `max` records and about
-    /// [`CURSOR_BYTES`] of JSON.
-    pub fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<Vec<StoredRecord>> {
+    /// [`CURSOR_BYTES`] of JSON, checked.
+    pub(crate) fn next_batch(&mut self, cursor: &CursorHandle, max: u32) -> Result<ReadBatch> {
         self.same_instance(cursor.generation, "read")?;
         let batch = self.call("read", async |l| {
             l.plugin
                 .next(&mut l.store, cursor.resource, &cursor.unit, max, CURSOR_BYTES)
                 .await
         })?;
-        let records = match batch::stored_records(&batch) {
-            Ok(records) => records,
-            Err(cause) => return Err(self.bad_return("read", format!("returned a malformed batch: {cause}"))),
+        let batch = match ReadBatch::check(batch, &cursor.unit) {
+            Ok(batch) => batch,
+            Err(cause) => {
+                return Err(self.bad_return("read", format!("returned a malformed batch: {cause}")));
+            }
         };
-        if records.len() > max as usize {
+        if batch.len() > max as usize {
             return Err(self.bad_return(
                 "read",
                 format!(
                     "returned {} records for a batch of at most {max}",
-                    records.len()
+                    batch.len()
                 ),
             ));
         }
-        let check = records
-            .iter()
-            .try_for_each(|(r, _)| returns::record(r, &cursor.filter));
+        let check = (0..batch.len()).try_for_each(|i| returns::record(&batch.get(i), &cursor.filter));
         self.checked("read", check)?;
-        Ok(records
-            .into_iter()
-            .map(|(r, place)| StoredRecord {
-                envelope: Envelope {
-                    kind: r.kind.to_string(),
-                    store: r.store.to_string(),
-                    timestamp: r.timestamp,
-                    json: r.json.to_string(),
-                },
-                unit: cursor.unit.clone(),
-                offset: place.offset,
-                stored_bytes: place.stored_bytes,
-            })
-            .collect())
+        Ok(batch)
     }
 
     /// Closes a cursor.

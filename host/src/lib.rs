@@ -31,6 +31,7 @@ pub mod policy;
 #[cfg(feature = "test-support")]
 pub mod power_loss;
 pub mod progress;
+mod read_batch;
 mod record;
 pub mod report;
 pub mod retention;
@@ -55,6 +56,7 @@ pub use ops::recover::{self, RecoveryMode};
 pub use ops::startup::{StartupMode, StartupReport};
 pub use plugin::PluginSource;
 pub use policy::Policy;
+pub use read_batch::RecordView;
 pub use record::{Record, now};
 pub use retention::Retention;
 pub use store::{Durability, Store, StoreConfig, backend_info};

@@ -6,7 +6,6 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::wit::Envelope;
 use crate::error::{Error, Result};
 
 /// Store name for records that name none (same as the guest helper's).
@@ -121,17 +120,6 @@ impl Record {
     /// The record's JSON as a value.
     pub fn value(&self) -> Value {
         serde_json::from_str(&self.json).unwrap_or(Value::Null)
-    }
-
-    /// A record read back, ready to append elsewhere (its fields were
-    /// checked when it was first appended).
-    pub(crate) fn from_envelope(e: Envelope) -> Self {
-        Record {
-            kind: e.kind,
-            store: e.store,
-            timestamp: e.timestamp,
-            json: e.json,
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! applications and terminals, a scan's offsets drive the host's loop. A
 //! value that cannot be true is a fault of the plugin, never data.
 
-use crate::wit::batch::RecordRef;
+use crate::read_batch::RecordView;
 use crate::wit::{Anomaly, ReadFilter};
 
 /// A unit id must name something inside the backend's root: relative, no
@@ -29,7 +29,7 @@ pub(crate) fn anomalies(anomalies: &[Anomaly]) -> Result<(), String> {
 
 /// A record from a cursor opened with `filter`: it must pass the filter.
 /// (Its unit is the cursor's: a batch comes from one unit.)
-pub(crate) fn record(r: &RecordRef<'_>, filter: &ReadFilter) -> Result<(), String> {
+pub(crate) fn record(r: &RecordView<'_>, filter: &ReadFilter) -> Result<(), String> {
     if !filter.kinds.is_empty() && !filter.kinds.iter().any(|k| k == r.kind) {
         return Err(format!(
             "returned a record of kind `{}`, which the read filter excludes",
@@ -116,12 +116,15 @@ mod tests {
         }
     }
 
-    fn r<'a>(kind: &'a str, store: &'a str, timestamp: f64) -> RecordRef<'a> {
-        RecordRef {
+    fn r<'a>(kind: &'a str, store: &'a str, timestamp: f64) -> RecordView<'a> {
+        RecordView {
             kind,
             store,
             timestamp,
             json: r#"{"kind":"event","timestamp":10}"#,
+            unit: "u",
+            offset: 0,
+            stored_bytes: 31,
         }
     }
 

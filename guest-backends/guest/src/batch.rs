@@ -120,10 +120,25 @@ pub struct BatchBuilder {
     index: HashMap<String, u32>,
     entries: Vec<BatchEntry>,
     places: Vec<RecordPlace>,
+    /// The two names looked up last.
+    recent: [u32; 2],
 }
 
 impl BatchBuilder {
     fn name(&mut self, name: &str) -> u32 {
+        // Neighbouring records mostly share their kind and store: two
+        // comparisons instead of hashing both names per record.
+        for &i in &self.recent {
+            if self.names.get(i as usize).is_some_and(|n| n == name) {
+                return i;
+            }
+        }
+        let i = self.lookup(name);
+        self.recent = [self.recent[1], i];
+        i
+    }
+
+    fn lookup(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.index.get(name) {
             return i;
         }

@@ -161,7 +161,7 @@ pub fn read(a: ReadArgs) -> Result<i32> {
             json.to_string()
         }
     };
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     // The read's own errors and stdout's are told apart by keeping the latter here.
     let mut stdout_error: Option<std::io::Error> = None;
     let result = store.read(&query, |r| {
@@ -172,12 +172,13 @@ pub fn read(a: ReadArgs) -> Result<i32> {
                 serde_json::Value::from(r.unit),
                 r.offset,
                 r.stored_bytes,
-                shown(&r.envelope.json)
+                shown(r.json)
             )
         } else if terminal {
-            writeln!(out, "{}", shown(&r.envelope.json))
+            writeln!(out, "{}", shown(r.json))
         } else {
-            writeln!(out, "{}", r.envelope.json)
+            out.write_all(r.json.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
         };
         written.map_err(|e| {
             stdout_error = Some(e);

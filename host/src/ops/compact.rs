@@ -7,7 +7,8 @@
 //! rewrites the units that lose records. A dry run stops after pass two.
 
 use super::merge::merge_units;
-use crate::wit::{ReadFilter, Receipt, ReceiptKind, StoredRecord, UnitInfo};
+use crate::read_batch::RecordView;
+use crate::wit::{ReadFilter, Receipt, ReceiptKind, UnitInfo};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::policy::{Meta, Verdict};
@@ -46,11 +47,11 @@ impl Runs {
     }
 }
 
-fn meta(r: &StoredRecord) -> Meta {
+fn meta(r: &RecordView<'_>) -> Meta {
     Meta {
-        kind: r.envelope.kind.clone(),
-        store: r.envelope.store.clone(),
-        timestamp: r.envelope.timestamp,
+        kind: r.kind.to_string(),
+        store: r.store.to_string(),
+        timestamp: r.timestamp,
         stored_bytes: r.stored_bytes,
     }
 }
@@ -61,7 +62,7 @@ fn meta(r: &StoredRecord) -> Meta {
 fn each_batch(
     session: &mut Session,
     units: &[UnitInfo],
-    mut f: impl FnMut(&[(usize, StoredRecord)]) -> Result<()>,
+    mut f: impl FnMut(&[usize], &[Meta]) -> Result<()>,
 ) -> Result<()> {
     let all = ReadFilter {
         kinds: vec![],
@@ -69,17 +70,19 @@ fn each_batch(
         since: None,
         until: None,
     };
-    let mut batch = Vec::with_capacity(super::BATCH as usize);
+    let (mut unit_of, mut metas) = (Vec::with_capacity(super::BATCH as usize), Vec::new());
     merge_units(session, units, &all, |unit, record| {
-        batch.push((unit, record));
-        if batch.len() == super::BATCH as usize {
-            f(&batch)?;
-            batch.clear();
+        unit_of.push(unit);
+        metas.push(meta(&record));
+        if metas.len() == super::BATCH as usize {
+            f(&unit_of, &metas)?;
+            unit_of.clear();
+            metas.clear();
         }
         Ok(())
     })?;
-    if !batch.is_empty() {
-        f(&batch)?;
+    if !metas.is_empty() {
+        f(&unit_of, &metas)?;
     }
     Ok(())
 }
@@ -126,19 +129,19 @@ impl Store {
         let filtered_bytes = filtered.iter().map(|u| u.bytes).sum();
 
         progress.begin("compact: counting", filtered_bytes);
-        each_batch(&mut session, &filtered, |batch| {
-            progress.advance(batch.iter().map(|(_, r)| r.stored_bytes).sum());
-            policy.observe(&batch.iter().map(|(_, r)| meta(r)).collect::<Vec<_>>())
+        each_batch(&mut session, &filtered, |_, metas| {
+            progress.advance(metas.iter().map(|m| m.stored_bytes).sum());
+            policy.observe(metas)
         })?;
         progress.finish();
 
         progress.begin("compact: deciding", filtered_bytes);
         let mut runs: Vec<Runs> = filtered.iter().map(|_| Runs::default()).collect();
-        each_batch(&mut session, &filtered, |batch| {
-            progress.advance(batch.iter().map(|(_, r)| r.stored_bytes).sum());
-            let keep = policy.decide(&batch.iter().map(|(_, r)| meta(r)).collect::<Vec<_>>())?;
-            for (keep, (unit, record)) in keep.into_iter().zip(batch) {
-                runs[*unit].push(keep, record.stored_bytes);
+        each_batch(&mut session, &filtered, |unit_of, metas| {
+            progress.advance(metas.iter().map(|m| m.stored_bytes).sum());
+            let keep = policy.decide(metas)?;
+            for ((keep, &unit), meta) in keep.into_iter().zip(unit_of).zip(metas) {
+                runs[unit].push(keep, meta.stored_bytes);
             }
             Ok(())
         })?;

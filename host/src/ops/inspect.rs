@@ -44,9 +44,9 @@ impl Store {
         self.read(&ReadQuery::default(), |r| {
             progress.advance(r.stored_bytes);
             report.records += 1;
-            *report.kinds.entry(r.envelope.kind).or_default() += 1;
-            *report.stores.entry(r.envelope.store).or_default() += 1;
-            let t = r.envelope.timestamp;
+            *report.kinds.entry(r.kind.to_string()).or_default() += 1;
+            *report.stores.entry(r.store.to_string()).or_default() += 1;
+            let t = r.timestamp;
             report.min_timestamp = Some(report.min_timestamp.map_or(t, |m: f64| m.min(t)));
             report.max_timestamp = Some(report.max_timestamp.map_or(t, |m: f64| m.max(t)));
             Ok(())

@@ -7,18 +7,27 @@
 //! first, so the order is deterministic.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
-use crate::wit::{ReadFilter, ReadOrder, StoredRecord, UnitInfo};
 use crate::calls::CursorHandle;
 use crate::error::Result;
+use crate::read_batch::{ReadBatch, RecordView};
 use crate::session::Session;
+use crate::wit::{ReadFilter, ReadOrder, UnitInfo};
 
-/// One unit's cursor with its buffered head.
+/// One unit's cursor with its current batch.
 struct Source {
     /// `None` once exhausted and closed.
     cursor: Option<CursorHandle>,
-    buffer: VecDeque<StoredRecord>,
+    batch: ReadBatch,
+    /// The batch's next record.
+    next: usize,
+}
+
+impl Source {
+    fn head(&self) -> RecordView<'_> {
+        self.batch.get(self.next)
+    }
 }
 
 struct Head {
@@ -51,13 +60,13 @@ impl Ord for Head {
     }
 }
 
+/// Moves to a fresh batch when the current one is used up; false at the end.
 fn refill(session: &mut Session, source: &mut Source) -> Result<bool> {
-    if let (true, Some(cursor)) = (source.buffer.is_empty(), &source.cursor) {
-        source
-            .buffer
-            .extend(session.next_batch(cursor, super::BATCH)?);
+    if let (true, Some(cursor)) = (source.next >= source.batch.len(), &source.cursor) {
+        source.batch = session.next_batch(cursor, super::BATCH)?;
+        source.next = 0;
     }
-    Ok(!source.buffer.is_empty())
+    Ok(source.next < source.batch.len())
 }
 
 /// Streams the records of `units` that pass `filter`, oldest first, to
@@ -66,7 +75,7 @@ pub(crate) fn merge_units(
     session: &mut Session,
     units: &[UnitInfo],
     filter: &ReadFilter,
-    mut each: impl FnMut(usize, StoredRecord) -> Result<()>,
+    mut each: impl FnMut(usize, RecordView<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut pending: Vec<(f64, usize)> = units
         .iter()
@@ -90,11 +99,12 @@ pub(crate) fn merge_units(
                 let slot = sources.len();
                 sources.push(Source {
                     cursor: Some(cursor),
-                    buffer: VecDeque::new(),
+                    batch: ReadBatch::empty(),
+                    next: 0,
                 });
                 if refill(session, &mut sources[slot])? {
                     heap.push(Head {
-                        timestamp: sources[slot].buffer[0].envelope.timestamp,
+                        timestamp: sources[slot].head().timestamp,
                         index,
                         slot,
                     });
@@ -107,10 +117,12 @@ pub(crate) fn merge_units(
                 continue;
             };
             let source = &mut sources[slot];
-            let record = source.buffer.pop_front().expect("heads have a record");
+            // Handed on before the next cursor call: the view borrows the batch.
+            each(index, source.head())?;
+            source.next += 1;
             if refill(session, source)? {
                 heap.push(Head {
-                    timestamp: source.buffer[0].envelope.timestamp,
+                    timestamp: source.head().timestamp,
                     index,
                     slot,
                 });
@@ -118,7 +130,6 @@ pub(crate) fn merge_units(
                 // Exhausted: give the cursor back now, not at the end.
                 session.close_cursor(done);
             }
-            each(index, record)?;
         }
     })();
     for source in sources {

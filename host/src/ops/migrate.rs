@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::read::ReadQuery;
-use crate::record::Record;
 use crate::store::Store;
 
 /// Records per append into the target.
@@ -86,15 +85,17 @@ pub fn migrate(
     from.read(&ReadQuery::default(), |stored| {
         progress.advance(stored.stored_bytes);
         report.records_read += 1;
-        *report
-            .stores
-            .entry(stored.envelope.store.clone())
-            .or_default() += 1;
-        *report
-            .kinds
-            .entry(stored.envelope.kind.clone())
-            .or_default() += 1;
-        batch.push(Record::from_envelope(stored.envelope));
+        if let Some(n) = report.stores.get_mut(stored.store) {
+            *n += 1;
+        } else {
+            report.stores.insert(stored.store.to_string(), 1);
+        }
+        if let Some(n) = report.kinds.get_mut(stored.kind) {
+            *n += 1;
+        } else {
+            report.kinds.insert(stored.kind.to_string(), 1);
+        }
+        batch.push(stored.to_record());
         if batch.len() == MIGRATE_BATCH {
             report.records_written += batch.len() as u64;
             to.append(std::mem::take(&mut batch))?;

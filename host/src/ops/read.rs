@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::merge::merge_units;
+use crate::read_batch::RecordView;
 use crate::wit::{ReadFilter, StoredRecord, UnitInfo};
 use crate::error::Result;
 use crate::metrics;
@@ -45,12 +46,13 @@ fn may_match(unit: &UnitInfo, filter: &ReadFilter) -> bool {
 }
 
 impl Store {
-    /// Streams matching records, oldest first (or newest first), to `each`.
-    /// Returns how many were delivered.
+    /// Streams matching records, oldest first (or newest first), to `each`,
+    /// borrowed from the batches they arrive in (`to_stored` or
+    /// `to_record` keeps one). Returns how many were delivered.
     pub fn read(
         &self,
         query: &ReadQuery,
-        mut each: impl FnMut(StoredRecord) -> Result<()>,
+        mut each: impl FnMut(RecordView<'_>) -> Result<()>,
     ) -> Result<u64> {
         let mut session = self.session();
         let filter = ReadFilter {
@@ -72,14 +74,14 @@ impl Store {
             None
         });
         let mut tail: VecDeque<StoredRecord> = VecDeque::new();
-        let mut emit = |record: StoredRecord, tail: &mut VecDeque<StoredRecord>| -> Result<()> {
+        let mut emit = |record: RecordView<'_>, tail: &mut VecDeque<StoredRecord>| -> Result<()> {
             match window {
                 Some(0) => Ok(()),
                 Some(n) => {
                     if tail.len() == n {
                         tail.pop_front();
                     }
-                    tail.push_back(record);
+                    tail.push_back(record.to_stored());
                     Ok(())
                 }
                 None => {
@@ -94,14 +96,14 @@ impl Store {
         drop(session);
         result?;
         if window.is_some() {
-            let records: Box<dyn Iterator<Item = StoredRecord>> = if query.newest_first {
-                Box::new(tail.into_iter().rev())
+            let records: Box<dyn Iterator<Item = &StoredRecord>> = if query.newest_first {
+                Box::new(tail.iter().rev())
             } else {
-                Box::new(tail.into_iter())
+                Box::new(tail.iter())
             };
             for record in records {
                 delivered += 1;
-                each(record)?;
+                each(record.view())?;
             }
         }
         metrics::add(&self.metrics.records_read, delivered);
@@ -112,7 +114,7 @@ impl Store {
     pub fn read_all(&self, query: &ReadQuery) -> Result<Vec<StoredRecord>> {
         let mut out = Vec::new();
         self.read(query, |r| {
-            out.push(r);
+            out.push(r.to_stored());
             Ok(())
         })?;
         Ok(out)

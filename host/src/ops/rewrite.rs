@@ -2,7 +2,8 @@
 //! records through the host into the backend's atomic rewriter.
 
 use crate::wit::batch::BatchBuilder;
-use crate::wit::{ReadFilter, ReadOrder, StoredRecord};
+use crate::read_batch::RecordView;
+use crate::wit::{ReadFilter, ReadOrder};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::session::Session;
@@ -21,7 +22,7 @@ pub fn rewrite_unit(
     session: &mut Session,
     unit: &str,
     progress: &dyn Progress,
-    mut keep: impl FnMut(&StoredRecord) -> Result<bool>,
+    mut keep: impl FnMut(&RecordView<'_>) -> Result<bool>,
 ) -> Result<Rewritten> {
     let cursor = session.open_cursor(
         unit,
@@ -44,15 +45,15 @@ pub fn rewrite_unit(
     let copied = (|| -> Result<()> {
         loop {
             let batch = session.next_batch(&cursor, super::BATCH)?;
-            if batch.is_empty() {
+            if batch.len() == 0 {
                 return Ok(());
             }
             let mut out = BatchBuilder::default();
-            for record in &batch {
+            for i in 0..batch.len() {
+                let record = batch.get(i);
                 progress.advance(record.stored_bytes);
-                if keep(record)? {
-                    let e = &record.envelope;
-                    out.push(&e.kind, &e.store, e.timestamp, &e.json);
+                if keep(&record)? {
+                    out.push(record.kind, record.store, record.timestamp, record.json);
                 }
             }
             kept += out.len() as u64;

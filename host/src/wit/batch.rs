@@ -153,19 +153,6 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<RecordRef<'_>>, String> {
     Ok(out)
 }
 
-/// Checks a cursor's batch and returns its records with their places.
-pub fn stored_records(batch: &StoredBatch) -> Result<Vec<(RecordRef<'_>, RecordPlace)>, String> {
-    let records = records(&batch.records)?;
-    if records.len() != batch.places.len() {
-        return Err(format!(
-            "{} records but {} places",
-            records.len(),
-            batch.places.len()
-        ));
-    }
-    Ok(records.into_iter().zip(batch.places.iter().copied()).collect())
-}
-
 /// A batch of records as 0.2 and 0.1 plugins take them (the host built it).
 pub fn envelopes(batch: &RecordBatch) -> Vec<Envelope> {
     records(batch)

@@ -1,0 +1,164 @@
+//! Records read back, borrowed from the batch a cursor returned: the read
+//! path hands them on without copying each into strings of its own.
+
+use crate::record::Record;
+use crate::wit::{BatchEntry, Envelope, RecordPlace, StoredBatch, StoredRecord};
+
+/// A record read back, borrowed from the batch it came in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordView<'a> {
+    /// Its kind.
+    pub kind: &'a str,
+    /// Its store.
+    pub store: &'a str,
+    /// Unix seconds.
+    pub timestamp: f64,
+    /// The record, one JSON object without a newline, as stored.
+    pub json: &'a str,
+    /// The unit it was read from.
+    pub unit: &'a str,
+    /// Byte offset of its first byte in the unit.
+    pub offset: u64,
+    /// Bytes it occupies there, framing included.
+    pub stored_bytes: u64,
+}
+
+impl RecordView<'_> {
+    /// An owned copy.
+    pub fn to_stored(&self) -> StoredRecord {
+        StoredRecord {
+            envelope: Envelope {
+                kind: self.kind.to_string(),
+                store: self.store.to_string(),
+                timestamp: self.timestamp,
+                json: self.json.to_string(),
+            },
+            unit: self.unit.to_string(),
+            offset: self.offset,
+            stored_bytes: self.stored_bytes,
+        }
+    }
+
+    /// The record, ready to append elsewhere (its fields were checked when
+    /// it was first appended).
+    pub fn to_record(&self) -> Record {
+        Record {
+            kind: self.kind.to_string(),
+            store: self.store.to_string(),
+            timestamp: self.timestamp,
+            json: self.json.to_string(),
+        }
+    }
+}
+
+impl StoredRecord {
+    /// The record as a view.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            kind: &self.envelope.kind,
+            store: &self.envelope.store,
+            timestamp: self.envelope.timestamp,
+            json: &self.envelope.json,
+            unit: &self.unit,
+            offset: self.offset,
+            stored_bytes: self.stored_bytes,
+        }
+    }
+}
+
+/// A cursor's batch whose layout has been checked, with where each
+/// record's JSON starts.
+pub(crate) struct ReadBatch {
+    unit: String,
+    text: String,
+    names: Vec<String>,
+    entries: Vec<BatchEntry>,
+    places: Vec<RecordPlace>,
+    starts: Vec<u32>,
+}
+
+impl ReadBatch {
+    /// An empty batch (a finished cursor).
+    pub fn empty() -> Self {
+        ReadBatch {
+            unit: String::new(),
+            text: String::new(),
+            names: Vec::new(),
+            entries: Vec::new(),
+            places: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    /// Checks `batch` (it comes from a plugin): lengths, newlines, name
+    /// indices, UTF-8, finite timestamps, one place per record.
+    pub fn check(batch: StoredBatch, unit: &str) -> Result<Self, String> {
+        let StoredBatch { records, places } = batch;
+        let text = String::from_utf8(records.text)
+            .map_err(|e| format!("batch text is not UTF-8: {}", e.utf8_error()))?;
+        let bytes = text.as_bytes();
+        let mut starts = Vec::with_capacity(records.entries.len());
+        let mut at = 0usize;
+        for (n, e) in records.entries.iter().enumerate() {
+            let end = at
+                .checked_add(e.json_len as usize)
+                .filter(|&end| end < bytes.len())
+                .ok_or_else(|| format!("record {n} runs past the batch text ({} bytes)", bytes.len()))?;
+            if bytes[end] != b'\n' {
+                return Err(format!("record {n} is not followed by a newline"));
+            }
+            if !text.is_char_boundary(at) || !text.is_char_boundary(end) {
+                return Err(format!("record {n} splits a character"));
+            }
+            if memchr_newline(&bytes[at..end]) {
+                return Err(format!("record {n} holds a newline"));
+            }
+            let names = records.names.len();
+            if e.kind as usize >= names || e.store as usize >= names {
+                return Err(format!("record {n} names index {} of {names} names", e.kind.max(e.store)));
+            }
+            if !e.timestamp.is_finite() {
+                return Err(format!("record {n} has a timestamp that is not a finite number"));
+            }
+            starts.push(u32::try_from(at).map_err(|_| "batch text over 4 GiB".to_string())?);
+            at = end + 1;
+        }
+        if at != bytes.len() {
+            return Err(format!("{} bytes of batch text after the last record", bytes.len() - at));
+        }
+        if places.len() != starts.len() {
+            return Err(format!("{} records but {} places", starts.len(), places.len()));
+        }
+        Ok(ReadBatch {
+            unit: unit.to_string(),
+            text,
+            names: records.names,
+            entries: records.entries,
+            places,
+            starts,
+        })
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Record `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> RecordView<'_> {
+        let (e, place, start) = (&self.entries[i], &self.places[i], self.starts[i] as usize);
+        RecordView {
+            kind: &self.names[e.kind as usize],
+            store: &self.names[e.store as usize],
+            timestamp: e.timestamp,
+            json: &self.text[start..start + e.json_len as usize],
+            unit: &self.unit,
+            offset: place.offset,
+            stored_bytes: place.stored_bytes,
+        }
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> bool {
+    bytes.contains(&b'\n')
+}
