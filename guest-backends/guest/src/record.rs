@@ -131,13 +131,20 @@ pub fn matches(filter: &ReadFilter, kind: &str, store: &str, timestamp: f64) -> 
 /// object. Returns the reason it is unacceptable.
 pub fn check_appendable(envelope: EnvelopeRef<'_>) -> Result<(), String> {
     let json = envelope.json.as_bytes();
-    if json.contains(&b'\n') || json.contains(&b'\r') {
+    if memchr::memchr2(b'\n', b'\r', json).is_some() {
         return Err("record JSON contains a line break".into());
     }
+    check_object(envelope.json, envelope.timestamp)
+}
+
+/// [`check_appendable`] without the line-break check (done once for a
+/// whole batch by `linefile::checked_text`).
+pub fn check_object(json: &str, timestamp: f64) -> Result<(), String> {
+    let json = json.as_bytes();
     if json.first() != Some(&b'{') || json.last() != Some(&b'}') {
         return Err("record JSON is not an object".into());
     }
-    if !envelope.timestamp.is_finite() {
+    if !timestamp.is_finite() {
         return Err("timestamp is not a finite number".into());
     }
     Ok(())
