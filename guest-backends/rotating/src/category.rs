@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use quire_guest::atomic::sync_dir;
 use quire_guest::errors::IoContext;
 use quire_guest::linefile;
-use quire_guest::batch::Envelope;
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::types::PluginError;
 
 use crate::manifest::{Manifest, SealedFile};
@@ -245,7 +245,10 @@ impl Category {
     }
 
     /// Appends records to the live file in one write. Returns the bytes.
-    pub fn append(&mut self, records: &[&Envelope], buf: &mut Vec<u8>) -> Result<u64, PluginError> {
+    pub fn append<'a, R>(&mut self, records: &[R], buf: &mut Vec<u8>) -> Result<u64, PluginError>
+    where
+        R: Copy + Into<EnvelopeRef<'a>>,
+    {
         let live = self.live.as_mut().ok_or_else(|| {
             PluginError::InvalidState(format!("`{}` has no live file", self.name))
         })?;
@@ -270,7 +273,8 @@ impl Category {
         }
         let stats = live.stats.as_mut().expect("known before appending");
         let mut at = 0;
-        for record in records {
+        for &record in records {
+            let record: EnvelopeRef<'a> = record.into();
             let len = record.json.len() + 1;
             stats.add_record(&buf[at..at + len], record.timestamp);
             at += len;
@@ -395,6 +399,7 @@ impl Category {
 
 #[cfg(test)]
 mod tests {
+    use quire_guest::batch::Envelope;
     use super::*;
 
     fn envelope(ts: f64) -> Envelope {

@@ -68,7 +68,7 @@ impl GuestStore for RotatingStore {
     }
 
     fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
-        RotatingStore::append(self, batch::envelopes(&batch)?, level)
+        RotatingStore::append_records(self, &batch::records(&batch)?, level)
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {
@@ -131,7 +131,7 @@ impl GuestStore for RotatingStore {
 
 impl GuestRewriter for RotatingRewriter {
     fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
-        RotatingRewriter::write(self, batch::envelopes(&batch)?)
+        RotatingRewriter::write(self, &batch)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

@@ -7,8 +7,7 @@ use std::rc::Rc;
 
 use quire_guest::atomic::AtomicFile;
 use quire_guest::linefile;
-use quire_guest::batch::Envelope;
-use quire_guest::types::PluginError;
+use quire_guest::types::{PluginError, RecordBatch};
 
 use crate::stats::FileStats;
 use crate::store::{Shared, now};
@@ -34,17 +33,15 @@ impl RotatingRewriter {
         }
     }
 
-    /// Adds records, in order, verbatim.
-    pub fn write(&self, batch: Vec<Envelope>) -> Result<(), PluginError> {
-        linefile::check_batch(batch.iter().map(Into::into))?;
-        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
-        linefile::encode_into(batch.iter().map(Into::into), &mut buf);
-        self.file.borrow_mut().write(&buf)?;
+    /// Adds records, in order, verbatim: the batch's text is its lines.
+    pub fn write(&self, batch: &RecordBatch) -> Result<(), PluginError> {
+        let text = linefile::checked_text(batch)?;
+        self.file.borrow_mut().write(text)?;
         let mut stats = self.stats.borrow_mut();
         let mut at = 0;
-        for envelope in &batch {
-            let len = envelope.json.len() + 1;
-            stats.add_record(&buf[at..at + len], envelope.timestamp);
+        for entry in &batch.entries {
+            let len = entry.json_len as usize + 1;
+            stats.add_record(&text[at..at + len], entry.timestamp);
             at += len;
         }
         Ok(())

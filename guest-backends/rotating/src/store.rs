@@ -13,6 +13,8 @@ use quire_guest::errors::IoContext;
 use quire_guest::linefile::{self, CURSOR_CHUNK, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::receipts::ReceiptBook;
+use quire_guest::batch::EnvelopeRef;
+#[cfg(test)]
 use quire_guest::batch::Envelope;
 use quire_guest::types::{
     Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
@@ -162,16 +164,28 @@ impl RotatingStore {
         &self.shared.root
     }
 
-    /// Appends a batch, routed by kind, rotating as the limits say. Every
-    /// envelope is checked before anything is written.
+    /// Appends owned records (tests use it; the plugin appends borrowed
+    /// ones with [`RotatingStore::append_records`]).
+    #[cfg(test)]
     pub fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
+        let records: Vec<EnvelopeRef<'_>> = batch.iter().map(Into::into).collect();
+        self.append_records(&records, level)
+    }
+
+    /// Appends a batch, routed by kind, rotating as the limits say. Every
+    /// record is checked before anything is written.
+    pub fn append_records(
+        &self,
+        batch: &[EnvelopeRef<'_>],
+        level: SyncLevel,
+    ) -> Result<u64, PluginError> {
         if self.shared.read_only {
             return Err(read_only_error());
         }
-        linefile::check_batch(batch.iter().map(Into::into))?;
+        linefile::check_batch(batch.iter().copied())?;
         let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, envelope) in batch.iter().enumerate() {
-            let category = naming::category_for_kind(&envelope.kind).map_err(|reason| {
+            let category = naming::category_for_kind(envelope.kind).map_err(|reason| {
                 PluginError::InvalidRecord(RecordRejection {
                     index: index as u32,
                     reason,
@@ -211,8 +225,8 @@ impl RotatingStore {
                         category.seal_live(now)?;
                         category.start_file()?;
                     }
-                    let records: Vec<&Envelope> =
-                        indexes[piece.records].iter().map(|&i| &batch[i]).collect();
+                    let records: Vec<EnvelopeRef<'_>> =
+                        indexes[piece.records].iter().map(|&i| batch[i]).collect();
                     written += category.append(&records, &mut buf)?;
                 }
                 if level == SyncLevel::Durable {

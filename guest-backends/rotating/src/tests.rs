@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind};
-use quire_guest::batch::Envelope;
+use quire_guest::batch::{self, Envelope};
 use quire_guest::types::{AnomalyKind, PluginError, ReadFilter, ReadOrder, SyncLevel};
 
 use crate::manifest::{Loaded, Manifest};
@@ -342,7 +342,7 @@ fn a_torn_live_file_is_sealed_as_is_and_scan_still_flags_it() {
     let valid = cursor.next_owned(100).unwrap();
     let rewriter = store.rewrite(units[0].id.clone()).unwrap();
     rewriter
-        .write(valid.into_iter().map(|r| r.envelope).collect())
+        .write(&batch::from_envelopes(valid.iter().map(|r| &r.envelope)))
         .unwrap();
     rewriter.commit().unwrap();
     assert_eq!(scan(&store), (4, vec![]));
@@ -523,7 +523,7 @@ fn the_live_file_cannot_be_dropped_but_can_be_rewritten_and_appended_after() {
         Err(PluginError::InvalidState(_))
     ));
     let rewriter = store.rewrite(live.clone()).unwrap();
-    rewriter.write(events(1..3)).unwrap();
+    rewriter.write(&batch::from_envelopes(&events(1..3))).unwrap();
     rewriter.commit().unwrap();
     store.append(events(9..10), SyncLevel::Durable).unwrap();
     assert_eq!(read_all(&store), [1.0, 2.0, 9.0]);
