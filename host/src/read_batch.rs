@@ -110,9 +110,6 @@ impl ReadBatch {
             if !text.is_char_boundary(at) || !text.is_char_boundary(end) {
                 return Err(format!("record {n} splits a character"));
             }
-            if memchr_newline(&bytes[at..end]) {
-                return Err(format!("record {n} holds a newline"));
-            }
             let names = records.names.len();
             if e.kind as usize >= names || e.store as usize >= names {
                 return Err(format!("record {n} names index {} of {names} names", e.kind.max(e.store)));
@@ -125,6 +122,19 @@ impl ReadBatch {
         }
         if at != bytes.len() {
             return Err(format!("{} bytes of batch text after the last record", bytes.len() - at));
+        }
+        // Each record ends with a newline, so any other is inside one.
+        let newlines = memchr::memchr_iter(b'\n', bytes).count();
+        if newlines != starts.len() {
+            let n = starts
+                .iter()
+                .zip(&records.entries)
+                .position(|(&start, e)| {
+                    let start = start as usize;
+                    bytes[start..start + e.json_len as usize].contains(&b'\n')
+                })
+                .unwrap_or(0);
+            return Err(format!("record {n} holds a newline"));
         }
         if places.len() != starts.len() {
             return Err(format!("{} records but {} places", starts.len(), places.len()));
@@ -159,6 +169,3 @@ impl ReadBatch {
     }
 }
 
-fn memchr_newline(bytes: &[u8]) -> bool {
-    bytes.contains(&b'\n')
-}

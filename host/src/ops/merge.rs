@@ -77,6 +77,9 @@ pub(crate) fn merge_units(
     filter: &ReadFilter,
     mut each: impl FnMut(usize, RecordView<'_>) -> Result<()>,
 ) -> Result<()> {
+    if let [unit] = units {
+        return stream_one(session, unit, filter, |record| each(0, record));
+    }
     let mut pending: Vec<(f64, usize)> = units
         .iter()
         .enumerate()
@@ -137,5 +140,26 @@ pub(crate) fn merge_units(
             session.close_cursor(cursor);
         }
     }
+    result
+}
+
+/// One unit needs no merge: its records in order, batch by batch.
+fn stream_one(
+    session: &mut Session,
+    unit: &UnitInfo,
+    filter: &ReadFilter,
+    mut each: impl FnMut(RecordView<'_>) -> Result<()>,
+) -> Result<()> {
+    let cursor = session.open_cursor(&unit.id, filter, ReadOrder::OldestFirst)?;
+    let result = (|| loop {
+        let batch = session.next_batch(&cursor, super::BATCH)?;
+        if batch.len() == 0 {
+            return Ok(());
+        }
+        for i in 0..batch.len() {
+            each(batch.get(i))?;
+        }
+    })();
+    session.close_cursor(cursor);
     result
 }
