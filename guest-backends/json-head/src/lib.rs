@@ -31,10 +31,28 @@ const MAX_DEPTH: usize = 64;
 /// Lifts the head of `text` when it is plainly a record; `None` when serde
 /// must decide.
 pub fn lift(text: &str) -> Option<Head<'_>> {
+    let bytes = text.as_bytes();
+    if bytes.len() <= INDEXED_LEN {
+        // One SIMD pass finds every quote; a line with a backslash or a
+        // control byte anywhere is left to serde outright.
+        let mut quotes = [0u64; INDEXED_LEN / 64];
+        if !index_quotes(bytes, &mut quotes) {
+            return None;
+        }
+        return lift_with(text, Some(&quotes));
+    }
+    lift_with(text, None)
+}
+
+/// Longest line whose quotes are indexed up front.
+const INDEXED_LEN: usize = 1024;
+
+fn lift_with<'a>(text: &'a str, quotes: Option<&[u64]>) -> Option<Head<'a>> {
     let mut p = Parser {
         text,
         bytes: text.as_bytes(),
         at: 0,
+        quotes,
     };
     p.ws();
     p.eat(b'{')?;
@@ -92,13 +110,16 @@ pub fn lift(text: &str) -> Option<Head<'_>> {
     })
 }
 
-struct Parser<'a> {
+struct Parser<'a, 'q> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Bit `i` set when byte `i` is a quote, for an indexed line (which
+    /// then holds no backslash and no control byte).
+    quotes: Option<&'q [u64]>,
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -214,7 +235,10 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let end = start + plain_run(&self.bytes[start..]);
+        let end = match self.quotes {
+            Some(quotes) => next_bit(quotes, start)?,
+            None => start + plain_run(&self.bytes[start..]),
+        };
         if self.bytes.get(end) != Some(&b'"') {
             return None; // an escape, a control character, or the end
         }
@@ -223,6 +247,99 @@ impl<'a> Parser<'a> {
         // character boundaries.
         self.text.get(start..end)
     }
+}
+
+/// The first set bit at or after `from`.
+fn next_bit(bits: &[u64], from: usize) -> Option<usize> {
+    let (mut word, shift) = (from / 64, from % 64);
+    let mut current = bits.get(word)? & (u64::MAX << shift);
+    loop {
+        if current != 0 {
+            return Some(word * 64 + current.trailing_zeros() as usize);
+        }
+        word += 1;
+        current = *bits.get(word)?;
+    }
+}
+
+/// Sets the bit of every quote of `bytes` (at most [`INDEXED_LEN`]) in
+/// `quotes`; false when a backslash or a control byte is found.
+fn index_quotes(bytes: &[u8], quotes: &mut [u64]) -> bool {
+    let blocks = bytes.len() / 16;
+    for block in 0..blocks {
+        let chunk: &[u8; 16] = bytes[block * 16..block * 16 + 16].try_into().unwrap();
+        let Some(mask) = quote_mask16(chunk) else {
+            return false;
+        };
+        quotes[block / 4] |= (mask as u64) << ((block % 4) * 16);
+    }
+    for (i, &b) in bytes.iter().enumerate().skip(blocks * 16) {
+        match b {
+            b'"' => quotes[i / 64] |= 1 << (i % 64),
+            b'\\' | 0..0x20 => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Bit `i` set when `chunk[i]` is a quote; `None` when the chunk holds a
+/// backslash or a control byte.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn quote_mask16(chunk: &[u8; 16]) -> Option<u16> {
+    use core::arch::wasm32::{
+        u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_any_true, v128_load, v128_or,
+    };
+    // SAFETY: `chunk` is 16 readable bytes; wasm loads need no alignment.
+    let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+    let bad = v128_or(u8x16_eq(v, u8x16_splat(b'\\')), u8x16_lt(v, u8x16_splat(0x20)));
+    if v128_any_true(bad) {
+        return None;
+    }
+    Some(u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'"'))))
+}
+
+/// [`quote_mask16`] with SSE2 (part of every x86_64).
+#[cfg(target_arch = "x86_64")]
+fn quote_mask16(chunk: &[u8; 16]) -> Option<u16> {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is baseline on x86_64; `chunk` is 16 readable bytes and
+    // the load is unaligned.
+    let (bad, quote) = unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        (
+            _mm_movemask_epi8(_mm_or_si128(control, backslash)),
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))),
+        )
+    };
+    (bad == 0).then_some(quote as u16)
+}
+
+#[cfg(not(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+)))]
+fn quote_mask16(chunk: &[u8; 16]) -> Option<u16> {
+    quote_mask16_bytes(chunk)
+}
+
+/// [`quote_mask16`] a byte at a time.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn quote_mask16_bytes(chunk: &[u8; 16]) -> Option<u16> {
+    let mut mask = 0u16;
+    for (i, &b) in chunk.iter().enumerate() {
+        match b {
+            b'"' => mask |= 1 << i,
+            b'\\' | 0..0x20 => return None,
+            _ => {}
+        }
+    }
+    Some(mask)
 }
 
 /// Length of the leading run of bytes that may stand in a string as they are
@@ -361,6 +478,43 @@ mod tests {
             "]".repeat(70)
         );
         assert_eq!(lift(&deep), None);
+    }
+
+    #[test]
+    fn quote_indexes_agree_with_a_byte_scan() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut byte = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            [b'"', b'\\', 0x01, b'\t', b'a', b' ', 0xc3, 0xa9, b'{', b'"'][(seed % 10) as usize]
+        };
+        for _ in 0..5000 {
+            let chunk: [u8; 16] = std::array::from_fn(|_| byte());
+            assert_eq!(quote_mask16(&chunk), quote_mask16_bytes(&chunk), "{chunk:?}");
+        }
+        let line = br#"{"a": "bc", "d": [1, "e"], "f": "ghijklmnopqrstuvwxyz0123456789"}"#;
+        let mut quotes = [0u64; INDEXED_LEN / 64];
+        assert!(index_quotes(line, &mut quotes));
+        let want: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b'"').collect();
+        let mut got = Vec::new();
+        let mut from = 0;
+        while let Some(i) = next_bit(&quotes, from) {
+            got.push(i);
+            from = i + 1;
+        }
+        assert_eq!(got, want);
+        assert!(!index_quotes(b"{\"a\": \"b\\\"\"}", &mut [0u64; 16]));
+        assert!(!index_quotes("{\"a\":\t1}".as_bytes(), &mut [0u64; 16]));
+    }
+
+    #[test]
+    fn long_lines_take_the_scanning_path() {
+        let long = format!(
+            r#"{{"kind":"event","note":"{}","timestamp":5}}"#,
+            "x".repeat(INDEXED_LEN)
+        );
+        assert_eq!(lift(&long).map(|h| h.timestamp), Some(5.0));
     }
 
     #[test]
