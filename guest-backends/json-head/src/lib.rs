@@ -101,13 +101,49 @@ fn lift_with<'a>(text: &'a str, quotes: Option<&[u64]>) -> Option<Head<'a>> {
         return None;
     }
     // The one number quire reads is converted exactly as serde_json does.
-    let timestamp: f64 = serde_json::from_str(timestamp?).ok()?;
+    let timestamp = timestamp_value(timestamp?)?;
     Some(Head {
         kind: kind?,
         store,
         system_id,
         timestamp: Some(timestamp).filter(|t| t.is_finite())?,
     })
+}
+
+/// The value serde_json reads from a number's text.
+fn timestamp_value(text: &str) -> Option<f64> {
+    plain_decimal(text).or_else(|| serde_json::from_str(text).ok())
+}
+
+/// A plain decimal (no exponent, at most 15 digits, not zero) computed as
+/// serde_json computes it: its digits as an integer, divided once by a
+/// power of ten. Both are exact, so the one division is correctly rounded
+/// and serde_json (with or without `float_roundtrip`) gets the same bits.
+/// Anything else is `None`.
+fn plain_decimal(text: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() || int.len() + frac.len() > 15 {
+        return None;
+    }
+    let mut significand = 0u64;
+    for b in int.bytes().chain(frac.bytes()) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        significand = significand * 10 + u64::from(b - b'0');
+    }
+    if significand == 0 {
+        return None; // `-0` and friends: serde_json's own reading decides.
+    }
+    let f = significand as f64 / POW10[frac.len()];
+    Some(if negative { -f } else { f })
 }
 
 struct Parser<'a, 'q> {
@@ -515,6 +551,41 @@ mod tests {
             "x".repeat(INDEXED_LEN)
         );
         assert_eq!(lift(&long).map(|h| h.timestamp), Some(5.0));
+    }
+
+    #[test]
+    fn plain_decimals_read_as_serde_json_reads_them() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut fast = 0;
+        for _ in 0..200_000 {
+            let len = 1 + (next() % 17) as usize;
+            let mut digits: String = (0..len).map(|_| (b'0' + (next() % 10) as u8) as char).collect();
+            if digits.len() > 1 && digits.starts_with('0') {
+                digits.replace_range(0..1, "1");
+            }
+            let mut text = digits.clone();
+            let point = (next() % (len as u64 + 1)) as usize;
+            if point > 0 && point < len {
+                text.insert(point, '.');
+            }
+            if next() % 2 == 0 {
+                text.insert(0, '-');
+            }
+            let want: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(timestamp_value(&text).map(f64::to_bits), Some(want.to_bits()), "{text}");
+            fast += usize::from(plain_decimal(&text).is_some());
+        }
+        assert!(fast > 100_000, "{fast}");
+        for text in ["1700000000.125", "0.1", "-12.5", "42", "1e3", "-0", "0.0", "1234567890123456"] {
+            let want: f64 = serde_json::from_str(text).unwrap();
+            assert_eq!(timestamp_value(text).map(f64::to_bits), Some(want.to_bits()), "{text}");
+        }
     }
 
     #[test]
