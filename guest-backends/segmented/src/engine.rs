@@ -407,24 +407,32 @@ impl Wal {
         }
     }
 
-    /// Appends a batch: every record is checked before anything is written.
+    /// Appends owned records (tests use it; the plugin appends borrowed
+    /// ones with [`Wal::append_records`]).
     pub fn append(&mut self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
+        let records: Vec<EnvelopeRef<'_>> = batch.iter().map(Into::into).collect();
+        self.append_records(&records, level)
+    }
+
+    /// Appends a batch: every record is checked before anything is written.
+    pub fn append_records(
+        &mut self,
+        batch: &[EnvelopeRef<'_>],
+        level: SyncLevel,
+    ) -> Result<u64, PluginError> {
         self.writable()?;
-        for (index, envelope) in batch.iter().enumerate() {
+        for (index, &envelope) in batch.iter().enumerate() {
             check_record(index, envelope)?;
-            check_store_name(&envelope.store).map_err(|reason| {
+            check_store_name(envelope.store).map_err(|reason| {
                 PluginError::InvalidRecord(quire_guest::types::RecordRejection {
                     index: index as u32,
                     reason,
                 })
             })?;
         }
-        let mut groups: BTreeMap<&str, Vec<&Envelope>> = BTreeMap::new();
-        for envelope in &batch {
-            groups
-                .entry(envelope.store.as_str())
-                .or_default()
-                .push(envelope);
+        let mut groups: BTreeMap<&str, Vec<EnvelopeRef<'_>>> = BTreeMap::new();
+        for &envelope in batch {
+            groups.entry(envelope.store).or_default().push(envelope);
         }
         // All or nothing: each store is noted before the batch adds to it,
         // and a failure in any store rolls every one of them back.
@@ -442,7 +450,7 @@ impl Wal {
     fn append_store(
         &mut self,
         store: &str,
-        records: &[&Envelope],
+        records: &[EnvelopeRef<'_>],
         level: SyncLevel,
         marks: &mut Vec<Mark>,
     ) -> Result<u64, PluginError> {
@@ -487,7 +495,7 @@ impl Wal {
                 state.live = Some(live);
             }
             let live = state.live.as_mut().expect("opened above");
-            live.push(&envelope.json, envelope.timestamp)?;
+            live.push(envelope.json, envelope.timestamp)?;
             if live.projected_bytes() - live.bytes >= WRITE_BATCH_BYTES as u64 {
                 written += live.write_out()?;
             }

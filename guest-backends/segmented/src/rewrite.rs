@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use quire_guest::atomic::temp_path;
 use quire_guest::errors::{self, IoContext};
 use quire_guest::record;
-use quire_guest::batch::Envelope;
+use quire_guest::batch::{Envelope, EnvelopeRef};
 use quire_guest::types::{PluginError, RecordRejection};
 
 use crate::codec::{Codec, CodecSettings, FrameEncoder};
@@ -21,14 +21,14 @@ use crate::manifest::{Manifest, SCHEMA};
 pub const MAX_RECORD: usize = 32 << 20;
 
 /// Checks one envelope for appending or rewriting.
-pub fn check_record(index: usize, envelope: &Envelope) -> Result<(), PluginError> {
+pub fn check_record(index: usize, envelope: EnvelopeRef<'_>) -> Result<(), PluginError> {
     let reject = |reason: String| {
         PluginError::InvalidRecord(RecordRejection {
             index: index as u32,
             reason,
         })
     };
-    record::check_appendable(envelope.into()).map_err(reject)?;
+    record::check_appendable(envelope).map_err(reject)?;
     if envelope.json.len() > MAX_RECORD {
         return Err(reject(format!(
             "record is {} bytes; at most {MAX_RECORD} fit in a segment frame",
@@ -128,7 +128,7 @@ impl RewriteJob {
             return Err(closed());
         }
         for (index, envelope) in batch.iter().enumerate() {
-            check_record(index, envelope)?;
+            check_record(index, envelope.into())?;
         }
         for envelope in batch {
             self.encoder
