@@ -45,7 +45,7 @@ pub fn build_guests(root: &Path, packages: &[&str], dir_name: &str) -> PathBuf {
         "-Ctarget-feature=+simd128",
     )
     .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
+    .env("CARGO_PROFILE_RELEASE_STRIP", "true");
     let status = cmd
         .status()
         .expect("running cargo to build the guest components");

@@ -24,7 +24,12 @@ fn a_0_2_backend_and_policy_take_batches_apart_and_put_them_together() {
     config.cache_dir = Some(shared_cache());
     let store = Store::open(config).unwrap();
     let records: Vec<_> = (0..2500)
-        .map(|i| quire_tests::record(if i % 3 == 0 { "audit" } else { "event" }, 1000.0 + i as f64))
+        .map(|i| {
+            quire_tests::record(
+                if i % 3 == 0 { "audit" } else { "event" },
+                1000.0 + i as f64,
+            )
+        })
         .collect();
     store.append(records.clone()).unwrap();
     // What the 0.2 plugin wrote is exactly the records, as lines.
@@ -34,9 +39,13 @@ fn a_0_2_backend_and_policy_take_batches_apart_and_put_them_together() {
     // Read back through several cursor batches, filtered per record.
     let all = store.read_all(&ReadQuery::default()).unwrap();
     assert_eq!(all.len(), 2500);
-    assert!(all.iter().zip(&records).all(|(got, r)| got.envelope.json == r.json
-        && got.envelope.kind == r.kind
-        && got.envelope.timestamp == r.timestamp));
+    assert!(
+        all.iter()
+            .zip(&records)
+            .all(|(got, r)| got.envelope.json == r.json
+                && got.envelope.kind == r.kind
+                && got.envelope.timestamp == r.timestamp)
+    );
     assert_eq!(all[1].offset, records[0].json.len() as u64 + 1);
     let audits = ReadQuery {
         kinds: vec!["audit".into()],
@@ -50,10 +59,19 @@ fn a_0_2_backend_and_policy_take_batches_apart_and_put_them_together() {
         Some(&shared_cache()),
     )
     .unwrap();
-    let policy = Policy::create(&policy, r#"{"max_records": 100}"#, 5000.0, quire::Limits::default())
-        .unwrap();
+    let policy = Policy::create(
+        &policy,
+        r#"{"max_records": 100}"#,
+        5000.0,
+        quire::Limits::default(),
+    )
+    .unwrap();
     let report = store
-        .compact(&mut Retention::single(policy), false, &quire::progress::Silent)
+        .compact(
+            &mut Retention::single(policy),
+            false,
+            &quire::progress::Silent,
+        )
         .unwrap();
     assert_eq!((report.records_before, report.records_after), (2500, 100));
     let kept = store.read_all(&ReadQuery::default()).unwrap();
@@ -133,7 +151,11 @@ fn plugin_check_names_the_version_a_plugin_speaks() {
         stdout(&out)
     );
     let plugin = v02("ndjson-0.2.wasm");
-    let out = quire_run(dir.path(), &["plugin", "check", plugin.to_str().unwrap()], "");
+    let out = quire_run(
+        dir.path(),
+        &["plugin", "check", plugin.to_str().unwrap()],
+        "",
+    );
     assert!(
         stdout(&out).contains("quire:persistence@0.2.0"),
         "{}",

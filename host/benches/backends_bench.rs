@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 use common::{
     Clock, Row, Table, bench_gib, child_args, child_done, compact, durable_appends, event_line,
     group, keep_newest, median, mib, native_durable_rate, native_parse, policy, records_of, row,
-    run_child, store_config, target_dir, timed_appends, wanted_figures, warm_cache, write_ndjson,
+    run_child, store_config, target_dir, timed_batch_appends, wanted_figures, warm_cache,
+    write_ndjson,
 };
 use quire::progress::Silent;
 use quire::{Durability, ReadQuery, Record, Retention, Store, StoreConfig};
@@ -436,7 +437,8 @@ fn fig_append(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) 
             for (b, backend) in Backend::ALL.into_iter().enumerate() {
                 let home = scratch.join(format!("append-{}", backend.slug()));
                 remove(&home);
-                let secs = timed_appends(backend.open(&home, Durability::Batch, cache), &template);
+                let secs =
+                    timed_batch_appends(backend.open(&home, Durability::Batch, cache), &template);
                 rates[b].push(n as f64 / secs);
                 disk[b] = du(&home).0;
                 if rep == 0 {

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use common::{
     Clock, LINE_LEN, Row, Table, bench_gib, child_args, child_done, compact, concat,
     durable_appends, event_line, group, keep_newest, median, mib, native_durable_rate,
-    native_parse, records_of, run_child, store_config, target_dir, timed_appends,
-    timed_batch_appends, wanted_figures, warm_cache, write_ndjson,
+    native_parse, records_of, run_child, store_config, target_dir, timed_batch_appends,
+    wanted_figures, warm_cache, write_ndjson,
 };
 use quire::cache::CacheUse;
 use quire::plugin::load_backend;
@@ -99,6 +99,19 @@ fn row(
     met: Option<bool>,
 ) -> Row {
     common::row(figure, "", quire, baseline, ratio, goal, met)
+}
+
+/// Appends a copy of every batch of `template` with [`Store::append`]
+/// (owned records, dropped inside the timing). Returns the seconds.
+fn timed_appends(store: Store, template: &[Vec<Record>]) -> f64 {
+    let work = template.to_vec();
+    let start = Instant::now();
+    for batch in work {
+        store.append(batch).expect("append");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    store.flush().expect("flush");
+    secs
 }
 
 // ---------------------------------------------------------------- children

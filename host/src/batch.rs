@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(a.names, b.names);
         assert_eq!(a.entries.len(), 4);
         let mut bad = Batch::new();
-        assert!(bad.push_json_line(r#"{"kind":"event","timestamp":"x"}"#, 0.0).is_err());
+        assert!(
+            bad.push_json_line(r#"{"kind":"event","timestamp":"x"}"#, 0.0)
+                .is_err()
+        );
         assert!(bad.push_json_line("[1]", 0.0).is_err());
         assert!(bad.is_empty());
     }

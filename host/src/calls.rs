@@ -141,7 +141,13 @@ impl Session {
         self.same_instance(cursor.generation, "read")?;
         let batch = self.call("read", async |l| {
             l.plugin
-                .next(&mut l.store, cursor.resource, &cursor.unit, max, CURSOR_BYTES)
+                .next(
+                    &mut l.store,
+                    cursor.resource,
+                    &cursor.unit,
+                    max,
+                    CURSOR_BYTES,
+                )
                 .await
         })?;
         let batch = match ReadBatch::check(batch, &cursor.unit) {
@@ -159,7 +165,8 @@ impl Session {
                 ),
             ));
         }
-        let check = (0..batch.len()).try_for_each(|i| returns::record(&batch.get(i), &cursor.filter));
+        let check =
+            (0..batch.len()).try_for_each(|i| returns::record(&batch.get(i), &cursor.filter));
         self.checked("read", check)?;
         Ok(batch)
     }

@@ -43,10 +43,6 @@ pub mod text;
 mod wasi_files;
 mod wit;
 
-pub use wit::{
-    AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
-    StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
-};
 pub use batch::Batch;
 pub use error::{Error, Result};
 pub use limits::Limits;
@@ -60,6 +56,10 @@ pub use read_batch::RecordView;
 pub use record::{Record, now};
 pub use retention::Retention;
 pub use store::{Durability, Store, StoreConfig, backend_info};
+pub use wit::{
+    AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
+    StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
+};
 
 #[doc(hidden)]
 #[allow(missing_docs)]

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 
-use crate::wit::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};
 use crate::cache::{self, CacheUse};
 use crate::engine::engine;
 use crate::error::{Error, Result};
 use crate::sandbox::PluginState;
+use crate::wit::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS};
 use crate::wit::{backends::BackendPre, policies::PolicyPre};
 
 /// Where a plugin comes from.

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::wit::batch::meta_batch;
-use crate::wit::{MetaBatch, PolicyError, UnitInfo, UnitVerdict};
 use crate::error::{Error, Result};
 use crate::instance::{Caller, Instance};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::plugin::LoadedPolicy;
 use crate::sandbox::Grants;
+use crate::wit::batch::meta_batch;
 use crate::wit::policies::PolicyInstance;
+use crate::wit::{MetaBatch, PolicyError, UnitInfo, UnitVerdict};
 
 /// A policy plugin with its evaluator. Policies get no directories at all.
 ///
@@ -45,11 +45,14 @@ pub struct Meta {
 }
 
 fn metas(batch: &[Meta]) -> MetaBatch {
-    meta_batch(
-        batch
-            .iter()
-            .map(|m| (m.kind.as_str(), m.store.as_str(), m.timestamp, m.stored_bytes)),
-    )
+    meta_batch(batch.iter().map(|m| {
+        (
+            m.kind.as_str(),
+            m.store.as_str(),
+            m.timestamp,
+            m.stored_bytes,
+        )
+    }))
 }
 
 impl Policy {

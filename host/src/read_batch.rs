@@ -103,7 +103,12 @@ impl ReadBatch {
             let end = at
                 .checked_add(e.json_len as usize)
                 .filter(|&end| end < bytes.len())
-                .ok_or_else(|| format!("record {n} runs past the batch text ({} bytes)", bytes.len()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "record {n} runs past the batch text ({} bytes)",
+                        bytes.len()
+                    )
+                })?;
             if bytes[end] != b'\n' {
                 return Err(format!("record {n} is not followed by a newline"));
             }
@@ -112,16 +117,24 @@ impl ReadBatch {
             }
             let names = records.names.len();
             if e.kind as usize >= names || e.store as usize >= names {
-                return Err(format!("record {n} names index {} of {names} names", e.kind.max(e.store)));
+                return Err(format!(
+                    "record {n} names index {} of {names} names",
+                    e.kind.max(e.store)
+                ));
             }
             if !e.timestamp.is_finite() {
-                return Err(format!("record {n} has a timestamp that is not a finite number"));
+                return Err(format!(
+                    "record {n} has a timestamp that is not a finite number"
+                ));
             }
             starts.push(u32::try_from(at).map_err(|_| "batch text over 4 GiB".to_string())?);
             at = end + 1;
         }
         if at != bytes.len() {
-            return Err(format!("{} bytes of batch text after the last record", bytes.len() - at));
+            return Err(format!(
+                "{} bytes of batch text after the last record",
+                bytes.len() - at
+            ));
         }
         // Each record ends with a newline, so any other is inside one.
         let newlines = memchr::memchr_iter(b'\n', bytes).count();
@@ -137,7 +150,11 @@ impl ReadBatch {
             return Err(format!("record {n} holds a newline"));
         }
         if places.len() != starts.len() {
-            return Err(format!("{} records but {} places", starts.len(), places.len()));
+            return Err(format!(
+                "{} records but {} places",
+                starts.len(),
+                places.len()
+            ));
         }
         Ok(ReadBatch {
             unit: unit.to_string(),
@@ -168,4 +185,3 @@ impl ReadBatch {
         }
     }
 }
-

@@ -175,7 +175,10 @@ impl<'de> Visitor<'de> for HeadVisitor {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let slot = match key.as_ref() {
@@ -345,8 +348,11 @@ mod tests {
             ("b", "s1", 3.0)
         );
         assert_eq!(r.json, line.trim());
-        let r = Record::from_json_line(r#"{"kind":"e","store":"x","system_id":"y","timestamp":-2}"#, 0.0)
-            .unwrap();
+        let r = Record::from_json_line(
+            r#"{"kind":"e","store":"x","system_id":"y","timestamp":-2}"#,
+            0.0,
+        )
+        .unwrap();
         assert_eq!((r.store.as_str(), r.timestamp), ("x", -2.0));
     }
 
@@ -364,13 +370,19 @@ mod tests {
             // What lifting meant before the fast path: a whole JSON value.
             let value: Value = serde_json::from_str(line).ok()?;
             let map = value.as_object()?;
-            let kind = map.get("kind")?.as_str().filter(|k| !k.is_empty())?.to_string();
+            let kind = map
+                .get("kind")?
+                .as_str()
+                .filter(|k| !k.is_empty())?
+                .to_string();
             let ts = map.get("timestamp")?.as_f64().filter(|t| t.is_finite())?;
             Some((kind, store_of(map), ts.to_bits()))
         };
         let mut taken = 0;
         let mut check = |bytes: &[u8]| {
-            let Ok(line) = std::str::from_utf8(bytes) else { return };
+            let Ok(line) = std::str::from_utf8(bytes) else {
+                return;
+            };
             let line = line.trim();
             if let Some((kind, store, ts)) = lift_plain(line) {
                 taken += 1;
@@ -380,7 +392,10 @@ mod tests {
                     "{line}"
                 );
                 let r = Record::from_json_line(line, 0.0).unwrap();
-                assert_eq!((r.kind.as_str(), r.store.as_str(), r.json.as_str()), (kind, store, line));
+                assert_eq!(
+                    (r.kind.as_str(), r.store.as_str(), r.json.as_str()),
+                    (kind, store, line)
+                );
             }
         };
         for seed in SEEDS {

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::wit::UnitInfo;
 use crate::error::Result;
 use crate::policy::{Meta, Policy, Verdict};
+use crate::wit::UnitInfo;
 
 /// Which evaluator decides for a unit or record.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
-use crate::wit::{OpenConfig, PluginError};
 use crate::error::{Error, Result};
 use crate::instance::{Caller, Instance};
 use crate::limits::Limits;
@@ -15,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::plugin::LoadedBackend;
 use crate::sandbox::Grants;
 use crate::wit::backends::Backend;
+use crate::wit::{OpenConfig, PluginError};
 
 pub(crate) type Live = Instance<Backend>;
 

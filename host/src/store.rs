@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::batch::Batch;
-use crate::wit::batch::BatchBuilder;
-use crate::wit::{BackendInfo, OpenConfig, RecordBatch, SyncLevel};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::lock::{self, WriterLock};
@@ -16,6 +14,8 @@ use crate::plugin::{self, PluginSource};
 use crate::record::Record;
 use crate::sandbox::{DATA_DIR, Grants};
 use crate::session::Session;
+use crate::wit::batch::BatchBuilder;
+use crate::wit::{BackendInfo, OpenConfig, RecordBatch, SyncLevel};
 
 /// When appended records reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +278,9 @@ impl Store {
                 queue.open_batch += 1;
                 let sync_now = match self.config.durability {
                     Durability::PerWrite => true,
-                    Durability::EveryN(n) => queue.unsynced_records + batch.entries.len() as u64 >= n,
+                    Durability::EveryN(n) => {
+                        queue.unsynced_records + batch.entries.len() as u64 >= n
+                    }
                     Durability::Batch | Durability::Buffered => false,
                 };
                 drop(queue);

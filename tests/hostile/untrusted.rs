@@ -143,7 +143,10 @@ fn a_batch_whose_lengths_do_not_add_up_is_a_fault() {
     let err = store.read_all(&ReadQuery::default()).unwrap_err();
     let (_, operation, cause) = fault_parts(err);
     assert_eq!(operation, "read");
-    assert!(cause.contains("malformed batch") && cause.contains("record 0"), "{cause}");
+    assert!(
+        cause.contains("malformed batch") && cause.contains("record 0"),
+        "{cause}"
+    );
     // The instance was discarded; the next call gets a fresh one.
     store.append(vec![record("event", 3.0)]).unwrap();
 }

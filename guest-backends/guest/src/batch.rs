@@ -78,14 +78,22 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError>
             .names
             .get(i as usize)
             .map(String::as_str)
-            .ok_or_else(|| rejected(index, format!("name index {i} of {} names", batch.names.len())))
+            .ok_or_else(|| {
+                rejected(
+                    index,
+                    format!("name index {i} of {} names", batch.names.len()),
+                )
+            })
     };
     let mut out = Vec::with_capacity(batch.entries.len());
     let mut at = 0usize;
     for (index, e) in batch.entries.iter().enumerate() {
         let end = at + e.json_len as usize;
         if batch.text.get(end) != Some(&b'\n') {
-            return Err(rejected(index, "record does not end where its length says".into()));
+            return Err(rejected(
+                index,
+                "record does not end where its length says".into(),
+            ));
         }
         let json = text
             .get(at..end)
@@ -101,7 +109,10 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError>
     if at != batch.text.len() {
         return Err(rejected(
             batch.entries.len(),
-            format!("{} bytes of text after the last record", batch.text.len() - at),
+            format!(
+                "{} bytes of text after the last record",
+                batch.text.len() - at
+            ),
         ));
     }
     Ok(out)
@@ -109,7 +120,10 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError>
 
 /// The records of a batch as owned envelopes.
 pub fn envelopes(batch: &RecordBatch) -> Result<Vec<Envelope>, PluginError> {
-    Ok(records(batch)?.iter().map(EnvelopeRef::to_envelope).collect())
+    Ok(records(batch)?
+        .iter()
+        .map(EnvelopeRef::to_envelope)
+        .collect())
 }
 
 /// Builds record batches (and, with places, cursor batches).

@@ -7,10 +7,10 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use crate::batch::{BatchBuilder, EnvelopeRef};
 use crate::errors::IoContext;
 use crate::lines::LineReader;
 use crate::record::{self, Verdict};
-use crate::batch::{BatchBuilder, EnvelopeRef};
 use crate::types::{
     Anomaly, PluginError, ReadFilter, RecordBatch, RecordRejection, ScanChunk, StoredBatch,
 };
@@ -24,7 +24,9 @@ pub const CURSOR_CHUNK: usize = 64 << 10;
 
 /// Checks every record of a batch for a line format; nothing is encoded
 /// unless all pass. The rejection names the record's index in the batch.
-pub fn check_batch<'a>(batch: impl IntoIterator<Item = EnvelopeRef<'a>>) -> Result<(), PluginError> {
+pub fn check_batch<'a>(
+    batch: impl IntoIterator<Item = EnvelopeRef<'a>>,
+) -> Result<(), PluginError> {
     for (index, envelope) in batch.into_iter().enumerate() {
         record::check_appendable(envelope).map_err(|reason| {
             PluginError::InvalidRecord(RecordRejection {
@@ -280,7 +282,11 @@ impl LineCursor {
 
     /// The next batch: at most `max_records` records and about `max_bytes`
     /// of JSON; an empty batch at the end.
-    pub fn next_records(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+    pub fn next_records(
+        &self,
+        max_records: u32,
+        max_bytes: u32,
+    ) -> Result<StoredBatch, PluginError> {
         let mut out = BatchBuilder::default();
         let mut slot = self.lines.borrow_mut();
         let Some(lines) = slot.as_mut() else {

@@ -5,11 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::backend::StoreDurability;
-use crate::record;
 use crate::batch::{BatchBuilder, Envelope};
+use crate::record;
 use crate::types::{
-    PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredBatch,
-    UnitInfo,
+    PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredBatch, UnitInfo,
 };
 
 /// Records, each with its offset in the NDJSON stream they would form.

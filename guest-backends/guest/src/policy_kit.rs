@@ -28,9 +28,13 @@ pub struct RecordMeta<'a> {
 /// The records of a `meta-batch`, in order.
 pub fn metas(batch: &MetaBatch) -> Result<Vec<RecordMeta<'_>>, PolicyError> {
     let name = |i: u32| {
-        batch.names.get(i as usize).map(String::as_str).ok_or_else(|| {
-            PolicyError::InvalidState(format!("name index {i} of {} names", batch.names.len()))
-        })
+        batch
+            .names
+            .get(i as usize)
+            .map(String::as_str)
+            .ok_or_else(|| {
+                PolicyError::InvalidState(format!("name index {i} of {} names", batch.names.len()))
+            })
     };
     batch
         .entries

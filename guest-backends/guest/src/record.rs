@@ -254,12 +254,20 @@ mod tests {
         }
 
         fn check(bytes: &[u8]) -> usize {
-            let Ok(text) = std::str::from_utf8(bytes) else { return 0 };
-            let Some(head) = crate::head::lift(text) else { return 0 };
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return 0;
+            };
+            let Some(head) = crate::head::lift(text) else {
+                return 0;
+            };
             let store = head.store.or(head.system_id).unwrap_or(DEFAULT_STORE);
             assert_eq!(
                 serde_fields(text),
-                Some((head.kind.to_string(), store.to_string(), head.timestamp.to_bits())),
+                Some((
+                    head.kind.to_string(),
+                    store.to_string(),
+                    head.timestamp.to_bits()
+                )),
                 "{text}"
             );
             1

@@ -328,7 +328,10 @@ fn quote_mask16(chunk: &[u8; 16]) -> Option<u16> {
     };
     // SAFETY: `chunk` is 16 readable bytes; wasm loads need no alignment.
     let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
-    let bad = v128_or(u8x16_eq(v, u8x16_splat(b'\\')), u8x16_lt(v, u8x16_splat(0x20)));
+    let bad = v128_or(
+        u8x16_eq(v, u8x16_splat(b'\\')),
+        u8x16_lt(v, u8x16_splat(0x20)),
+    );
     if v128_any_true(bad) {
         return None;
     }
@@ -527,7 +530,11 @@ mod tests {
         };
         for _ in 0..5000 {
             let chunk: [u8; 16] = std::array::from_fn(|_| byte());
-            assert_eq!(quote_mask16(&chunk), quote_mask16_bytes(&chunk), "{chunk:?}");
+            assert_eq!(
+                quote_mask16(&chunk),
+                quote_mask16_bytes(&chunk),
+                "{chunk:?}"
+            );
         }
         let line = br#"{"a": "bc", "d": [1, "e"], "f": "ghijklmnopqrstuvwxyz0123456789"}"#;
         let mut quotes = [0u64; INDEXED_LEN / 64];
@@ -565,7 +572,9 @@ mod tests {
         let mut fast = 0;
         for _ in 0..200_000 {
             let len = 1 + (next() % 17) as usize;
-            let mut digits: String = (0..len).map(|_| (b'0' + (next() % 10) as u8) as char).collect();
+            let mut digits: String = (0..len)
+                .map(|_| (b'0' + (next() % 10) as u8) as char)
+                .collect();
             if digits.len() > 1 && digits.starts_with('0') {
                 digits.replace_range(0..1, "1");
             }
@@ -578,13 +587,30 @@ mod tests {
                 text.insert(0, '-');
             }
             let want: f64 = serde_json::from_str(&text).unwrap();
-            assert_eq!(timestamp_value(&text).map(f64::to_bits), Some(want.to_bits()), "{text}");
+            assert_eq!(
+                timestamp_value(&text).map(f64::to_bits),
+                Some(want.to_bits()),
+                "{text}"
+            );
             fast += usize::from(plain_decimal(&text).is_some());
         }
         assert!(fast > 100_000, "{fast}");
-        for text in ["1700000000.125", "0.1", "-12.5", "42", "1e3", "-0", "0.0", "1234567890123456"] {
+        for text in [
+            "1700000000.125",
+            "0.1",
+            "-12.5",
+            "42",
+            "1e3",
+            "-0",
+            "0.0",
+            "1234567890123456",
+        ] {
             let want: f64 = serde_json::from_str(text).unwrap();
-            assert_eq!(timestamp_value(text).map(f64::to_bits), Some(want.to_bits()), "{text}");
+            assert_eq!(
+                timestamp_value(text).map(f64::to_bits),
+                Some(want.to_bits()),
+                "{text}"
+            );
         }
     }
 

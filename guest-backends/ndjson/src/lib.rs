@@ -21,8 +21,8 @@ use quire_guest::errors::IoContext;
 use quire_guest::linefile::{self, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk,
-    StorageStats, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats,
+    SyncLevel, UnitInfo,
 };
 
 struct Ndjson;

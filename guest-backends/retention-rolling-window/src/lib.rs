@@ -16,9 +16,9 @@ mod words;
 
 use plan::Window;
 use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, MetaBatch, PolicyError, UnitVerdict};
-use quire_guest::policy_kit::RecordMeta;
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
 use quire_guest::policy_kit::Passes;
+use quire_guest::policy_kit::RecordMeta;
 
 struct RollingWindow;
 

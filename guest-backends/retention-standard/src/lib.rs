@@ -16,8 +16,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, MetaBatch, PolicyError, UnitVerdict};
-use quire_guest::policy_kit::RecordMeta;
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
+use quire_guest::policy_kit::RecordMeta;
 use serde::Deserialize;
 
 struct Standard;
@@ -124,7 +124,10 @@ impl GuestEvaluator for StandardEvaluator {
             })?
         };
         for limits in std::iter::once(&config.global).chain(config.per_kind.values()) {
-            if limits.max_age_seconds.is_some_and(|a| !(a >= 0.0)) {
+            if limits
+                .max_age_seconds
+                .is_some_and(|a| a.is_nan() || a < 0.0)
+            {
                 return Err(PolicyError::InvalidConfig(
                     "max_age_seconds must be a non-negative number".into(),
                 ));
@@ -192,7 +195,7 @@ impl GuestEvaluator for StandardEvaluator {
         }
         let mut totals = self.totals.borrow_mut();
         for meta in &batch {
-            let (group, limits) = self.group(&meta.kind);
+            let (group, limits) = self.group(meta.kind);
             if self.young_enough(limits, meta.timestamp) {
                 let tally = totals.entry(group.to_string()).or_default();
                 tally.survivors += 1;
@@ -209,7 +212,7 @@ impl GuestEvaluator for StandardEvaluator {
         let mut seen = self.seen.borrow_mut();
         let mut out = Vec::with_capacity(batch.len());
         for meta in &batch {
-            let (group, limits) = self.group(&meta.kind);
+            let (group, limits) = self.group(meta.kind);
             if !self.young_enough(limits, meta.timestamp) {
                 out.push(false);
                 continue;

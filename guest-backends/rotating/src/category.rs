@@ -7,9 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::sync_dir;
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::errors::IoContext;
 use quire_guest::linefile;
-use quire_guest::batch::EnvelopeRef;
 use quire_guest::types::PluginError;
 
 use crate::manifest::{Manifest, SealedFile};
@@ -399,8 +399,8 @@ impl Category {
 
 #[cfg(test)]
 mod tests {
-    use quire_guest::batch::Envelope;
     use super::*;
+    use quire_guest::batch::Envelope;
 
     fn envelope(ts: f64) -> Envelope {
         Envelope {

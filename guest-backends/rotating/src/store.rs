@@ -9,13 +9,13 @@ use std::rc::Rc;
 
 use quire_guest::atomic::{self, AtomicFile};
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, StoreDurability};
+#[cfg(test)]
+use quire_guest::batch::Envelope;
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::errors::IoContext;
 use quire_guest::linefile::{self, CURSOR_CHUNK, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::receipts::ReceiptBook;
-use quire_guest::batch::EnvelopeRef;
-#[cfg(test)]
-use quire_guest::batch::Envelope;
 use quire_guest::types::{
     Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
     StorageStats, SyncLevel, UnitInfo,

@@ -523,7 +523,9 @@ fn the_live_file_cannot_be_dropped_but_can_be_rewritten_and_appended_after() {
         Err(PluginError::InvalidState(_))
     ));
     let rewriter = store.rewrite(live.clone()).unwrap();
-    rewriter.write(&batch::from_envelopes(&events(1..3))).unwrap();
+    rewriter
+        .write(&batch::from_envelopes(&events(1..3)))
+        .unwrap();
     rewriter.commit().unwrap();
     store.append(events(9..10), SyncLevel::Durable).unwrap();
     assert_eq!(read_all(&store), [1.0, 2.0, 9.0]);

@@ -6,16 +6,16 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use quire_guest::batch::{BatchBuilder, Envelope, EnvelopeRef};
 use quire_guest::atomic::{self, sync_dir};
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind, StoreDurability};
+use quire_guest::batch::{BatchBuilder, Envelope, EnvelopeRef};
 use quire_guest::errors::IoContext;
 use quire_guest::frames;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::record;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, PluginError, ReadFilter, ScanChunk, StorageStats, StoredBatch,
-    SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ScanChunk, StorageStats, StoredBatch, SyncLevel,
+    UnitInfo,
 };
 
 use crate::codec::Codec;
@@ -1275,13 +1275,20 @@ pub struct SegmentCursor {
 
 impl SegmentCursor {
     /// The next at most `max` records, owned (tests read them so).
-    pub fn next_owned(&mut self, max: u32) -> Result<Vec<quire_guest::batch::StoredRecord>, PluginError> {
+    pub fn next_owned(
+        &mut self,
+        max: u32,
+    ) -> Result<Vec<quire_guest::batch::StoredRecord>, PluginError> {
         Ok(quire_guest::batch::owned(&self.next_batch(max, u32::MAX)?))
     }
 
     /// The next records: at most `max_records`, about `max_bytes` of JSON;
     /// empty at the end.
-    pub fn next_batch(&mut self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+    pub fn next_batch(
+        &mut self,
+        max_records: u32,
+        max_bytes: u32,
+    ) -> Result<StoredBatch, PluginError> {
         let mut out = BatchBuilder::default();
         while !out.full(max_records, max_bytes) {
             let Some(entry) = self.decoder.next_entry().ctx("read", &self.unit)? else {

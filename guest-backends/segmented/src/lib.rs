@@ -43,11 +43,11 @@ pub mod undo;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use quire_guest::batch;
 use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
     ReceiptFilter, Rewriter, Store, StoreDurability,
 };
+use quire_guest::batch;
 use quire_guest::types::{
     Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, StoredBatch,
     SyncLevel, UnitInfo,
@@ -102,7 +102,9 @@ impl GuestStore for SegmentedStore {
     }
 
     fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
-        self.wal.borrow_mut().append_records(&batch::records(&batch)?, level)
+        self.wal
+            .borrow_mut()
+            .append_records(&batch::records(&batch)?, level)
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {

@@ -7,9 +7,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::temp_path;
+use quire_guest::batch::{Envelope, EnvelopeRef};
 use quire_guest::errors::{self, IoContext};
 use quire_guest::record;
-use quire_guest::batch::{Envelope, EnvelopeRef};
 use quire_guest::types::{PluginError, RecordRejection};
 
 use crate::codec::{Codec, CodecSettings, FrameEncoder};

@@ -104,9 +104,15 @@ pub fn fig_cli(file: &Path, dir: &Path, cache: &Path, clock: &Clock, rows: &mut 
     let mut append = quire("append", &appended, cache);
     append.args(["--durability", "batch"]);
     timed(append, Some(file), None);
-    assert!(fs::read(&appended).unwrap() == fs::read(file).unwrap(), "append copies the file");
+    assert!(
+        fs::read(&appended).unwrap() == fs::read(file).unwrap(),
+        "append copies the file"
+    );
     timed(quire("read", &appended, cache), None, Some(&read_out));
-    assert!(fs::read(&read_out).unwrap() == fs::read(file).unwrap(), "read gives the file back");
+    assert!(
+        fs::read(&read_out).unwrap() == fs::read(file).unwrap(),
+        "read gives the file back"
+    );
     let _ = fs::remove_file(&read_out);
     timed(native("append", &native_out), Some(file), None);
     assert_eq!(fs::metadata(&native_out).unwrap().len(), size);
@@ -146,7 +152,10 @@ pub fn fig_cli(file: &Path, dir: &Path, cache: &Path, clock: &Clock, rows: &mut 
             _ => "quire read > /dev/null",
         };
         rows.push(row(
-            &format!("6. `{what}`, {} file, best of {REPS} (vs native program, same work)", mib(size)),
+            &format!(
+                "6. `{what}`, {} file, best of {REPS} (vs native program, same work)",
+                mib(size)
+            ),
             "",
             format!("{:.0} MB/s ({q:.2} s)", mbs(q)),
             format!("{:.0} MB/s ({n:.2} s)", mbs(n)),

@@ -237,20 +237,9 @@ pub fn is_record(text: &str) -> bool {
 pub fn timed_batch_appends(store: Store, template: &[Vec<Record>]) -> f64 {
     let start = Instant::now();
     for batch in template {
-        store.append_batch(Batch::from(batch.as_slice())).expect("append");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    store.flush().expect("flush");
-    secs
-}
-
-/// Appends a copy of every batch of `template` with [`Store::append`]
-/// (owned records, dropped inside the timing). Returns the seconds.
-pub fn timed_appends(store: Store, template: &[Vec<Record>]) -> f64 {
-    let work = template.to_vec();
-    let start = Instant::now();
-    for batch in work {
-        store.append(batch).expect("append");
+        store
+            .append_batch(Batch::from(batch.as_slice()))
+            .expect("append");
     }
     let secs = start.elapsed().as_secs_f64();
     store.flush().expect("flush");

@@ -7,17 +7,17 @@
 //! rewrites the units that lose records. A dry run stops after pass two.
 
 use super::merge::merge_units;
-use crate::read_batch::RecordView;
-use crate::wit::{ReadFilter, Receipt, ReceiptKind, UnitInfo};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::policy::{Meta, Verdict};
 use crate::progress::Progress;
+use crate::read_batch::RecordView;
 use crate::record::now;
 use crate::report::{CompactionReport, UnitCompaction};
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::store::Store;
+use crate::wit::{ReadFilter, Receipt, ReceiptKind, UnitInfo};
 
 /// Keep flags as runs of `(keep, count)`, and the stored bytes of the kept records.
 #[derive(Default)]

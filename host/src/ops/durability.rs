@@ -1,9 +1,9 @@
 //! Units, checkpoints, the durability snapshot and receipts.
 
-use crate::wit::{Receipt, ReceiptFilter, UnitInfo};
 use crate::error::{Error, Result};
 use crate::report::{DurabilityReport, StoreDurabilityEntry};
 use crate::store::Store;
+use crate::wit::{Receipt, ReceiptFilter, UnitInfo};
 
 impl Store {
     /// Seals every live unit after making it durable: a checkpoint. The next

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::wit::ReceiptFilter;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::read::ReadQuery;
 use crate::report::{InspectReport, ReceiptEntry, UnitSummary};
 use crate::store::Store;
 use crate::text::clean;
+use crate::wit::ReceiptFilter;
 
 impl Store {
     /// Storage facts plus a streaming count of records by kind and store.

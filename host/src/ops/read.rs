@@ -5,11 +5,11 @@
 use std::collections::VecDeque;
 
 use super::merge::merge_units;
-use crate::read_batch::RecordView;
-use crate::wit::{ReadFilter, StoredRecord, UnitInfo};
 use crate::error::Result;
 use crate::metrics;
+use crate::read_batch::RecordView;
 use crate::store::Store;
+use crate::wit::{ReadFilter, StoredRecord, UnitInfo};
 
 /// What to read.
 #[derive(Debug, Clone, Default)]

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::wit::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::progress::Progress;
 use crate::record::now;
 use crate::report::{Receipt, RecoveryReport};
 use crate::store::Store;
+use crate::wit::AnomalyKind;
 
 /// How damaged units are dealt with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

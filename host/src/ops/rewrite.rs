@@ -1,12 +1,12 @@
 //! The one copy loop behind repair and compaction: stream a unit's valid
 //! records through the host into the backend's atomic rewriter.
 
-use crate::wit::batch::BatchBuilder;
-use crate::read_batch::RecordView;
-use crate::wit::{ReadFilter, ReadOrder};
 use crate::error::Result;
 use crate::progress::Progress;
+use crate::read_batch::RecordView;
 use crate::session::Session;
+use crate::wit::batch::BatchBuilder;
+use crate::wit::{ReadFilter, ReadOrder};
 
 /// Outcome of a unit rewrite.
 pub struct Rewritten {

@@ -93,15 +93,24 @@ impl Backend {
     pub async fn info(&self, store: Ctx<'_>) -> WasmResult<BackendInfo> {
         match self {
             Backend::V3(p) => p.quire_persistence_backend().call_info(store).await,
-            Backend::V2(p) => Ok(v0_2::info(p.quire_persistence_backend().call_info(store).await?)),
-            Backend::V1(p) => Ok(v0_1::info(p.quire_persistence_backend().call_info(store).await?)),
+            Backend::V2(p) => Ok(v0_2::info(
+                p.quire_persistence_backend().call_info(store).await?,
+            )),
+            Backend::V1(p) => Ok(v0_1::info(
+                p.quire_persistence_backend().call_info(store).await?,
+            )),
         }
     }
 
     /// `store.open`.
     pub async fn open(&self, store: Ctx<'_>, config: &OpenConfig) -> Plugin<ResourceAny> {
         match self {
-            Backend::V3(p) => p.quire_persistence_backend().store().call_open(store, config).await,
+            Backend::V3(p) => {
+                p.quire_persistence_backend()
+                    .store()
+                    .call_open(store, config)
+                    .await
+            }
             Backend::V2(p) => on!(p, store, call_open, store, &v0_2::open_config(config)),
             Backend::V1(p) => on!(p, store, call_open, store, &v0_1::open_config(config)),
         }
@@ -126,8 +135,24 @@ impl Backend {
     ) -> Plugin<u64> {
         match self {
             Backend::V3(p) => on!(p, store, call_append, store, h, batch, level),
-            Backend::V2(p) => on!(p, store, call_append, store, h, &v0_2::envelopes(batch), level),
-            Backend::V1(p) => on!(p, store, call_append, store, h, &v0_2::envelopes(batch), level),
+            Backend::V2(p) => on!(
+                p,
+                store,
+                call_append,
+                store,
+                h,
+                &v0_2::envelopes(batch),
+                level
+            ),
+            Backend::V1(p) => on!(
+                p,
+                store,
+                call_append,
+                store,
+                h,
+                &v0_2::envelopes(batch),
+                level
+            ),
         }
     }
 
@@ -180,7 +205,9 @@ impl Backend {
         max_bytes: u32,
     ) -> Plugin<StoredBatch> {
         let records = match self {
-            Backend::V3(p) => return on!(p, cursor, call_next, store, cursor, max_records, max_bytes),
+            Backend::V3(p) => {
+                return on!(p, cursor, call_next, store, cursor, max_records, max_bytes);
+            }
             Backend::V2(p) => on!(p, cursor, call_next, store, cursor, max_records)?,
             Backend::V1(p) => on!(p, cursor, call_next, store, cursor, max_records)?,
         };
@@ -246,7 +273,14 @@ impl Backend {
     ) -> Plugin<()> {
         match self {
             Backend::V3(p) => on!(p, store, call_put_receipt, store, h, receipt),
-            Backend::V2(p) => on!(p, store, call_put_receipt, store, h, &v0_2::receipt(receipt)),
+            Backend::V2(p) => on!(
+                p,
+                store,
+                call_put_receipt,
+                store,
+                h,
+                &v0_2::receipt(receipt)
+            ),
             Backend::V1(_) => Ok(Err(too_old("put-receipt"))),
         }
     }

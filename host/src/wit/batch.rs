@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::{BatchEntry, Envelope, MetaBatch, MetaEntry, RecordBatch, RecordPlace, StoredBatch, StoredRecord};
+use super::{
+    BatchEntry, Envelope, MetaBatch, MetaEntry, RecordBatch, RecordPlace, StoredBatch, StoredRecord,
+};
 
 /// Builds a `record-batch` record by record.
 #[derive(Default)]
@@ -76,11 +78,12 @@ impl BatchBuilder {
         }
         let names: Vec<u32> = other.names.iter().map(|n| self.name(n)).collect();
         self.text.extend_from_slice(&other.text);
-        self.entries.extend(other.entries.into_iter().map(|e| BatchEntry {
-            kind: names[e.kind as usize],
-            store: names[e.store as usize],
-            ..e
-        }));
+        self.entries
+            .extend(other.entries.into_iter().map(|e| BatchEntry {
+                kind: names[e.kind as usize],
+                store: names[e.store as usize],
+                ..e
+            }));
     }
 
     /// The batch.
@@ -109,7 +112,8 @@ pub struct RecordRef<'a> {
 /// Checks a batch's layout (every length, newline and name index in
 /// place, the text UTF-8, timestamps finite) and returns its records.
 pub fn records(batch: &RecordBatch) -> Result<Vec<RecordRef<'_>>, String> {
-    let text = std::str::from_utf8(&batch.text).map_err(|e| format!("batch text is not UTF-8: {e}"))?;
+    let text =
+        std::str::from_utf8(&batch.text).map_err(|e| format!("batch text is not UTF-8: {e}"))?;
     let name = |i: u32| {
         batch
             .names
@@ -134,7 +138,9 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<RecordRef<'_>>, String> {
             return Err(format!("record {n} holds a newline"));
         }
         if !e.timestamp.is_finite() {
-            return Err(format!("record {n} has a timestamp that is not a finite number"));
+            return Err(format!(
+                "record {n} has a timestamp that is not a finite number"
+            ));
         }
         out.push(RecordRef {
             kind: name(e.kind)?,
@@ -227,7 +233,12 @@ mod tests {
     fn sample() -> RecordBatch {
         let mut b = BatchBuilder::default();
         b.push("event", "a", 1.0, r#"{"kind":"event","timestamp":1}"#);
-        b.push("audit", "a", 2.5, r#"{"kind":"audit","timestamp":2.5,"x":"é"}"#);
+        b.push(
+            "audit",
+            "a",
+            2.5,
+            r#"{"kind":"audit","timestamp":2.5,"x":"é"}"#,
+        );
         b.push("event", "b", 3.0, r#"{"kind":"event","timestamp":3}"#);
         b.finish()
     }
@@ -241,7 +252,15 @@ mod tests {
             .into_iter()
             .map(|r| (r.kind, r.store, r.timestamp, r.json))
             .collect();
-        assert_eq!(back[1], ("audit", "a", 2.5, r#"{"kind":"audit","timestamp":2.5,"x":"é"}"#));
+        assert_eq!(
+            back[1],
+            (
+                "audit",
+                "a",
+                2.5,
+                r#"{"kind":"audit","timestamp":2.5,"x":"é"}"#
+            )
+        );
         assert_eq!(back.len(), 3);
         assert_eq!(envelopes(&batch)[2].store, "b");
     }
@@ -251,8 +270,17 @@ mod tests {
         let mut a = BatchBuilder::default();
         a.push("audit", "z", 0.5, r#"{"kind":"audit","timestamp":0.5}"#);
         let mut b = BatchBuilder::default();
-        for (kind, store, ts) in [("event", "a", 1.0), ("audit", "a", 2.5), ("event", "b", 3.0)] {
-            b.push(kind, store, ts, &format!(r#"{{"kind":"{kind}","timestamp":{ts}}}"#));
+        for (kind, store, ts) in [
+            ("event", "a", 1.0),
+            ("audit", "a", 2.5),
+            ("event", "b", 3.0),
+        ] {
+            b.push(
+                kind,
+                store,
+                ts,
+                &format!(r#"{{"kind":"{kind}","timestamp":{ts}}}"#),
+            );
         }
         a.extend(b);
         let batch = a.finish();
@@ -263,7 +291,12 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("audit", "z", 0.5), ("event", "a", 1.0), ("audit", "a", 2.5), ("event", "b", 3.0)]
+            [
+                ("audit", "z", 0.5),
+                ("event", "a", 1.0),
+                ("audit", "a", 2.5),
+                ("event", "b", 3.0)
+            ]
         );
         assert_eq!(batch.names.len(), 5);
     }

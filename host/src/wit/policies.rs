@@ -75,8 +75,12 @@ impl PolicyInstance {
     pub async fn create(&self, store: Ctx<'_>, config: &str, now: f64) -> Policy<ResourceAny> {
         Ok(match self {
             PolicyInstance::V3(p) => on!(p, call_create, store, config, now)?,
-            PolicyInstance::V2(p) => on!(p, call_create, store, config, now)?.map_err(v0_2::policy_error),
-            PolicyInstance::V1(p) => on!(p, call_create, store, config, now)?.map_err(v0_1::policy_error),
+            PolicyInstance::V2(p) => {
+                on!(p, call_create, store, config, now)?.map_err(v0_2::policy_error)
+            }
+            PolicyInstance::V1(p) => {
+                on!(p, call_create, store, config, now)?.map_err(v0_1::policy_error)
+            }
         })
     }
 

@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use quire_guest::policy::{Evaluator, Guest, GuestEvaluator, MetaBatch, PolicyError, UnitVerdict};
-use quire_guest::policy_kit::RecordMeta;
 use quire_guest::policy_bindings::quire::persistence::types::UnitInfo;
+use quire_guest::policy_kit::RecordMeta;
 
 struct HostilePolicy;
 

@@ -222,10 +222,7 @@ fn create(results: &mut Vec<(String, String)>, path: &str) {
 fn write_through(results: &mut Vec<(String, String)>, path: &str) {
     attempt(results, format!("write through {path}"), || {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .append(true)
-            .open(path)?;
+        let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
         file.write_all(b"overwritten by the plugin\n")?;
         Ok("appended to the target".to_string())
     });
@@ -285,8 +282,7 @@ fn spin_forever() -> ! {
 fn hoard_memory() -> ! {
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
-        let mut block = Vec::<u8>::with_capacity(64 << 20);
-        block.resize(64 << 20, 0);
+        let mut block = vec![0u8; 64 << 20];
         for i in (0..block.len()).step_by(4096) {
             block[i] = (i >> 12) as u8 | 1;
         }
