@@ -139,6 +139,18 @@ pub struct BatchBuilder {
 }
 
 impl BatchBuilder {
+    /// A builder for a cursor batch asked for as `max_records` and
+    /// `max_bytes`: room for a typical batch up front (it still grows).
+    pub fn for_cursor(max_records: u32, max_bytes: u32) -> Self {
+        let records = (max_records as usize).min(1024);
+        BatchBuilder {
+            text: Vec::with_capacity((max_bytes as usize).min(256 << 10)),
+            entries: Vec::with_capacity(records),
+            places: Vec::with_capacity(records),
+            ..Default::default()
+        }
+    }
+
     fn name(&mut self, name: &str) -> u32 {
         // Neighbouring records mostly share their kind and store: two
         // comparisons instead of hashing both names per record.

@@ -287,7 +287,7 @@ impl LineCursor {
         max_records: u32,
         max_bytes: u32,
     ) -> Result<StoredBatch, PluginError> {
-        let mut out = BatchBuilder::default();
+        let mut out = BatchBuilder::for_cursor(max_records, max_bytes);
         let mut slot = self.lines.borrow_mut();
         let Some(lines) = slot.as_mut() else {
             return Ok(out.finish_stored());

@@ -147,7 +147,7 @@ impl MemCursor {
         let log = self.log.borrow();
         let mut next = self.next.borrow_mut();
         let end = self.end.min(log.records.len());
-        let mut out = BatchBuilder::default();
+        let mut out = BatchBuilder::for_cursor(max_records, max_bytes);
         while !out.full(max_records, max_bytes) {
             let index = match self.order {
                 ReadOrder::OldestFirst if *next < end => {

@@ -1289,7 +1289,7 @@ impl SegmentCursor {
         max_records: u32,
         max_bytes: u32,
     ) -> Result<StoredBatch, PluginError> {
-        let mut out = BatchBuilder::default();
+        let mut out = BatchBuilder::for_cursor(max_records, max_bytes);
         while !out.full(max_records, max_bytes) {
             let Some(entry) = self.decoder.next_entry().ctx("read", &self.unit)? else {
                 break;
