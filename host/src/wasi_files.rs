@@ -104,10 +104,15 @@ async fn write(
     if injected.half {
         // Half lands, and has landed before the error is seen.
         let half = bytes[..bytes.len() / 2].to_vec();
-        let _ = HostOutputStream::blocking_write_and_flush(state.table(), stream, half).await;
+        if let Ok(stream) = state.table().get_mut(&stream) {
+            let _ = stream.blocking_write_and_flush(half.into()).await;
+        }
     }
     Err(StreamError::LastOperationFailed(injected.error.into()))
 }
+
+/// Bytes a ready stream is offered per `write`.
+const WRITE_PERMIT: u64 = 4 << 20;
 
 type WriteResult = wasmtime::Result<(Result<(), WitStreamError>,)>;
 
@@ -166,6 +171,10 @@ pub(crate) fn link(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<DynOutputStream>,)| {
             let state = store.data_mut();
             match HostOutputStream::check_write(state.table(), stream) {
+                // A ready stream may take a whole batch in one `write`: the
+                // host finishes every write before returning (see `write`),
+                // so the permit need not stop at wasmtime-wasi's 64 KiB.
+                Ok(n) if n > 0 => Ok((Ok(n.max(WRITE_PERMIT)),)),
                 Ok(n) => Ok((Ok(n),)),
                 Err(e) => to_wit(state, Err(e)).map(|(r,)| (r.map(|()| 0),)),
             }
