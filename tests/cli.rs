@@ -1,6 +1,6 @@
 //! The operator surface, end to end through the CLI, on Papyra's files.
 
-use quire_tests::cli::{fixture, quire, quire_run, records, run, stderr, stdout};
+use quire_tests::cli::{fixture, quire, quire_run, records, run, run_bytes, stderr, stdout};
 use serde_json::Value;
 
 fn damaged_copy() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -282,6 +282,44 @@ fn compaction_applies_each_retention_rule_and_dry_run_changes_nothing() {
         std::fs::metadata(&path).unwrap().len(),
         4 * line_len,
         "size counts bytes on disk"
+    );
+}
+
+#[test]
+fn append_skips_lines_that_are_not_records_and_keeps_the_rest_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = [
+        r#"{"kind": "event", "system_id": "a", "timestamp": 1.5}"#,
+        r#"{"kind":"audit","note":"caf\u00e9 \"q\"","timestamp":2}"#,
+        r#"{"kind":"event","timestamp":3,"nested":{"deep":[1,2,{"x":null}]}}"#,
+    ];
+    let mut input = Vec::new();
+    input.extend_from_slice(format!("{}\n", good[0]).as_bytes());
+    input.extend_from_slice(b"{\"kind\":\"event\",\"timestamp\":1,\"x\":\"\xff\"}\n"); // line 2: not UTF-8
+    input.extend_from_slice(format!("  {}  \r\n", good[1]).as_bytes());
+    input.extend_from_slice(b"{\"kind\":\"event\",\"timestamp\":\"soon\"}\n"); // line 4
+    input.extend_from_slice(b"\n[1,2]\n"); // a blank line, then line 6: not an object
+    input.extend_from_slice(good[2].as_bytes()); // last line, no newline
+    let mut cmd = quire(dir.path());
+    cmd.args(["append", "--path", "log.ndjson", "--batch-size", "2"]);
+    let out = run_bytes(cmd, &input);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (line, words) in [(2, "not UTF-8"), (4, "timestamp"), (6, "not a JSON object")] {
+        assert!(
+            err.contains(&format!("stdin line {line}:")) && err.contains(words),
+            "line {line}: {err}"
+        );
+    }
+    assert!(
+        stdout(&out).contains("appended 3 records, rejected 3"),
+        "{}",
+        stdout(&out)
+    );
+    let want: String = good.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("log.ndjson")).unwrap(),
+        want
     );
 }
 

@@ -38,12 +38,17 @@ pub fn shared_cache() -> PathBuf {
 }
 
 /// Runs and captures, with stdin.
-pub fn run(mut cmd: Command, stdin: &str) -> Output {
+pub fn run(cmd: Command, stdin: &str) -> Output {
+    run_bytes(cmd, stdin.as_bytes())
+}
+
+/// Runs and captures, with stdin of any bytes.
+pub fn run_bytes(mut cmd: Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn quire");
-    let fed = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let fed = child.stdin.take().unwrap().write_all(stdin);
     // A command that fails before reading its input (a usage error) closes it.
     if let Err(e) = fed {
         assert_eq!(
