@@ -199,7 +199,7 @@ mod tests {
             r#"{"timestamp":-12.5e-3,"store":"s","kind":"audit","x":[true,false,null,{"a":[]},-0.0E+1]}"#,
             r#"{"kind":"dead_letter","store":"q","system_id":"p","message":"é \"quoted\" \\ \u00e9","timestamp":17}"#,
         ];
-        const ALPHABET: &[u8] = b"{}[]:,\" 0123456789.-+eEtrufalsnkidmpy\\\x01\t";
+        const ALPHABET: &[u8] = b"{}[]:,\" 0123456789.-+eEtrufalsnkidmpy\\\x01\t\xc3\xa9\xff";
 
         fn serde_fields(text: &str) -> Option<(String, String, u64)> {
             match classify_with_serde(text) {
