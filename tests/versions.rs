@@ -14,6 +14,29 @@ fn v02(name: &str) -> std::path::PathBuf {
     fixture(&format!("plugins-v0.2/{name}"))
 }
 
+/// Compacts `store` with the policy component at `policy`, configured by
+/// `config` at time `now`.
+fn compact_with(
+    store: &Store,
+    policy: &std::path::Path,
+    config: &str,
+    now: f64,
+) -> quire::report::CompactionReport {
+    let loaded = quire::plugin::load_policy(
+        &PluginSource::File(policy.to_path_buf()),
+        Some(&shared_cache()),
+    )
+    .unwrap();
+    let policy = Policy::create(&loaded, config, now, quire::Limits::default()).unwrap();
+    store
+        .compact(
+            &mut Retention::single(policy),
+            false,
+            &quire::progress::Silent,
+        )
+        .unwrap()
+}
+
 #[test]
 fn a_0_2_backend_and_policy_take_batches_apart_and_put_them_together() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,25 +77,12 @@ fn a_0_2_backend_and_policy_take_batches_apart_and_put_them_together() {
     assert_eq!(store.read_all(&audits).unwrap().len(), 834);
     assert!(store.durability().is_ok());
     // A 0.2 policy compacts through the adapter.
-    let policy = quire::plugin::load_policy(
-        &PluginSource::File(v02("retention-standard-0.2.wasm")),
-        Some(&shared_cache()),
-    )
-    .unwrap();
-    let policy = Policy::create(
-        &policy,
+    let report = compact_with(
+        &store,
+        &v02("retention-standard-0.2.wasm"),
         r#"{"max_records": 100}"#,
         5000.0,
-        quire::Limits::default(),
-    )
-    .unwrap();
-    let report = store
-        .compact(
-            &mut Retention::single(policy),
-            false,
-            &quire::progress::Silent,
-        )
-        .unwrap();
+    );
     assert_eq!((report.records_before, report.records_after), (2500, 100));
     let kept = store.read_all(&ReadQuery::default()).unwrap();
     assert_eq!(kept.first().unwrap().envelope.timestamp, 3400.0);
@@ -111,25 +121,12 @@ fn a_0_1_backend_appends_reads_scans_and_compacts() {
     let err = store.durability().unwrap_err().to_string();
     assert!(err.contains("quire:persistence@0.1.0"), "{err}");
     // A 0.1 retention policy drives a compaction of a 0.1 backend.
-    let policy = quire::plugin::load_policy(
-        &PluginSource::File(v01("retention-standard-0.1.wasm")),
-        Some(&shared_cache()),
-    )
-    .unwrap();
-    let policy = Policy::create(
-        &policy,
+    let report = compact_with(
+        &store,
+        &v01("retention-standard-0.1.wasm"),
         r#"{"max_records": 5}"#,
         2000.0,
-        quire::Limits::default(),
-    )
-    .unwrap();
-    let report = store
-        .compact(
-            &mut Retention::single(policy),
-            false,
-            &quire::progress::Silent,
-        )
-        .unwrap();
+    );
     assert_eq!((report.records_before, report.records_after), (20, 5));
     let kept = store.read_all(&ReadQuery::default()).unwrap();
     assert_eq!(kept.first().unwrap().envelope.timestamp, 1015.0);

@@ -1,6 +1,8 @@
 //! Records read back, borrowed from the batch a cursor returned: the read
 //! path hands them on without copying each into strings of its own.
 
+use quire_records::layout;
+
 use crate::record::Record;
 use crate::wit::{BatchEntry, Envelope, RecordPlace, StoredBatch, StoredRecord};
 
@@ -97,44 +99,21 @@ impl ReadBatch {
         let text = String::from_utf8(records.text)
             .map_err(|e| format!("batch text is not UTF-8: {}", e.utf8_error()))?;
         let bytes = text.as_bytes();
-        let mut starts = Vec::with_capacity(records.entries.len());
-        let mut at = 0usize;
-        for (n, e) in records.entries.iter().enumerate() {
-            let end = at
-                .checked_add(e.json_len as usize)
-                .filter(|&end| end < bytes.len())
-                .ok_or_else(|| {
-                    format!(
-                        "record {n} runs past the batch text ({} bytes)",
-                        bytes.len()
-                    )
-                })?;
-            if bytes[end] != b'\n' {
-                return Err(format!("record {n} is not followed by a newline"));
+        let lengths = records.entries.iter().map(|e| e.json_len);
+        let starts = layout::starts(bytes, lengths)
+            .map_err(|(n, reason)| format!("record {n}: {reason}"))?;
+        let names = records.names.len();
+        for (n, (e, &start)) in records.entries.iter().zip(&starts).enumerate() {
+            let (start, end) = (start as usize, start as usize + e.json_len as usize);
+            if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+                return Err(format!("record {n}: splits a character"));
             }
-            if !text.is_char_boundary(at) || !text.is_char_boundary(end) {
-                return Err(format!("record {n} splits a character"));
-            }
-            let names = records.names.len();
-            if e.kind as usize >= names || e.store as usize >= names {
-                return Err(format!(
-                    "record {n} names index {} of {names} names",
-                    e.kind.max(e.store)
-                ));
+            if let Some(i) = [e.kind, e.store].into_iter().find(|&i| i as usize >= names) {
+                return Err(format!("record {n}: name index {i} of {names} names"));
             }
             if !e.timestamp.is_finite() {
-                return Err(format!(
-                    "record {n} has a timestamp that is not a finite number"
-                ));
+                return Err(format!("record {n}: timestamp is not a finite number"));
             }
-            starts.push(u32::try_from(at).map_err(|_| "batch text over 4 GiB".to_string())?);
-            at = end + 1;
-        }
-        if at != bytes.len() {
-            return Err(format!(
-                "{} bytes of batch text after the last record",
-                bytes.len() - at
-            ));
         }
         // Each record ends with a newline, so any other is inside one.
         let newlines = memchr::memchr_iter(b'\n', bytes).count();
@@ -147,7 +126,7 @@ impl ReadBatch {
                     bytes[start..start + e.json_len as usize].contains(&b'\n')
                 })
                 .unwrap_or(0);
-            return Err(format!("record {n} holds a newline"));
+            return Err(format!("record {n}: holds a newline"));
         }
         if places.len() != starts.len() {
             return Err(format!(

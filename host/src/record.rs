@@ -124,12 +124,12 @@ impl Record {
 }
 
 /// Kind, store and timestamp of a plain record line (trimmed), lifted in
-/// one pass (`quire_json_head`); `None` when serde must decide. The fast
+/// one pass (`quire_records::head`); `None` when serde must decide. The fast
 /// path accepts only lines the serde path below accepts with the same
 /// fields; an empty kind (refused below) and a zero timestamp (`-0` is
 /// read two ways) are left to it.
 pub(crate) fn lift_plain(line: &str) -> Option<(&str, &str, f64)> {
-    let head = quire_json_head::lift(line)?;
+    let head = quire_records::head::lift(line)?;
     if head.kind.is_empty() || head.timestamp == 0.0 {
         return None;
     }
@@ -399,23 +399,8 @@ mod tests {
             }
         };
         for seed in SEEDS {
-            let seed = seed.as_bytes();
-            for at in 0..=seed.len() {
-                for &b in ALPHABET {
-                    let mut inserted = seed.to_vec();
-                    inserted.insert(at, b);
-                    check(&inserted);
-                    if at < seed.len() {
-                        let mut replaced = seed.to_vec();
-                        replaced[at] = b;
-                        check(&replaced);
-                    }
-                }
-                if at < seed.len() {
-                    let mut removed = seed.to_vec();
-                    removed.remove(at);
-                    check(&removed);
-                }
+            for line in quire_records::edits::single_edits(seed.as_bytes(), ALPHABET) {
+                check(&line);
             }
         }
         assert!(taken > 1000, "the fast path took {taken} edits");

@@ -3,7 +3,8 @@
 //! this module reads them as borrowed records and builds the batches
 //! cursors return, so that a backend never handles the layout itself.
 
-use std::collections::HashMap;
+use quire_records::layout;
+use quire_records::names::NameTable;
 
 use crate::types::{
     BatchEntry, PluginError, RecordBatch, RecordPlace, RecordRejection, StoredBatch,
@@ -85,37 +86,26 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError>
                 )
             })
     };
-    let mut out = Vec::with_capacity(batch.entries.len());
-    let mut at = 0usize;
-    for (index, e) in batch.entries.iter().enumerate() {
-        let end = at + e.json_len as usize;
-        if batch.text.get(end) != Some(&b'\n') {
-            return Err(rejected(
-                index,
-                "record does not end where its length says".into(),
-            ));
-        }
-        let json = text
-            .get(at..end)
-            .ok_or_else(|| rejected(index, "record splits a character".into()))?;
-        out.push(EnvelopeRef {
-            kind: name(index, e.kind)?,
-            store: name(index, e.store)?,
-            timestamp: e.timestamp,
-            json,
-        });
-        at = end + 1;
-    }
-    if at != batch.text.len() {
-        return Err(rejected(
-            batch.entries.len(),
-            format!(
-                "{} bytes of text after the last record",
-                batch.text.len() - at
-            ),
-        ));
-    }
-    Ok(out)
+    let lengths = batch.entries.iter().map(|e| e.json_len);
+    let starts = layout::starts(&batch.text, lengths).map_err(|(n, reason)| rejected(n, reason))?;
+    batch
+        .entries
+        .iter()
+        .zip(starts)
+        .enumerate()
+        .map(|(index, (e, start))| {
+            let (start, end) = (start as usize, start as usize + e.json_len as usize);
+            let json = text
+                .get(start..end)
+                .ok_or_else(|| rejected(index, "record splits a character".into()))?;
+            Ok(EnvelopeRef {
+                kind: name(index, e.kind)?,
+                store: name(index, e.store)?,
+                timestamp: e.timestamp,
+                json,
+            })
+        })
+        .collect()
 }
 
 /// The records of a batch as owned envelopes.
@@ -130,12 +120,9 @@ pub fn envelopes(batch: &RecordBatch) -> Result<Vec<Envelope>, PluginError> {
 #[derive(Default)]
 pub struct BatchBuilder {
     text: Vec<u8>,
-    names: Vec<String>,
-    index: HashMap<String, u32>,
+    names: NameTable,
     entries: Vec<BatchEntry>,
     places: Vec<RecordPlace>,
-    /// The two names looked up last.
-    recent: [u32; 2],
 }
 
 impl BatchBuilder {
@@ -151,32 +138,9 @@ impl BatchBuilder {
         }
     }
 
-    fn name(&mut self, name: &str) -> u32 {
-        // Neighbouring records mostly share their kind and store: two
-        // comparisons instead of hashing both names per record.
-        for &i in &self.recent {
-            if self.names.get(i as usize).is_some_and(|n| n == name) {
-                return i;
-            }
-        }
-        let i = self.lookup(name);
-        self.recent = [self.recent[1], i];
-        i
-    }
-
-    fn lookup(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), i);
-        i
-    }
-
     /// Adds a record.
     pub fn push(&mut self, e: EnvelopeRef<'_>) {
-        let (kind, store) = (self.name(e.kind), self.name(e.store));
+        let (kind, store) = (self.names.index(e.kind), self.names.index(e.store));
         self.text.extend_from_slice(e.json.as_bytes());
         self.text.push(b'\n');
         self.entries.push(BatchEntry {
@@ -216,7 +180,7 @@ impl BatchBuilder {
     pub fn finish(self) -> RecordBatch {
         RecordBatch {
             text: self.text,
-            names: self.names,
+            names: self.names.into_names(),
             entries: self.entries,
         }
     }

@@ -14,7 +14,7 @@ pub mod batch;
 pub mod checksum;
 pub mod errors;
 /// The one-pass fast path of [`record::classify`] (shared with the host).
-pub use quire_json_head as head;
+pub use quire_records::head;
 pub mod frames;
 pub mod linefile;
 pub mod lines;

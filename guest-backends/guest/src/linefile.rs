@@ -14,6 +14,7 @@ use crate::record::{self, Verdict};
 use crate::types::{
     Anomaly, PluginError, ReadFilter, RecordBatch, RecordRejection, ScanChunk, StoredBatch,
 };
+use quire_records::layout;
 
 /// Read size for validation: large sequential reads.
 pub const SCAN_CHUNK: usize = 1 << 20;
@@ -61,23 +62,11 @@ pub fn checked_text(batch: &RecordBatch) -> Result<&[u8], PluginError> {
             reason: reason.to_string(),
         })
     };
-    let mut at = 0usize;
-    for (index, e) in batch.entries.iter().enumerate() {
-        let end = at + e.json_len as usize;
-        if text.get(end) != Some(&b'\n') {
-            return Err(reject(index, "record does not end where its length says"));
-        }
-        let json = &text[at..end];
-        if json.first() != Some(&b'{') || json.last() != Some(&b'}') {
-            return Err(reject(index, "record JSON is not an object"));
-        }
-        if !e.timestamp.is_finite() {
-            return Err(reject(index, "timestamp is not a finite number"));
-        }
-        at = end + 1;
-    }
-    if at != text.len() {
-        return Err(reject(batch.entries.len(), "text after the last record"));
+    let lengths = batch.entries.iter().map(|e| e.json_len);
+    let starts = layout::starts(text, lengths).map_err(|(n, reason)| reject(n, &reason))?;
+    for (index, (e, start)) in batch.entries.iter().zip(starts).enumerate() {
+        let json = &text[start as usize..start as usize + e.json_len as usize];
+        record::check_object(json, e.timestamp).map_err(|reason| reject(index, &reason))?;
     }
     // Every record ends with a newline: any other line break is inside one.
     let mut newlines = 0usize;

@@ -1275,6 +1275,7 @@ pub struct SegmentCursor {
 
 impl SegmentCursor {
     /// The next at most `max` records, owned (tests read them so).
+    #[cfg(test)]
     pub fn next_owned(
         &mut self,
         max: u32,

@@ -8,6 +8,7 @@
 use wasmtime::component::ResourceAny;
 use wasmtime::{Result as WasmResult, Store};
 
+use super::batch::envelopes;
 use super::{
     Anomaly, BackendInfo, OpenConfig, PluginError, ReadFilter, ReadOrder, Receipt, ReceiptFilter,
     RecordBatch, ScanChunk, StorageStats, StoreDurability, StoredBatch, SyncLevel, UnitInfo, v0_1,
@@ -135,24 +136,8 @@ impl Backend {
     ) -> Plugin<u64> {
         match self {
             Backend::V3(p) => on!(p, store, call_append, store, h, batch, level),
-            Backend::V2(p) => on!(
-                p,
-                store,
-                call_append,
-                store,
-                h,
-                &v0_2::envelopes(batch),
-                level
-            ),
-            Backend::V1(p) => on!(
-                p,
-                store,
-                call_append,
-                store,
-                h,
-                &v0_2::envelopes(batch),
-                level
-            ),
+            Backend::V2(p) => on!(p, store, call_append, store, h, &envelopes(batch), level),
+            Backend::V1(p) => on!(p, store, call_append, store, h, &envelopes(batch), level),
         }
     }
 
@@ -231,8 +216,8 @@ impl Backend {
     ) -> Plugin<()> {
         match self {
             Backend::V3(p) => on!(p, rewriter, call_write, store, r, batch),
-            Backend::V2(p) => on!(p, rewriter, call_write, store, r, &v0_2::envelopes(batch)),
-            Backend::V1(p) => on!(p, rewriter, call_write, store, r, &v0_2::envelopes(batch)),
+            Backend::V2(p) => on!(p, rewriter, call_write, store, r, &envelopes(batch)),
+            Backend::V1(p) => on!(p, rewriter, call_write, store, r, &envelopes(batch)),
         }
     }
 

@@ -1,9 +1,10 @@
 //! Record batches on the host's side of the boundary: built from records
-//! for `append` and `rewriter.write`, checked and taken apart when a cursor
-//! returns one (a plugin's batch is untrusted), and converted for plugins of
-//! older versions.
+//! for `append` and `rewriter.write`, meta-batches for policies, and the
+//! conversions for plugins of older versions. (A batch a cursor returns is
+//! untrusted: `read_batch.rs` checks it.)
 
-use std::collections::HashMap;
+use quire_records::layout;
+use quire_records::names::NameTable;
 
 use super::{
     BatchEntry, Envelope, MetaBatch, MetaEntry, RecordBatch, RecordPlace, StoredBatch, StoredRecord,
@@ -13,11 +14,8 @@ use super::{
 #[derive(Default)]
 pub struct BatchBuilder {
     text: Vec<u8>,
-    names: Vec<String>,
-    index: HashMap<String, u32>,
+    names: NameTable,
     entries: Vec<BatchEntry>,
-    /// The two names looked up last.
-    recent: [u32; 2],
 }
 
 impl BatchBuilder {
@@ -30,31 +28,9 @@ impl BatchBuilder {
         }
     }
 
-    fn name(&mut self, name: &str) -> u32 {
-        // Neighbouring records mostly share their kind and store.
-        for &i in &self.recent {
-            if self.names.get(i as usize).is_some_and(|n| n == name) {
-                return i;
-            }
-        }
-        let i = self.lookup(name);
-        self.recent = [self.recent[1], i];
-        i
-    }
-
-    fn lookup(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), i);
-        i
-    }
-
     /// Adds one record.
     pub fn push(&mut self, kind: &str, store: &str, timestamp: f64, json: &str) {
-        let (kind, store) = (self.name(kind), self.name(store));
+        let (kind, store) = (self.names.index(kind), self.names.index(store));
         self.text.extend_from_slice(json.as_bytes());
         self.text.push(b'\n');
         self.entries.push(BatchEntry {
@@ -76,7 +52,12 @@ impl BatchBuilder {
             *self = other;
             return;
         }
-        let names: Vec<u32> = other.names.iter().map(|n| self.name(n)).collect();
+        let names: Vec<u32> = other
+            .names
+            .names()
+            .iter()
+            .map(|n| self.names.index(n))
+            .collect();
         self.text.extend_from_slice(&other.text);
         self.entries
             .extend(other.entries.into_iter().map(|e| BatchEntry {
@@ -90,85 +71,28 @@ impl BatchBuilder {
     pub fn finish(self) -> RecordBatch {
         RecordBatch {
             text: self.text,
-            names: self.names,
+            names: self.names.into_names(),
             entries: self.entries,
         }
     }
 }
 
-/// One record of a checked batch, borrowed from it.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordRef<'a> {
-    /// Its kind.
-    pub kind: &'a str,
-    /// Its store.
-    pub store: &'a str,
-    /// Its timestamp.
-    pub timestamp: f64,
-    /// Its JSON, without the newline.
-    pub json: &'a str,
-}
-
-/// Checks a batch's layout (every length, newline and name index in
-/// place, the text UTF-8, timestamps finite) and returns its records.
-pub fn records(batch: &RecordBatch) -> Result<Vec<RecordRef<'_>>, String> {
-    let text =
-        std::str::from_utf8(&batch.text).map_err(|e| format!("batch text is not UTF-8: {e}"))?;
-    let name = |i: u32| {
-        batch
-            .names
-            .get(i as usize)
-            .map(String::as_str)
-            .ok_or_else(|| format!("name index {i} of {} names", batch.names.len()))
-    };
-    let mut at = 0usize;
-    let mut out = Vec::with_capacity(batch.entries.len());
-    for (n, e) in batch.entries.iter().enumerate() {
-        let end = at
-            .checked_add(e.json_len as usize)
-            .filter(|&end| end < text.len())
-            .ok_or_else(|| format!("record {n} runs past the batch text ({} bytes)", text.len()))?;
-        if batch.text[end] != b'\n' {
-            return Err(format!("record {n} is not followed by a newline"));
-        }
-        let json = text
-            .get(at..end)
-            .ok_or_else(|| format!("record {n} splits a character"))?;
-        if json.contains('\n') {
-            return Err(format!("record {n} holds a newline"));
-        }
-        if !e.timestamp.is_finite() {
-            return Err(format!(
-                "record {n} has a timestamp that is not a finite number"
-            ));
-        }
-        out.push(RecordRef {
-            kind: name(e.kind)?,
-            store: name(e.store)?,
-            timestamp: e.timestamp,
-            json,
-        });
-        at = end + 1;
-    }
-    if at != text.len() {
-        return Err(format!(
-            "{} bytes of batch text after the last record",
-            text.len() - at
-        ));
-    }
-    Ok(out)
-}
-
 /// A batch of records as 0.2 and 0.1 plugins take them (the host built it).
 pub fn envelopes(batch: &RecordBatch) -> Vec<Envelope> {
-    records(batch)
-        .expect("the host builds well-formed batches")
-        .into_iter()
-        .map(|r| Envelope {
-            kind: r.kind.to_string(),
-            store: r.store.to_string(),
-            timestamp: r.timestamp,
-            json: r.json.to_string(),
+    let lengths = batch.entries.iter().map(|e| e.json_len);
+    let starts = layout::starts(&batch.text, lengths).expect("the host builds well-formed batches");
+    batch
+        .entries
+        .iter()
+        .zip(starts)
+        .map(|(e, start)| {
+            let json = &batch.text[start as usize..start as usize + e.json_len as usize];
+            Envelope {
+                kind: batch.names[e.kind as usize].clone(),
+                store: batch.names[e.store as usize].clone(),
+                timestamp: e.timestamp,
+                json: String::from_utf8(json.to_vec()).expect("the host builds UTF-8 batches"),
+            }
         })
         .collect()
 }
@@ -194,24 +118,20 @@ pub fn stored_from_records(records: Vec<StoredRecord>) -> StoredBatch {
 
 /// Builds a `meta-batch` from (kind, store, timestamp, stored bytes).
 pub fn meta_batch<'a>(metas: impl IntoIterator<Item = (&'a str, &'a str, f64, u64)>) -> MetaBatch {
-    let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<&'a str, u32> = HashMap::new();
-    let mut name = |n: &'a str, names: &mut Vec<String>| {
-        *index.entry(n).or_insert_with(|| {
-            names.push(n.to_string());
-            names.len() as u32 - 1
-        })
-    };
+    let mut names = NameTable::default();
     let entries = metas
         .into_iter()
         .map(|(kind, store, timestamp, stored_bytes)| MetaEntry {
-            kind: name(kind, &mut names),
-            store: name(store, &mut names),
+            kind: names.index(kind),
+            store: names.index(store),
             timestamp,
             stored_bytes,
         })
         .collect();
-    MetaBatch { names, entries }
+    MetaBatch {
+        names: names.into_names(),
+        entries,
+    }
 }
 
 /// The records of a `meta-batch` (the host built it).
@@ -229,6 +149,34 @@ pub fn metas(batch: &MetaBatch) -> impl Iterator<Item = (&str, &str, f64, u64)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read_batch::ReadBatch;
+
+    /// The records of `batch` as the host reads a cursor's batch (checked).
+    fn records(batch: &RecordBatch) -> Result<Vec<(String, String, f64, String)>, String> {
+        let places = vec![
+            RecordPlace {
+                offset: 0,
+                stored_bytes: 0
+            };
+            batch.entries.len()
+        ];
+        let stored = StoredBatch {
+            records: batch.clone(),
+            places,
+        };
+        let checked = ReadBatch::check(stored, "u")?;
+        Ok((0..checked.len())
+            .map(|i| {
+                let r = checked.get(i);
+                (
+                    r.kind.to_string(),
+                    r.store.to_string(),
+                    r.timestamp,
+                    r.json.to_string(),
+                )
+            })
+            .collect())
+    }
 
     fn sample() -> RecordBatch {
         let mut b = BatchBuilder::default();
@@ -247,10 +195,10 @@ mod tests {
     fn a_built_batch_reads_back_and_names_each_kind_and_store_once() {
         let batch = sample();
         assert_eq!(batch.names, ["event", "a", "audit", "b"]);
-        let back: Vec<_> = records(&batch)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.kind, r.store, r.timestamp, r.json))
+        let back = records(&batch).unwrap();
+        let back: Vec<_> = back
+            .iter()
+            .map(|r| (r.0.as_str(), r.1.as_str(), r.2, r.3.as_str()))
             .collect();
         assert_eq!(
             back[1],
@@ -284,10 +232,10 @@ mod tests {
         }
         a.extend(b);
         let batch = a.finish();
-        let got: Vec<_> = records(&batch)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.kind, r.store, r.timestamp))
+        let got = records(&batch).unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|r| (r.0.as_str(), r.1.as_str(), r.2))
             .collect();
         assert_eq!(
             got,

@@ -3,6 +3,60 @@
 //! convert into them), one dispatch enum per world (`backends`, `policies`),
 //! and the host's side of the bulk layouts (`batch`).
 
+/// The conversions 0.1 and 0.2 share (their backend records and policy
+/// types are generated per version but have the same shape): expanded in
+/// each version's module, where `b` and `p` name its backend and policy
+/// interfaces.
+macro_rules! per_record_conversions {
+    () => {
+        pub fn info(i: b::BackendInfo) -> crate::wit::BackendInfo {
+            crate::wit::BackendInfo {
+                name: i.name,
+                version: i.version,
+                description: i.description,
+                path_is_file: i.path_is_file,
+                persistent: i.persistent,
+            }
+        }
+
+        pub fn open_config(c: &crate::wit::OpenConfig) -> b::OpenConfig {
+            b::OpenConfig {
+                root: c.root.clone(),
+                target: c.target.clone(),
+                read_only: c.read_only,
+                options: c.options.clone(),
+            }
+        }
+
+        pub fn metas(batch: &crate::wit::MetaBatch) -> Vec<p::RecordMeta> {
+            crate::wit::batch::metas(batch)
+                .map(|(kind, store, timestamp, stored_bytes)| p::RecordMeta {
+                    kind: kind.to_string(),
+                    store: store.to_string(),
+                    timestamp,
+                    stored_bytes,
+                })
+                .collect()
+        }
+
+        pub fn policy_error(e: p::PolicyError) -> crate::wit::PolicyError {
+            match e {
+                p::PolicyError::InvalidConfig(m) => crate::wit::PolicyError::InvalidConfig(m),
+                p::PolicyError::InvalidState(m) => crate::wit::PolicyError::InvalidState(m),
+            }
+        }
+
+        pub fn verdict(v: p::UnitVerdict) -> crate::wit::UnitVerdict {
+            match v {
+                p::UnitVerdict::Keep => crate::wit::UnitVerdict::Keep,
+                p::UnitVerdict::Drop => crate::wit::UnitVerdict::Drop,
+                p::UnitVerdict::Filter => crate::wit::UnitVerdict::Filter,
+            }
+        }
+    };
+}
+pub(crate) use per_record_conversions;
+
 pub mod backends;
 pub mod batch;
 pub mod policies;

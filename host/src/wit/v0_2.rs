@@ -5,10 +5,7 @@
 #![allow(missing_docs)]
 
 use super::batch;
-use super::{
-    BackendInfo, MetaBatch, OpenConfig, PolicyError, Receipt, ReceiptFilter, ReceiptKind,
-    RecordBatch, StoreDurability, StoredBatch, StoredRecord, UnitVerdict,
-};
+use super::{Receipt, ReceiptFilter, ReceiptKind, StoreDurability, StoredBatch, StoredRecord};
 
 /// The version string components export.
 pub const VERSION: &str = "0.2.0";
@@ -36,24 +33,7 @@ pub mod policy {
 use backend::exports::quire::persistence::backend as b;
 use policy::exports::quire::persistence::policy as p;
 
-pub fn info(i: b::BackendInfo) -> BackendInfo {
-    BackendInfo {
-        name: i.name,
-        version: i.version,
-        description: i.description,
-        path_is_file: i.path_is_file,
-        persistent: i.persistent,
-    }
-}
-
-pub fn open_config(c: &OpenConfig) -> b::OpenConfig {
-    b::OpenConfig {
-        root: c.root.clone(),
-        target: c.target.clone(),
-        read_only: c.read_only,
-        options: c.options.clone(),
-    }
-}
+super::per_record_conversions!();
 
 fn receipt_kind(k: ReceiptKind) -> b::ReceiptKind {
     match k {
@@ -115,34 +95,4 @@ pub fn stored_batch(records: Vec<StoredRecord>, unit: &str) -> wasmtime::Result<
         ));
     }
     Ok(batch::stored_from_records(records))
-}
-
-pub fn envelopes(batch: &RecordBatch) -> Vec<super::Envelope> {
-    batch::envelopes(batch)
-}
-
-pub fn metas(batch: &MetaBatch) -> Vec<p::RecordMeta> {
-    batch::metas(batch)
-        .map(|(kind, store, timestamp, stored_bytes)| p::RecordMeta {
-            kind: kind.to_string(),
-            store: store.to_string(),
-            timestamp,
-            stored_bytes,
-        })
-        .collect()
-}
-
-pub fn policy_error(e: p::PolicyError) -> PolicyError {
-    match e {
-        p::PolicyError::InvalidConfig(m) => PolicyError::InvalidConfig(m),
-        p::PolicyError::InvalidState(m) => PolicyError::InvalidState(m),
-    }
-}
-
-pub fn verdict(v: p::UnitVerdict) -> UnitVerdict {
-    match v {
-        p::UnitVerdict::Keep => UnitVerdict::Keep,
-        p::UnitVerdict::Drop => UnitVerdict::Drop,
-        p::UnitVerdict::Filter => UnitVerdict::Filter,
-    }
 }

@@ -10,7 +10,6 @@
 //! `Record` lifting when appending. So the fast path can make them faster
 //! but never change what they say; differential tests in both hold it to
 //! serde_json on valid and damaged lines.
-#![deny(missing_docs)]
 
 /// The fields lifted from a record line that the fast path accepted.
 #[derive(Debug, PartialEq)]
