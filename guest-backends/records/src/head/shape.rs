@@ -1,0 +1,144 @@
+//! Lines from one writer mostly share a shape: the same tokens in the same
+//! order, with other words and other string contents. A line whose tokens
+//! match a shape the grammar walk has already accepted is grammatical
+//! without walking again; what is left to check is what the token classes
+//! do not say — each bare word is a number or literal, and each top-level
+//! key names the same head field (or none) as before.
+
+use super::grammar::{Field, RawHead, as_str, field_of, is_literal, is_number};
+use super::tokens::{Tokens, WORD};
+
+/// Shapes remembered (a store mixing kinds has a few).
+const SHAPES: usize = 4;
+
+/// The shape of a line the walk accepted.
+#[derive(Default)]
+struct Shape {
+    class: Vec<u8>,
+    /// Top-level keys: token index, and the head field each names.
+    keys: Vec<(u32, Field)>,
+    /// Bare words other than the timestamp, by token index.
+    words: Vec<u32>,
+    /// Token index of the value of `kind`, `store`, `system_id`, `timestamp`.
+    values: [Option<u32>; 4],
+}
+
+/// Remembered shapes, and the token buffers lines are gathered into.
+#[derive(Default)]
+pub struct Shapes {
+    pub tokens: Tokens,
+    shapes: Vec<Shape>,
+    next: usize,
+}
+
+impl Shapes {
+    /// The head of the gathered line when it fits a remembered shape;
+    /// `None` when it fits none (the walk decides).
+    pub fn fit<'a>(&self, text: &'a str) -> Option<RawHead<'a>> {
+        let tokens = &self.tokens;
+        let shape = self
+            .shapes
+            .iter()
+            .find(|s| same(&s.class, tokens.classes()))?;
+        let bytes = text.as_bytes();
+        for &(key, field) in &shape.keys {
+            if field_of(tokens.text(bytes, key as usize)?) != field {
+                return None;
+            }
+        }
+        for &word in &shape.words {
+            let bare = tokens.text(bytes, word as usize)?;
+            if !(is_literal(bare) || is_number(bare)) {
+                return None;
+            }
+        }
+        let value = |i: Option<u32>| match i {
+            None => Some(None),
+            Some(i) => Some(Some(tokens.text(bytes, i as usize)?)),
+        };
+        let timestamp = value(shape.values[3])?;
+        if !timestamp.is_none_or(is_number) {
+            return None;
+        }
+        let as_str = |part: Option<&[u8]>| part.map(|p| as_str(text, p));
+        Some(RawHead {
+            kind: as_str(value(shape.values[0])?),
+            store: as_str(value(shape.values[1])?),
+            system_id: as_str(value(shape.values[2])?),
+            timestamp: as_str(timestamp),
+        })
+    }
+
+    /// Whether a shape with the tokens of `text` is remembered (tests).
+    #[cfg(test)]
+    pub fn remembers(&self, text: &str) -> bool {
+        let words = text.len().div_ceil(64);
+        let (mut quote, mut structural, mut space) =
+            (vec![0; words], vec![0; words], vec![0; words]);
+        let mut masks = super::masks::Masks {
+            quote: &mut quote,
+            structural: &mut structural,
+            space: &mut space,
+        };
+        if !super::masks::index(text.as_bytes(), &mut masks) {
+            return false;
+        }
+        let mut tokens = Tokens::default();
+        tokens.gather(text.as_bytes(), &masks);
+        self.shapes.iter().any(|s| same(&s.class, tokens.classes()))
+    }
+
+    /// Remembers the shape of the gathered line, which the walk accepted.
+    pub fn learn(&mut self, text: &str) {
+        if self.shapes.len() < SHAPES {
+            self.shapes.push(Shape::default());
+        }
+        let slot = self.next % self.shapes.len();
+        self.next = slot + 1;
+        let shape = &mut self.shapes[slot];
+        let tokens = &self.tokens;
+        shape.class.clear();
+        shape.class.extend_from_slice(tokens.classes());
+        shape.keys.clear();
+        shape.words.clear();
+        shape.values = [None; 4];
+        let class = tokens.classes();
+        let mut depth = 0u32;
+        for (i, &c) in class.iter().enumerate() {
+            match c {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth -= 1,
+                b'"' if depth == 1 && matches!(class[i - 1], b'{' | b',') => {
+                    let key = tokens
+                        .text(text.as_bytes(), i)
+                        .expect("the walk accepted it");
+                    let field = field_of(key);
+                    shape.keys.push((i as u32, field));
+                    // The value follows the key and its colon.
+                    let value = Some(i as u32 + 2);
+                    match field {
+                        Field::Other => {}
+                        Field::Kind => shape.values[0] = value,
+                        Field::Store => shape.values[1] = value,
+                        Field::SystemId => shape.values[2] = value,
+                        Field::Timestamp => shape.values[3] = value,
+                    }
+                }
+                WORD if shape.values[3] != Some(i as u32) => shape.words.push(i as u32),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `a == b`, eight bytes at a time (a slice comparison is a byte-at-a-time
+/// `memcmp` call in wasm).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails_match = a8.remainder() == b8.remainder();
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap());
+    tails_match && a8.zip(b8).all(|(x, y)| word(x) == word(y))
+}

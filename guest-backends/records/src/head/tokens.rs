@@ -1,0 +1,193 @@
+//! A line's tokens, in order: structural characters outside strings,
+//! opening quotes, and the first byte of each bare word (a number, a
+//! literal, or garbage), with where each stands.
+
+use super::masks::Masks;
+
+/// The class of a bare word's first byte.
+pub const WORD: u8 = b'w';
+
+/// The tokens of one line (buffers reused from line to line).
+#[derive(Default)]
+pub struct Tokens {
+    /// Each token's class (`{ } [ ] : , "` or [`WORD`]), then stale bytes.
+    class: Vec<u8>,
+    /// Each token's byte offset, then stale offsets.
+    at: Vec<u32>,
+    /// How many tokens the line has.
+    len: usize,
+}
+
+impl Tokens {
+    /// Collects the tokens of `bytes` from its stage-one `masks`.
+    pub fn gather(&mut self, bytes: &[u8], masks: &Masks) {
+        // A line has at most one token per byte; the buffers only grow, so
+        // each token is a plain store (no per-push capacity check).
+        if self.class.len() < bytes.len() {
+            self.class.resize(bytes.len(), 0);
+            self.at.resize(bytes.len(), 0);
+        }
+        let (class, offsets) = (&mut self.class[..bytes.len()], &mut self.at[..bytes.len()]);
+        let mut n = 0;
+        let mut in_string = 0u64;
+        let mut word_carry = 0u64;
+        for w in 0..masks.quote.len() {
+            let quote = masks.quote[w];
+            // From each opening quote up to (not including) its closing quote.
+            let strings = prefix_xor(quote) ^ in_string;
+            in_string = ((strings as i64) >> 63) as u64;
+            let word = !(masks.structural[w] | masks.space[w] | quote | strings);
+            let word_starts = word & !((word << 1) | word_carry);
+            word_carry = word >> 63;
+            let tokens = (masks.structural[w] & !strings) | (quote & strings) | word_starts;
+            n += emit(
+                tokens,
+                word_starts,
+                w * 64,
+                bytes,
+                &mut class[n..],
+                &mut offsets[n..],
+            );
+        }
+        self.len = n;
+    }
+
+    /// The classes of the line's tokens, in order.
+    pub fn classes(&self) -> &[u8] {
+        &self.class[..self.len]
+    }
+
+    /// Where the line's tokens stand, in order.
+    pub fn offsets(&self) -> &[u32] {
+        &self.at[..self.len]
+    }
+
+    /// Where token `i` stands.
+    pub fn at(&self, i: usize) -> usize {
+        self.at[i] as usize
+    }
+
+    /// The text of token `i` of `bytes`: a string's contents (quotes left
+    /// out), or a bare word. Only spaces stand between the text's end and
+    /// the next token (a string's closing quote is never a token), so no
+    /// search is needed. `None` for a string that nothing follows.
+    #[inline(always)]
+    pub fn text<'b>(&self, bytes: &'b [u8], i: usize) -> Option<&'b [u8]> {
+        let start = self.at(i);
+        let mut end = match self.offsets().get(i + 1) {
+            Some(&next) => next as usize,
+            None if self.class[i] == WORD => bytes.len(),
+            None => return None,
+        };
+        while bytes[end - 1] == b' ' {
+            end -= 1;
+        }
+        if self.class[i] == WORD {
+            return Some(&bytes[start..end]);
+        }
+        debug_assert_eq!(bytes[end - 1], b'"');
+        Some(&bytes[start + 1..end - 1])
+    }
+}
+
+/// Writes the tokens of one 64-byte block (bits of `tokens`, of which
+/// `words` start bare words) from `base` on; how many there were.
+///
+/// Kept out of line with unchecked accesses: this loop runs once per token
+/// of every line, and in wasm each bounds check is a live register more
+/// (the compiler then spills to the stack on every iteration).
+#[inline(never)]
+fn emit(
+    mut tokens: u64,
+    words: u64,
+    base: usize,
+    bytes: &[u8],
+    class: &mut [u8],
+    offsets: &mut [u32],
+) -> usize {
+    // Every token is a byte of the block inside `bytes` (bits past the end
+    // are spaces, never tokens), and there are no more tokens than bytes,
+    // for which `class` and `offsets` have room.
+    assert!(base + 64 - (tokens.leading_zeros() as usize) <= bytes.len());
+    assert!(tokens.count_ones() as usize <= class.len().min(offsets.len()));
+    let mut n = 0;
+    while tokens != 0 {
+        let bit = tokens.trailing_zeros() as usize;
+        tokens &= tokens - 1;
+        // SAFETY: the asserts above: `base + bit` is in `bytes`, and `n`
+        // counts this block's tokens, which fit in `class` and `offsets`.
+        unsafe {
+            // A structural character or quote stands for itself.
+            *class.get_unchecked_mut(n) = if words >> bit & 1 == 1 {
+                WORD
+            } else {
+                *bytes.get_unchecked(base + bit)
+            };
+            *offsets.get_unchecked_mut(n) = (base + bit) as u32;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Bit `i` set when an odd number of bits at or below `i` are set in `x`.
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_xor_marks_the_inside_of_quotes() {
+        let quotes = 1 << 2 | 1 << 5 | 1 << 9;
+        assert_eq!(prefix_xor(quotes) & 0x3ff, 0b10_0001_1100);
+    }
+
+    #[test]
+    fn tokens_skip_strings_and_spaces() {
+        let line = r#" {"a{": [12, tru, "x,y"], "b": -1}"#;
+        let words = line.len().div_ceil(64);
+        let (mut q, mut s, mut w) = (vec![0; words], vec![0; words], vec![0; words]);
+        let mut masks = Masks {
+            quote: &mut q,
+            structural: &mut s,
+            space: &mut w,
+        };
+        assert!(super::super::masks::index(line.as_bytes(), &mut masks));
+        let mut tokens = Tokens::default();
+        tokens.gather(line.as_bytes(), &masks);
+        assert_eq!(tokens.classes(), br#"{":[w,w,"],":w}"#);
+        let at: Vec<usize> = tokens.offsets().iter().map(|&a| a as usize).collect();
+        assert_eq!(at[4], line.find("12").unwrap());
+        assert_eq!(at[6], line.find("tru").unwrap());
+        let text = |i| std::str::from_utf8(tokens.text(line.as_bytes(), i).unwrap()).unwrap();
+        assert_eq!(
+            [text(1), text(4), text(6), text(8), text(11), text(13)],
+            ["a{", "12", "tru", "x,y", "b", "-1"]
+        );
+        let open = r#"{"a": "b"  "#;
+        let words = open.len().div_ceil(64);
+        let (mut q, mut s, mut w) = (vec![0; words], vec![0; words], vec![0; words]);
+        let mut masks = Masks {
+            quote: &mut q,
+            structural: &mut s,
+            space: &mut w,
+        };
+        assert!(super::super::masks::index(open.as_bytes(), &mut masks));
+        tokens.gather(open.as_bytes(), &masks);
+        assert_eq!(tokens.classes(), br#"{":""#);
+        assert_eq!(
+            tokens.text(open.as_bytes(), 3),
+            None,
+            "nothing follows the last string"
+        );
+    }
+}
