@@ -1,0 +1,105 @@
+//! The record check as it really runs — the guest helper compiled to wasm
+//! with SIMD, inside the ndjson plugin — against serde_json run natively.
+//! Every single edit of a few seed lines (each after its seed, so the
+//! guest's remembered line shapes are exercised), and lines of every length
+//! around the SIMD block sizes, go through a real store: the records read
+//! back must be exactly the lines serde_json calls records, in order, with
+//! the same kind, store, timestamp and text.
+
+use quire::{ReadQuery, Store};
+use quire_tests::builtin_config;
+use serde::Deserialize;
+
+/// What a record must have, read as the guest helper's slow path reads it.
+#[derive(Deserialize)]
+struct Head {
+    kind: Option<String>,
+    timestamp: Option<f64>,
+    store: Option<String>,
+    system_id: Option<String>,
+}
+
+/// serde_json's verdict on one line: its kind, store, timestamp and text
+/// when it is a record.
+fn expected(line: &[u8]) -> Option<(String, String, u64, String)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if !text.trim_start().starts_with('{') {
+        return None; // serde reads a struct from an array too
+    }
+    let head: Head = serde_json::from_str(text).ok()?;
+    let timestamp = head.timestamp.filter(|t| t.is_finite())?;
+    let store = head.store.or(head.system_id).unwrap_or("default".into());
+    Some((head.kind?, store, timestamp.to_bits(), text.to_string()))
+}
+
+const SEEDS: &[&str] = &[
+    r#"{"kind": "event", "system_id": "local", "actor_address": "local:worker-3", "event_type": "Tick", "payload": {"n": 12, "note": "mailbox drained"}, "timestamp": 1700000000.125}"#,
+    r#"{"timestamp":-12.5e-3,"store":"s","kind":"audit","x":[true,false,null,{"a":[]},-0.0E+1]}"#,
+    r#"{"kind":"dead_letter","store":"q","system_id":"p","message":"é \"quoted\" \\ \u00e9","timestamp":17}"#,
+    r#"  {"kind" : "event" , "store" : "a b" , "timestamp" : 5 , "deep" : [[[{"k": [1, 2.5]}]]]}  "#,
+];
+
+const ALPHABET: &[u8] = b"{}[]:,\" 0123456789.-+eEtrufalsnkidmpy\\\x01\t\r\xc3\xa9\xff";
+
+fn lines() -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    for seed in SEEDS {
+        for edit in quire_records::edits::single_edits(seed.as_bytes(), ALPHABET) {
+            if !edit.contains(&b'\n') {
+                lines.push(seed.as_bytes().to_vec());
+                lines.push(edit);
+            }
+        }
+    }
+    // Every length across the 16- and 64-byte blocks, quotes and brackets
+    // inside strings at every alignment, and lines far past the stack size.
+    for len in (0..300).chain([1023, 1024, 1025, 5000, 70_000]) {
+        let filler = "x".repeat(len);
+        let tricky = "{[:,\" ]}".repeat(len % 17).replace('"', "'");
+        lines.push(
+            format!(r#"{{"kind":"k{len}","note":"{filler}","t":"{tricky}","timestamp":{len}.5}}"#)
+                .into_bytes(),
+        );
+        lines.push(format!(r#"{{"kind":"k","timestamp":1,"x":{filler}}}"#).into_bytes());
+    }
+    lines
+}
+
+#[test]
+fn the_wasm_record_check_agrees_with_serde_json_on_every_single_edit() {
+    let lines = lines();
+    let want: Vec<_> = lines.iter().filter_map(|l| expected(l)).collect();
+    assert!(want.len() > 20_000, "only {} records", want.len());
+    assert!(want.len() < lines.len() - 5_000, "too few damaged lines");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = Vec::new();
+    for line in &lines {
+        file.extend_from_slice(line);
+        file.push(b'\n');
+    }
+    std::fs::write(dir.path().join("events.ndjson"), &file).unwrap();
+    let config = builtin_config("ndjson", dir.path().join("events.ndjson"), &[]);
+    let store = Store::open(config).unwrap();
+
+    let got: Vec<_> = store
+        .read_all(&ReadQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.envelope)
+        .map(|e| (e.kind, e.store, e.timestamp.to_bits(), e.json))
+        .collect();
+    if got != want {
+        let at = got.iter().zip(&want).position(|(g, w)| g != w);
+        let at = at.unwrap_or(got.len().min(want.len()));
+        panic!(
+            "records differ from serde_json's from record {at}:\n  guest: {:?}\n  serde: {:?}",
+            got.get(at),
+            want.get(at)
+        );
+    }
+    let report = store.scan(&quire::progress::Silent).unwrap();
+    assert_eq!(report.records, want.len() as u64);
+    assert_eq!(report.anomaly_count, (lines.len() - want.len()) as u64);
+}
