@@ -21,13 +21,13 @@ pub struct Tokens {
 impl Tokens {
     /// Collects the tokens of `bytes` from its stage-one `masks`.
     pub fn gather(&mut self, bytes: &[u8], masks: &Masks) {
-        // A line has at most one token per byte; the buffers only grow, so
-        // each token is a plain store (no per-push capacity check).
-        if self.class.len() < bytes.len() {
-            self.class.resize(bytes.len(), 0);
-            self.at.resize(bytes.len(), 0);
+        // A line has at most one token per byte, and each block writes into
+        // a window of 64 past its first token; the buffers only grow.
+        let room = bytes.len() + CLASS_WINDOW;
+        if self.class.len() < room {
+            self.class.resize(room, 0);
+            self.at.resize(room, 0);
         }
-        let (class, offsets) = (&mut self.class[..bytes.len()], &mut self.at[..bytes.len()]);
         let mut n = 0;
         let mut in_string = 0u64;
         let mut word_carry = 0u64;
@@ -40,13 +40,24 @@ impl Tokens {
             let word_starts = word & !((word << 1) | word_carry);
             word_carry = word >> 63;
             let tokens = (masks.structural[w] & !strings) | (quote & strings) | word_starts;
+            let block = match bytes.get(w * 64..w * 64 + 64) {
+                Some(block) => block.try_into().unwrap(),
+                None => {
+                    // The last, short block: spaces past the end (never tokens).
+                    let mut padded = [b' '; 64];
+                    padded[..bytes.len() - w * 64].copy_from_slice(&bytes[w * 64..]);
+                    padded
+                }
+            };
             n += emit(
-                tokens,
-                word_starts,
-                w * 64,
-                bytes,
-                &mut class[n..],
-                &mut offsets[n..],
+                Block {
+                    tokens,
+                    words: word_starts,
+                    base: w * 64,
+                    bytes: &block,
+                },
+                (&mut self.class[n..n + CLASS_WINDOW]).try_into().unwrap(),
+                (&mut self.at[n..n + OFFSET_WINDOW]).try_into().unwrap(),
             );
         }
         self.len = n;
@@ -90,41 +101,36 @@ impl Tokens {
     }
 }
 
-/// Writes the tokens of one 64-byte block (bits of `tokens`, of which
-/// `words` start bare words) from `base` on; how many there were.
-///
-/// Kept out of line with unchecked accesses: this loop runs once per token
-/// of every line, and in wasm each bounds check is a live register more
-/// (the compiler then spills to the stack on every iteration).
-#[inline(never)]
-fn emit(
-    mut tokens: u64,
+/// Tokens a block may write: one per byte.
+const CLASS_WINDOW: usize = 64;
+const OFFSET_WINDOW: usize = 64;
+
+/// One 64-byte block of a line, with its tokens.
+struct Block<'b> {
+    /// Bit `i` set when byte `i` starts a token.
+    tokens: u64,
+    /// The tokens that start bare words.
     words: u64,
+    /// Offset of the block's first byte in the line.
     base: usize,
-    bytes: &[u8],
-    class: &mut [u8],
-    offsets: &mut [u32],
-) -> usize {
-    // Every token is a byte of the block inside `bytes` (bits past the end
-    // are spaces, never tokens), and there are no more tokens than bytes,
-    // for which `class` and `offsets` have room.
-    assert!(base + 64 - (tokens.leading_zeros() as usize) <= bytes.len());
-    assert!(tokens.count_ones() as usize <= class.len().min(offsets.len()));
-    let mut n = 0;
+    bytes: &'b [u8; 64],
+}
+
+/// Writes the classes and offsets of a block's tokens; how many there were.
+/// Runs once per token of every line, so it is kept free of bounds checks
+/// (indices masked into fixed-size arrays).
+fn emit(block: Block, class: &mut [u8; CLASS_WINDOW], offsets: &mut [u32; OFFSET_WINDOW]) -> usize {
+    let (mut tokens, mut n) = (block.tokens, 0);
     while tokens != 0 {
-        let bit = tokens.trailing_zeros() as usize;
+        let bit = tokens.trailing_zeros() as usize & 63;
         tokens &= tokens - 1;
-        // SAFETY: the asserts above: `base + bit` is in `bytes`, and `n`
-        // counts this block's tokens, which fit in `class` and `offsets`.
-        unsafe {
-            // A structural character or quote stands for itself.
-            *class.get_unchecked_mut(n) = if words >> bit & 1 == 1 {
-                WORD
-            } else {
-                *bytes.get_unchecked(base + bit)
-            };
-            *offsets.get_unchecked_mut(n) = (base + bit) as u32;
-        }
+        // A structural character or quote stands for itself.
+        class[n & 63] = if block.words >> bit & 1 == 1 {
+            WORD
+        } else {
+            block.bytes[bit]
+        };
+        offsets[n & 63] = (block.base + bit) as u32;
         n += 1;
     }
     n
