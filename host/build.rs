@@ -37,6 +37,7 @@ fn main() {
     let wasm_dir = build_guests(
         &root,
         &GUESTS.iter().map(|g| g.0).collect::<Vec<_>>(),
+        &[],
         "guests",
     );
     let mut table = String::new();

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs `cargo build --release --target wasm32-wasip2` for `packages` in a
-/// target directory of their own (the outer build holds its own lock), and
-/// returns the directory holding the `.wasm` files.
-pub fn build_guests(root: &Path, packages: &[&str], dir_name: &str) -> PathBuf {
+/// Runs `cargo build --release --target wasm32-wasip2` for `packages` (with
+/// `features`, e.g. `quire-guest/bench-no-check`) in a target directory of
+/// their own (the outer build holds its own lock), and returns the
+/// directory holding the `.wasm` files.
+pub fn build_guests(root: &Path, packages: &[&str], features: &[&str], dir_name: &str) -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -25,6 +26,9 @@ pub fn build_guests(root: &Path, packages: &[&str], dir_name: &str) -> PathBuf {
         .arg(&target_dir);
     for p in packages {
         cmd.args(["-p", p]);
+    }
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
     }
     // The outer build's flags are for the host; guests get clean, stripped builds.
     for (key, _) in std::env::vars() {

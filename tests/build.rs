@@ -23,6 +23,7 @@ fn main() {
     let wasm_dir = build_guests(
         &root,
         &["quire-hostile-plugin", "quire-hostile-policy"],
+        &[],
         "test-guests",
     );
     for (file, var) in [

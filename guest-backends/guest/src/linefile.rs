@@ -208,7 +208,7 @@ pub fn validate_lines(
         let Some(line) = lines.next_line().ctx("read", unit)? else {
             break true;
         };
-        match record::classify(line.bytes, line.terminated) {
+        match record::classify_line(&line) {
             Verdict::Record { .. } => records += 1,
             Verdict::Damaged(kind, detail) => anomalies.push(Anomaly {
                 kind,
@@ -290,7 +290,7 @@ impl LineCursor {
                 store,
                 timestamp,
                 json,
-            } = record::classify(line.bytes, line.terminated)
+            } = record::classify_line(&line)
             else {
                 continue;
             };

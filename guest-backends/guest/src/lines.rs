@@ -13,6 +13,9 @@ pub struct Line<'a> {
     pub bytes: &'a [u8],
     /// False for a last line that ends at end of file without a newline.
     pub terminated: bool,
+    /// True when the line is known to be UTF-8 (checked with its
+    /// neighbours, many lines at once); false when unknown.
+    pub utf8: bool,
 }
 
 impl Line<'_> {
@@ -32,6 +35,10 @@ pub struct LineReader<R> {
     offset: u64,
     number: u64,
     chunk: usize,
+    /// `buf[..utf8_until]` is known to be UTF-8, up to a line end.
+    utf8_until: usize,
+    /// `buf[..utf8_checked]` has been checked (whatever the outcome).
+    utf8_checked: usize,
 }
 
 impl<R: Read> LineReader<R> {
@@ -52,6 +59,8 @@ impl<R: Read> LineReader<R> {
             offset,
             number: first_line,
             chunk,
+            utf8_until: 0,
+            utf8_checked: 0,
         }
     }
 
@@ -73,6 +82,9 @@ impl<R: Read> LineReader<R> {
                 let nl = searched + pos;
                 let line_start = self.start;
                 self.start = nl + 1;
+                if nl >= self.utf8_checked {
+                    self.check_utf8(line_start, nl);
+                }
                 return Ok(Some(self.emit(line_start, nl, true)));
             }
             searched = self.end;
@@ -89,6 +101,8 @@ impl<R: Read> LineReader<R> {
                 self.buf.copy_within(self.start..self.end, 0);
                 searched -= self.start;
                 self.end -= self.start;
+                self.utf8_until = self.utf8_until.saturating_sub(self.start);
+                self.utf8_checked = self.utf8_checked.saturating_sub(self.start);
                 self.start = 0;
             }
             if self.end == self.buf.len() {
@@ -103,12 +117,32 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Checks UTF-8 once for every whole line buffered from the one at
+    /// `from` (ending at `nl`) on: one pass over up to a chunk instead of
+    /// a call per line. Lines before the first bad byte are marked; the
+    /// check starts again after it.
+    fn check_utf8(&mut self, from: usize, nl: usize) {
+        let last_nl = memchr::memrchr(b'\n', &self.buf[nl..self.end]).map_or(nl, |p| nl + p);
+        match simdutf8::compat::from_utf8(&self.buf[from..last_nl]) {
+            Ok(_) => {
+                self.utf8_until = last_nl;
+                self.utf8_checked = last_nl + 1;
+            }
+            Err(e) => {
+                let bad = from + e.valid_up_to();
+                self.utf8_until = bad;
+                self.utf8_checked = bad + 1;
+            }
+        }
+    }
+
     fn emit(&mut self, from: usize, to: usize, terminated: bool) -> Line<'_> {
         let line = Line {
             offset: self.offset,
             number: self.number,
             bytes: &self.buf[from..to],
             terminated,
+            utf8: terminated && to <= self.utf8_until,
         };
         self.offset += (to - from) as u64 + u64::from(terminated);
         self.number += 1;
@@ -154,6 +188,33 @@ mod tests {
         ];
         for chunk in [1, 2, 3, 5, 64] {
             assert_eq!(collect(data, chunk), want, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn lines_are_marked_utf8_only_when_they_are() {
+        let mut data = Vec::new();
+        for i in 0..200 {
+            match i % 7 {
+                3 => data.extend_from_slice(b"bad \xff\xfe byte"),
+                5 => data.extend_from_slice("é\u{1F600} ok".as_bytes()),
+                6 => data.extend_from_slice(&"é".as_bytes()[..1]),
+                _ => data.extend_from_slice(format!("line {i}").as_bytes()),
+            }
+            data.push(b'\n');
+        }
+        data.extend_from_slice(b"torn tail");
+        for chunk in [1, 3, 7, 64, 1 << 20] {
+            let mut reader = LineReader::with_chunk(&data[..], 0, 1, chunk);
+            let mut marked = 0;
+            while let Some(line) = reader.next_line().unwrap() {
+                let valid = std::str::from_utf8(line.bytes).is_ok() && line.terminated;
+                assert!(!line.utf8 || valid, "line {} marked but not UTF-8", line.number);
+                marked += usize::from(line.utf8);
+            }
+            // Every chunk size leaves some lines to be checked one by one
+            // (those after a bad one in a run), but most are marked.
+            assert!(marked > 100, "chunk {chunk}: only {marked} marked");
         }
     }
 }

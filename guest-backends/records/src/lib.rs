@@ -5,6 +5,7 @@
 //! differential tests of both sides run (`edits`).
 #![deny(missing_docs)]
 
+mod bytes;
 pub mod edits;
 pub mod head;
 pub mod layout;

@@ -17,7 +17,11 @@ impl NameTable {
         // Neighbouring records mostly share their kind and store: two
         // comparisons instead of hashing the name.
         for &i in &self.recent {
-            if self.names.get(i as usize).is_some_and(|n| n == name) {
+            if self
+                .names
+                .get(i as usize)
+                .is_some_and(|n| crate::bytes::same(n.as_bytes(), name.as_bytes()))
+            {
                 return i;
             }
         }

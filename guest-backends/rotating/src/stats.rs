@@ -69,7 +69,7 @@ impl FileStats {
             } else {
                 stats.torn_tail = Some((line.offset, line.stored_len()));
             }
-            match record::classify(line.bytes, line.terminated) {
+            match record::classify_line(&line) {
                 Verdict::Record { timestamp, .. } => stats.add_record(&with_newline, timestamp),
                 Verdict::Damaged(..) => stats.add_damage(&with_newline),
             }

@@ -132,7 +132,10 @@ pub fn chunk16(chunk: &[u8; 16]) -> Option<Chunk> {
 }
 
 /// [`chunk16`] a byte at a time.
-#[cfg_attr(any(target_arch = "x86_64", target_feature = "simd128"), allow(dead_code))]
+#[cfg_attr(
+    any(target_arch = "x86_64", target_feature = "simd128"),
+    allow(dead_code)
+)]
 pub fn chunk16_bytes(chunk: &[u8; 16]) -> Option<Chunk> {
     let mut found = Chunk {
         quote: 0,

@@ -7,6 +7,7 @@
 
 use super::grammar::{Field, RawHead, as_str, field_of, is_literal, is_number};
 use super::tokens::{Tokens, WORD};
+use crate::bytes::same;
 
 /// Shapes remembered (a store mixing kinds has a few).
 const SHAPES: usize = 4;
@@ -129,16 +130,4 @@ impl Shapes {
             }
         }
     }
-}
-
-/// `a == b`, eight bytes at a time (a slice comparison is a byte-at-a-time
-/// `memcmp` call in wasm).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tails_match = a8.remainder() == b8.remainder();
-    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap());
-    tails_match && a8.zip(b8).all(|(x, y)| word(x) == word(y))
 }

@@ -1,0 +1,37 @@
+//! The platform-floor experiments of figure 6: the ndjson plugin built twice
+//! more from the same sources, once checking each line with serde_json
+//! alone (the native program's own check, run inside the sandbox) and once
+//! checking nothing (only reading, splitting and handing over lines: what
+//! the sandbox itself costs). Built on first use into target directories of
+//! their own; never part of quire.
+
+use std::path::{Path, PathBuf};
+
+#[path = "../../build_guests.rs"]
+mod build_guests;
+
+/// The two experimental builds of the ndjson plugin.
+pub struct Variants {
+    /// Checks lines with serde_json only (no fast path).
+    pub serde_check: PathBuf,
+    /// Checks nothing.
+    pub no_check: PathBuf,
+}
+
+/// Builds both variants (cargo, wasm32-wasip2, release).
+pub fn build() -> Variants {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let build = |feature: &str| {
+        let dir = format!("bench-guests-{feature}");
+        let features = [format!("quire-guest/{feature}")];
+        let features: Vec<&str> = features.iter().map(String::as_str).collect();
+        build_guests::build_guests(root, &["quire-ndjson"], &features, &dir)
+            .join("quire_ndjson.wasm")
+    };
+    Variants {
+        serde_check: build("bench-serde-check"),
+        no_check: build("bench-no-check"),
+    }
+}
