@@ -209,7 +209,11 @@ mod tests {
             let mut marked = 0;
             while let Some(line) = reader.next_line().unwrap() {
                 let valid = std::str::from_utf8(line.bytes).is_ok() && line.terminated;
-                assert!(!line.utf8 || valid, "line {} marked but not UTF-8", line.number);
+                assert!(
+                    !line.utf8 || valid,
+                    "line {} marked but not UTF-8",
+                    line.number
+                );
                 marked += usize::from(line.utf8);
             }
             // Every chunk size leaves some lines to be checked one by one

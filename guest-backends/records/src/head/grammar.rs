@@ -189,37 +189,43 @@ pub fn is_literal(word: &[u8]) -> bool {
 
 /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, all of `word`.
 pub fn is_number(word: &[u8]) -> bool {
-    let mut at = usize::from(word.first() == Some(&b'-'));
-    let digits = |at: &mut usize| {
-        let start = *at;
-        while word.get(*at).is_some_and(u8::is_ascii_digit) {
-            *at += 1;
-        }
-        *at - start
-    };
-    match word.get(at) {
-        Some(b'0') => at += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut at);
-        }
-        _ => return false,
-    }
-    if word.get(at) == Some(&b'.') {
-        at += 1;
-        if digits(&mut at) == 0 {
-            return false;
-        }
-    }
-    if let Some(b'e' | b'E') = word.get(at) {
-        at += 1;
-        if let Some(b'+' | b'-') = word.get(at) {
+    // Plain indices checked against the length (no closures, no `Option`s):
+    // this runs for every bare word of every line.
+    let n = word.len();
+    let digits_from = |mut at: usize| {
+        while at < n && word[at].is_ascii_digit() {
             at += 1;
         }
-        if digits(&mut at) == 0 {
+        at
+    };
+    let mut at = usize::from(n > 0 && word[0] == b'-');
+    if at >= n {
+        return false;
+    }
+    at = match word[at] {
+        b'0' => at + 1,
+        b'1'..=b'9' => digits_from(at + 1),
+        _ => return false,
+    };
+    if at < n && word[at] == b'.' {
+        let end = digits_from(at + 1);
+        if end == at + 1 {
             return false;
         }
+        at = end;
     }
-    at == word.len()
+    if at < n && word[at] | 0x20 == b'e' {
+        at += 1;
+        if at < n && (word[at] == b'+' || word[at] == b'-') {
+            at += 1;
+        }
+        let end = digits_from(at);
+        if end == at {
+            return false;
+        }
+        at = end;
+    }
+    at == n
 }
 
 #[cfg(test)]

@@ -53,20 +53,18 @@ impl Shapes {
                 return None;
             }
         }
-        let value = |i: Option<u32>| match i {
-            None => Some(None),
-            Some(i) => Some(Some(tokens.text(bytes, i as usize)?)),
+        let timestamp = match shape.values[3] {
+            Some(i) => Some(tokens.text(bytes, i as usize)?).filter(|t| is_number(t)),
+            None => None,
         };
-        let timestamp = value(shape.values[3])?;
-        if !timestamp.is_none_or(is_number) {
+        if shape.values[3].is_some() && timestamp.is_none() {
             return None;
         }
-        let as_str = |part: Option<&[u8]>| part.map(|p| as_str(text, p));
         Some(RawHead {
-            kind: as_str(value(shape.values[0])?),
-            store: as_str(value(shape.values[1])?),
-            system_id: as_str(value(shape.values[2])?),
-            timestamp: as_str(timestamp),
+            kind: string(text, tokens, shape.values[0])?,
+            store: string(text, tokens, shape.values[1])?,
+            system_id: string(text, tokens, shape.values[2])?,
+            timestamp: timestamp.map(|t| as_str(text, t)),
         })
     }
 
@@ -129,5 +127,15 @@ impl Shapes {
                 _ => {}
             }
         }
+    }
+}
+
+/// The string at token `i`, if the shape has one there; `None` when the
+/// line does not hold it as it should.
+#[inline(always)]
+fn string<'a>(text: &'a str, tokens: &Tokens, i: Option<u32>) -> Option<Option<&'a str>> {
+    match i {
+        None => Some(None),
+        Some(i) => Some(Some(as_str(text, tokens.text(text.as_bytes(), i as usize)?))),
     }
 }
