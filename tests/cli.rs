@@ -285,6 +285,57 @@ fn compaction_applies_each_retention_rule_and_dry_run_changes_nothing() {
     );
 }
 
+/// The ndjson backend copies the kept records' stored bytes itself: what
+/// survives compaction is exactly the kept lines as they were on disk
+/// (a `\r\n` ending included), with damaged lines between them gone.
+#[test]
+fn compaction_copies_the_kept_lines_byte_for_byte_around_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = quire::now();
+    let mut lines: Vec<Vec<u8>> = (0..40)
+        .map(|i| {
+            let end = if i == 33 { "\r\n" } else { "\n" };
+            format!(
+                r#"{{"kind":"event","n":{i},"timestamp":{}}}{end}"#,
+                now - 40.0 + i as f64
+            )
+            .into_bytes()
+        })
+        .collect();
+    lines.insert(25, b"not json at all {\n".to_vec());
+    lines.insert(31, vec![0, 0, 0, b'\n']);
+    let path = dir.path().join("log.ndjson");
+    std::fs::write(&path, lines.concat()).unwrap();
+
+    let mut c = quire(dir.path());
+    c.args([
+        "compact",
+        "--path",
+        "log.ndjson",
+        "--json",
+        "--max-records",
+        "20",
+    ]);
+    let out = run(c, "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records_after"], 20);
+
+    let kept: Vec<u8> = lines
+        .iter()
+        .filter(|l| l.starts_with(b"{"))
+        .skip(20)
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        kept,
+        "the newest 20 lines, as stored"
+    );
+    assert_eq!(report["bytes_after"].as_u64(), Some(kept.len() as u64));
+}
+
 #[test]
 fn append_skips_lines_that_are_not_records_and_keeps_the_rest_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,8 @@ use wasmtime::component::ResourceAny;
 
 use crate::read_batch::ReadBatch;
 use crate::wit::{
-    Anomaly, ReadFilter, ReadOrder, Receipt, ReceiptFilter, RecordBatch, ScanChunk, StorageStats,
-    StoreDurability, SyncLevel, UnitInfo,
+    Anomaly, ReadFilter, ReadOrder, Receipt, ReceiptFilter, RecordBatch, RecordPlace, ScanChunk,
+    StorageStats, StoreDurability, SyncLevel, UnitInfo,
 };
 
 /// Most JSON a cursor batch carries (one longer record still comes alone):
@@ -194,6 +194,20 @@ impl Session {
         self.call("rewrite", async |l| {
             l.plugin
                 .rewrite_write(&mut l.store, rewriter.resource, batch)
+                .await
+        })
+    }
+
+    /// Adds the stored bytes at `places` of the unit being replaced.
+    pub fn rewrite_copy(
+        &mut self,
+        rewriter: &RewriterHandle,
+        places: &[RecordPlace],
+    ) -> Result<()> {
+        self.same_instance(rewriter.generation, "rewrite")?;
+        self.call("rewrite copy", async |l| {
+            l.plugin
+                .rewrite_copy(&mut l.store, rewriter.resource, places)
                 .await
         })
     }

@@ -53,3 +53,9 @@ pub fn with_note(e: PluginError, note: &str) -> PluginError {
         e @ PluginError::NoSuchUnit(_) => e,
     }
 }
+
+/// What a rewriter whose format cannot copy stored records answers to
+/// `copy` (the host then writes the records instead).
+pub fn cannot_copy(format: &str) -> PluginError {
+    PluginError::Unsupported(format!("{format} rewriters take records, not stored bytes"))
+}

@@ -12,7 +12,8 @@ use crate::errors::IoContext;
 use crate::lines::LineReader;
 use crate::record::{self, Verdict};
 use crate::types::{
-    Anomaly, PluginError, ReadFilter, RecordBatch, RecordRejection, ScanChunk, StoredBatch,
+    Anomaly, PluginError, ReadFilter, RecordBatch, RecordPlace, RecordRejection, ScanChunk,
+    StoredBatch,
 };
 use quire_records::layout;
 
@@ -319,6 +320,46 @@ impl crate::backend::GuestCursor for LineCursor {
     fn next(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
         self.next_records(max_records, max_bytes)
     }
+}
+
+/// Copies the stored bytes at `places` of the line file `path` (the unit
+/// `unit`), in order, to `out`, a megabyte at a time: a compaction keeping
+/// records verbatim. Each place must lie inside the file and end a line.
+pub fn copy_places(
+    path: &Path,
+    unit: &str,
+    places: &[RecordPlace],
+    mut out: impl FnMut(&[u8]) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
+    const PIECE: u64 = 1 << 20;
+    let mut file = File::open(path).ctx("open", unit)?;
+    let len = file.metadata().ctx("stat", unit)?.len();
+    let mut buf = Vec::new();
+    for place in places {
+        let end = place.offset.checked_add(place.stored_bytes);
+        if end.is_none_or(|end| end > len) {
+            return Err(PluginError::InvalidState(format!(
+                "cannot copy {} bytes at offset {} of `{unit}`: it holds {len} bytes",
+                place.stored_bytes, place.offset
+            )));
+        }
+        file.seek(SeekFrom::Start(place.offset)).ctx("seek", unit)?;
+        let mut left = place.stored_bytes;
+        while left > 0 {
+            let n = left.min(PIECE) as usize;
+            buf.resize(n, 0);
+            file.read_exact(&mut buf).ctx("read", unit)?;
+            left -= n as u64;
+            if left == 0 && buf.last() != Some(&b'\n') {
+                return Err(PluginError::InvalidState(format!(
+                    "the {} bytes at offset {} of `{unit}` do not end a line",
+                    place.stored_bytes, place.offset
+                )));
+            }
+            out(&buf)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use quire_guest::errors::IoContext;
 use quire_guest::linefile::{self, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats,
-    SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, RecordPlace, ScanChunk,
+    StorageStats, SyncLevel, UnitInfo,
 };
 
 struct Ndjson;
@@ -364,6 +364,13 @@ impl GuestRewriter for FileRewriter {
     fn write(&self, batch: RecordBatch) -> Result<(), PluginError> {
         let text = linefile::checked_text(&batch)?;
         self.file.borrow_mut().write(text)
+    }
+
+    fn copy(&self, places: Vec<RecordPlace>) -> Result<(), PluginError> {
+        let mut file = self.file.borrow_mut();
+        linefile::copy_places(&self.shared.path, &self.shared.unit, &places, |bytes| {
+            file.write(bytes)
+        })
     }
 
     fn commit(&self) -> Result<u64, PluginError> {

@@ -134,6 +134,10 @@ impl GuestRewriter for RotatingRewriter {
         RotatingRewriter::write(self, &batch)
     }
 
+    fn copy(&self, _: Vec<quire_guest::types::RecordPlace>) -> Result<(), PluginError> {
+        Err(quire_guest::errors::cannot_copy("rotating"))
+    }
+
     fn commit(&self) -> Result<u64, PluginError> {
         RotatingRewriter::commit(self)
     }

@@ -197,6 +197,10 @@ impl GuestRewriter for RewriterResource {
             .write(&batch)
     }
 
+    fn copy(&self, _: Vec<quire_guest::types::RecordPlace>) -> Result<(), PluginError> {
+        Err(quire_guest::errors::cannot_copy("segmented"))
+    }
+
     fn commit(&self) -> Result<u64, PluginError> {
         let mut job = self.job.borrow_mut().take().ok_or_else(finished)?;
         self.wal.borrow_mut().commit(&mut job)

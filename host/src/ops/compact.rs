@@ -2,9 +2,13 @@
 //! swaps units atomically and keeps a receipt for every unit it drops.
 //!
 //! Pass one shows the policy every record of the units it wants filtered,
-//! merged in time order across them; pass two asks for a keep flag per record, remembered as runs (memory
-//! grows with keep/drop alternations, not with records); pass three
-//! rewrites the units that lose records. A dry run stops after pass two.
+//! merged in time order across them; pass two asks for a keep flag per
+//! record, remembered as runs, and where the kept records are stored, as
+//! merged places (memory grows with keep/drop alternations, not with
+//! records); pass three rewrites the units that lose records: the backend
+//! copies the kept places as they are stored, or, where its format cannot,
+//! the host reads the unit again and writes the kept records. A dry run
+//! stops after pass two.
 
 use super::merge::merge_units;
 use crate::error::{Error, Result};
@@ -17,16 +21,26 @@ use crate::report::{CompactionReport, UnitCompaction};
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::store::Store;
-use crate::wit::{ReadFilter, Receipt, ReceiptKind, UnitInfo};
+use crate::wit::{ReadFilter, Receipt, ReceiptKind, RecordPlace, UnitInfo};
 
-/// Keep flags as runs of `(keep, count)`, and the stored bytes of the kept records.
+/// Keep flags as runs of `(keep, count)`, the stored bytes of the kept
+/// records, and where they are stored (neighbours merged into one place).
 #[derive(Default)]
-struct Runs(Vec<(bool, u64)>, u64);
+struct Runs(Vec<(bool, u64)>, u64, Vec<RecordPlace>);
 
 impl Runs {
-    fn push(&mut self, keep: bool, stored_bytes: u64) {
+    fn push(&mut self, keep: bool, offset: u64, stored_bytes: u64) {
         if keep {
             self.1 += stored_bytes;
+            match self.2.last_mut() {
+                Some(last) if last.offset + last.stored_bytes == offset => {
+                    last.stored_bytes += stored_bytes;
+                }
+                _ => self.2.push(RecordPlace {
+                    offset,
+                    stored_bytes,
+                }),
+            }
         }
         match self.0.last_mut() {
             Some((k, n)) if *k == keep => *n += 1,
@@ -57,12 +71,13 @@ fn meta(r: &RecordView<'_>) -> Meta {
 }
 
 /// Streams every valid record of `units`, merged in time order, to `f` in
-/// batches, each record with the index of its unit. Policies that keep "the
-/// newest N" see the newest last, however the backend splits its units.
+/// batches, each record with the index of its unit and its offset there.
+/// Policies that keep "the newest N" see the newest last, however the
+/// backend splits its units.
 fn each_batch(
     session: &mut Session,
     units: &[UnitInfo],
-    mut f: impl FnMut(&[usize], &[Meta]) -> Result<()>,
+    mut f: impl FnMut(&[(usize, u64)], &[Meta]) -> Result<()>,
 ) -> Result<()> {
     let all = ReadFilter {
         kinds: vec![],
@@ -72,7 +87,7 @@ fn each_batch(
     };
     let (mut unit_of, mut metas) = (Vec::with_capacity(super::BATCH as usize), Vec::new());
     merge_units(session, units, &all, |unit, record| {
-        unit_of.push(unit);
+        unit_of.push((unit, record.offset));
         metas.push(meta(&record));
         if metas.len() == super::BATCH as usize {
             f(&unit_of, &metas)?;
@@ -140,8 +155,8 @@ impl Store {
         each_batch(&mut session, &filtered, |unit_of, metas| {
             progress.advance(metas.iter().map(|m| m.stored_bytes).sum());
             let keep = policy.decide(metas)?;
-            for ((keep, &unit), meta) in keep.into_iter().zip(unit_of).zip(metas) {
-                runs[unit].push(keep, meta.stored_bytes);
+            for ((keep, &(unit, offset)), meta) in keep.into_iter().zip(unit_of).zip(metas) {
+                runs[unit].push(keep, offset, meta.stored_bytes);
             }
             Ok(())
         })?;
@@ -199,24 +214,13 @@ impl Store {
                             entry.bytes_after = if dry_run {
                                 unit_runs.1
                             } else {
-                                progress
-                                    .begin(&format!("compact: rewriting {}", unit.id), unit.bytes);
-                                let mut flags = unit_runs.replay();
-                                let done = super::rewrite::rewrite_unit(
+                                rewrite_kept(
                                     &mut session,
                                     &unit.id,
+                                    unit.bytes,
+                                    &unit_runs,
                                     progress,
-                                    |_| {
-                                        flags.next().ok_or_else(|| {
-                                        Error::Usage(format!(
-                                            "`{}` changed during compaction; nothing was replaced",
-                                            unit.id
-                                        ))
-                                    })
-                                    },
-                                )?;
-                                progress.finish();
-                                done.bytes_after
+                                )?
                             };
                         }
                         entry
@@ -231,6 +235,35 @@ impl Store {
         report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
         Ok(report)
     }
+}
+
+/// Pass three for one unit: the backend copies the kept places as they
+/// are stored or, where its format cannot, the host reads the unit again
+/// and writes the kept records. Returns the unit's new size.
+fn rewrite_kept(
+    session: &mut Session,
+    unit: &str,
+    bytes: u64,
+    runs: &Runs,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    progress.begin(&format!("compact: rewriting {unit}"), bytes);
+    let bytes_after = match super::rewrite::copy_unit(session, unit, &runs.2, progress)? {
+        Some(bytes_after) => bytes_after,
+        None => {
+            let mut flags = runs.replay();
+            super::rewrite::rewrite_unit(session, unit, progress, |_| {
+                flags.next().ok_or_else(|| {
+                    Error::Usage(format!(
+                        "`{unit}` changed during compaction; nothing was replaced"
+                    ))
+                })
+            })?
+            .bytes_after
+        }
+    };
+    progress.finish();
+    Ok(bytes_after)
 }
 
 /// Removes a sealed unit (unless `dry_run`), leaving a purge receipt.

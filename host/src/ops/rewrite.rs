@@ -1,12 +1,13 @@
-//! The one copy loop behind repair and compaction: stream a unit's valid
-//! records through the host into the backend's atomic rewriter.
+//! The copy loops behind repair and compaction: stream a unit's valid
+//! records through the host into the backend's atomic rewriter, or have
+//! the backend copy places it already holds.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::read_batch::RecordView;
 use crate::session::Session;
 use crate::wit::batch::BatchBuilder;
-use crate::wit::{ReadFilter, ReadOrder};
+use crate::wit::{ReadFilter, ReadOrder, RecordPlace};
 
 /// Outcome of a unit rewrite.
 pub struct Rewritten {
@@ -69,6 +70,45 @@ pub fn rewrite_unit(
         Err(e) => {
             let _ = session.rewrite_abort(rewriter);
             Err(e)
+        }
+    }
+}
+
+/// Places handed to the backend per call (memory on both sides stays flat).
+const PLACES_PER_CALL: usize = 4096;
+
+/// Rewrites `unit` with the stored bytes at `places` (valid records read
+/// from it earlier, in order), copied by the backend itself; the unit's new
+/// size. `None` when the backend's format cannot copy (nothing was
+/// replaced: write the records instead).
+pub fn copy_unit(
+    session: &mut Session,
+    unit: &str,
+    places: &[RecordPlace],
+    progress: &dyn Progress,
+) -> Result<Option<u64>> {
+    let rewriter = session.begin_rewrite(unit)?;
+    let mut copied = Ok(());
+    // At least one call, so a backend that cannot copy says so even when
+    // nothing is kept.
+    for chunk in places
+        .chunks(PLACES_PER_CALL)
+        .chain(places.is_empty().then_some(&[][..]))
+    {
+        copied = session.rewrite_copy(&rewriter, chunk);
+        if copied.is_err() {
+            break;
+        }
+        progress.advance(chunk.iter().map(|p| p.stored_bytes).sum());
+    }
+    match copied {
+        Ok(()) => Ok(Some(session.rewrite_commit(rewriter)?)),
+        Err(e) => {
+            let _ = session.rewrite_abort(rewriter);
+            match e {
+                Error::Unsupported { .. } => Ok(None),
+                e => Err(e),
+            }
         }
     }
 }

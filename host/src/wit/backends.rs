@@ -11,8 +11,8 @@ use wasmtime::{Result as WasmResult, Store};
 use super::batch::envelopes;
 use super::{
     Anomaly, BackendInfo, OpenConfig, PluginError, ReadFilter, ReadOrder, Receipt, ReceiptFilter,
-    RecordBatch, ScanChunk, StorageStats, StoreDurability, StoredBatch, SyncLevel, UnitInfo, v0_1,
-    v0_2, v0_3,
+    RecordBatch, RecordPlace, ScanChunk, StorageStats, StoreDurability, StoredBatch, SyncLevel,
+    UnitInfo, v0_1, v0_2, v0_3,
 };
 use crate::sandbox::PluginState;
 
@@ -221,6 +221,20 @@ impl Backend {
         }
     }
 
+    /// `rewriter.copy`; older plugins have none (the host writes records).
+    pub async fn rewrite_copy(
+        &self,
+        store: Ctx<'_>,
+        r: ResourceAny,
+        places: &[RecordPlace],
+    ) -> Plugin<()> {
+        match self {
+            Backend::V3(p) => on!(p, rewriter, call_copy, store, r, places),
+            Backend::V2(_) => Ok(Err(too_old("copy", v0_2::VERSION))),
+            Backend::V1(_) => Ok(Err(too_old("copy", v0_1::VERSION))),
+        }
+    }
+
     /// `rewriter.commit`.
     pub async fn rewrite_commit(&self, store: Ctx<'_>, r: ResourceAny) -> Plugin<u64> {
         all!(self, rewriter, call_commit, store, r)
@@ -266,7 +280,7 @@ impl Backend {
                 h,
                 &v0_2::receipt(receipt)
             ),
-            Backend::V1(_) => Ok(Err(too_old("put-receipt"))),
+            Backend::V1(_) => Ok(Err(too_old("put-receipt", v0_1::VERSION))),
         }
     }
 
@@ -284,7 +298,7 @@ impl Backend {
                 Ok(on!(p, store, call_receipts, store, h, &filter)?
                     .map(|r| r.into_iter().map(v0_2::receipt_back).collect()))
             }
-            Backend::V1(_) => Ok(Err(too_old("receipts"))),
+            Backend::V1(_) => Ok(Err(too_old("receipts", v0_1::VERSION))),
         }
     }
 
@@ -316,14 +330,13 @@ impl Backend {
             Backend::V3(p) => on!(p, store, call_durability, store, h),
             Backend::V2(p) => Ok(on!(p, store, call_durability, store, h)?
                 .map(|d| d.into_iter().map(v0_2::durability).collect())),
-            Backend::V1(_) => Ok(Err(too_old("durability"))),
+            Backend::V1(_) => Ok(Err(too_old("durability", v0_1::VERSION))),
         }
     }
 }
 
-fn too_old(what: &str) -> PluginError {
+fn too_old(what: &str, version: &str) -> PluginError {
     PluginError::Unsupported(format!(
-        "{what}: the plugin speaks quire:persistence@{}",
-        v0_1::VERSION
+        "{what}: the plugin speaks quire:persistence@{version}"
     ))
 }

@@ -136,6 +136,9 @@ impl Shapes {
 fn string<'a>(text: &'a str, tokens: &Tokens, i: Option<u32>) -> Option<Option<&'a str>> {
     match i {
         None => Some(None),
-        Some(i) => Some(Some(as_str(text, tokens.text(text.as_bytes(), i as usize)?))),
+        Some(i) => Some(Some(as_str(
+            text,
+            tokens.text(text.as_bytes(), i as usize)?,
+        ))),
     }
 }

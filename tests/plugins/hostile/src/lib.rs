@@ -579,6 +579,10 @@ impl GuestRewriter for HostileRewriter {
         self.0.write(batch::envelopes(&batch)?)
     }
 
+    fn copy(&self, _: Vec<quire_guest::types::RecordPlace>) -> Result<(), PluginError> {
+        Err(quire_guest::errors::cannot_copy("hostile test plugin"))
+    }
+
     fn commit(&self) -> Result<u64, PluginError> {
         self.0.commit()
     }
