@@ -38,10 +38,18 @@ thread_local! {
     static SHAPES: RefCell<shape::Shapes> = RefCell::default();
 }
 
+/// Longest line the fast path takes. Its buffers grow to the longest line
+/// seen (five bytes per byte of line) and are kept for the next, so a
+/// hostile multi-megabyte line is left to serde instead.
+const FAST_LINE_MAX: usize = 64 * 1024;
+
 /// Lifts the head of `text` when it is plainly a record; `None` when serde
 /// must decide.
 pub fn lift(text: &str) -> Option<Head<'_>> {
-    // The bitmaps live on the stack for all but very long lines.
+    if text.len() > FAST_LINE_MAX {
+        return None;
+    }
+    // The bitmaps live on the stack for all but long lines.
     match text.len().div_ceil(64) {
         0..=4 => lift_in::<4>(text),
         5..=16 => lift_in::<16>(text),
@@ -220,7 +228,10 @@ mod tests {
 
     #[test]
     fn lines_of_every_length_take_the_fast_path() {
-        for len in (0..2100).step_by(7).chain([64, 256, 1024, 1025, 4096]) {
+        for len in (0..2100)
+            .step_by(7)
+            .chain([64, 256, 1024, 1025, 4096, 60_000])
+        {
             let line = format!(
                 r#"{{"kind":"event","note":"{}","n":[{{}}, [], "{}"],"timestamp":5}}"#,
                 "x".repeat(len),
@@ -230,6 +241,12 @@ mod tests {
             let cut = &line[..line.len() - 1];
             assert_eq!(lift(cut), None, "{len}: an unclosed object");
         }
+        let huge = format!(
+            r#"{{"kind":"k","x":"{}","timestamp":1}}"#,
+            "x".repeat(FAST_LINE_MAX)
+        );
+        assert_eq!(lift(&huge), None, "a line past the limit is left to serde");
+        assert!(SHAPES.with(|s| s.borrow().tokens.capacity()) <= FAST_LINE_MAX + 64);
     }
 
     #[test]

@@ -23,7 +23,7 @@ impl Tokens {
     pub fn gather(&mut self, bytes: &[u8], masks: &Masks) {
         // A line has at most one token per byte, and each block writes into
         // a window of 64 past its first token; the buffers only grow.
-        let room = bytes.len() + CLASS_WINDOW;
+        let room = bytes.len() + WINDOW;
         if self.class.len() < room {
             self.class.resize(room, 0);
             self.at.resize(room, 0);
@@ -56,8 +56,8 @@ impl Tokens {
                     base: w * 64,
                     bytes: &block,
                 },
-                (&mut self.class[n..n + CLASS_WINDOW]).try_into().unwrap(),
-                (&mut self.at[n..n + OFFSET_WINDOW]).try_into().unwrap(),
+                (&mut self.class[n..n + WINDOW]).try_into().unwrap(),
+                (&mut self.at[n..n + WINDOW]).try_into().unwrap(),
             );
         }
         self.len = n;
@@ -71,6 +71,12 @@ impl Tokens {
     /// Where the line's tokens stand, in order.
     pub fn offsets(&self) -> &[u32] {
         &self.at[..self.len]
+    }
+
+    /// Lines the buffers have room for without growing (tests).
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.class.len()
     }
 
     /// Where token `i` stands.
@@ -102,8 +108,7 @@ impl Tokens {
 }
 
 /// Tokens a block may write: one per byte.
-const CLASS_WINDOW: usize = 64;
-const OFFSET_WINDOW: usize = 64;
+const WINDOW: usize = 64;
 
 /// One 64-byte block of a line, with its tokens.
 struct Block<'b> {
@@ -119,7 +124,7 @@ struct Block<'b> {
 /// Writes the classes and offsets of a block's tokens; how many there were.
 /// Runs once per token of every line, so it is kept free of bounds checks
 /// (indices masked into fixed-size arrays).
-fn emit(block: Block, class: &mut [u8; CLASS_WINDOW], offsets: &mut [u32; OFFSET_WINDOW]) -> usize {
+fn emit(block: Block, class: &mut [u8; WINDOW], offsets: &mut [u32; WINDOW]) -> usize {
     let (mut tokens, mut n) = (block.tokens, 0);
     while tokens != 0 {
         let bit = tokens.trailing_zeros() as usize & 63;
