@@ -15,6 +15,7 @@ mod batch;
 pub mod builtin;
 pub mod cache;
 mod calls;
+mod checksum;
 mod deadline;
 pub mod engine;
 mod error;

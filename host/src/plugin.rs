@@ -180,7 +180,7 @@ fn compile(
 }
 
 /// The one linker every plugin is pre-linked with: WASI, with the file
-/// calls the host serves itself. Built once; it depends on nothing but the
+/// calls the host serves itself, and the checksum interface. Built once; it depends on nothing but the
 /// engine.
 fn linker() -> &'static Linker<PluginState> {
     static LINKER: std::sync::OnceLock<Linker<PluginState>> = std::sync::OnceLock::new();
@@ -188,6 +188,7 @@ fn linker() -> &'static Linker<PluginState> {
         let mut linker = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("WASI links once");
         crate::wasi_files::link(&mut linker).expect("the host's file calls link once");
+        crate::checksum::link(&mut linker).expect("the checksum interface links once");
         linker
     })
 }
@@ -196,7 +197,7 @@ fn link_error(label: &str, e: wasmtime::Error) -> Error {
     Error::Load {
         plugin: label.to_string(),
         message: format!(
-            "needs something the sandbox does not provide ({e:#}); plugins may import WASI 0.2 only"
+            "needs something the sandbox does not provide ({e:#}); plugins may import WASI 0.2 and quire's checksum interface only"
         ),
     }
 }

@@ -64,7 +64,7 @@ pub fn encode(body: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     out.reserve(body.len() + OVERHEAD as usize);
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(body);
-    out.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
+    out.extend_from_slice(&crate::checksum::crc32(body).to_be_bytes());
     Ok(())
 }
 
@@ -103,7 +103,7 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     };
     let body = &frame[4..len as usize - 4];
     let stored = u32::from_be_bytes(frame[len as usize - 4..].try_into().expect("4 bytes"));
-    let actual = crc32fast::hash(body);
+    let actual = crate::checksum::crc32(body);
     if stored == actual {
         Decoded::Frame(body, len)
     } else {
@@ -418,7 +418,7 @@ impl<R: Read + Seek> FrameScanner<R> {
     /// Whether the frame at `q` with a `body_len`-byte body checks out,
     /// computed in chunks so the window stays small.
     fn checksum_matches(&mut self, q: u64, body_len: u32) -> io::Result<bool> {
-        let mut hasher = crc32fast::Hasher::new();
+        let mut hasher = crate::checksum::Crc32::new();
         let mut at = q + PREFIX_BYTES;
         let body_end = at + u64::from(body_len);
         while at < body_end {
@@ -426,7 +426,7 @@ impl<R: Read + Seek> FrameScanner<R> {
             hasher.update(self.bytes(at, n)?);
             at += n as u64;
         }
-        Ok(self.u32_at(body_end)? == hasher.finalize())
+        Ok(self.u32_at(body_end)? == hasher.value())
     }
 
     fn all_zero(&mut self, from: u64, to: u64) -> io::Result<bool> {

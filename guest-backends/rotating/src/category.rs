@@ -272,13 +272,7 @@ impl Category {
             return Err(quire_guest::errors::io("write", &unit, e));
         }
         let stats = live.stats.as_mut().expect("known before appending");
-        let mut at = 0;
-        for &record in records {
-            let record: EnvelopeRef<'a> = record.into();
-            let len = record.json.len() + 1;
-            stats.add_record(&buf[at..at + len], record.timestamp);
-            at += len;
-        }
+        stats.add_records(buf, records.iter().map(|&r| r.into().timestamp));
         self.accepted += records.len() as u64;
         self.unsynced += records.len() as u64;
         Ok(buf.len() as u64)

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use quire_guest::checksum::Crc32;
 use quire_guest::errors::IoContext;
 use quire_guest::linefile::{SCAN_CHUNK, open_lines};
 use quire_guest::record::{self, Verdict};
@@ -23,16 +24,24 @@ pub struct FileStats {
     pub damaged_lines: u64,
     /// Offset and length of a last line without a newline: a torn append.
     pub torn_tail: Option<(u64, u64)>,
-    crc: crc32fast::Hasher,
+    crc: Crc32,
 }
 
 impl FileStats {
     /// Counts a record line (newline included) with its timestamp.
     pub fn add_record(&mut self, line: &[u8], timestamp: f64) {
-        self.add_bytes(line);
-        self.records += 1;
-        self.min_timestamp = Some(self.min_timestamp.map_or(timestamp, |t| t.min(timestamp)));
-        self.max_timestamp = Some(self.max_timestamp.map_or(timestamp, |t| t.max(timestamp)));
+        self.add_records(line, [timestamp]);
+    }
+
+    /// Counts record lines written together (`text`, newlines included),
+    /// with their timestamps: one checksum pass over the whole text.
+    pub fn add_records(&mut self, text: &[u8], timestamps: impl IntoIterator<Item = f64>) {
+        self.add_bytes(text);
+        for timestamp in timestamps {
+            self.records += 1;
+            self.min_timestamp = Some(self.min_timestamp.map_or(timestamp, |t| t.min(timestamp)));
+            self.max_timestamp = Some(self.max_timestamp.map_or(timestamp, |t| t.max(timestamp)));
+        }
     }
 
     /// Counts bytes that are no record.
@@ -48,7 +57,7 @@ impl FileStats {
 
     /// CRC32 of every byte counted so far.
     pub fn crc32(&self) -> u32 {
-        self.crc.clone().finalize()
+        self.crc.value()
     }
 
     /// Whether every line is a valid record.

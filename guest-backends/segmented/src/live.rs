@@ -16,7 +16,7 @@ use crate::fsutil::ensure_dirs;
 use crate::header::SegmentHeader;
 use crate::layout::{Bucket, SegmentRef};
 use crate::manifest::{self, Manifest, SCHEMA};
-use quire_guest::checksum::file_crc32;
+use quire_guest::checksum::{Crc32, file_crc32};
 
 /// What a full read of a segment found.
 #[derive(Debug, Clone, Default)]
@@ -119,7 +119,7 @@ pub struct LiveSegment {
     file: File,
     /// Bytes in the file.
     pub bytes: u64,
-    crc: crc32fast::Hasher,
+    crc: Crc32,
     /// Records in the file and in the compact block.
     pub records: u64,
     /// Oldest and newest timestamps of those records.
@@ -176,7 +176,7 @@ impl LiveSegment {
         fault::write_all(&mut file, encoder.out()).ctx("write", &id)?;
         fault::sync_all(&file).ctx("sync", &id)?;
         sync_dir(parent(&path))?;
-        let mut crc = crc32fast::Hasher::new();
+        let mut crc = Crc32::new();
         crc.update(encoder.out());
         let bytes = encoder.out().len() as u64;
         encoder.clear_out();
@@ -276,7 +276,7 @@ impl LiveSegment {
         };
         let (bytes, crc_value) = file_crc32(&path, &id)?;
         // Resume the running checksum from the value of the kept prefix.
-        let crc = crc32fast::Hasher::new_with_initial_len(crc_value, bytes);
+        let crc = Crc32::resume(crc_value);
         let bucket = Bucket::parse(&seg.bucket).ok_or_else(|| {
             PluginError::InvalidState(format!("`{id}` is in a directory that names no bucket"))
         })?;
@@ -396,7 +396,7 @@ impl LiveSegment {
             bytes: self.bytes,
             min_timestamp: self.min_ts.unwrap_or(self.created_at),
             max_timestamp: self.max_ts.unwrap_or(self.created_at),
-            crc32: self.crc.clone().finalize(),
+            crc32: self.crc.value(),
             sealed_at: now,
             damaged: 0,
         };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::temp_path;
 use quire_guest::batch::{Envelope, EnvelopeRef};
+use quire_guest::checksum::Crc32;
 use quire_guest::errors::{self, IoContext};
 use quire_guest::record;
 use quire_guest::types::{PluginError, RecordRejection};
@@ -50,7 +51,7 @@ pub struct RewriteJob {
     pub temp: PathBuf,
     file: Option<BufWriter<File>>,
     encoder: FrameEncoder,
-    crc: crc32fast::Hasher,
+    crc: Crc32,
     bytes: u64,
     records: u64,
     min_ts: Option<f64>,
@@ -95,7 +96,7 @@ impl RewriteJob {
             temp,
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             encoder,
-            crc: crc32fast::Hasher::new(),
+            crc: Crc32::new(),
             bytes: 0,
             records: 0,
             min_ts: None,
@@ -165,7 +166,7 @@ impl RewriteJob {
             bytes: self.bytes,
             min_timestamp: self.min_ts.unwrap_or(self.created_at),
             max_timestamp: self.max_ts.unwrap_or(self.created_at),
-            crc32: self.crc.clone().finalize(),
+            crc32: self.crc.value(),
             sealed_at: now,
             damaged: 0,
         })
