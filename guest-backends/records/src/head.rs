@@ -109,18 +109,9 @@ fn lift_with<'a>(text: &'a str, mut masks: masks::Masks) -> Option<Head<'a>> {
 /// [`lift`] without remembered shapes: every line walked (tests compare).
 #[cfg(test)]
 fn lift_walking(text: &str) -> Option<Head<'_>> {
-    let words = text.len().div_ceil(64);
-    let (mut quote, mut structural, mut space) = (vec![0; words], vec![0; words], vec![0; words]);
-    let mut masks = masks::Masks {
-        quote: &mut quote,
-        structural: &mut structural,
-        space: &mut space,
-    };
-    if !masks::index(text.as_bytes(), &mut masks) {
-        return None;
-    }
+    let mut masks = masks::Owned::of(text.as_bytes())?;
     let mut tokens = tokens::Tokens::default();
-    tokens.gather(text.as_bytes(), &masks);
+    tokens.gather(text.as_bytes(), &masks.masks());
     let raw = grammar::walk(text, &tokens)?;
     Some(Head {
         kind: raw.kind?,

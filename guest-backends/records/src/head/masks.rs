@@ -12,6 +12,38 @@ pub struct Masks<'m> {
     pub space: &'m mut [u64],
 }
 
+/// The bitmaps of one line, owning their words (tests build them so).
+#[cfg(test)]
+pub struct Owned {
+    quote: Vec<u64>,
+    structural: Vec<u64>,
+    space: Vec<u64>,
+}
+
+#[cfg(test)]
+impl Owned {
+    /// The bitmaps of `bytes`; `None` when it holds a backslash or a
+    /// control byte.
+    pub fn of(bytes: &[u8]) -> Option<Self> {
+        let words = bytes.len().div_ceil(64);
+        let mut owned = Owned {
+            quote: vec![0; words],
+            structural: vec![0; words],
+            space: vec![0; words],
+        };
+        index(bytes, &mut owned.masks()).then_some(owned)
+    }
+
+    /// Borrowed, as stage two takes them.
+    pub fn masks(&mut self) -> Masks<'_> {
+        Masks {
+            quote: &mut self.quote,
+            structural: &mut self.structural,
+            space: &mut self.space,
+        }
+    }
+}
+
 /// The three bitmaps of sixteen bytes; `None` when they hold a backslash or
 /// a control byte.
 #[derive(Debug, PartialEq)]

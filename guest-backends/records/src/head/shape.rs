@@ -71,19 +71,11 @@ impl Shapes {
     /// Whether a shape with the tokens of `text` is remembered (tests).
     #[cfg(test)]
     pub fn remembers(&self, text: &str) -> bool {
-        let words = text.len().div_ceil(64);
-        let (mut quote, mut structural, mut space) =
-            (vec![0; words], vec![0; words], vec![0; words]);
-        let mut masks = super::masks::Masks {
-            quote: &mut quote,
-            structural: &mut structural,
-            space: &mut space,
-        };
-        if !super::masks::index(text.as_bytes(), &mut masks) {
+        let Some(mut masks) = super::masks::Owned::of(text.as_bytes()) else {
             return false;
-        }
+        };
         let mut tokens = Tokens::default();
-        tokens.gather(text.as_bytes(), &masks);
+        tokens.gather(text.as_bytes(), &masks.masks());
         self.shapes.iter().any(|s| same(&s.class, tokens.classes()))
     }
 

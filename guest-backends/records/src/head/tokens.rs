@@ -154,6 +154,7 @@ fn prefix_xor(mut x: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::masks::Owned;
     use super::*;
 
     #[test]
@@ -165,16 +166,9 @@ mod tests {
     #[test]
     fn tokens_skip_strings_and_spaces() {
         let line = r#" {"a{": [12, tru, "x,y"], "b": -1}"#;
-        let words = line.len().div_ceil(64);
-        let (mut q, mut s, mut w) = (vec![0; words], vec![0; words], vec![0; words]);
-        let mut masks = Masks {
-            quote: &mut q,
-            structural: &mut s,
-            space: &mut w,
-        };
-        assert!(super::super::masks::index(line.as_bytes(), &mut masks));
         let mut tokens = Tokens::default();
-        tokens.gather(line.as_bytes(), &masks);
+        let mut masks = Owned::of(line.as_bytes()).unwrap();
+        tokens.gather(line.as_bytes(), &masks.masks());
         assert_eq!(tokens.classes(), br#"{":[w,w,"],":w}"#);
         let at: Vec<usize> = tokens.offsets().iter().map(|&a| a as usize).collect();
         assert_eq!(at[4], line.find("12").unwrap());
@@ -185,15 +179,8 @@ mod tests {
             ["a{", "12", "tru", "x,y", "b", "-1"]
         );
         let open = r#"{"a": "b"  "#;
-        let words = open.len().div_ceil(64);
-        let (mut q, mut s, mut w) = (vec![0; words], vec![0; words], vec![0; words]);
-        let mut masks = Masks {
-            quote: &mut q,
-            structural: &mut s,
-            space: &mut w,
-        };
-        assert!(super::super::masks::index(open.as_bytes(), &mut masks));
-        tokens.gather(open.as_bytes(), &masks);
+        let mut masks = Owned::of(open.as_bytes()).unwrap();
+        tokens.gather(open.as_bytes(), &masks.masks());
         assert_eq!(tokens.classes(), br#"{":""#);
         assert_eq!(
             tokens.text(open.as_bytes(), 3),
