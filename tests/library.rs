@@ -176,3 +176,52 @@ fn buffered_durability_is_counted_until_flush() {
     );
     assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 10);
 }
+
+/// Appends a line to the data file, as a writer that ignores quire's lock
+/// would, when compaction starts rewriting.
+struct AppendWhenRewriting(std::path::PathBuf);
+
+impl quire::progress::Progress for AppendWhenRewriting {
+    fn begin(&self, phase: &str, _: u64) {
+        if phase.starts_with("compact: rewriting") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.0)
+                .unwrap();
+            file.write_all(b"{\"kind\":\"event\",\"late\":true,\"timestamp\":5000}\n")
+                .unwrap();
+        }
+    }
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+#[test]
+fn a_unit_that_grows_during_compaction_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.ndjson");
+    let store = Store::open(config("ndjson", &path)).unwrap();
+    store
+        .append((0..100).map(|i| event(0, i, 1000.0 + i as f64)).collect())
+        .unwrap();
+    store.flush().unwrap();
+    let loaded = quire::plugin::load_policy(
+        &PluginSource::Builtin("standard".into()),
+        Some(&quire_tests::cli::shared_cache()),
+    )
+    .unwrap();
+    let policy =
+        Policy::create(&loaded, r#"{"max_records": 30}"#, 2000.0, Limits::default()).unwrap();
+    let err = store
+        .compact(
+            &mut quire::Retention::single(policy),
+            false,
+            &AppendWhenRewriting(path.clone()),
+        )
+        .expect_err("the unit changed under the compaction");
+    assert!(err.to_string().contains("changed during compaction"), "{err}");
+    let kept = store.read_all(&ReadQuery::default()).unwrap();
+    assert_eq!(kept.len(), 101, "every record, the late one included");
+    assert!(kept[100].envelope.json.contains("\"late\":true"));
+}

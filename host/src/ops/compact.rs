@@ -248,7 +248,7 @@ fn rewrite_kept(
     progress: &dyn Progress,
 ) -> Result<u64> {
     progress.begin(&format!("compact: rewriting {unit}"), bytes);
-    let bytes_after = match super::rewrite::copy_unit(session, unit, &runs.2, progress)? {
+    let bytes_after = match super::rewrite::copy_unit(session, unit, bytes, &runs.2, progress)? {
         Some(bytes_after) => bytes_after,
         None => {
             let mut flags = runs.replay();

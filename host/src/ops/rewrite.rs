@@ -80,27 +80,36 @@ const PLACES_PER_CALL: usize = 4096;
 /// Rewrites `unit` with the stored bytes at `places` (valid records read
 /// from it earlier, in order), copied by the backend itself; the unit's new
 /// size. `None` when the backend's format cannot copy (nothing was
-/// replaced: write the records instead).
+/// replaced: write the records instead). `bytes` is the unit's size when
+/// the places were read: a unit that has changed since (another writer
+/// that ignores quire's lock) is not replaced, as a copy would drop what
+/// was added.
 pub fn copy_unit(
     session: &mut Session,
     unit: &str,
+    bytes: u64,
     places: &[RecordPlace],
     progress: &dyn Progress,
 ) -> Result<Option<u64>> {
     let rewriter = session.begin_rewrite(unit)?;
-    let mut copied = Ok(());
-    // At least one call, so a backend that cannot copy says so even when
-    // nothing is kept.
-    for chunk in places
-        .chunks(PLACES_PER_CALL)
-        .chain(places.is_empty().then_some(&[][..]))
-    {
-        copied = session.rewrite_copy(&rewriter, chunk);
-        if copied.is_err() {
-            break;
+    let copied = (|| -> Result<()> {
+        // At least one call, so a backend that cannot copy says so even
+        // when nothing is kept.
+        for chunk in places
+            .chunks(PLACES_PER_CALL)
+            .chain(places.is_empty().then_some(&[][..]))
+        {
+            session.rewrite_copy(&rewriter, chunk)?;
+            progress.advance(chunk.iter().map(|p| p.stored_bytes).sum());
         }
-        progress.advance(chunk.iter().map(|p| p.stored_bytes).sum());
-    }
+        let now = session.units()?.into_iter().find(|u| u.id == unit);
+        if now.map(|u| u.bytes) != Some(bytes) {
+            return Err(Error::Usage(format!(
+                "`{unit}` changed during compaction; nothing was replaced"
+            )));
+        }
+        Ok(())
+    })();
     match copied {
         Ok(()) => Ok(Some(session.rewrite_commit(rewriter)?)),
         Err(e) => {
