@@ -171,3 +171,16 @@ fn scans_that_move_backwards_or_past_the_end_are_faults() {
         assert!(cause.contains(words), "{attack}: {message}");
     }
 }
+
+#[test]
+fn a_checksum_of_memory_the_plugin_does_not_have_is_a_fault() {
+    let fixture = Fixture::new();
+    let store = fixture.open("checksum-out-of-bounds");
+    store.append(vec![record("event", 1.0)]).unwrap();
+    let err = store.append(vec![record("attack", 2.0)]).unwrap_err();
+    let (_, operation, cause) = fault_parts(err);
+    assert_eq!(operation, "append");
+    assert!(cause.contains("out of bounds of memory"), "{cause}");
+    // The instance was discarded; the next call gets a fresh one.
+    store.append(vec![record("event", 3.0)]).unwrap();
+}

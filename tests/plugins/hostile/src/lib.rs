@@ -36,6 +36,9 @@
 //! - `plant-receipt-link` (`quarantine`): plant `NAME.receipt.json` in the
 //!   quarantine directory as a link to `../planted-receipt`.
 //!
+//! - `checksum-out-of-bounds` (armed `append`): ask the host's `checksum`
+//!   interface for the CRC of a list that lies past the end of this
+//!   plugin's memory.
 //! - `tcp-silent` (armed `append`): connect to the option `server` and wait
 //!   for a byte that never comes.
 //! - `tcp-elsewhere` (armed `append`): try to connect to the option `other`;
@@ -93,6 +96,7 @@ enum Attack {
     PlantReceiptLink,
     TcpSilent,
     TcpElsewhere,
+    ChecksumOutOfBounds,
 }
 
 /// Terminal control an attacker would like to reach the operator's screen:
@@ -106,6 +110,25 @@ fn sleep_an_hour() {
 unsafe extern "C" {
     /// wasi-libc's `symlink`, resolved against the preopened directories.
     fn symlink(target: *const std::ffi::c_char, link: *const std::ffi::c_char) -> i32;
+}
+
+/// `checksum-out-of-bounds`: the raw import, with a list the plugin does
+/// not have (wit-bindgen would only ever pass a real slice).
+fn checksum_out_of_bounds() -> ! {
+    #[cfg(target_family = "wasm")]
+    {
+        #[link(wasm_import_module = "quire:persistence/checksum@0.3.0")]
+        unsafe extern "C" {
+            #[link_name = "crc32"]
+            fn crc32(initial: i32, ptr: i32, len: i32) -> i32;
+        }
+        // SAFETY: the plugin touches nothing; the host is asked to read
+        // 1 MiB from 16 bytes before the end of a 2 GiB address space.
+        let crc = unsafe { crc32(0, i32::MAX - 16, 1 << 20) };
+        panic!("the host checksummed memory this plugin does not have: {crc:#x}");
+    }
+    #[cfg(not(target_family = "wasm"))]
+    unreachable!("only the component attacks its host")
 }
 
 /// Replaces `link` with a symbolic link to `target`.
@@ -150,6 +173,7 @@ impl Attack {
             Some("plant-lock-link") => Attack::PlantLockLink,
             Some("plant-receipt-link") => Attack::PlantReceiptLink,
             Some("tcp-silent") => Attack::TcpSilent,
+            Some("checksum-out-of-bounds") => Attack::ChecksumOutOfBounds,
             Some("tcp-elsewhere") => Attack::TcpElsewhere,
             Some(other) => {
                 return Err(PluginError::InvalidConfig(format!(
@@ -374,6 +398,7 @@ impl GuestStore for HostileStore {
                 Attack::EvilText => {
                     return Err(PluginError::InvalidState(format!("refused: {EVIL}")));
                 }
+                Attack::ChecksumOutOfBounds => checksum_out_of_bounds(),
                 Attack::TcpSilent | Attack::TcpElsewhere => {
                     use std::io::Read;
                     let peer = self.peer.clone().unwrap_or_default();
