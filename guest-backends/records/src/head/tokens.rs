@@ -40,13 +40,15 @@ impl Tokens {
             let word_starts = word & !((word << 1) | word_carry);
             word_carry = word >> 63;
             let tokens = (masks.structural[w] & !strings) | (quote & strings) | word_starts;
-            let block = match bytes.get(w * 64..w * 64 + 64) {
+            let padded;
+            let block: &[u8; 64] = match bytes.get(w * 64..w * 64 + 64) {
                 Some(block) => block.try_into().unwrap(),
                 None => {
                     // The last, short block: spaces past the end (never tokens).
-                    let mut padded = [b' '; 64];
-                    padded[..bytes.len() - w * 64].copy_from_slice(&bytes[w * 64..]);
-                    padded
+                    let mut last = [b' '; 64];
+                    last[..bytes.len() - w * 64].copy_from_slice(&bytes[w * 64..]);
+                    padded = last;
+                    &padded
                 }
             };
             n += emit(
@@ -54,7 +56,7 @@ impl Tokens {
                     tokens,
                     words: word_starts,
                     base: w * 64,
-                    bytes: &block,
+                    bytes: block,
                 },
                 (&mut self.class[n..n + WINDOW]).try_into().unwrap(),
                 (&mut self.at[n..n + WINDOW]).try_into().unwrap(),
