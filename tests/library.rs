@@ -220,7 +220,10 @@ fn a_unit_that_grows_during_compaction_is_not_replaced() {
             &AppendWhenRewriting(path.clone()),
         )
         .expect_err("the unit changed under the compaction");
-    assert!(err.to_string().contains("changed during compaction"), "{err}");
+    assert!(
+        err.to_string().contains("changed during compaction"),
+        "{err}"
+    );
     let kept = store.read_all(&ReadQuery::default()).unwrap();
     assert_eq!(kept.len(), 101, "every record, the late one included");
     assert!(kept[100].envelope.json.contains("\"late\":true"));

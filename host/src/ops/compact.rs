@@ -23,39 +23,46 @@ use crate::session::Session;
 use crate::store::Store;
 use crate::wit::{ReadFilter, Receipt, ReceiptKind, RecordPlace, UnitInfo};
 
-/// Keep flags as runs of `(keep, count)`, the stored bytes of the kept
-/// records, and where they are stored (neighbours merged into one place).
+/// What pass two decided for one unit.
 #[derive(Default)]
-struct Runs(Vec<(bool, u64)>, u64, Vec<RecordPlace>);
+struct Runs {
+    /// Keep flags as runs of `(keep, count)`.
+    flags: Vec<(bool, u64)>,
+    /// Stored bytes of the kept records.
+    kept_bytes: u64,
+    /// Where the kept records are stored, neighbours merged into one place.
+    places: Vec<RecordPlace>,
+}
 
 impl Runs {
     fn push(&mut self, keep: bool, offset: u64, stored_bytes: u64) {
         if keep {
-            self.1 += stored_bytes;
-            match self.2.last_mut() {
-                Some(last) if last.offset + last.stored_bytes == offset => {
-                    last.stored_bytes += stored_bytes;
+            self.kept_bytes = self.kept_bytes.saturating_add(stored_bytes);
+            // Offsets come from the plugin: no arithmetic on them may overflow.
+            match self.places.last_mut() {
+                Some(last) if last.offset.checked_add(last.stored_bytes) == Some(offset) => {
+                    last.stored_bytes = last.stored_bytes.saturating_add(stored_bytes);
                 }
-                _ => self.2.push(RecordPlace {
+                _ => self.places.push(RecordPlace {
                     offset,
                     stored_bytes,
                 }),
             }
         }
-        match self.0.last_mut() {
+        match self.flags.last_mut() {
             Some((k, n)) if *k == keep => *n += 1,
-            _ => self.0.push((keep, 1)),
+            _ => self.flags.push((keep, 1)),
         }
     }
     fn kept(&self) -> u64 {
-        self.0.iter().filter(|r| r.0).map(|r| r.1).sum()
+        self.flags.iter().filter(|r| r.0).map(|r| r.1).sum()
     }
     fn total(&self) -> u64 {
-        self.0.iter().map(|r| r.1).sum()
+        self.flags.iter().map(|r| r.1).sum()
     }
     /// Yields the flags back in order.
     fn replay(&self) -> impl Iterator<Item = bool> + '_ {
-        self.0
+        self.flags
             .iter()
             .flat_map(|&(keep, n)| std::iter::repeat_n(keep, n as usize))
     }
@@ -212,7 +219,7 @@ impl Store {
                         };
                         if before != after {
                             entry.bytes_after = if dry_run {
-                                unit_runs.1
+                                unit_runs.kept_bytes
                             } else {
                                 rewrite_kept(
                                     &mut session,
@@ -248,7 +255,8 @@ fn rewrite_kept(
     progress: &dyn Progress,
 ) -> Result<u64> {
     progress.begin(&format!("compact: rewriting {unit}"), bytes);
-    let bytes_after = match super::rewrite::copy_unit(session, unit, bytes, &runs.2, progress)? {
+    let bytes_after = match super::rewrite::copy_unit(session, unit, bytes, &runs.places, progress)?
+    {
         Some(bytes_after) => bytes_after,
         None => {
             let mut flags = runs.replay();
