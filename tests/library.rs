@@ -206,13 +206,7 @@ fn a_unit_that_grows_during_compaction_is_not_replaced() {
         .append((0..100).map(|i| event(0, i, 1000.0 + i as f64)).collect())
         .unwrap();
     store.flush().unwrap();
-    let loaded = quire::plugin::load_policy(
-        &PluginSource::Builtin("standard".into()),
-        Some(&quire_tests::cli::shared_cache()),
-    )
-    .unwrap();
-    let policy =
-        Policy::create(&loaded, r#"{"max_records": 30}"#, 2000.0, Limits::default()).unwrap();
+    let policy = quire_tests::standard_policy(r#"{"max_records": 30}"#, 2000.0);
     let err = store
         .compact(
             &mut quire::Retention::single(policy),

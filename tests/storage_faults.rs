@@ -175,14 +175,10 @@ fn snapshot_without_temp(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// The standard policy keeping the newest ten records.
 fn keep_newest_ten() -> quire::Retention {
-    let loaded = quire::plugin::load_policy(
-        &quire::PluginSource::Builtin("standard".into()),
-        Some(&quire_tests::cli::shared_cache()),
-    )
-    .unwrap();
-    let config = r#"{"max_records":10}"#;
-    let policy = quire::Policy::create(&loaded, config, quire::now(), Default::default()).unwrap();
-    quire::Retention::single(policy)
+    quire::Retention::single(quire_tests::standard_policy(
+        r#"{"max_records":10}"#,
+        quire::now(),
+    ))
 }
 
 #[test]

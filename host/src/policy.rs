@@ -31,13 +31,14 @@ pub struct Policy {
 pub use crate::wit::UnitVerdict as Verdict;
 
 /// What a policy is told about one record: no payload, just the facts
-/// retention rules are written against.
+/// retention rules are written against. Kind and store are shared: a
+/// compaction names a handful of them over millions of records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
     /// The record's kind.
-    pub kind: String,
+    pub kind: Arc<str>,
     /// Its store.
-    pub store: String,
+    pub store: Arc<str>,
     /// Its timestamp, Unix seconds.
     pub timestamp: f64,
     /// Bytes it occupies on disk, as the backend reported them.
@@ -45,14 +46,11 @@ pub struct Meta {
 }
 
 fn metas(batch: &[Meta]) -> MetaBatch {
-    meta_batch(batch.iter().map(|m| {
-        (
-            m.kind.as_str(),
-            m.store.as_str(),
-            m.timestamp,
-            m.stored_bytes,
-        )
-    }))
+    meta_batch(
+        batch
+            .iter()
+            .map(|m| (&*m.kind, &*m.store, m.timestamp, m.stored_bytes)),
+    )
 }
 
 impl Policy {

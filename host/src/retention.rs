@@ -128,7 +128,7 @@ impl Retention {
         let mut groups: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
         for (i, meta) in batch.iter().enumerate() {
             groups
-                .entry(self.route(Some(&meta.store)))
+                .entry(self.route(Some(&*meta.store)))
                 .or_default()
                 .push(i);
         }

@@ -97,6 +97,16 @@ pub fn parse_records<S: AsRef<str>>(lines: &[S]) -> Vec<Record> {
         .collect()
 }
 
+/// The built-in `standard` retention policy with `config` (JSON) at `now`.
+pub fn standard_policy(config: &str, now: f64) -> quire::Policy {
+    let loaded = quire::plugin::load_policy(
+        &PluginSource::Builtin("standard".into()),
+        Some(&cli::shared_cache()),
+    )
+    .expect("the built-in standard policy loads");
+    quire::Policy::create(&loaded, config, now, Limits::default()).expect("a valid configuration")
+}
+
 /// A record of `kind` at `timestamp`.
 pub fn record(kind: &str, timestamp: f64) -> Record {
     Record::from_json_line(

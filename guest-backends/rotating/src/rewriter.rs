@@ -37,13 +37,8 @@ impl RotatingRewriter {
     pub fn write(&self, batch: &RecordBatch) -> Result<(), PluginError> {
         let text = linefile::checked_text(batch)?;
         self.file.borrow_mut().write(text)?;
-        let mut stats = self.stats.borrow_mut();
-        let mut at = 0;
-        for entry in &batch.entries {
-            let len = entry.json_len as usize + 1;
-            stats.add_record(&text[at..at + len], entry.timestamp);
-            at += len;
-        }
+        let timestamps = batch.entries.iter().map(|e| e.timestamp);
+        self.stats.borrow_mut().add_records(text, timestamps);
         Ok(())
     }
 

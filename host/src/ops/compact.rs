@@ -10,6 +10,9 @@
 //! the host reads the unit again and writes the kept records. A dry run
 //! stops after pass two.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use super::merge::merge_units;
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -68,12 +71,44 @@ impl Runs {
     }
 }
 
-fn meta(r: &RecordView<'_>) -> Meta {
-    Meta {
-        kind: r.kind.to_string(),
-        store: r.store.to_string(),
-        timestamp: r.timestamp,
-        stored_bytes: r.stored_bytes,
+/// Kinds and stores seen so far, shared by every `Meta` that names them
+/// (at most [`Names::MAX`]: a store per record would otherwise make memory
+/// grow with records; past that, each name is its own).
+#[derive(Default)]
+struct Names {
+    known: HashSet<Arc<str>>,
+    /// The last two names asked for: neighbouring records mostly share them.
+    recent: [Option<Arc<str>>; 2],
+}
+
+impl Names {
+    const MAX: usize = 1024;
+
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(hit) = self.recent.iter().flatten().find(|n| ***n == *name) {
+            return hit.clone();
+        }
+        let shared = match self.known.get(name) {
+            Some(known) => known.clone(),
+            None => {
+                let new: Arc<str> = name.into();
+                if self.known.len() < Self::MAX {
+                    self.known.insert(new.clone());
+                }
+                new
+            }
+        };
+        self.recent = [self.recent[1].take(), Some(shared.clone())];
+        shared
+    }
+
+    fn meta(&mut self, r: &RecordView<'_>) -> Meta {
+        Meta {
+            kind: self.get(r.kind),
+            store: self.get(r.store),
+            timestamp: r.timestamp,
+            stored_bytes: r.stored_bytes,
+        }
     }
 }
 
@@ -93,9 +128,10 @@ fn each_batch(
         until: None,
     };
     let (mut unit_of, mut metas) = (Vec::with_capacity(super::BATCH as usize), Vec::new());
+    let mut names = Names::default();
     merge_units(session, units, &all, |unit, record| {
         unit_of.push((unit, record.offset));
-        metas.push(meta(&record));
+        metas.push(names.meta(&record));
         if metas.len() == super::BATCH as usize {
             f(&unit_of, &metas)?;
             unit_of.clear();
@@ -312,5 +348,28 @@ fn purge_receipt(unit: &UnitInfo, policy: &str) -> Receipt {
         store: unit.store.clone(),
         at: now(),
         json: details.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shared_and_the_table_stays_bounded() {
+        let mut names = Names::default();
+        let (a, b) = (names.get("event"), names.get("gps"));
+        for _ in 0..3 {
+            assert!(Arc::ptr_eq(&a, &names.get("event")));
+            assert!(Arc::ptr_eq(&b, &names.get("gps")));
+        }
+        for i in 0..3 * Names::MAX {
+            assert_eq!(&*names.get(&format!("store-{i}")), format!("store-{i}"));
+        }
+        assert_eq!(names.known.len(), Names::MAX);
+        assert!(
+            Arc::ptr_eq(&a, &names.get("event")),
+            "early names stay shared"
+        );
     }
 }
