@@ -42,6 +42,58 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     crc32_from(0, bytes)
 }
 
+/// Bytes handed to the host per `crc32-lines` call (its limit is 16 MiB).
+const LINES_PER_CALL: usize = 4 << 20;
+
+/// Appends to `out` the CRC-32 of each line of `text` (newline included),
+/// then of what follows the last newline, if anything.
+pub fn line_crc32s(text: &[u8], out: &mut Vec<u32>) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Cut after a newline, so no line is split between calls; a line
+        // longer than a call is checksummed on its own, a piece at a time.
+        let piece = if rest.len() <= LINES_PER_CALL {
+            rest.len()
+        } else {
+            match memchr::memrchr(b'\n', &rest[..LINES_PER_CALL]) {
+                Some(at) => at + 1,
+                None => match memchr::memchr(b'\n', rest) {
+                    Some(at) => {
+                        out.push(crc32(&rest[..=at]));
+                        rest = &rest[at + 1..];
+                        continue;
+                    }
+                    None => rest.len(),
+                },
+            }
+        };
+        lines_of(&rest[..piece], out);
+        rest = &rest[piece..];
+    }
+}
+
+#[cfg(target_family = "wasm")]
+fn lines_of(piece: &[u8], out: &mut Vec<u32>) {
+    if piece.len() > LINES_PER_CALL {
+        // One unterminated piece: no host list that long.
+        out.push(crc32(piece));
+        return;
+    }
+    out.extend(crate::backend_bindings::quire::persistence::checksum::crc32_lines(piece));
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn lines_of(piece: &[u8], out: &mut Vec<u32>) {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', piece) {
+        out.push(crc32fast::hash(&piece[start..=end]));
+        start = end + 1;
+    }
+    if start < piece.len() {
+        out.push(crc32fast::hash(&piece[start..]));
+    }
+}
+
 /// Inputs at least this long go to the host; a call across the boundary
 /// costs about what the table walk does for shorter ones.
 #[cfg(target_family = "wasm")]
@@ -95,6 +147,36 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let (len, crc) = file_crc32(&path, "f").unwrap();
         assert_eq!((len, crc), (bytes.len() as u64, crc32fast::hash(&bytes)));
+    }
+
+    #[test]
+    fn line_crcs_cover_every_line_whatever_the_cuts() {
+        let mut text = Vec::new();
+        for i in 0..2000u32 {
+            text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, (i as usize * 37) % 300));
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"tail");
+        let expected: Vec<u32> = text
+            .split_inclusive(|&b| b == b'\n')
+            .map(crc32fast::hash)
+            .collect();
+        let mut got = Vec::new();
+        line_crc32s(&text, &mut got);
+        assert_eq!(got, expected);
+        // A line longer than a call's worth.
+        let long: Vec<u8> = std::iter::repeat_n(b'x', LINES_PER_CALL + 10)
+            .chain([b'\n', b'y', b'\n'])
+            .collect();
+        got.clear();
+        line_crc32s(&long, &mut got);
+        assert_eq!(
+            got,
+            [
+                crc32fast::hash(&long[..LINES_PER_CALL + 11]),
+                crc32fast::hash(b"y\n")
+            ]
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ use quire_guest::types::PluginError;
 use crate::manifest::{Manifest, SealedFile};
 use crate::naming;
 use crate::rotation::Fill;
-use crate::stats::FileStats;
+use crate::stats::{FileStats, StatsMark};
+use crate::sums::LineSums;
 
 /// The file appends go to.
 pub struct LiveFile {
@@ -56,7 +57,7 @@ impl LiveFile {
 pub struct Checkpoint {
     manifest: Manifest,
     /// The live file's number and contents (known after `live_fill`).
-    live: Option<(u64, Option<FileStats>)>,
+    live: Option<(u64, Option<StatsMark>)>,
     /// Files numbered from here on were created by the batch.
     first_new: u64,
     accepted: u64,
@@ -177,9 +178,9 @@ impl Category {
         }))
     }
 
-    /// Seals the live file: `fdatasync` it, then record it in the manifest
-    /// (written atomically, which syncs the directory). It is never
-    /// written again.
+    /// Seals the live file: `fdatasync` it, write its line checksums beside
+    /// it, then record it in the manifest (written atomically, which syncs
+    /// the directory). It is never written again.
     pub fn seal_live(&mut self, now: f64) -> Result<(), PluginError> {
         let Some(mut live) = self.live.take() else {
             return Ok(());
@@ -199,6 +200,9 @@ impl Category {
                 Some(stats) => stats,
                 None => FileStats::of_file(&path, &unit)?,
             };
+            // Before the manifest: a crash in between leaves the file live,
+            // and a live file's leftover checksums are never read.
+            stats.sums().save(&path)?;
             self.manifest.add(SealedFile::new(
                 naming::file_name(&self.name, live.sequence),
                 live.sequence,
@@ -282,7 +286,10 @@ impl Category {
     /// batch fails. Call after [`Category::live_fill`] (the live file's
     /// contents are known then).
     pub fn checkpoint(&self) -> Checkpoint {
-        let live = self.live.as_ref().map(|l| (l.sequence, l.stats.clone()));
+        let live = self
+            .live
+            .as_ref()
+            .map(|l| (l.sequence, l.stats.as_ref().map(FileStats::mark)));
         let first_new = match &live {
             Some((sequence, _)) => (sequence + 1).max(self.manifest.next_sequence),
             None => self.manifest.next_sequence,
@@ -316,6 +323,7 @@ impl Category {
             live.handle = None;
         }
         for sequence in (to.first_new..=last).rev() {
+            LineSums::remove(&self.path(sequence), &self.unit(sequence))?;
             match fs::remove_file(self.path(sequence)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -324,6 +332,12 @@ impl Category {
         }
         if last >= to.first_new {
             sync_dir(&self.dir)?;
+        }
+        // Seals the batch made are taken back: their line checksums go too.
+        for file in &self.manifest.files {
+            if to.manifest.entry(file.sequence).is_none() {
+                LineSums::remove(&self.path(file.sequence), &self.unit(file.sequence))?;
+            }
         }
         let manifest_changed = self.manifest_saves != to.manifest_saves;
         self.manifest = to.manifest;
@@ -335,14 +349,27 @@ impl Category {
             self.save_manifest().map_err(|_| e)?;
         }
         self.cut_back(&to.live)?;
+        let current = self.live.take();
         self.live = match to.live {
+            Some((sequence, Some(mark))) => {
+                // The same file, still counted: wind its counts back. (One
+                // the batch sealed is read back.)
+                let mut stats = current
+                    .filter(|l| l.sequence == sequence)
+                    .and_then(|l| l.stats);
+                let rewound = stats.as_mut().is_some_and(|s| s.rewind(&mark));
+                let stats = match rewound {
+                    true => stats,
+                    false => FileStats::of_file(&self.path(sequence), &self.unit(sequence)).ok(),
+                };
+                Some(LiveFile {
+                    sequence,
+                    handle: None,
+                    stats,
+                })
+            }
             // Contents unknown: nothing to cut back to; it is read back again.
             Some((sequence, None)) => Some(LiveFile::resumed(sequence)),
-            Some((sequence, Some(stats))) => Some(LiveFile {
-                sequence,
-                handle: None,
-                stats: Some(stats),
-            }),
             None => None,
         };
         self.accepted = to.accepted;
@@ -351,8 +378,8 @@ impl Category {
     }
 
     /// Cuts the live file of a checkpoint back to its length then, and syncs it.
-    fn cut_back(&self, live: &Option<(u64, Option<FileStats>)>) -> Result<(), PluginError> {
-        let Some((sequence, Some(stats))) = live else {
+    fn cut_back(&self, live: &Option<(u64, Option<StatsMark>)>) -> Result<(), PluginError> {
+        let Some((sequence, Some(mark))) = live else {
             return Ok(());
         };
         let unit = self.unit(*sequence);
@@ -360,7 +387,7 @@ impl Category {
             .write(true)
             .open(self.path(*sequence))
             .ctx("open", &unit)?;
-        file.set_len(stats.bytes).ctx("truncate", &unit)?;
+        file.set_len(mark.bytes()).ctx("truncate", &unit)?;
         file.sync_data().ctx("sync", &unit)
     }
 

@@ -18,8 +18,10 @@ mod naming;
 mod recovery;
 mod rewriter;
 mod rotation;
+mod sealed_check;
 mod stats;
 mod store;
+mod sums;
 
 #[cfg(test)]
 mod tests;

@@ -55,6 +55,23 @@ pub struct SealedFile {
     /// When a rewrite last replaced it, if ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewritten_at: Option<f64>,
+    /// Whether its line checksums were written beside it (manifests of
+    /// earlier versions have only the whole file's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_sums: bool,
+    /// False for a file taken in without any checksum to vouch for its
+    /// bytes (found outside the manifest, with no line checksums that
+    /// match): its records stay unverified until an operator decides.
+    #[serde(default = "verified_by_default", skip_serializing_if = "is_true")]
+    pub verified: bool,
+}
+
+fn verified_by_default() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl SealedFile {
@@ -71,6 +88,8 @@ impl SealedFile {
             clean: stats.is_clean(),
             sealed_at,
             rewritten_at: None,
+            line_sums: true,
+            verified: true,
         }
     }
 

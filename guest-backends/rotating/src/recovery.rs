@@ -18,6 +18,7 @@ use crate::layout::CategoryDir;
 use crate::manifest::{Loaded, Manifest, SealedFile};
 use crate::naming::{self, MANIFEST_NAME, UnitName};
 use crate::stats::FileStats;
+use crate::sums::LineSums;
 
 /// What receipts say, per category: files purged, and the highest
 /// sequence number any receipt names.
@@ -103,9 +104,16 @@ pub fn open_category(
     };
     roll_back_manifest_write(&found, report)?;
     let remembered = facts.highest.get(&name).copied().unwrap_or(0);
-    // Without a trustworthy manifest nothing is live (every file may have
-    // been sealed), nor is a number a receipt already names.
-    let live = found.live().filter(|&seq| seq > remembered);
+    // Without a trustworthy manifest, the live file is the highest one if
+    // it has no line checksums (a seal writes them before the manifest);
+    // nor is a number a receipt already names live.
+    let live = match &found.manifest {
+        Loaded::Found(_) => found.live(),
+        _ => found.files.keys().next_back().copied().filter(|&seq| {
+            !crate::sums::path_for(&found.dir.join(naming::file_name(&name, seq))).exists()
+        }),
+    }
+    .filter(|&seq| seq > remembered);
     let mut files = found.files.clone();
 
     // Removals a crash interrupted: the receipt was stored first.
@@ -129,28 +137,21 @@ pub fn open_category(
 
     let live = live.filter(|seq| files.contains_key(seq));
 
-    // Files nobody recorded get an entry computed from their data.
+    // Files nobody recorded are taken in, vouched for only by the line
+    // checksums sealed beside them: never by checksums computed now.
     for (&seq, _) in files.iter() {
         if manifest.entry(seq).is_some() || live == Some(seq) {
             continue;
         }
-        let stats = FileStats::of_file(&found.dir.join(naming::file_name(&name, seq)), &unit(seq))?;
+        let (entry, how) = adopt(&found.dir, &name, seq, now)?;
         note(
             report,
             AnomalyKind::OrphanedUnit,
             unit(seq),
-            (0, stats.bytes),
-            format!(
-                "not in the manifest: sealed with an entry computed from its data ({} records)",
-                stats.records
-            ),
+            (0, entry.bytes),
+            format!("not in the manifest: sealed again ({} records); {how}", entry.records),
         );
-        manifest.add(SealedFile::new(
-            naming::file_name(&name, seq),
-            seq,
-            &stats,
-            now,
-        ));
+        manifest.add(entry);
         changed = true;
     }
 
@@ -161,6 +162,8 @@ pub fn open_category(
         let label = unit(seq);
         if linefile::ends_mid_line(&mut File::open(&path).ctx("open", &label)?, &label)? {
             let stats = FileStats::of_file(&path, &unit(seq))?;
+            // A live file had no checksums yet: these cover it from now on.
+            stats.sums().save(&path)?;
             let torn = stats.torn_tail.unwrap_or((stats.bytes, 0));
             note(
                 report,
@@ -205,6 +208,44 @@ pub fn open_category(
         category.save_manifest()?;
     }
     Ok(category)
+}
+
+/// The manifest entry of a file found outside the manifest, and how its
+/// bytes were vouched for.
+fn adopt(
+    dir: &Path,
+    category: &str,
+    sequence: u64,
+    now: f64,
+) -> Result<(SealedFile, String), PluginError> {
+    let path = dir.join(naming::file_name(category, sequence));
+    let label = naming::unit_id(category, sequence);
+    let stats = FileStats::of_file(&path, &label)?;
+    let mut entry = SealedFile::new(naming::file_name(category, sequence), sequence, &stats, now);
+    let how = match LineSums::load(&path, &label)? {
+        Some(Ok(sums)) if sums.data_bytes == stats.bytes && sums.data_crc32 == stats.crc32() => {
+            "its line checksums vouch for every byte".to_string()
+        }
+        Some(Ok(sums)) => {
+            // The data changed since its checksums were sealed: the entry
+            // keeps what was sealed, so a scan finds the changed lines.
+            entry.bytes = sums.data_bytes;
+            entry.crc32 = sums.data_crc32;
+            entry.clean = false;
+            "its data differs from the line checksums sealed beside it: a scan locates the change"
+                .to_string()
+        }
+        found => {
+            let why = match found {
+                Some(Err(reason)) => reason,
+                _ => "no line checksums beside it".into(),
+            };
+            entry.verified = false;
+            entry.line_sums = false;
+            format!("{why}: its records are unverified until recovered")
+        }
+    };
+    Ok((entry, how))
 }
 
 /// Removes the temporary file of a manifest write that never committed: the
@@ -281,10 +322,12 @@ mod tests {
             let path = dir.join(naming::file_name("events", seq));
             fs::write(&path, text).unwrap();
             if sealed.contains(&seq) {
+                let stats = FileStats::of_file(&path, "f").unwrap();
+                stats.sums().save(&path).unwrap();
                 m.add(SealedFile::new(
                     naming::file_name("events", seq),
                     seq,
-                    &FileStats::of_file(&path, "f").unwrap(),
+                    &stats,
                     1.0,
                 ));
             }

@@ -4,11 +4,13 @@
 
 use std::path::Path;
 
-use quire_guest::checksum::Crc32;
+use quire_guest::checksum::{Crc32, line_crc32s};
 use quire_guest::errors::IoContext;
 use quire_guest::linefile::{SCAN_CHUNK, open_lines};
 use quire_guest::record::{self, Verdict};
 use quire_guest::types::PluginError;
+
+use crate::sums::{LineSum, LineSums};
 
 /// Contents of one file.
 #[derive(Clone, Default)]
@@ -25,6 +27,27 @@ pub struct FileStats {
     /// Offset and length of a last line without a newline: a torn append.
     pub torn_tail: Option<(u64, u64)>,
     crc: Crc32,
+    /// Every line's length and checksum, for the sidecar of the sealed file.
+    lines: Vec<LineSum>,
+    /// Scratch for line checksums.
+    crcs: Vec<u32>,
+}
+
+/// The state of a [`FileStats`] at some point, to go back to without
+/// copying every line's checksum.
+#[derive(Clone)]
+pub struct StatsMark {
+    /// The counts then (no lines of their own).
+    stats: FileStats,
+    /// How many lines there were.
+    lines: usize,
+}
+
+impl StatsMark {
+    /// Bytes counted then.
+    pub fn bytes(&self) -> u64 {
+        self.stats.bytes
+    }
 }
 
 impl FileStats {
@@ -53,6 +76,69 @@ impl FileStats {
     fn add_bytes(&mut self, bytes: &[u8]) {
         self.bytes += bytes.len() as u64;
         self.crc.update(bytes);
+        self.crcs.clear();
+        line_crc32s(bytes, &mut self.crcs);
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', bytes)
+            .map(|at| at + 1)
+            .chain((bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len()));
+        for (end, &crc) in ends.zip(&self.crcs) {
+            // A line is far below 4 GiB (records are limited long before).
+            let len = u32::try_from(end - start).unwrap_or(u32::MAX);
+            self.lines.push(LineSum { len, crc });
+            start = end;
+        }
+    }
+
+    /// Where things stand, to [`FileStats::rewind`] to.
+    pub fn mark(&self) -> StatsMark {
+        StatsMark {
+            stats: FileStats {
+                lines: Vec::new(),
+                crcs: Vec::new(),
+                ..self.clone_counts()
+            },
+            lines: self.lines.len(),
+        }
+    }
+
+    /// Goes back to `mark`, taken earlier from these stats; false (and
+    /// nothing changed) when they no longer reach that far.
+    pub fn rewind(&mut self, mark: &StatsMark) -> bool {
+        if self.lines.len() < mark.lines {
+            return false;
+        }
+        self.lines.truncate(mark.lines);
+        let lines = std::mem::take(&mut self.lines);
+        *self = FileStats {
+            lines,
+            crcs: Vec::new(),
+            ..mark.stats.clone_counts()
+        };
+        true
+    }
+
+    fn clone_counts(&self) -> FileStats {
+        FileStats {
+            bytes: self.bytes,
+            records: self.records,
+            min_timestamp: self.min_timestamp,
+            max_timestamp: self.max_timestamp,
+            damaged_lines: self.damaged_lines,
+            torn_tail: self.torn_tail,
+            crc: self.crc,
+            lines: Vec::new(),
+            crcs: Vec::new(),
+        }
+    }
+
+    /// The sidecar of a file with these contents.
+    pub fn sums(&self) -> LineSums {
+        LineSums {
+            data_bytes: self.bytes,
+            data_crc32: self.crc32(),
+            lines: self.lines.clone(),
+        }
     }
 
     /// CRC32 of every byte counted so far.

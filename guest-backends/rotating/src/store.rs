@@ -28,6 +28,8 @@ use crate::naming::{self, MANIFEST_NAME, RECEIPTS_DIR, UnitName};
 use crate::recovery::{self, ReceiptFacts};
 use crate::rewriter::RotatingRewriter;
 use crate::rotation::{self, Limits, OPTION_NAMES};
+use crate::sealed_check::{self, SealedCheck, Start};
+use crate::sums::LineSums;
 
 /// Codec name of every unit.
 pub const CODEC: &str = "ndjson";
@@ -63,9 +65,9 @@ pub struct RotatingStore {
     validator: Validator,
     /// Read-only: manifests as last read, refreshed by `units` and `check-layout`.
     manifests: RefCell<BTreeMap<String, Loaded>>,
-    /// The unit being validated, and how its data differs from its manifest
-    /// entry (size or checksum), when it does.
-    differs: RefCell<Option<(String, Option<String>)>>,
+    /// The sealed file being validated, while its bytes are compared with
+    /// what was sealed.
+    check: RefCell<Option<SealedCheck>>,
 }
 
 fn read_only_error() -> PluginError {
@@ -151,7 +153,7 @@ impl RotatingStore {
             report,
             validator: Validator::new(),
             manifests: RefCell::default(),
-            differs: RefCell::default(),
+            check: RefCell::default(),
         })
     }
 
@@ -467,54 +469,36 @@ impl RotatingStore {
             }
             Err(e) => return Err(quire_guest::errors::io("stat", &unit, e)),
         };
-        let entry = self.sealed_entry(&category, sequence)?;
-        if let Some(entry) = &entry {
-            let known = matches!(self.differs.borrow().as_ref(), Some((u, _)) if *u == unit);
+        if let Some(entry) = self.sealed_entry(&category, sequence)? {
+            let known = matches!(self.check.borrow().as_ref(), Some(c) if c.unit == unit);
             if offset == 0 || !known {
-                let differs = if size != entry.bytes {
-                    Some(format!("{size} bytes, the manifest says {}", entry.bytes))
-                } else {
-                    let (_, crc) = quire_guest::checksum::file_crc32(&path, &unit)?;
-                    (crc != entry.crc32)
-                        .then(|| format!("crc32 {crc:08x}, the manifest says {:08x}", entry.crc32))
-                };
-                if offset == 0 && entry.clean && differs.is_none() {
-                    return Ok(ScanChunk {
-                        anomalies: Vec::new(),
-                        records: entry.records,
-                        next_offset: size,
-                        done: true,
-                    });
+                let (crc_len, crc) = quire_guest::checksum::file_crc32(&path, &unit)?;
+                match sealed_check::start(&path, &unit, &entry, crc_len, crc)? {
+                    // Only a whole pass may skip the lines.
+                    Start::Intact if offset == 0 => {
+                        *self.check.borrow_mut() = None;
+                        return Ok(ScanChunk {
+                            anomalies: Vec::new(),
+                            records: entry.records,
+                            next_offset: crc_len,
+                            done: true,
+                        });
+                    }
+                    Start::Intact => *self.check.borrow_mut() = None,
+                    // Lines can only be matched from the start of the file.
+                    Start::Check(check) if offset == 0 => *self.check.borrow_mut() = Some(check),
+                    Start::Check(_) => *self.check.borrow_mut() = None,
                 }
-                *self.differs.borrow_mut() = Some((unit.clone(), differs));
             }
+        } else {
+            *self.check.borrow_mut() = None;
         }
-        let (mut chunk, tally) = self.validator.validate(&path, &unit, offset, budget)?;
-        if let (true, Some(entry)) = (chunk.done, entry) {
-            let differs = self.differs.borrow_mut().take().and_then(|(_, d)| d);
-            let mismatch = if tally.records != entry.records {
-                Some((
-                    AnomalyKind::ManifestMismatch,
-                    format!(
-                        "the manifest counts {} records, the data holds {} valid records",
-                        entry.records, tally.records
-                    ),
-                ))
-            } else if tally.anomalies == 0 {
-                // Every line reads as a record, yet the file changed since sealing.
-                differs.map(|d| (AnomalyKind::ChecksumMismatch, d))
-            } else {
-                None
-            };
-            if let Some((kind, detail)) = mismatch {
-                chunk.anomalies.push(Anomaly {
-                    kind,
-                    unit,
-                    offset: 0,
-                    length: size,
-                    line: None,
-                    detail,
-                });
+        let (mut chunk, _) = self.validator.validate(&path, &unit, offset, budget)?;
+        let mut check = self.check.borrow_mut();
+        if let Some(c) = check.as_mut().filter(|c| c.unit == unit) {
+            c.after_chunk(&mut chunk, size)?;
+            if chunk.done {
+                *check = None;
             }
         }
         Ok(chunk)
@@ -611,6 +595,7 @@ impl RotatingStore {
                 if exists {
                     fs::remove_file(&path).ctx("remove", &unit)?;
                 }
+                LineSums::remove(&path, &unit)?;
                 if listed {
                     cat.manifest.remove(sequence);
                     cat.save_manifest()

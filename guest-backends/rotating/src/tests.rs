@@ -135,7 +135,9 @@ fn routes_kinds_to_papyra_directories_and_rotates_by_records() {
         [
             "MANIFEST.json",
             "events-0001.ndjson",
+            "events-0001.ndjson.sums",
             "events-0002.ndjson",
+            "events-0002.ndjson.sums",
             "events-0003.ndjson"
         ]
     );
@@ -351,6 +353,16 @@ fn a_torn_live_file_is_sealed_as_is_and_scan_still_flags_it() {
     assert_eq!(read_all(&store), [0.0, 1.0, 2.0, 3.0]);
 }
 
+/// Bytes of line `index` (0-based, newline included) of the file at `path`.
+fn text_len_of_line(path: &Path, index: usize) -> u64 {
+    fs::read(path)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .nth(index)
+        .unwrap()
+        .len() as u64
+}
+
 #[test]
 fn healthy_sealed_files_are_trusted_and_changed_ones_are_caught() {
     let dir = tempfile::tempdir().unwrap();
@@ -380,7 +392,21 @@ fn healthy_sealed_files_are_trusted_and_changed_ones_are_caught() {
         )]
     );
 
-    // A line turned into garbage: found on its line, plus the count mismatch.
+    // Located: the changed line, no more.
+    let chunk = store
+        .validate("events/events-0001.ndjson".into(), 0, 1 << 20)
+        .unwrap();
+    let first_line = text_len_of_line(&dir.path().join("events/events-0001.ndjson"), 0);
+    assert_eq!(
+        (chunk.anomalies[0].offset, chunk.anomalies[0].length),
+        (
+            first_line,
+            text_len_of_line(&dir.path().join("events/events-0001.ndjson"), 1)
+        )
+    );
+
+    // A line turned into garbage: found on its line, and as a line that
+    // matches no sealed line.
     let path = dir.path().join("events/events-0002.ndjson");
     let text = fs::read_to_string(&path).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
@@ -394,7 +420,7 @@ fn healthy_sealed_files_are_trusted_and_changed_ones_are_caught() {
         Some(3)
     )));
     assert!(found.contains(&(
-        AnomalyKind::ManifestMismatch,
+        AnomalyKind::ChecksumMismatch,
         "events/events-0002.ndjson".into(),
         None
     )));
@@ -679,10 +705,13 @@ fn an_unreadable_manifest_is_reported_read_only_and_rebuilt_read_write() {
     let store = open(dir.path(), &[]);
     let report = store.open_report();
     assert_eq!(report[0].kind, AnomalyKind::ManifestMismatch);
-    // Both files sealed (either may have been sealed before), numbering above them.
-    assert_eq!(manifest(dir.path(), "events").files.len(), 2);
+    // The sealed file is taken back in, vouched for by its line checksums;
+    // the highest file, with none, is the live one and goes on.
+    assert_eq!(manifest(dir.path(), "events").files.len(), 1);
     store.append(events(3..4), SyncLevel::Written).unwrap();
-    assert_eq!(store.units().unwrap()[2].id, "events/events-0003.ndjson");
+    let units = store.units().unwrap();
+    assert_eq!(units.len(), 2);
+    assert_eq!(units[1].id, "events/events-0002.ndjson");
     assert_eq!(scan(&store), (4, vec![]));
 }
 
@@ -700,11 +729,19 @@ fn validation_of_a_damaged_sealed_file_numbers_lines_across_chunks() {
     assert_eq!(records, 40);
     assert_eq!(
         found,
-        [(
-            AnomalyKind::BlankLine,
-            "events/events-0001.ndjson".into(),
-            Some(41)
-        )]
+        [
+            (
+                AnomalyKind::BlankLine,
+                "events/events-0001.ndjson".into(),
+                Some(41)
+            ),
+            // The inserted newline matches no sealed line.
+            (
+                AnomalyKind::ChecksumMismatch,
+                "events/events-0001.ndjson".into(),
+                None
+            )
+        ]
     );
 }
 

@@ -1,0 +1,237 @@
+//! What a scan checks of a sealed file besides its lines: that its bytes
+//! are the bytes that were sealed. The whole-file checksum says whether;
+//! the line checksums beside it say which lines changed, went missing or
+//! were inserted, and each such stretch becomes a `checksum-mismatch`
+//! anomaly that repair drops (the host never keeps a record inside one).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use quire_guest::checksum::line_crc32s;
+use quire_guest::errors::IoContext;
+use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk};
+
+use crate::manifest::SealedFile;
+use crate::sums::{Aligner, Gap, LineSum, LineSums};
+
+/// Bytes read per step while matching lines.
+const READ_STEP: usize = 1 << 20;
+
+/// A sealed file being checked, across the scan's steps.
+pub struct SealedCheck {
+    /// The unit.
+    pub unit: String,
+    /// Said once, at the end.
+    notes: Vec<Anomaly>,
+    /// Matching lines against the sealed ones, when the bytes changed and
+    /// line checksums are there to say where.
+    lines: Option<(Aligner, LineFeed)>,
+}
+
+/// How a check begins.
+pub enum Start {
+    /// Every byte is what was sealed and every line a record: nothing to read.
+    Intact,
+    /// Lines must be read.
+    Check(SealedCheck),
+}
+
+fn anomaly(kind: AnomalyKind, unit: &str, offset: u64, length: u64, detail: String) -> Anomaly {
+    Anomaly {
+        kind,
+        unit: unit.to_string(),
+        offset,
+        length,
+        line: None,
+        detail,
+    }
+}
+
+/// Compares `path` (`size` bytes, CRC-32 `crc`) with what was sealed.
+pub fn start(
+    path: &Path,
+    unit: &str,
+    entry: &SealedFile,
+    size: u64,
+    crc: u32,
+) -> Result<Start, PluginError> {
+    let matches_entry = size == entry.bytes && crc == entry.crc32;
+    let differs = || {
+        if size != entry.bytes {
+            format!("{size} bytes, the manifest says {}", entry.bytes)
+        } else {
+            format!("crc32 {crc:08x}, the manifest says {:08x}", entry.crc32)
+        }
+    };
+    let mut check = SealedCheck {
+        unit: unit.to_string(),
+        notes: Vec::new(),
+        lines: None,
+    };
+    let whole = |detail: String| anomaly(AnomalyKind::ChecksumMismatch, unit, 0, size, detail);
+    if !entry.verified {
+        check.notes.push(whole(
+            "taken in without any checksum that vouches for its bytes: its records are unverified"
+                .into(),
+        ));
+        return Ok(Start::Check(check));
+    }
+    let sums = if entry.line_sums {
+        LineSums::load(path, unit)?
+    } else {
+        None
+    };
+    match sums {
+        Some(Ok(sums)) if sums.data_bytes == size && sums.data_crc32 == crc => {
+            if matches_entry && entry.clean {
+                return Ok(Start::Intact);
+            }
+            if !matches_entry {
+                check.notes.push(anomaly(
+                    AnomalyKind::ManifestMismatch,
+                    unit,
+                    0,
+                    0,
+                    format!(
+                        "{}; the bytes match the line checksums a rewrite wrote, so the \
+                         manifest entry is one rewrite behind (repair brings it up to date)",
+                        differs()
+                    ),
+                ));
+            }
+        }
+        Some(Ok(sums)) => {
+            let file = File::open(path).ctx("open", unit)?;
+            check.lines = Some((Aligner::new(sums), LineFeed::new(file)));
+        }
+        damaged_or_missing => {
+            let missing = match damaged_or_missing {
+                Some(Err(reason)) => Some(reason),
+                None if entry.line_sums => Some("its line checksums are missing".into()),
+                _ => None,
+            };
+            match (matches_entry, missing) {
+                (true, None) if entry.clean => return Ok(Start::Intact),
+                (true, None) => {}
+                (true, Some(reason)) => check.notes.push(anomaly(
+                    AnomalyKind::ManifestMismatch,
+                    unit,
+                    0,
+                    0,
+                    format!("{reason}; the file matches its manifest checksum (repair writes them again)"),
+                )),
+                (false, reason) => check.notes.push(whole(format!(
+                    "{}, and {}: no record in it can be verified",
+                    differs(),
+                    reason.unwrap_or_else(|| "no line checksums say where".into())
+                ))),
+            }
+        }
+    }
+    Ok(Start::Check(check))
+}
+
+impl SealedCheck {
+    /// Adds what the lines up to the end of `chunk` show (and, when it is
+    /// the last, everything left to say).
+    pub fn after_chunk(&mut self, chunk: &mut ScanChunk, size: u64) -> Result<(), PluginError> {
+        let mut gaps = Vec::new();
+        if let Some((aligner, feed)) = &mut self.lines {
+            let upto = if chunk.done { size } else { chunk.next_offset };
+            feed.feed(aligner, upto, chunk.done, &mut gaps)
+                .ctx("read", &self.unit)?;
+            if chunk.done {
+                aligner.finish(feed.end(), &mut gaps);
+            }
+        }
+        chunk.anomalies.extend(gaps.into_iter().map(|g: Gap| {
+            anomaly(
+                AnomalyKind::ChecksumMismatch,
+                &self.unit,
+                g.offset,
+                g.length,
+                g.describe(),
+            )
+        }));
+        if chunk.done {
+            chunk.anomalies.append(&mut self.notes);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a file's lines in order and hands each, with its checksum, to an
+/// [`Aligner`].
+struct LineFeed {
+    file: File,
+    /// Offset of `carry[0]` in the file.
+    at: u64,
+    /// Bytes read but not yet handed over (an unfinished line).
+    carry: Vec<u8>,
+    crcs: Vec<u32>,
+}
+
+impl LineFeed {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            at: 0,
+            carry: Vec::new(),
+            crcs: Vec::new(),
+        }
+    }
+
+    /// Where reading stopped.
+    fn end(&self) -> u64 {
+        self.at + self.carry.len() as u64
+    }
+
+    /// Hands over every whole line before `upto`; at the end, the
+    /// unfinished last line too.
+    fn feed(
+        &mut self,
+        aligner: &mut Aligner,
+        upto: u64,
+        at_end: bool,
+        gaps: &mut Vec<Gap>,
+    ) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(self.end()))?;
+        while self.end() < upto {
+            let want = READ_STEP.min((upto - self.end()) as usize);
+            let old = self.carry.len();
+            self.carry.resize(old + want, 0);
+            let n = self.file.read(&mut self.carry[old..])?;
+            self.carry.truncate(old + n);
+            if n == 0 {
+                break;
+            }
+            let whole = memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1);
+            self.hand_over(whole, aligner, gaps);
+        }
+        if at_end {
+            self.hand_over(self.carry.len(), aligner, gaps);
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self, len: usize, aligner: &mut Aligner, gaps: &mut Vec<Gap>) {
+        if len == 0 {
+            return;
+        }
+        let text = &self.carry[..len];
+        self.crcs.clear();
+        line_crc32s(text, &mut self.crcs);
+        let mut start = 0usize;
+        for (line, &crc) in text.split_inclusive(|&b| b == b'\n').zip(&self.crcs) {
+            let sum = LineSum {
+                len: u32::try_from(line.len()).unwrap_or(u32::MAX),
+                crc,
+            };
+            aligner.line(self.at + start as u64, sum, gaps);
+            start += line.len();
+        }
+        self.carry.drain(..len);
+        self.at += len as u64;
+    }
+}

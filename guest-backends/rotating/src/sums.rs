@@ -1,0 +1,385 @@
+//! Line checksums of a sealed file, kept beside it (`events-0001.ndjson.sums`)
+//! so that a scan can say which lines changed, not only that the file did.
+//!
+//! Binary, little-endian: `QLSUMS01`, the data file's size (u64) and CRC-32
+//! (u32), the line count (u64), then per line its length with newline (u32)
+//! and CRC-32 (u32), and last the CRC-32 of everything before it. A file
+//! that does not check out as a whole is not trusted at all.
+//!
+//! Per line, not per block of bytes: lines are matched by their checksums,
+//! so garbage inserted in the middle shifts nothing, a flipped bit costs
+//! exactly the record it hit, and a line cut out is missed by name.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use quire_guest::atomic::AtomicFile;
+use quire_guest::checksum::crc32;
+use quire_guest::types::PluginError;
+
+const MAGIC: &[u8; 8] = b"QLSUMS01";
+const HEADER: usize = 8 + 8 + 4 + 8;
+/// Suffix of a sidecar after its data file's name.
+pub const SUFFIX: &str = ".sums";
+
+/// One line as sealed: its length, newline included, and its CRC-32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineSum {
+    /// Bytes, newline included.
+    pub len: u32,
+    /// CRC-32 of those bytes.
+    pub crc: u32,
+}
+
+/// The sidecar of one sealed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineSums {
+    /// Size of the data file it describes.
+    pub data_bytes: u64,
+    /// CRC-32 of the whole data file.
+    pub data_crc32: u32,
+    /// Every line, in order.
+    pub lines: Vec<LineSum>,
+}
+
+/// The sidecar's path for a data file.
+pub fn path_for(data: &Path) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(SUFFIX);
+    PathBuf::from(name)
+}
+
+impl LineSums {
+    /// Encodes the sidecar.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + self.lines.len() * 8 + 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.data_bytes.to_le_bytes());
+        out.extend_from_slice(&self.data_crc32.to_le_bytes());
+        out.extend_from_slice(&(self.lines.len() as u64).to_le_bytes());
+        for line in &self.lines {
+            out.extend_from_slice(&line.len.to_le_bytes());
+            out.extend_from_slice(&line.crc.to_le_bytes());
+        }
+        let crc = crc32(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes a sidecar; the reason when it does not check out.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() < HEADER + 4 || &bytes[..8] != MAGIC {
+            return Err("not a line-checksum file".into());
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - 4);
+        let stored = u32::from_le_bytes(tail.try_into().expect("four bytes"));
+        if crc32(body) != stored {
+            return Err("the line-checksum file fails its own checksum".into());
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8"));
+        let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4"));
+        let count = u64_at(20);
+        let lines_bytes = (body.len() - HEADER) as u64;
+        if count.checked_mul(8) != Some(lines_bytes) {
+            return Err(format!(
+                "the line-checksum file lists {count} lines in {lines_bytes} bytes"
+            ));
+        }
+        let lines = body[HEADER..]
+            .chunks_exact(8)
+            .map(|pair| LineSum {
+                len: u32::from_le_bytes(pair[..4].try_into().expect("4")),
+                crc: u32::from_le_bytes(pair[4..].try_into().expect("4")),
+            })
+            .collect();
+        Ok(Self {
+            data_bytes: u64_at(8),
+            data_crc32: u32_at(16),
+            lines,
+        })
+    }
+
+    /// Writes the sidecar of `data` atomically (synced, renamed, directory synced).
+    pub fn save(&self, data: &Path) -> Result<(), PluginError> {
+        let mut file = AtomicFile::create(&path_for(data))?;
+        file.write(&self.to_bytes())?;
+        file.commit()?;
+        Ok(())
+    }
+
+    /// Reads the sidecar of `data`: `Ok(None)` when there is none, the
+    /// reason inside when it does not check out.
+    pub fn load(data: &Path, label: &str) -> Result<Option<Result<Self, String>>, PluginError> {
+        match fs::read(path_for(data)) {
+            Ok(bytes) => Ok(Some(Self::from_bytes(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(quire_guest::errors::io("read", &format!("{label}{SUFFIX}"), e)),
+        }
+    }
+
+    /// Removes the sidecar of `data`, if there is one.
+    pub fn remove(data: &Path, label: &str) -> Result<(), PluginError> {
+        match fs::remove_file(path_for(data)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(quire_guest::errors::io(
+                "remove",
+                &format!("{label}{SUFFIX}"),
+                e,
+            )),
+        }
+    }
+}
+
+/// Sealed lines looked for past a line that does not match, before it is
+/// called unverified: an overwritten run of this many records still
+/// re-synchronises.
+const LOOKAHEAD: usize = 4096;
+
+/// A stretch of the data that the line checksums do not vouch for: lines
+/// that match no sealed line, and sealed lines not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// Byte offset where it starts.
+    pub offset: u64,
+    /// Bytes of unverified lines (0 when lines are only missing).
+    pub length: u64,
+    /// Lines in it that match no sealed line.
+    pub unverified_lines: u64,
+    /// Sealed lines that are not in the data.
+    pub missing_lines: u64,
+}
+
+impl Gap {
+    /// What a scan says about it.
+    pub fn describe(&self) -> String {
+        match (self.unverified_lines, self.missing_lines) {
+            (0, missing) => format!(
+                "{missing} line(s) sealed in this file are missing here (cut out or cut off)"
+            ),
+            (lines, 0) => format!(
+                "{lines} line(s) here match none of the line checksums sealed with the file \
+                 (changed or inserted since)"
+            ),
+            (lines, missing) => format!(
+                "{lines} line(s) here match none of the line checksums sealed with the file, \
+                 and {missing} sealed line(s) are missing: the sealed lines were changed"
+            ),
+        }
+    }
+}
+
+/// Matches a file's lines, in order, against the lines that were sealed.
+pub struct Aligner {
+    sealed: Vec<LineSum>,
+    next: usize,
+    gap: Option<Gap>,
+}
+
+impl Aligner {
+    /// Starts at the first sealed line.
+    pub fn new(sums: LineSums) -> Self {
+        Self {
+            sealed: sums.lines,
+            next: 0,
+            gap: None,
+        }
+    }
+
+    /// Takes the next line of the data; a gap it closes goes to `out`.
+    pub fn line(&mut self, offset: u64, line: LineSum, out: &mut Vec<Gap>) {
+        let window = &self.sealed[self.next..(self.next + LOOKAHEAD).min(self.sealed.len())];
+        match window.iter().position(|s| *s == line) {
+            Some(skipped) => {
+                if skipped > 0 {
+                    let gap = self.gap.get_or_insert(Gap {
+                        offset,
+                        length: 0,
+                        unverified_lines: 0,
+                        missing_lines: 0,
+                    });
+                    gap.missing_lines += skipped as u64;
+                }
+                out.extend(self.gap.take());
+                self.next += skipped + 1;
+            }
+            None => {
+                let gap = self.gap.get_or_insert(Gap {
+                    offset,
+                    length: 0,
+                    unverified_lines: 0,
+                    missing_lines: 0,
+                });
+                gap.length = offset + u64::from(line.len) - gap.offset;
+                gap.unverified_lines += 1;
+            }
+        }
+    }
+
+    /// The data ended at `end`: sealed lines not seen are missing.
+    pub fn finish(&mut self, end: u64, out: &mut Vec<Gap>) {
+        let left = (self.sealed.len() - self.next) as u64;
+        if left > 0 {
+            self.gap
+                .get_or_insert(Gap {
+                    offset: end,
+                    length: 0,
+                    unverified_lines: 0,
+                    missing_lines: 0,
+                })
+                .missing_lines += left;
+            self.next = self.sealed.len();
+        }
+        out.extend(self.gap.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sums_of(text: &[u8]) -> Vec<LineSum> {
+        text.split_inclusive(|&b| b == b'\n')
+            .map(|l| LineSum {
+                len: l.len() as u32,
+                crc: crc32fast::hash(l),
+            })
+            .collect()
+    }
+
+    fn align(sealed: &[u8], now: &[u8]) -> Vec<Gap> {
+        let mut aligner = Aligner::new(LineSums {
+            data_bytes: sealed.len() as u64,
+            data_crc32: crc32fast::hash(sealed),
+            lines: sums_of(sealed),
+        });
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for line in now.split_inclusive(|&b| b == b'\n') {
+            let sum = LineSum {
+                len: line.len() as u32,
+                crc: crc32fast::hash(line),
+            };
+            aligner.line(offset, sum, &mut out);
+            offset += line.len() as u64;
+        }
+        aligner.finish(offset, &mut out);
+        out
+    }
+
+    const TEXT: &[u8] = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n";
+
+    #[test]
+    fn a_sidecar_round_trips_and_any_damage_to_it_is_refused() {
+        let sums = LineSums {
+            data_bytes: TEXT.len() as u64,
+            data_crc32: crc32fast::hash(TEXT),
+            lines: sums_of(TEXT),
+        };
+        let bytes = sums.to_bytes();
+        assert_eq!(LineSums::from_bytes(&bytes), Ok(sums));
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            assert!(LineSums::from_bytes(&bad).is_err(), "flip at {at}");
+        }
+        assert!(LineSums::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn an_intact_file_has_no_gap() {
+        assert_eq!(align(TEXT, TEXT), []);
+    }
+
+    #[test]
+    fn a_changed_digit_is_one_line_changed_and_one_missing() {
+        let now = TEXT.to_vec();
+        let mut now = now;
+        now[13] = b'7'; // {"a":2} -> {"a":7}
+        assert_eq!(
+            align(TEXT, &now),
+            [Gap {
+                offset: 8,
+                length: 8,
+                unverified_lines: 1,
+                missing_lines: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn inserted_garbage_shifts_nothing_after_it() {
+        let mut now = TEXT[..16].to_vec();
+        now.extend_from_slice(b"garbage\n{\"a\":2}\n");
+        now.extend_from_slice(&TEXT[16..]);
+        assert_eq!(
+            align(TEXT, &now),
+            [Gap {
+                offset: 16,
+                length: 16,
+                unverified_lines: 2,
+                missing_lines: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_cut_names_the_lines_it_took() {
+        assert_eq!(
+            align(TEXT, &TEXT[..20]),
+            [Gap {
+                offset: 16,
+                length: 4,
+                unverified_lines: 1,
+                missing_lines: 2
+            }]
+        );
+        assert_eq!(
+            align(TEXT, &TEXT[..16]),
+            [Gap {
+                offset: 16,
+                length: 0,
+                unverified_lines: 0,
+                missing_lines: 2
+            }]
+        );
+    }
+
+    proptest! {
+        /// Whatever happens to the data, every line outside the gaps is a
+        /// sealed line, in order, and gaps account for every sealed line
+        /// not matched.
+        #[test]
+        fn lines_outside_gaps_are_sealed_lines(
+            lines in proptest::collection::vec("[a-c]{0,3}", 1..40),
+            at in 0usize..200,
+            garbage in proptest::collection::vec(any::<u8>(), 0..12),
+            cut in 0usize..12,
+        ) {
+            let sealed: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect();
+            let at = at % (sealed.len() + 1);
+            let mut now = sealed[..at].to_vec();
+            now.extend_from_slice(&garbage);
+            now.extend_from_slice(&sealed[(at + cut).min(sealed.len())..]);
+            let gaps = align(&sealed, &now);
+            let sealed_lines = sums_of(&sealed);
+            let mut matched = Vec::new();
+            let mut offset = 0u64;
+            for line in now.split_inclusive(|&b| b == b'\n') {
+                let inside = gaps.iter().any(|g| offset >= g.offset && offset < g.offset + g.length);
+                if !inside {
+                    matched.push(LineSum { len: line.len() as u32, crc: crc32fast::hash(line) });
+                }
+                offset += line.len() as u64;
+            }
+            // Lines outside gaps appear among the sealed lines in order.
+            let mut it = sealed_lines.iter();
+            for m in &matched {
+                prop_assert!(it.any(|s| s == m), "a line outside every gap is not sealed");
+            }
+            let missing: u64 = gaps.iter().map(|g| g.missing_lines).sum();
+            prop_assert_eq!(matched.len() as u64 + missing, sealed_lines.len() as u64);
+        }
+    }
+}
