@@ -39,6 +39,16 @@ pub(crate) fn open_for_write(path: &Path) -> io::Result<File> {
     }
 }
 
+/// Creates a new file at `path` for writing; an existing file or a link
+/// there is refused, never written through.
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// Writes `bytes` as a new file at `path`: created exclusively under a
 /// temporary name (which no link can redirect), synced, and renamed into
 /// place (a rename replaces a link, never writes through it).

@@ -49,7 +49,7 @@ pub use error::{Error, Result};
 pub use limits::Limits;
 pub use ops::migrate::{self, MigrateOptions, MigrationReport};
 pub use ops::read::{self, ReadQuery};
-pub use ops::recover::{self, RecoveryMode};
+pub use ops::recover::{self, RecoveryMode, RecoveryOptions};
 pub use ops::startup::{StartupMode, StartupReport};
 pub use plugin::PluginSource;
 pub use policy::Policy;

@@ -103,8 +103,45 @@ pub struct Receipt {
     pub records_kept: u64,
     /// Anomalies the change removed.
     pub anomalies_removed: u64,
+    /// Records no checksum vouches for any more: dropped (or kept, when
+    /// asked), with where they were. Absent when every record verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<Unverified>,
     /// Unix time of the change.
     pub at: f64,
+}
+
+/// Records of a unit inside stretches its checksums disown: they may
+/// parse, yet not be what was written.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unverified {
+    /// How many.
+    pub records: u64,
+    /// True when they were kept in the replacement (`--keep-unverified`),
+    /// false when dropped from the live history.
+    pub kept: bool,
+    /// Where they were in the unit before the change.
+    pub ranges: Vec<ByteRange>,
+    /// The file holding their exact lines, when they were dropped and not
+    /// already kept whole in quarantine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_aside: Option<PathBuf>,
+}
+
+/// A stretch of bytes in a unit.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub offset: u64,
+    /// Bytes.
+    pub length: u64,
+}
+
+impl ByteRange {
+    /// The byte after the last.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.length)
+    }
 }
 
 /// Result of a recovery.

@@ -15,6 +15,7 @@ use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk};
 use crate::manifest::SealedFile;
 use crate::sums::{Aligner, Gap, LineSum, LineSums};
 
+
 /// Bytes read per step while matching lines.
 const READ_STEP: usize = 1 << 20;
 
@@ -145,15 +146,42 @@ impl SealedCheck {
                 aligner.finish(feed.end(), &mut gaps);
             }
         }
-        chunk.anomalies.extend(gaps.into_iter().map(|g: Gap| {
-            anomaly(
-                AnomalyKind::ChecksumMismatch,
-                &self.unit,
-                g.offset,
-                g.length,
-                g.describe(),
-            )
-        }));
+        for gap in gaps {
+            // Lines changed where they were: one finding says it all.
+            let in_place = gap.sealed_offset == gap.offset && gap.missing_bytes == gap.length;
+            if in_place && gap.unverified_lines > 0 && gap.missing_lines > 0 {
+                chunk.anomalies.push(anomaly(
+                    AnomalyKind::ChecksumMismatch,
+                    &self.unit,
+                    gap.offset,
+                    gap.length,
+                    gap.describe_changed(),
+                ));
+                continue;
+            }
+            // Lines here that no sealed checksum vouches for: repair drops
+            // any record among them.
+            if gap.unverified_lines > 0 {
+                chunk.anomalies.push(anomaly(
+                    AnomalyKind::ChecksumMismatch,
+                    &self.unit,
+                    gap.offset,
+                    gap.length,
+                    gap.describe_unverified(),
+                ));
+            }
+            // Sealed lines gone: marked where the data goes on without
+            // them (their place as sealed is in the words).
+            if gap.missing_lines > 0 {
+                chunk.anomalies.push(anomaly(
+                    AnomalyKind::ManifestMismatch,
+                    &self.unit,
+                    gap.offset + gap.length,
+                    0,
+                    gap.describe_missing(),
+                ));
+            }
+        }
         if chunk.done {
             chunk.anomalies.append(&mut self.notes);
         }

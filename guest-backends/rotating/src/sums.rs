@@ -138,34 +138,51 @@ const LOOKAHEAD: usize = 4096;
 
 /// A stretch of the data that the line checksums do not vouch for: lines
 /// that match no sealed line, and sealed lines not found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Gap {
-    /// Byte offset where it starts.
+    /// Byte offset where it starts in the data as it is.
     pub offset: u64,
-    /// Bytes of unverified lines (0 when lines are only missing).
+    /// Bytes of unverified lines there (0 when lines are only missing).
     pub length: u64,
     /// Lines in it that match no sealed line.
     pub unverified_lines: u64,
     /// Sealed lines that are not in the data.
     pub missing_lines: u64,
+    /// Where the first of those was in the file as sealed.
+    pub sealed_offset: u64,
+    /// Their bytes, as sealed.
+    pub missing_bytes: u64,
 }
 
 impl Gap {
-    /// What a scan says about it.
-    pub fn describe(&self) -> String {
-        match (self.unverified_lines, self.missing_lines) {
-            (0, missing) => format!(
-                "{missing} line(s) sealed in this file are missing here (cut out or cut off)"
-            ),
-            (lines, 0) => format!(
-                "{lines} line(s) here match none of the line checksums sealed with the file \
-                 (changed or inserted since)"
-            ),
-            (lines, missing) => format!(
-                "{lines} line(s) here match none of the line checksums sealed with the file, \
-                 and {missing} sealed line(s) are missing: the sealed lines were changed"
-            ),
-        }
+    /// What a scan says about the lines here that match no sealed line.
+    pub fn describe_unverified(&self) -> String {
+        format!(
+            "{} line(s) here match none of the line checksums sealed with the file: \
+             changed or inserted since it was sealed",
+            self.unverified_lines
+        )
+    }
+
+    /// What a scan says about sealed lines changed in place.
+    pub fn describe_changed(&self) -> String {
+        format!(
+            "{} line(s) here differ from the line(s) sealed in their place (the line \
+             checksums sealed with the file do not match): changed since it was sealed",
+            self.unverified_lines
+        )
+    }
+
+    /// What a scan says about the sealed lines missing here.
+    pub fn describe_missing(&self) -> String {
+        format!(
+            "{} line(s) sealed at bytes {}..{} of the file as it was sealed are not in \
+             its data (changed, cut out or cut off); the data goes on at byte {}",
+            self.missing_lines,
+            self.sealed_offset,
+            self.sealed_offset + self.missing_bytes,
+            self.offset + self.length
+        )
     }
 }
 
@@ -173,6 +190,8 @@ impl Gap {
 pub struct Aligner {
     sealed: Vec<LineSum>,
     next: usize,
+    /// Where `sealed[next]` was in the file as sealed.
+    sealed_at: u64,
     gap: Option<Gap>,
 }
 
@@ -182,8 +201,34 @@ impl Aligner {
         Self {
             sealed: sums.lines,
             next: 0,
+            sealed_at: 0,
             gap: None,
         }
+    }
+
+    fn gap_at(&mut self, offset: u64) -> &mut Gap {
+        let sealed_at = self.sealed_at;
+        self.gap.get_or_insert(Gap {
+            offset,
+            sealed_offset: sealed_at,
+            ..Gap::default()
+        })
+    }
+
+    /// Sealed lines from `next` on, `count` of them, are missing.
+    fn skip(&mut self, offset: u64, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let bytes: u64 = self.sealed[self.next..self.next + count]
+            .iter()
+            .map(|s| u64::from(s.len))
+            .sum();
+        let gap = self.gap_at(offset);
+        gap.missing_lines += count as u64;
+        gap.missing_bytes += bytes;
+        self.next += count;
+        self.sealed_at += bytes;
     }
 
     /// Takes the next line of the data; a gap it closes goes to `out`.
@@ -191,25 +236,13 @@ impl Aligner {
         let window = &self.sealed[self.next..(self.next + LOOKAHEAD).min(self.sealed.len())];
         match window.iter().position(|s| *s == line) {
             Some(skipped) => {
-                if skipped > 0 {
-                    let gap = self.gap.get_or_insert(Gap {
-                        offset,
-                        length: 0,
-                        unverified_lines: 0,
-                        missing_lines: 0,
-                    });
-                    gap.missing_lines += skipped as u64;
-                }
+                self.skip(offset, skipped);
                 out.extend(self.gap.take());
-                self.next += skipped + 1;
+                self.next += 1;
+                self.sealed_at += u64::from(line.len);
             }
             None => {
-                let gap = self.gap.get_or_insert(Gap {
-                    offset,
-                    length: 0,
-                    unverified_lines: 0,
-                    missing_lines: 0,
-                });
+                let gap = self.gap_at(offset);
                 gap.length = offset + u64::from(line.len) - gap.offset;
                 gap.unverified_lines += 1;
             }
@@ -218,18 +251,7 @@ impl Aligner {
 
     /// The data ended at `end`: sealed lines not seen are missing.
     pub fn finish(&mut self, end: u64, out: &mut Vec<Gap>) {
-        let left = (self.sealed.len() - self.next) as u64;
-        if left > 0 {
-            self.gap
-                .get_or_insert(Gap {
-                    offset: end,
-                    length: 0,
-                    unverified_lines: 0,
-                    missing_lines: 0,
-                })
-                .missing_lines += left;
-            self.next = self.sealed.len();
-        }
+        self.skip(end, self.sealed.len() - self.next);
         out.extend(self.gap.take());
     }
 }
@@ -303,7 +325,9 @@ mod tests {
                 offset: 8,
                 length: 8,
                 unverified_lines: 1,
-                missing_lines: 1
+                missing_lines: 1,
+                sealed_offset: 8,
+                missing_bytes: 8,
             }]
         );
     }
@@ -319,7 +343,9 @@ mod tests {
                 offset: 16,
                 length: 16,
                 unverified_lines: 2,
-                missing_lines: 0
+                missing_lines: 0,
+                sealed_offset: 16,
+                missing_bytes: 0,
             }]
         );
     }
@@ -332,7 +358,9 @@ mod tests {
                 offset: 16,
                 length: 4,
                 unverified_lines: 1,
-                missing_lines: 2
+                missing_lines: 2,
+                sealed_offset: 16,
+                missing_bytes: 16,
             }]
         );
         assert_eq!(
@@ -341,7 +369,9 @@ mod tests {
                 offset: 16,
                 length: 0,
                 unverified_lines: 0,
-                missing_lines: 2
+                missing_lines: 2,
+                sealed_offset: 16,
+                missing_bytes: 16,
             }]
         );
     }
@@ -380,6 +410,10 @@ mod tests {
             }
             let missing: u64 = gaps.iter().map(|g| g.missing_lines).sum();
             prop_assert_eq!(matched.len() as u64 + missing, sealed_lines.len() as u64);
+            // Missing bytes, as sealed, are the bytes of the lines not matched.
+            let missing_bytes: u64 = gaps.iter().map(|g| g.missing_bytes).sum();
+            let matched_bytes: u64 = matched.iter().map(|m| u64::from(m.len)).sum();
+            prop_assert_eq!(missing_bytes + matched_bytes, sealed.len() as u64);
         }
     }
 }

@@ -772,23 +772,39 @@ impl Wal {
                 if Some(&id) == live_id.as_ref() {
                     continue;
                 }
+                // Located: bytes gone are marked where the segment now ends,
+                // bytes added where they begin.
                 let problem = match manifest::read(&manifest::path_for(&self.root.join(&id))) {
                     Ok(Some(m)) if m.bytes == bytes => None,
-                    Ok(Some(m)) => Some(format!(
-                        "manifest says {} bytes, the segment has {bytes}",
-                        m.bytes
+                    Ok(Some(m)) if m.bytes > bytes => Some((
+                        (bytes, 0),
+                        format!(
+                            "manifest says {} bytes, the segment has {bytes}: its last {} \
+                             bytes as sealed are missing",
+                            m.bytes,
+                            m.bytes - bytes
+                        ),
                     )),
-                    Ok(None) => Some(
+                    Ok(Some(m)) => Some((
+                        (m.bytes, bytes - m.bytes),
+                        format!(
+                            "manifest says {} bytes, the segment has {bytes}: bytes past its \
+                             sealed end",
+                            m.bytes
+                        ),
+                    )),
+                    Ok(None) => Some((
+                        (0, bytes),
                         "sealed segment has no manifest (a read-write open computes one)".into(),
-                    ),
-                    Err(reason) => Some(reason),
+                    )),
+                    Err(reason) => Some(((0, bytes), reason)),
                 };
-                if let Some(detail) = problem {
+                if let Some(((offset, length), detail)) = problem {
                     out.push(anomaly(
                         AnomalyKind::ManifestMismatch,
                         &id,
-                        0,
-                        bytes,
+                        offset,
+                        length,
                         detail,
                     ));
                 }

@@ -11,7 +11,7 @@ use super::args::StoreArgs;
 use super::output::{self, Bar};
 use crate::plugin::{self, PluginSource};
 
-use crate::{Error, Policy, RecoveryMode, Result, Retention, StartupMode, Store, now};
+use crate::{Error, Policy, RecoveryMode, RecoveryOptions, Result, Retention, StartupMode, Store, now};
 
 const HEALTHY: i32 = 0;
 const ANOMALIES: i32 = 2;
@@ -58,6 +58,10 @@ pub struct RecoverArgs {
     /// Where quarantined originals (and their receipts) go; required by quarantine mode.
     #[arg(long)]
     quarantine_dir: Option<PathBuf>,
+    /// Keep records whose checksums no longer vouch for them (reported as
+    /// unverified) instead of dropping them from the live history.
+    #[arg(long)]
+    keep_unverified: bool,
 }
 
 fn open_for_recovery(
@@ -78,7 +82,11 @@ fn open_for_recovery(
 
 pub fn recover(a: RecoverArgs) -> Result<i32> {
     let store = open_for_recovery(&a.store, a.mode, &a.quarantine_dir)?;
-    let report = store.recover(a.mode.into(), &Bar::new())?;
+    let options = RecoveryOptions {
+        mode: a.mode.into(),
+        keep_unverified: a.keep_unverified,
+    };
+    let report = store.recover_with(options, &Bar::new())?;
     if a.store.run.json {
         output::json(&report)
     } else {

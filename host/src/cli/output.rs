@@ -111,6 +111,23 @@ pub fn receipt_text(r: &Receipt) {
         line.push_str(&format!("; original kept at {}", q.display()));
     }
     outln!("{line}");
+    if let Some(u) = &r.unverified {
+        let ranges: Vec<String> = u
+            .ranges
+            .iter()
+            .map(|b| format!("{}..{}", b.offset, b.end()))
+            .collect();
+        outln!(
+            "    {} record(s) no checksum vouches for (bytes {}): {}",
+            u.records,
+            ranges.join(", "),
+            match (u.kept, &u.set_aside) {
+                (true, _) => "KEPT as asked, unverified".to_string(),
+                (false, Some(path)) => format!("dropped, their lines set aside in {}", path.display()),
+                (false, None) => "dropped (the original is kept whole above)".to_string(),
+            }
+        );
+    }
 }
 
 pub fn recovery_text(report: &RecoveryReport) {

@@ -10,6 +10,7 @@ pub mod recover;
 pub mod rewrite;
 pub mod scan;
 pub mod startup;
+mod unverified;
 
 /// Records per boundary crossing.
 pub const BATCH: u32 = 1024;

@@ -30,11 +30,42 @@ impl RecoveryMode {
     }
 }
 
+/// How a recovery goes about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryOptions {
+    /// Repair or quarantine.
+    pub mode: RecoveryMode,
+    /// Keep records whose checksums no longer vouch for them, reported as
+    /// unverified, instead of dropping them from the live history.
+    pub keep_unverified: bool,
+}
+
+impl From<RecoveryMode> for RecoveryOptions {
+    fn from(mode: RecoveryMode) -> Self {
+        Self {
+            mode,
+            keep_unverified: false,
+        }
+    }
+}
+
 impl Store {
     /// Recovers from what a scan finds. Quarantine needs the store to have
     /// been opened with a quarantine directory.
     pub fn recover(&self, mode: RecoveryMode, progress: &dyn Progress) -> Result<RecoveryReport> {
-        let result = self.recover_inner(mode, progress);
+        self.recover_with(mode.into(), progress)
+    }
+
+    /// [`Store::recover`] with every option. Records inside stretches a
+    /// backend's checksums disown are dropped from the live history (their
+    /// exact lines set aside beside the unit, or the whole original kept in
+    /// quarantine) and named in the receipt, unless `keep_unverified`.
+    pub fn recover_with(
+        &self,
+        options: RecoveryOptions,
+        progress: &dyn Progress,
+    ) -> Result<RecoveryReport> {
+        let result = self.recover_inner(options, progress);
         metrics::add(&self.metrics.recoveries, 1);
         if result.is_err() {
             metrics::add(&self.metrics.recovery_errors, 1);
@@ -42,7 +73,12 @@ impl Store {
         result
     }
 
-    fn recover_inner(&self, mode: RecoveryMode, progress: &dyn Progress) -> Result<RecoveryReport> {
+    fn recover_inner(
+        &self,
+        options: RecoveryOptions,
+        progress: &dyn Progress,
+    ) -> Result<RecoveryReport> {
+        let mode = options.mode;
         if self.config.read_only {
             return Err(Error::Usage(
                 "recovery needs a store opened read-write".into(),
@@ -91,8 +127,17 @@ impl Store {
             work.sort_by_key(|(_, (_, orphan))| !orphan);
             for (unit, (anomalies, orphan)) in work {
                 let (bytes_before, store) = sizes.get(&unit).cloned().unwrap_or_default();
+                let disowned = if orphan {
+                    Vec::new()
+                } else {
+                    super::unverified::disowned_ranges(&mut session, &unit, bytes_before)?
+                };
+                // Records about to be dropped are kept somewhere first: the
+                // whole original in quarantine, or their lines beside it.
+                let drops = !disowned.is_empty() && !options.keep_unverified;
+                let quarantine_now = mode == RecoveryMode::Quarantine || drops;
                 let quarantined_to = match &quarantine_dir {
-                    Some(dir) if mode == RecoveryMode::Quarantine => {
+                    Some(dir) if quarantine_now => {
                         let base = unit.rsplit('/').next().unwrap_or(&unit);
                         let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
                         session.quarantine(&unit, &name)?;
@@ -111,6 +156,27 @@ impl Store {
                     }
                     _ => None,
                 };
+                let aside = match (&quarantined_to, drops) {
+                    (None, true) => match self.unit_path(&unit) {
+                        Some(file) => {
+                            let mut name = file.into_os_string();
+                            name.push(format!(".unverified-{}", (now() * 1000.0) as u64));
+                            Some(PathBuf::from(name))
+                        }
+                        None => {
+                            return Err(Error::Usage(format!(
+                                "{} record stretch(es) of `{unit}` no longer match their checksums \
+                                 and this backend has no file to set them aside in: give \
+                                 --quarantine-dir DIR to keep the original, or \
+                                 --keep-unverified to keep them (reported as unverified)",
+                                disowned.len()
+                            )));
+                        }
+                    },
+                    _ => None,
+                };
+                let mut sorter =
+                    super::unverified::Sorter::new(disowned, options.keep_unverified, aside);
                 let receipt = if orphan {
                     session.drop_unit(&unit, None)?;
                     Receipt {
@@ -122,13 +188,16 @@ impl Store {
                         bytes_after: 0,
                         records_kept: 0,
                         anomalies_removed: anomalies,
+                        unverified: None,
                         at: now(),
                     }
                 } else {
                     progress.begin(&format!("repair {unit}"), bytes_before);
-                    let done =
-                        super::rewrite::rewrite_unit(&mut session, &unit, progress, |_| Ok(true))?;
+                    let done = super::rewrite::rewrite_unit(&mut session, &unit, progress, |r| {
+                        sorter.keep(r)
+                    })?;
                     progress.finish();
+                    let unverified = sorter.finish()?;
                     Receipt {
                         action: if quarantined_to.is_some() {
                             "quarantined".into()
@@ -142,6 +211,7 @@ impl Store {
                         bytes_after: done.bytes_after,
                         records_kept: done.kept,
                         anomalies_removed: anomalies,
+                        unverified,
                         at: now(),
                     }
                 };

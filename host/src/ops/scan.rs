@@ -4,6 +4,8 @@ use crate::error::Result;
 use crate::metrics;
 use crate::progress::Progress;
 use crate::report::{Finding, MAX_FINDINGS, ScanReport};
+use crate::session::Session;
+use crate::wit::Anomaly;
 use crate::store::Store;
 
 impl Store {
@@ -38,20 +40,45 @@ impl Store {
         progress.begin("scan", units.iter().map(|u| u.bytes).sum());
         for unit in &units {
             report.units += 1;
-            let mut offset = 0;
-            loop {
-                let chunk = session.validate(&unit.id, unit.bytes, offset, super::SCAN_BUDGET)?;
-                progress.advance(chunk.next_offset.saturating_sub(offset));
-                report.bytes_scanned += chunk.next_offset.saturating_sub(offset);
-                report.records += chunk.records;
-                note(&mut report, chunk.anomalies);
-                offset = chunk.next_offset;
-                if chunk.done {
-                    break;
-                }
-            }
+            validate_unit(&mut session, &unit.id, unit.bytes, |step, anomalies| {
+                progress.advance(step.bytes);
+                report.bytes_scanned += step.bytes;
+                report.records += step.records;
+                note(&mut report, anomalies);
+            })?;
         }
         progress.finish();
         Ok(report)
+    }
+}
+
+/// What one validation step covered.
+pub(crate) struct Step {
+    /// Bytes it moved on.
+    pub bytes: u64,
+    /// Valid records in them.
+    pub records: u64,
+}
+
+/// Validates one unit (of `bytes` bytes when listed) from its start, in
+/// budgeted steps, handing each step's anomalies to `each`.
+pub(crate) fn validate_unit(
+    session: &mut Session,
+    unit: &str,
+    bytes: u64,
+    mut each: impl FnMut(Step, Vec<Anomaly>),
+) -> Result<()> {
+    let mut offset = 0;
+    loop {
+        let chunk = session.validate(unit, bytes, offset, super::SCAN_BUDGET)?;
+        let step = Step {
+            bytes: chunk.next_offset.saturating_sub(offset),
+            records: chunk.records,
+        };
+        each(step, chunk.anomalies);
+        offset = chunk.next_offset;
+        if chunk.done {
+            return Ok(());
+        }
     }
 }

@@ -1,0 +1,202 @@
+//! Records no checksum vouches for. Where a backend holds a checksum and
+//! the bytes no longer match it, it reports the stretch as a
+//! `checksum-mismatch` anomaly; a record inside one may parse and still not
+//! be what was written. Repair never copies such a record into a
+//! replacement (which would seal it under a fresh checksum) unless the
+//! operator asks, and names every one it drops.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::read_batch::RecordView;
+use crate::report::{ByteRange, Unverified};
+use crate::session::Session;
+use crate::wit::AnomalyKind;
+
+/// The stretches of `unit` its checksums disown, sorted and merged: found
+/// by validating the whole unit again, so none is missed when the scan's
+/// report was full.
+pub fn disowned_ranges(session: &mut Session, unit: &str, bytes: u64) -> Result<Vec<ByteRange>> {
+    let mut ranges = Vec::new();
+    super::scan::validate_unit(session, unit, bytes, |_, anomalies| {
+        ranges.extend(
+            anomalies
+                .iter()
+                .filter(|a| a.kind == AnomalyKind::ChecksumMismatch && a.length > 0)
+                .map(|a| ByteRange {
+                    offset: a.offset,
+                    length: a.length,
+                }),
+        );
+    })?;
+    Ok(merge(ranges))
+}
+
+/// Sorts ranges and joins those that touch or overlap.
+fn merge(mut ranges: Vec<ByteRange>) -> Vec<ByteRange> {
+    ranges.sort_by_key(|r| r.offset);
+    let mut out: Vec<ByteRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.offset <= last.end() => {
+                last.length = last.end().max(r.end()) - last.offset;
+            }
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Sorts the records of one unit into verified and not, during its rewrite.
+pub struct Sorter {
+    disowned: Vec<ByteRange>,
+    keep: bool,
+    tally: Unverified,
+    /// Where dropped records go, opened at the first one.
+    aside: Option<Aside>,
+}
+
+/// A file of the exact lines of dropped records.
+struct Aside {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl Sorter {
+    /// For a unit with these disowned stretches. `keep` keeps unverified
+    /// records (reported as such); otherwise they are written to `aside`,
+    /// if given, and dropped.
+    pub fn new(disowned: Vec<ByteRange>, keep: bool, aside: Option<PathBuf>) -> Self {
+        Self {
+            disowned,
+            keep,
+            tally: Unverified {
+                records: 0,
+                kept: keep,
+                ranges: Vec::new(),
+                set_aside: None,
+            },
+            aside: aside.map(|path| Aside { path, out: None }),
+        }
+    }
+
+    /// Whether `record` goes into the replacement.
+    pub fn keep(&mut self, record: &RecordView<'_>) -> Result<bool> {
+        let start = record.offset;
+        let end = start.saturating_add(record.stored_bytes.max(1));
+        let at = self.disowned.partition_point(|r| r.end() <= start);
+        if self.disowned.get(at).is_none_or(|r| r.offset >= end) {
+            return Ok(true);
+        }
+        self.tally.records += 1;
+        let range = ByteRange {
+            offset: start,
+            length: record.stored_bytes,
+        };
+        match self.tally.ranges.last_mut() {
+            Some(last) if last.end() == range.offset => last.length += range.length,
+            _ => self.tally.ranges.push(range),
+        }
+        if self.keep {
+            return Ok(true);
+        }
+        if let Some(aside) = &mut self.aside {
+            aside.write(record.json)?;
+        }
+        Ok(false)
+    }
+
+    /// What was found, once the rewrite is done (`None` when every record
+    /// verified); the file of dropped records is synced.
+    pub fn finish(mut self) -> Result<Option<Unverified>> {
+        if let Some(aside) = self.aside.take()
+            && let Some(out) = aside.out
+        {
+            let file = out.into_inner().map_err(|e| aside_error(&aside.path, e.error()))?;
+            file.sync_all().map_err(|e| aside_error(&aside.path, &e))?;
+            self.tally.set_aside = Some(aside.path);
+        }
+        Ok((self.tally.records > 0).then_some(self.tally))
+    }
+}
+
+impl Aside {
+    fn write(&mut self, json: &str) -> Result<()> {
+        if self.out.is_none() {
+            let file = crate::grant_paths::create_new(&self.path)
+                .map_err(|e| aside_error(&self.path, &e))?;
+            self.out = Some(BufWriter::new(file));
+        }
+        let out = self.out.as_mut().expect("just opened");
+        out.write_all(json.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| aside_error(&self.path, &e))
+    }
+}
+
+fn aside_error(path: &Path, e: &std::io::Error) -> Error {
+    Error::Path {
+        path: path.to_path_buf(),
+        message: format!("cannot set aside unverified records: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(offset: u64, length: u64) -> ByteRange {
+        ByteRange { offset, length }
+    }
+
+    #[test]
+    fn ranges_merge_when_they_touch() {
+        assert_eq!(
+            merge(vec![r(50, 10), r(0, 10), r(10, 5), r(55, 20), r(100, 1)]),
+            [r(0, 15), r(50, 25), r(100, 1)]
+        );
+    }
+
+    fn view(offset: u64, stored_bytes: u64) -> RecordView<'static> {
+        RecordView {
+            kind: "event",
+            store: "s",
+            timestamp: 1.0,
+            json: "{\"kind\":\"event\",\"timestamp\":1}",
+            unit: "u",
+            offset,
+            stored_bytes,
+        }
+    }
+
+    #[test]
+    fn a_record_touching_a_disowned_byte_is_unverified() {
+        let dir = tempfile::tempdir().unwrap();
+        let aside = dir.path().join("aside");
+        let mut sorter = Sorter::new(vec![r(100, 10), r(300, 1)], false, Some(aside.clone()));
+        let kept: Vec<bool> = [(0, 100), (100, 5), (105, 20), (125, 175), (300, 32)]
+            .into_iter()
+            .map(|(o, n)| sorter.keep(&view(o, n)).unwrap())
+            .collect();
+        assert_eq!(kept, [true, false, false, true, false]);
+        let tally = sorter.finish().unwrap().unwrap();
+        assert_eq!((tally.records, tally.kept), (3, false));
+        assert_eq!(tally.ranges, [r(100, 25), r(300, 32)]);
+        assert_eq!(tally.set_aside.as_deref(), Some(aside.as_path()));
+        let text = std::fs::read_to_string(&aside).unwrap();
+        assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn kept_on_request_and_said_so() {
+        let mut sorter = Sorter::new(vec![r(0, 1)], true, None);
+        assert!(sorter.keep(&view(0, 40)).unwrap());
+        let tally = sorter.finish().unwrap().unwrap();
+        assert_eq!((tally.records, tally.kept), (1, true));
+        let mut clean = Sorter::new(vec![], false, None);
+        assert!(clean.keep(&view(0, 40)).unwrap());
+        assert!(clean.finish().unwrap().is_none());
+    }
+}
