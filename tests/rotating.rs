@@ -579,13 +579,16 @@ fn damaged_store(dir: &Path) -> (Vec<(String, String, u64, u64, Option<u64>)>, V
             cut.len() as u64 + 1,
             Some(5),
         ),
+        // The line checksums sealed with the file: lines 2 to 5 match none,
+        // and three sealed records are missing where line 6 goes on.
         (
-            "MANIFEST_MISMATCH".into(),
-            unit,
-            0,
-            bytes.len() as u64,
+            "CHECKSUM_MISMATCH".into(),
+            unit.clone(),
+            at(2),
+            at(6) - at(2),
             None,
         ),
+        ("MANIFEST_MISMATCH".into(), unit, at(6), 0, None),
     ];
     // Live file: a torn tail after its two records.
     let live_size = std::fs::metadata(&live).unwrap().len();
@@ -661,7 +664,8 @@ fn a_flipped_byte_in_a_clean_sealed_file_is_still_found() {
     rot_expect(dir.path(), 0, "scan", &[], "");
     let original = std::fs::read(&path).unwrap();
 
-    // Same length, still valid JSON, still a record: only the checksum knows.
+    // Same length, still valid JSON, still a record: the line checksums
+    // sealed beside the file know, and say which line.
     let mut flipped = original.clone();
     let at = flipped.windows(5).position(|w| w == b"xxx\",").unwrap();
     flipped[at] = b'y';
@@ -673,7 +677,7 @@ fn a_flipped_byte_in_a_clean_sealed_file_is_still_found() {
             "CHECKSUM_MISMATCH".into(),
             "events/events-0002.ndjson".into(),
             0,
-            original.len() as u64,
+            lines[3].len() as u64 + 1,
             None
         )]
     );
@@ -699,15 +703,107 @@ fn a_flipped_byte_in_a_clean_sealed_file_is_still_found() {
         found.iter().all(|a| a.1 == "events/events-0002.ndjson"),
         "{found:?}"
     );
+}
 
-    // Repair: the file is trusted again and the next scan is clean.
-    std::fs::write(&path, &flipped).unwrap();
-    rot_expect(dir.path(), 0, "recover", &["--mode", "repair"], "");
-    rot_expect(dir.path(), 0, "scan", &[], "");
-    assert_eq!(std::fs::read(&path).unwrap(), flipped);
-    assert_entry_true(
-        &path,
-        &sealed_entries(dir.path(), "events")["events-0002.ndjson"],
+/// The issue's case: 1,000 records, 400 a file, one digit changed in the
+/// first sealed file. Scan finds it, repair drops that record (and sets its
+/// line aside), the store is healthy again, and the altered record is not
+/// read back. With `--keep-unverified` it is kept, and the report says so.
+#[test]
+fn an_altered_record_is_never_laundered_by_repair() {
+    for keep in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<String> = (0..1000)
+            .map(|i| line("event", i, 1_700_000_000.0 + i as f64, 8))
+            .collect();
+        append(dir.path(), &lines, &["max-records=400"]);
+        rot_expect(dir.path(), 0, "checkpoint", &[], "");
+        let path = dir
+            .path()
+            .join(DATA)
+            .join("events")
+            .join("events-0001.ndjson");
+        let original = std::fs::read(&path).unwrap();
+        // Record 123's "n":123 becomes "n":723: valid JSON, a valid record.
+        let at = original
+            .windows(8)
+            .position(|w| w == b"\"n\":123,")
+            .unwrap();
+        let mut altered = original.clone();
+        altered[at + 4] = b'7';
+        std::fs::write(&path, &altered).unwrap();
+        let offset = line_offset(&original, 124);
+        let length = lines[123].len() as u64 + 1;
+
+        let report = json(&rot_expect(dir.path(), 2, "scan", &["--json"], ""));
+        assert_eq!(
+            anomalies(&report),
+            [(
+                "CHECKSUM_MISMATCH".to_string(),
+                "events/events-0001.ndjson".to_string(),
+                offset,
+                length,
+                None
+            )]
+        );
+
+        let mut args = vec!["--mode", "repair", "--json"];
+        if keep {
+            args.push("--keep-unverified");
+        }
+        let report = json(&rot_expect(dir.path(), 0, "recover", &args, ""));
+        let receipt = &report["receipts"][0];
+        assert_eq!(receipt["unit"], "events/events-0001.ndjson", "{report}");
+        let unverified = &receipt["unverified"];
+        assert_eq!(unverified["records"], 1, "{report}");
+        assert_eq!(unverified["kept"], keep, "{report}");
+        assert_eq!(
+            unverified["ranges"],
+            serde_json::json!([{ "offset": offset, "length": length }])
+        );
+        rot_expect(dir.path(), 0, "scan", &[], "");
+        let read = read_lines(dir.path(), &[]);
+        let altered_line = lines[123].replace("\"n\":123,", "\"n\":723,");
+        if keep {
+            assert_eq!(read.len(), 1000);
+            assert!(read.contains(&altered_line));
+            assert!(unverified.get("set_aside").is_none());
+        } else {
+            // Every record read back is one that was written; only the altered one is gone.
+            let mut expected = lines.clone();
+            expected.remove(123);
+            assert_eq!(read, expected);
+            let aside = unverified["set_aside"].as_str().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(aside).unwrap(),
+                format!("{altered_line}\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn repair_output_names_the_dropped_records_for_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..10)
+        .map(|i| line("event", i, 1_700_000_000.0 + i as f64, 8))
+        .collect();
+    append(dir.path(), &lines, &["max-records=5"]);
+    let path = dir
+        .path()
+        .join(DATA)
+        .join("events")
+        .join("events-0001.ndjson");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("\"n\":2,", "\"n\":9,", 1)).unwrap();
+    let out = stdout(&rot_expect(dir.path(), 0, "recover", &[], ""));
+    let from = line_offset(text.as_bytes(), 3);
+    let to = line_offset(text.as_bytes(), 4);
+    assert!(
+        out.contains(&format!(
+            "1 record(s) no checksum vouches for (bytes {from}..{to}): dropped, their lines set aside in"
+        )),
+        "{out}"
     );
 }
 
