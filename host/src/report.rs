@@ -65,6 +65,8 @@ pub const MAX_FINDINGS: usize = 10_000;
 /// Result of a scan.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ScanReport {
+    /// What the backend's checksums protect (its own words).
+    pub integrity: String,
     /// Units looked at.
     pub units: usize,
     /// Bytes validated.

@@ -41,6 +41,7 @@ impl Guest for Memory {
             description: "records held in the plugin's memory; gone when the plugin instance is"
                 .into(),
             path_is_file: false,
+            integrity: "none needed: records live in the plugin's memory only".into(),
             persistent: false,
         }
     }

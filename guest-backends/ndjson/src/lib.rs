@@ -70,6 +70,9 @@ impl Guest for Ndjson {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "one JSON object per line in a single file (Papyra's JSON format)".into(),
             path_is_file: true,
+            integrity: "none: Papyra's NDJSON has no checksums, so a changed record that still \
+                        parses cannot be told from the original (rotating or segmented can)"
+                .into(),
             persistent: true,
         }
     }

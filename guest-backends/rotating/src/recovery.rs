@@ -385,6 +385,35 @@ mod tests {
     }
 
     #[test]
+    fn files_outside_the_manifest_are_vouched_for_only_by_their_own_line_checksums() {
+        let three = REC.repeat(3);
+        let (root, found) = setup(&[(1, REC), (2, &three), (3, &three), (4, REC)], &[], 1);
+        let dir = root.path().join("events");
+        let path = |seq| dir.join(naming::file_name("events", seq));
+        // 1: checksums match; 2: changed since its checksums were sealed;
+        // 3: none at all; 4: the live file.
+        for seq in [1, 2] {
+            FileStats::of_file(&path(seq), "f").unwrap().sums().save(&path(seq)).unwrap();
+        }
+        fs::write(path(2), three.replacen("\"timestamp\":1", "\"timestamp\":7", 1)).unwrap();
+        let mut report = Vec::new();
+        let cat = open_category(found, &ReceiptFacts::default(), 5.0, &mut report).unwrap();
+        assert_eq!(cat.live.as_ref().map(|l| l.sequence), Some(4));
+        let entry = |seq| cat.manifest.entry(seq).unwrap().clone();
+        assert!(entry(1).verified && entry(1).clean && entry(1).line_sums);
+        // The changed file keeps what was sealed, so a scan finds the change.
+        let sealed = crate::sums::LineSums::load(&path(2), "f").unwrap().unwrap().unwrap();
+        assert_eq!((entry(2).crc32, entry(2).clean), (sealed.data_crc32, false));
+        assert!(entry(2).verified);
+        // Nothing vouches for the third: unverified until recovered.
+        assert!(!entry(3).verified && !entry(3).line_sums);
+        let details: Vec<&str> = report.iter().map(|a| a.detail.as_str()).collect();
+        assert!(details[0].contains("vouch for every byte"), "{details:?}");
+        assert!(details[1].contains("differs from the line checksums"), "{details:?}");
+        assert!(details[2].contains("unverified"), "{details:?}");
+    }
+
+    #[test]
     fn purges_a_crash_interrupted_are_finished() {
         let (root, found) = setup(&[(1, REC), (2, REC), (3, REC)], &[1, 2], 3);
         let facts = ReceiptFacts::of(&[

@@ -364,6 +364,81 @@ fn text_len_of_line(path: &Path, index: usize) -> u64 {
 }
 
 #[test]
+fn damaged_line_checksums_are_reported_and_never_cost_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &[("max-records", "4")]);
+    store.append(events(0..10), SyncLevel::Written).unwrap();
+    let sums = dir.path().join("events/events-0001.ndjson.sums");
+    let mut bytes = fs::read(&sums).unwrap();
+    bytes[30] ^= 4;
+    fs::write(&sums, &bytes).unwrap();
+    let chunk = store
+        .validate("events/events-0001.ndjson".into(), 0, 1 << 20)
+        .unwrap();
+    // The data still matches its manifest checksum: nothing in it is disowned.
+    assert_eq!(chunk.records, 4);
+    assert_eq!(chunk.anomalies.len(), 1);
+    assert_eq!(chunk.anomalies[0].kind, AnomalyKind::ManifestMismatch);
+    assert_eq!(chunk.anomalies[0].length, 0);
+    assert!(chunk.anomalies[0].detail.contains("fails its own checksum"));
+
+    // Gone as well as damaged, and the data changed: the whole file is unverified.
+    fs::remove_file(&sums).unwrap();
+    let path = dir.path().join("events/events-0001.ndjson");
+    let text = fs::read_to_string(&path).unwrap().replacen("1}", "3}", 1);
+    fs::write(&path, text).unwrap();
+    let chunk = store
+        .validate("events/events-0001.ndjson".into(), 0, 1 << 20)
+        .unwrap();
+    let size = fs::metadata(&path).unwrap().len();
+    assert_eq!(
+        chunk
+            .anomalies
+            .iter()
+            .map(|a| (a.kind, a.offset, a.length))
+            .collect::<Vec<_>>(),
+        [(AnomalyKind::ChecksumMismatch, 0, size)]
+    );
+}
+
+#[test]
+fn a_rewrite_cut_short_before_its_manifest_is_told_apart_from_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &[("max-records", "4")]);
+    store.append(events(0..10), SyncLevel::Written).unwrap();
+    // As if a rewrite kept records 0 and 2, wrote their checksums, and
+    // stopped before the manifest.
+    let path = dir.path().join("events/events-0001.ndjson");
+    let text = fs::read_to_string(&path).unwrap();
+    let kept: String = text
+        .split_inclusive('\n')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, l)| l)
+        .collect();
+    fs::write(&path, &kept).unwrap();
+    crate::stats::FileStats::of_file(&path, "f")
+        .unwrap()
+        .sums()
+        .save(&path)
+        .unwrap();
+    let chunk = store
+        .validate("events/events-0001.ndjson".into(), 0, 1 << 20)
+        .unwrap();
+    assert_eq!(chunk.records, 2);
+    assert_eq!(
+        chunk
+            .anomalies
+            .iter()
+            .map(|a| (a.kind, a.length))
+            .collect::<Vec<_>>(),
+        [(AnomalyKind::ManifestMismatch, 0)],
+        "{:?}",
+        chunk.anomalies
+    );
+}
+
+#[test]
 fn healthy_sealed_files_are_trusted_and_changed_ones_are_caught() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), &[("max-records", "4")]);

@@ -85,6 +85,9 @@ impl Guest for Segmented {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "per-store, time-bucketed WAL segments of CRC32 frames with manifests; codecs json-crc32 and compact".into(),
             path_is_file: false,
+            integrity: "a CRC-32 on every frame (each record, or each compact block) and on \
+                        every sealed segment: a changed record never reads back"
+                .into(),
             persistent: true,
         }
     }

@@ -95,6 +95,7 @@ pub fn scan_text(report: &ScanReport) {
         report.bytes_scanned,
         report.records
     );
+    outln!("checksums: {}", report.integrity);
 }
 
 pub fn receipt_text(r: &Receipt) {

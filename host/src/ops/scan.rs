@@ -23,7 +23,14 @@ impl Store {
 
     fn scan_inner(&self, progress: &dyn Progress) -> Result<ScanReport> {
         let mut session = self.session();
-        let mut report = ScanReport::default();
+        let mut report = ScanReport {
+            // The plugin's words: escaped, and a line long at most.
+            integrity: crate::text::clean(&self.info.integrity)
+                .chars()
+                .take(400)
+                .collect(),
+            ..ScanReport::default()
+        };
         let note = |report: &mut ScanReport, found: Vec<crate::wit::Anomaly>| {
             report.anomaly_count += found.len() as u64;
             for a in found {

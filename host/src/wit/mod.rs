@@ -16,6 +16,7 @@ macro_rules! per_record_conversions {
                 description: i.description,
                 path_is_file: i.path_is_file,
                 persistent: i.persistent,
+                integrity: "not stated (a plugin of an earlier WIT version)".into(),
             }
         }
 

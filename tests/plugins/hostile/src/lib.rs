@@ -208,6 +208,7 @@ impl Guest for Hostile {
             description: "a test backend that attacks its host when asked to".into(),
             path_is_file: false,
             persistent: true,
+            integrity: "none: it lies when asked to".into(),
         }
     }
 }
