@@ -119,10 +119,11 @@ pub fn open_category(
     // Removals a crash interrupted: the receipt was stored first.
     for &seq in facts.purged.get(&name).into_iter().flatten() {
         let had_file = files.remove(&seq).is_some();
+        let path = found.dir.join(naming::file_name(&name, seq));
         if had_file {
-            fs::remove_file(found.dir.join(naming::file_name(&name, seq)))
-                .ctx("remove", &unit(seq))?;
+            fs::remove_file(&path).ctx("remove", &unit(seq))?;
         }
+        LineSums::remove(&path, &unit(seq))?;
         if manifest.remove(seq).is_some() || had_file {
             changed = true;
             note(
@@ -136,6 +137,7 @@ pub fn open_category(
     }
 
     let live = live.filter(|seq| files.contains_key(seq));
+    remove_stray_sums(&found, &files, report)?;
 
     // Files nobody recorded are taken in, vouched for only by the line
     // checksums sealed beside them: never by checksums computed now.
@@ -208,6 +210,45 @@ pub fn open_category(
         category.save_manifest()?;
     }
     Ok(category)
+}
+
+/// Removes line checksums whose data file is gone (a removal interrupted
+/// between the two): they describe nothing, and a number is never reused.
+fn remove_stray_sums(
+    found: &CategoryDir,
+    files: &BTreeMap<u64, u64>,
+    report: &mut Vec<Anomaly>,
+) -> Result<(), PluginError> {
+    let entries = fs::read_dir(&found.dir).ctx("list", &found.name)?;
+    let mut removed = false;
+    for entry in entries {
+        let entry = entry.ctx("list", &found.name)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(data) = name.strip_suffix(crate::sums::SUFFIX) else {
+            continue;
+        };
+        let Some(seq) = naming::parse_file_name(&found.name, data) else {
+            continue;
+        };
+        if files.contains_key(&seq) {
+            continue;
+        }
+        let unit = format!("{}/{name}", found.name);
+        let size = entry.metadata().map_or(0, |m| m.len());
+        fs::remove_file(entry.path()).ctx("remove", &unit)?;
+        removed = true;
+        note(
+            report,
+            AnomalyKind::OrphanedUnit,
+            unit,
+            (0, size),
+            "line checksums of a file that is gone (a removal cut short): removed".into(),
+        );
+    }
+    if removed {
+        sync_dir(&found.dir)?;
+    }
+    Ok(())
 }
 
 /// The manifest entry of a file found outside the manifest, and how its
@@ -411,6 +452,19 @@ mod tests {
         assert!(details[0].contains("vouch for every byte"), "{details:?}");
         assert!(details[1].contains("differs from the line checksums"), "{details:?}");
         assert!(details[2].contains("unverified"), "{details:?}");
+    }
+
+    #[test]
+    fn line_checksums_left_without_their_file_are_removed() {
+        let (root, _) = setup(&[(1, REC)], &[], 1);
+        let stray = root.path().join("events/events-0009.ndjson.sums");
+        fs::write(&stray, b"anything").unwrap();
+        let found = CategoryDir::read(root.path(), "events").unwrap();
+        let mut report = Vec::new();
+        open_category(found, &ReceiptFacts::default(), 5.0, &mut report).unwrap();
+        assert!(!stray.exists());
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0].unit, "events/events-0009.ndjson.sums");
     }
 
     #[test]
