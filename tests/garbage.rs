@@ -185,7 +185,10 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) -> u64 {
             assert_eq!(all.len() as u64, count);
             all.into_iter()
                 .map(|r| {
-                    assert_eq!(r.envelope.json, record(record_id(&r.envelope.json).unwrap()).json);
+                    assert_eq!(
+                        r.envelope.json,
+                        record(record_id(&r.envelope.json).unwrap()).json
+                    );
                     let place = Place {
                         unit: r.unit,
                         offset: r.offset,

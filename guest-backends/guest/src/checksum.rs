@@ -153,7 +153,10 @@ mod tests {
     fn line_crcs_cover_every_line_whatever_the_cuts() {
         let mut text = Vec::new();
         for i in 0..2000u32 {
-            text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, (i as usize * 37) % 300));
+            text.extend(std::iter::repeat_n(
+                b'a' + (i % 26) as u8,
+                (i as usize * 37) % 300,
+            ));
             text.push(b'\n');
         }
         text.extend_from_slice(b"tail");

@@ -202,7 +202,7 @@ impl Category {
             };
             // Before the manifest: a crash in between leaves the file live,
             // and a live file's leftover checksums are never read.
-            stats.sums().save(&path)?;
+            stats.save_sums(&path)?;
             self.manifest.add(SealedFile::new(
                 naming::file_name(&self.name, live.sequence),
                 live.sequence,

@@ -55,10 +55,11 @@ impl Guest for Rotating {
                           files listed in a checksummed manifest (Papyra's rotating layout)"
                 .into(),
             path_is_file: false,
-            integrity: "line checksums for every sealed file (sealed at rotation and at checkpoint): \
+            integrity:
+                "line checksums for every sealed file (sealed at rotation and at checkpoint): \
                         a changed, inserted or missing line is found to the byte; the live \
                         file is covered once it is sealed"
-                .into(),
+                    .into(),
             persistent: true,
         }
     }

@@ -151,7 +151,10 @@ pub fn open_category(
             AnomalyKind::OrphanedUnit,
             unit(seq),
             (0, entry.bytes),
-            format!("not in the manifest: sealed again ({} records); {how}", entry.records),
+            format!(
+                "not in the manifest: sealed again ({} records); {how}",
+                entry.records
+            ),
         );
         manifest.add(entry);
         changed = true;
@@ -165,7 +168,7 @@ pub fn open_category(
         if linefile::ends_mid_line(&mut File::open(&path).ctx("open", &label)?, &label)? {
             let stats = FileStats::of_file(&path, &unit(seq))?;
             // A live file had no checksums yet: these cover it from now on.
-            stats.sums().save(&path)?;
+            stats.save_sums(&path)?;
             let torn = stats.torn_tail.unwrap_or((stats.bytes, 0));
             note(
                 report,
@@ -364,7 +367,7 @@ mod tests {
             fs::write(&path, text).unwrap();
             if sealed.contains(&seq) {
                 let stats = FileStats::of_file(&path, "f").unwrap();
-                stats.sums().save(&path).unwrap();
+                stats.save_sums(&path).unwrap();
                 m.add(SealedFile::new(
                     naming::file_name("events", seq),
                     seq,
@@ -434,23 +437,36 @@ mod tests {
         // 1: checksums match; 2: changed since its checksums were sealed;
         // 3: none at all; 4: the live file.
         for seq in [1, 2] {
-            FileStats::of_file(&path(seq), "f").unwrap().sums().save(&path(seq)).unwrap();
+            FileStats::of_file(&path(seq), "f")
+                .unwrap()
+                .save_sums(&path(seq))
+                .unwrap();
         }
-        fs::write(path(2), three.replacen("\"timestamp\":1", "\"timestamp\":7", 1)).unwrap();
+        fs::write(
+            path(2),
+            three.replacen("\"timestamp\":1", "\"timestamp\":7", 1),
+        )
+        .unwrap();
         let mut report = Vec::new();
         let cat = open_category(found, &ReceiptFacts::default(), 5.0, &mut report).unwrap();
         assert_eq!(cat.live.as_ref().map(|l| l.sequence), Some(4));
         let entry = |seq| cat.manifest.entry(seq).unwrap().clone();
         assert!(entry(1).verified && entry(1).clean && entry(1).line_sums);
         // The changed file keeps what was sealed, so a scan finds the change.
-        let sealed = crate::sums::LineSums::load(&path(2), "f").unwrap().unwrap().unwrap();
+        let sealed = crate::sums::LineSums::load(&path(2), "f")
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!((entry(2).crc32, entry(2).clean), (sealed.data_crc32, false));
         assert!(entry(2).verified);
         // Nothing vouches for the third: unverified until recovered.
         assert!(!entry(3).verified && !entry(3).line_sums);
         let details: Vec<&str> = report.iter().map(|a| a.detail.as_str()).collect();
         assert!(details[0].contains("vouch for every byte"), "{details:?}");
-        assert!(details[1].contains("differs from the line checksums"), "{details:?}");
+        assert!(
+            details[1].contains("differs from the line checksums"),
+            "{details:?}"
+        );
         assert!(details[2].contains("unverified"), "{details:?}");
     }
 

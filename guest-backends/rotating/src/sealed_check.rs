@@ -15,7 +15,6 @@ use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk};
 use crate::manifest::SealedFile;
 use crate::sums::{Aligner, Gap, LineSum, LineSums};
 
-
 /// Bytes read per step while matching lines.
 const READ_STEP: usize = 1 << 20;
 
@@ -35,7 +34,7 @@ pub enum Start {
     /// Every byte is what was sealed and every line a record: nothing to read.
     Intact,
     /// Lines must be read.
-    Check(SealedCheck),
+    Check(Box<SealedCheck>),
 }
 
 fn anomaly(kind: AnomalyKind, unit: &str, offset: u64, length: u64, detail: String) -> Anomaly {
@@ -76,7 +75,7 @@ pub fn start(
             "taken in without any checksum that vouches for its bytes: its records are unverified"
                 .into(),
         ));
-        return Ok(Start::Check(check));
+        return Ok(Start::Check(Box::new(check)));
     }
     let sums = if entry.line_sums {
         LineSums::load(path, unit)?
@@ -130,7 +129,7 @@ pub fn start(
             }
         }
     }
-    Ok(Start::Check(check))
+    Ok(Start::Check(Box::new(check)))
 }
 
 impl SealedCheck {

@@ -10,7 +10,9 @@ use quire_guest::linefile::{SCAN_CHUNK, open_lines};
 use quire_guest::record::{self, Verdict};
 use quire_guest::types::PluginError;
 
-use crate::sums::{LineSum, LineSums};
+use crate::sums::LineSum;
+#[cfg(test)]
+use crate::sums::LineSums;
 
 /// Contents of one file.
 #[derive(Clone, Default)]
@@ -132,7 +134,14 @@ impl FileStats {
         }
     }
 
+    /// Writes the line checksums of a file with these contents beside
+    /// `data`, its path.
+    pub fn save_sums(&self, data: &Path) -> Result<(), PluginError> {
+        crate::sums::save(data, self.bytes, self.crc32(), &self.lines)
+    }
+
     /// The sidecar of a file with these contents.
+    #[cfg(test)]
     pub fn sums(&self) -> LineSums {
         LineSums {
             data_bytes: self.bytes,

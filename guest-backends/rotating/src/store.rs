@@ -67,7 +67,7 @@ pub struct RotatingStore {
     manifests: RefCell<BTreeMap<String, Loaded>>,
     /// The sealed file being validated, while its bytes are compared with
     /// what was sealed.
-    check: RefCell<Option<SealedCheck>>,
+    check: RefCell<Option<Box<SealedCheck>>>,
 }
 
 fn read_only_error() -> PluginError {

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::AtomicFile;
-use quire_guest::checksum::crc32;
+use quire_guest::checksum::{Crc32, crc32};
 use quire_guest::types::PluginError;
 
 const MAGIC: &[u8; 8] = b"QLSUMS01";
@@ -49,20 +49,61 @@ pub fn path_for(data: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Bytes encoded per write: the sidecar of a 64 MiB file is a few MiB,
+/// never held whole.
+const ENCODE_STEP: usize = 64 << 10;
+
+/// Encodes a sidecar a piece at a time, its own checksum last.
+fn encode(
+    data_bytes: u64,
+    data_crc32: u32,
+    lines: &[LineSum],
+    mut put: impl FnMut(&[u8]) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
+    let mut crc = Crc32::new();
+    let mut piece = Vec::with_capacity(ENCODE_STEP + 8);
+    piece.extend_from_slice(MAGIC);
+    piece.extend_from_slice(&data_bytes.to_le_bytes());
+    piece.extend_from_slice(&data_crc32.to_le_bytes());
+    piece.extend_from_slice(&(lines.len() as u64).to_le_bytes());
+    for line in lines {
+        piece.extend_from_slice(&line.len.to_le_bytes());
+        piece.extend_from_slice(&line.crc.to_le_bytes());
+        if piece.len() >= ENCODE_STEP {
+            crc.update(&piece);
+            put(&piece)?;
+            piece.clear();
+        }
+    }
+    crc.update(&piece);
+    piece.extend_from_slice(&crc.value().to_le_bytes());
+    put(&piece)
+}
+
+/// Writes the sidecar of `data` (`data_bytes` bytes, CRC-32 `data_crc32`,
+/// these lines) atomically: synced, renamed, directory synced.
+pub fn save(
+    data: &Path,
+    data_bytes: u64,
+    data_crc32: u32,
+    lines: &[LineSum],
+) -> Result<(), PluginError> {
+    let mut file = AtomicFile::create(&path_for(data))?;
+    encode(data_bytes, data_crc32, lines, |piece| file.write(piece))?;
+    file.commit()?;
+    Ok(())
+}
+
 impl LineSums {
     /// Encodes the sidecar.
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.lines.len() * 8 + 4);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.data_bytes.to_le_bytes());
-        out.extend_from_slice(&self.data_crc32.to_le_bytes());
-        out.extend_from_slice(&(self.lines.len() as u64).to_le_bytes());
-        for line in &self.lines {
-            out.extend_from_slice(&line.len.to_le_bytes());
-            out.extend_from_slice(&line.crc.to_le_bytes());
-        }
-        let crc = crc32(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        let mut out = Vec::new();
+        encode(self.data_bytes, self.data_crc32, &self.lines, |piece| {
+            out.extend_from_slice(piece);
+            Ok(())
+        })
+        .expect("a vector takes every piece");
         out
     }
 
@@ -100,11 +141,9 @@ impl LineSums {
     }
 
     /// Writes the sidecar of `data` atomically (synced, renamed, directory synced).
+    #[cfg(test)]
     pub fn save(&self, data: &Path) -> Result<(), PluginError> {
-        let mut file = AtomicFile::create(&path_for(data))?;
-        file.write(&self.to_bytes())?;
-        file.commit()?;
-        Ok(())
+        save(data, self.data_bytes, self.data_crc32, &self.lines)
     }
 
     /// Reads the sidecar of `data`: `Ok(None)` when there is none, the
@@ -113,7 +152,11 @@ impl LineSums {
         match fs::read(path_for(data)) {
             Ok(bytes) => Ok(Some(Self::from_bytes(&bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(quire_guest::errors::io("read", &format!("{label}{SUFFIX}"), e)),
+            Err(e) => Err(quire_guest::errors::io(
+                "read",
+                &format!("{label}{SUFFIX}"),
+                e,
+            )),
         }
     }
 

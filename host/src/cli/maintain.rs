@@ -11,7 +11,9 @@ use super::args::StoreArgs;
 use super::output::{self, Bar};
 use crate::plugin::{self, PluginSource};
 
-use crate::{Error, Policy, RecoveryMode, RecoveryOptions, Result, Retention, StartupMode, Store, now};
+use crate::{
+    Error, Policy, RecoveryMode, RecoveryOptions, Result, Retention, StartupMode, Store, now,
+};
 
 const HEALTHY: i32 = 0;
 const ANOMALIES: i32 = 2;

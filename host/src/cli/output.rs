@@ -124,7 +124,8 @@ pub fn receipt_text(r: &Receipt) {
             ranges.join(", "),
             match (u.kept, &u.set_aside) {
                 (true, _) => "KEPT as asked, unverified".to_string(),
-                (false, Some(path)) => format!("dropped, their lines set aside in {}", path.display()),
+                (false, Some(path)) =>
+                    format!("dropped, their lines set aside in {}", path.display()),
                 (false, None) => "dropped (the original is kept whole above)".to_string(),
             }
         );

@@ -5,8 +5,8 @@ use crate::metrics;
 use crate::progress::Progress;
 use crate::report::{Finding, MAX_FINDINGS, ScanReport};
 use crate::session::Session;
-use crate::wit::Anomaly;
 use crate::store::Store;
+use crate::wit::Anomaly;
 
 impl Store {
     /// Validates the layout and every unit; reports each anomaly located to

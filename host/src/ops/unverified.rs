@@ -114,7 +114,9 @@ impl Sorter {
         if let Some(aside) = self.aside.take()
             && let Some(out) = aside.out
         {
-            let file = out.into_inner().map_err(|e| aside_error(&aside.path, e.error()))?;
+            let file = out
+                .into_inner()
+                .map_err(|e| aside_error(&aside.path, e.error()))?;
             file.sync_all().map_err(|e| aside_error(&aside.path, &e))?;
             self.tally.set_aside = Some(aside.path);
         }
