@@ -778,6 +778,11 @@ fn an_altered_record_is_never_laundered_by_repair() {
                 std::fs::read_to_string(aside).unwrap(),
                 format!("{altered_line}\n")
             );
+            // With the receipt that explains it beside it.
+            let kept: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(format!("{aside}.receipt.json")).unwrap())
+                    .unwrap();
+            assert_eq!(kept["unverified"], *unverified);
         }
     }
 }

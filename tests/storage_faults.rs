@@ -60,6 +60,19 @@ fn ids(store: &Store) -> Vec<u64> {
     read_ids(store).into_iter().map(Option::unwrap).collect()
 }
 
+/// Opens a store just dropped. Another test of this binary may be forking
+/// (to mount a tmpfs) at that moment: a forked child shares the lock's open
+/// file until it execs, so a `Locked` clears within moments.
+fn reopen(config: StoreConfig) -> Store {
+    for _ in 0..100 {
+        match Store::open(config.clone()) {
+            Err(Error::Locked { .. }) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the store stayed locked after it was dropped")
+}
+
 /// The store holds exactly `acknowledged`, scans clean, takes one more
 /// batch, and says the same after a reopen without faults.
 fn holds_exactly(
@@ -84,7 +97,7 @@ fn holds_exactly(
         .unwrap_or_else(|e| panic!("{what}: append after the fault: {e}"));
     acknowledged.extend(more);
     drop(store);
-    let reopened = Store::open(config(backend, path, options)).unwrap();
+    let reopened = reopen(config(backend, path, options));
     assert_eq!(ids(&reopened), *acknowledged, "{what}: after reopening");
     let scan = reopened.scan(&Silent).unwrap();
     assert!(scan.healthy(), "{what}: scan after reopening: {scan:?}");

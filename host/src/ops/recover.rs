@@ -218,6 +218,14 @@ impl Store {
                 if let Some(path) = &receipt.quarantined_to {
                     write_receipt(path, &receipt)?;
                 }
+                // Lines set aside are kept with the receipt that explains them.
+                if let Some(path) = receipt
+                    .unverified
+                    .as_ref()
+                    .and_then(|u| u.set_aside.as_ref())
+                {
+                    write_receipt(path, &receipt)?;
+                }
                 receipts.push(receipt);
             }
         }
