@@ -59,6 +59,14 @@ fn scan_finds_each_anomaly_at_its_line_and_offset_and_exits_2() {
         .collect();
     assert_eq!(found, want);
     assert_eq!(report["records"], expected_damage()["valid_records"]);
+    // Said plainly: this format has no checksums to catch a changed record.
+    assert!(
+        report["integrity"]
+            .as_str()
+            .unwrap()
+            .starts_with("none: Papyra's NDJSON has no checksums"),
+        "{report}"
+    );
     assert!(
         report["anomalies"][0]["file"]
             .as_str()
@@ -69,6 +77,11 @@ fn scan_finds_each_anomaly_at_its_line_and_offset_and_exits_2() {
     let text = quire_run(dir.path(), &["scan", "--path", "events.ndjson"], "");
     assert!(
         stdout(&text).contains("events.ndjson:21 (byte 7634"),
+        "{}",
+        stdout(&text)
+    );
+    assert!(
+        stdout(&text).contains("\nchecksums: none: "),
         "{}",
         stdout(&text)
     );
