@@ -8,6 +8,7 @@
 //! parsing. The built-in backends and policies use it themselves.
 #![deny(missing_docs)]
 
+pub mod anomalies;
 pub mod append;
 pub mod atomic;
 pub mod batch;

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use quire_guest::anomalies::at as anomaly;
 use quire_guest::checksum::line_crc32s;
 use quire_guest::errors::IoContext;
 use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk};
@@ -35,17 +36,6 @@ pub enum Start {
     Intact,
     /// Lines must be read.
     Check(Box<SealedCheck>),
-}
-
-fn anomaly(kind: AnomalyKind, unit: &str, offset: u64, length: u64, detail: String) -> Anomaly {
-    Anomaly {
-        kind,
-        unit: unit.to_string(),
-        offset,
-        length,
-        line: None,
-        detail,
-    }
 }
 
 /// Compares `path` (`size` bytes, CRC-32 `crc`) with what was sealed.

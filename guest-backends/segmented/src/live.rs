@@ -93,16 +93,7 @@ pub fn survey(path: &Path, label: &str) -> Result<Survey, PluginError> {
 }
 
 /// An anomaly for the open report or a scan.
-pub fn anomaly(kind: AnomalyKind, unit: &str, offset: u64, length: u64, detail: String) -> Anomaly {
-    Anomaly {
-        kind,
-        unit: unit.to_string(),
-        offset,
-        length,
-        line: None,
-        detail,
-    }
-}
+pub use quire_guest::anomalies::at as anomaly;
 
 /// The segment a store appends to.
 pub struct LiveSegment {
