@@ -222,3 +222,187 @@ fn a_unit_that_grows_during_compaction_is_not_replaced() {
     assert_eq!(kept.len(), 101, "every record, the late one included");
     assert!(kept[100].envelope.json.contains("\"late\":true"));
 }
+
+/// The async face under tokio: 64 tasks append at once; every acknowledged
+/// record is there, each task's in its order, and tasks shared syncs.
+#[test]
+fn async_appends_from_many_tasks_share_syncs_under_tokio() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let path = dir.path().join("log.ndjson");
+    runtime.block_on(async {
+        let mut c = config("ndjson", &path);
+        c.durability = Durability::PerWrite;
+        let store = quire::AsyncStore::open(c).await.unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        store.append(vec![event(t, i, i as f64)]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let metrics = store.metrics();
+        assert_eq!(metrics.records_written, 64 * 50);
+        assert!(
+            metrics.syncs < 64 * 50 / 2,
+            "{} syncs for {} appends: tasks did not share them",
+            metrics.syncs,
+            64 * 50
+        );
+        // Read back as a stream.
+        use futures::StreamExt;
+        let records: Vec<_> = store
+            .read(ReadQuery::default())
+            .map(|r| r.unwrap())
+            .collect()
+            .await;
+        assert_eq!(records.len(), 64 * 50);
+        for t in 0..64 {
+            let mine: Vec<u64> = records
+                .iter()
+                .filter(|r| r.envelope.store == format!("t{t}"))
+                .map(|r| {
+                    serde_json::from_str::<serde_json::Value>(&r.envelope.json).unwrap()["i"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(mine, (0..50).collect::<Vec<u64>>(), "task {t}");
+        }
+    });
+}
+
+/// Any executor: the same calls under `futures`' own `block_on`, and a
+/// bad batch among good ones fails only itself.
+#[test]
+fn async_store_works_without_tokio_and_a_bad_batch_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = futures::executor::block_on(async {
+        let store = quire::AsyncStore::open(quire_tests::builtin_config(
+            "rotating",
+            &dir.path().join("data"),
+            &[],
+        ))
+        .await
+        .unwrap();
+        let bad = Record::from_json_line(r#"{"kind":"no/such dir","timestamp":1}"#, 0.0).unwrap();
+        let appends = futures::future::join_all((0..8).map(|t| {
+            let store = store.clone();
+            let records = if t == 3 {
+                vec![event(t, 0, 1.0), bad.clone()]
+            } else {
+                vec![event(t, 0, 1.0), event(t, 1, 2.0)]
+            };
+            async move { store.append(records).await }
+        }))
+        .await;
+        for (t, result) in appends.iter().enumerate() {
+            assert_eq!(result.is_err(), t == 3, "append {t}: {result:?}");
+        }
+        use futures::StreamExt;
+        let newest: Vec<_> = store
+            .read(ReadQuery {
+                limit: Some(3),
+                newest_first: true,
+                ..ReadQuery::default()
+            })
+            .collect()
+            .await;
+        assert_eq!(newest.len(), 3);
+        assert!(store.scan().await.unwrap().healthy());
+        store.checkpoint().await.unwrap();
+        store
+    });
+    // The blocking face, outside any executor.
+    let all = store.blocking().read_all(&ReadQuery::default()).unwrap();
+    // Seven good batches of two; nothing of the bad one (its good record included).
+    assert_eq!(all.len(), 14);
+    assert!(all.iter().all(|r| r.envelope.store != "t3"));
+}
+
+/// Futures dropped at every point: an append acknowledged is there, and a
+/// batch is there whole or not at all.
+#[test]
+fn dropped_append_futures_lose_nothing_acknowledged_and_tear_no_batch() {
+    use futures::future::Either;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.ndjson");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let acknowledged = runtime.block_on(async {
+        let store = quire::AsyncStore::open(config("ndjson", &path))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    for i in 0..40 {
+                        let batch: Vec<Record> =
+                            (0..10).map(|k| event(t, i * 10 + k, 1.0)).collect();
+                        // Give up on some appends after a moment.
+                        let patience =
+                            std::time::Duration::from_micros(((t * 7 + i * 13) % 50) as u64);
+                        let append = Box::pin(store.append(batch));
+                        let timer = Box::pin(tokio::time::sleep(patience));
+                        if let Either::Left((done, _)) =
+                            futures::future::select(append, timer).await
+                        {
+                            done.unwrap();
+                            acked.push(i);
+                        }
+                    }
+                    (t, acked)
+                })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for task in tasks {
+            acknowledged.push(task.await.unwrap());
+        }
+        acknowledged
+    });
+    drop(runtime);
+    let store = Store::open(config("ndjson", &path)).unwrap();
+    let all = store.read_all(&ReadQuery::default()).unwrap();
+    let mut batches: std::collections::BTreeMap<(String, u64), usize> = Default::default();
+    for r in &all {
+        let i = serde_json::from_str::<serde_json::Value>(&r.envelope.json).unwrap()["i"]
+            .as_u64()
+            .unwrap();
+        *batches
+            .entry((r.envelope.store.clone(), i / 10))
+            .or_default() += 1;
+    }
+    assert!(
+        batches.values().all(|&n| n == 10),
+        "a torn batch: {batches:?}"
+    );
+    let mut given_up = 0;
+    for (t, acked) in acknowledged {
+        for i in &acked {
+            assert!(
+                batches.contains_key(&(format!("t{t}"), *i as u64)),
+                "task {t} batch {i} lost"
+            );
+        }
+        given_up += 40 - acked.len();
+    }
+    assert!(
+        given_up > 0,
+        "no append was given up on: the test proves nothing"
+    );
+}

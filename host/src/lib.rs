@@ -11,6 +11,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod async_store;
 mod batch;
 pub mod builtin;
 pub mod cache;
@@ -44,6 +45,7 @@ pub mod text;
 mod wasi_files;
 mod wit;
 
+pub use async_store::{AsyncStore, RecordStream};
 pub use batch::Batch;
 pub use error::{Error, Result};
 pub use limits::Limits;
