@@ -1,8 +1,18 @@
-//! The embedding example (`host/examples/actor_loop.rs`) is killed, restarts
-//! and finds every acknowledged record; `cargo test` builds it beside us.
+//! The embedding examples (`host/examples/actor_loop.rs`, threads, and
+//! `tokio_actors.rs`, async tasks) are killed, restart and find every
+//! acknowledged record; `cargo test` builds them beside us.
 
 #[test]
 fn actor_loop_example_survives_sigkill() {
+    example_survives_sigkill("actor_loop");
+}
+
+#[test]
+fn tokio_actors_example_survives_sigkill() {
+    example_survives_sigkill("tokio_actors");
+}
+
+fn example_survives_sigkill(name: &str) {
     let exe = std::env::current_exe().unwrap();
     let example = exe
         .parent()
@@ -10,7 +20,7 @@ fn actor_loop_example_survives_sigkill() {
         .parent()
         .unwrap()
         .join("examples")
-        .join("actor_loop");
+        .join(name);
     assert!(
         example.exists(),
         "{} is built by `cargo test` (the host crate's example)",
