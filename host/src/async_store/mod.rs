@@ -136,4 +136,19 @@ impl AsyncStore {
     pub fn metrics(&self) -> MetricsSnapshot {
         self.store.metrics()
     }
+
+    /// Finishes the queued appends, flushes, and (if this is the last
+    /// clone) closes the store and releases its writer lock, all off the
+    /// executor. Dropping the last clone does the same on the dropping
+    /// thread.
+    pub async fn close(self) -> Result<()> {
+        let Self { store, writer } = self;
+        off_thread(move || {
+            drop(writer);
+            let flushed = store.flush();
+            drop(store);
+            flushed
+        })
+        .await
+    }
 }
