@@ -64,11 +64,13 @@ pub use wit::{
     StoredRecord, UnitInfo, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS,
 };
 
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod cli;
 
 /// Runs the `quire` command line; returns the exit code.
+#[cfg(feature = "cli")]
 pub fn cli_main() -> i32 {
     cli::main()
 }
