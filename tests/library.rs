@@ -289,7 +289,7 @@ fn async_store_works_without_tokio_and_a_bad_batch_fails_alone() {
     let store = futures::executor::block_on(async {
         let store = quire::AsyncStore::open(quire_tests::builtin_config(
             "rotating",
-            &dir.path().join("data"),
+            dir.path().join("data"),
             &[],
         ))
         .await
@@ -331,7 +331,7 @@ fn async_store_works_without_tokio_and_a_bad_batch_fails_alone() {
     // The lock went with the last handle: the store opens again.
     Store::open(quire_tests::builtin_config(
         "rotating",
-        &dir.path().join("data"),
+        dir.path().join("data"),
         &[],
     ))
     .unwrap();

@@ -5,15 +5,16 @@
 //! restarts it, and checks that every message an actor saw acknowledged is
 //! in the log. Run a child by hand with `actor_loop run DIR`.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use quire::{PluginSource, ReadQuery, Record, StartupMode, Store, StoreConfig, progress::Silent};
+use quire::{PluginSource, Record, StartupMode, Store, StoreConfig, progress::Silent};
+
+#[path = "shared/supervisor.rs"]
+mod supervisor;
 
 const ACTORS: usize = 4;
 
@@ -69,89 +70,6 @@ fn run(dir: &Path, life: u64) -> quire::Result<()> {
     Ok(())
 }
 
-/// Starts the child, kills it, and returns the acks it printed.
-fn life(exe: &Path, dir: &Path, life: u64, run_for: Duration) -> Vec<(u64, usize, u64)> {
-    let mut child = Command::new(exe)
-        .args(["run", &dir.display().to_string(), &life.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the actor system");
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| {
-                let mut p = l
-                    .strip_prefix("ack ")?
-                    .split(' ')
-                    .map(|x| x.parse::<u64>().ok());
-                Some((p.next()??, p.next()?? as usize, p.next()??))
-            })
-            .collect::<Vec<_>>()
-    });
-    std::thread::sleep(run_for);
-    child.kill().expect("SIGKILL the actor system");
-    child.wait().unwrap();
-    reader.join().unwrap()
-}
-
-fn supervise(dir: PathBuf, lives: u64) -> quire::Result<()> {
-    let exe = std::env::current_exe().expect("own path");
-    let mut acknowledged = Vec::new();
-    for n in 0..lives {
-        let acks = life(&exe, &dir, n, Duration::from_millis(400 + 150 * n));
-        println!("life {n}: killed after {} acknowledged appends", acks.len());
-        acknowledged.extend(acks);
-    }
-    let store = open(&dir)?;
-    let mut stored: HashMap<(u64, usize, u64), usize> = HashMap::new();
-    for record in store.read_all(&ReadQuery::default())? {
-        let v: serde_json::Value = serde_json::from_str(&record.envelope.json).unwrap();
-        let actor: usize = v["actor_address"]
-            .as_str()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        *stored
-            .entry((
-                v["payload"]["life"].as_u64().unwrap(),
-                actor,
-                v["payload"]["seq"].as_u64().unwrap(),
-            ))
-            .or_default() += 1;
-    }
-    let missing: Vec<_> = acknowledged
-        .iter()
-        .filter(|a| !stored.contains_key(a))
-        .collect();
-    let duplicated = stored.values().filter(|&&n| n > 1).count();
-    println!(
-        "restarted: {} acknowledged, {} stored, {} missing, {} duplicated",
-        acknowledged.len(),
-        stored.len(),
-        missing.len(),
-        duplicated
-    );
-    if !missing.is_empty() || duplicated > 0 || acknowledged.is_empty() {
-        eprintln!("FAILED: first missing {:?}", missing.first());
-        std::process::exit(1);
-    }
-    println!("every acknowledged record is there");
-    Ok(())
-}
-
 fn main() -> quire::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("run") => run(Path::new(&args[2]), args[3].parse().unwrap()),
-        Some(dir) => supervise(PathBuf::from(dir), 3),
-        None => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            supervise(dir.path().to_path_buf(), 3)
-        }
-    }
+    supervisor::main(run, open)
 }
