@@ -20,7 +20,11 @@ use crate::wit::AnomalyKind;
 /// report was full.
 pub fn disowned_ranges(session: &mut Session, unit: &str, bytes: u64) -> Result<Vec<ByteRange>> {
     let mut ranges = Vec::new();
+    let mut too_many = false;
     super::scan::validate_unit(session, unit, bytes, |_, anomalies| {
+        if too_many {
+            return;
+        }
         ranges.extend(
             anomalies
                 .iter()
@@ -30,9 +34,24 @@ pub fn disowned_ranges(session: &mut Session, unit: &str, bytes: u64) -> Result<
                     length: a.length,
                 }),
         );
+        // A plugin may report without end: memory stays bounded by merging.
+        if ranges.len() > MAX_RANGES {
+            ranges = merge(std::mem::take(&mut ranges));
+            too_many = ranges.len() > MAX_RANGES / 2;
+        }
     })?;
+    if too_many {
+        return Err(Error::Usage(format!(
+            "`{unit}` has more than {} separate stretches its checksums disown; \
+             it was left as it is (quarantine or migrate it instead)",
+            MAX_RANGES / 2
+        )));
+    }
     Ok(merge(ranges))
 }
+
+/// Most separate disowned stretches one unit may have (16 MiB of ranges).
+const MAX_RANGES: usize = 1 << 20;
 
 /// Sorts ranges and joins those that touch or overlap.
 fn merge(mut ranges: Vec<ByteRange>) -> Vec<ByteRange> {
