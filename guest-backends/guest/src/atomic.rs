@@ -65,6 +65,15 @@ impl AtomicFile {
             .ctx("write", &self.temp.display().to_string())
     }
 
+    /// Makes what was written durable under the temporary name, without
+    /// putting it in place yet.
+    pub fn sync(&mut self) -> Result<(), PluginError> {
+        let label = self.temp.display().to_string();
+        let out = self.out.as_mut().ok_or_else(closed)?;
+        out.flush().ctx("write", &label)?;
+        out.get_ref().sync_all().ctx("sync", &label)
+    }
+
     /// Syncs the replacement, renames it over the target and syncs the
     /// directory. Returns the new size.
     pub fn commit(&mut self) -> Result<u64, PluginError> {

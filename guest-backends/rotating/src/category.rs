@@ -217,7 +217,9 @@ impl Category {
                 Ok(())
             }
             Err(e) => {
-                // Not sealed after all: the file stays live and is read back.
+                // Not sealed after all: the file stays live and is read back,
+                // and checksums written for the seal go.
+                let _ = LineSums::remove(&path, &unit);
                 self.manifest.remove(live.sequence);
                 self.live = Some(LiveFile::resumed(live.sequence));
                 Err(e)

@@ -189,6 +189,9 @@ pub fn open_category(
             ));
             changed = true;
         } else {
+            // Checksums a seal wrote before it failed describe a file that
+            // stayed live: they would disown what is appended next.
+            LineSums::remove(&path, &label)?;
             live_file = Some(LiveFile::resumed(seq));
         }
     }

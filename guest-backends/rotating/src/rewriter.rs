@@ -60,15 +60,23 @@ impl RotatingRewriter {
                 "`{unit}` was dropped while it was being rewritten; the replacement is discarded"
             )));
         }
-        let size = self.file.borrow_mut().commit()?;
         // Taken, not copied: every line's checksum is in it.
         let stats = std::mem::take(&mut *self.stats.borrow_mut());
         let path = category.path(self.sequence);
+        // A sealed file's line checksums are durable before its data is
+        // replaced, and put in place after: a crash between any two steps
+        // leaves checksums (in place or under their temporary name) that
+        // describe the bytes on disk, which a scan tells from damage.
+        let mut sums = if sealed {
+            Some(stats.prepare_sums(&path)?)
+        } else {
+            None
+        };
+        let size = self.file.borrow_mut().commit()?;
         if let Some(entry) = category.manifest.entry_mut(self.sequence) {
-            // Data, then its line checksums, then the manifest: a crash
-            // between leaves checksums that match the data on disk, which a
-            // scan trusts over a manifest entry one rewrite behind.
-            stats.save_sums(&path)?;
+            if let Some(sums) = sums.as_mut() {
+                sums.commit()?;
+            }
             entry.replace_contents(&stats, now());
             category.save_manifest()?;
         } else if let Some(live) = category.live.as_mut() {

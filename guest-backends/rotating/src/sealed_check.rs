@@ -72,51 +72,57 @@ pub fn start(
     } else {
         None
     };
+    let describes_data = |s: &LineSums| s.data_bytes == size && s.data_crc32 == crc;
+    let note = |detail: String| anomaly(AnomalyKind::ManifestMismatch, unit, 0, 0, detail);
+    if matches_entry {
+        // The bytes are what the manifest sealed: line checksums can only
+        // be stale or damaged, never a reason to drop a record.
+        let problem = match sums {
+            Some(Ok(s)) if describes_data(&s) => None,
+            Some(Ok(_)) => {
+                Some("its line checksums describe other bytes (a rewrite cut short)".into())
+            }
+            Some(Err(reason)) => Some(reason),
+            None if entry.line_sums => Some("its line checksums are missing".to_string()),
+            None => None,
+        };
+        match problem {
+            None if entry.clean => return Ok(Start::Intact),
+            None => {}
+            Some(reason) => check.notes.push(note(format!(
+                "{reason}; the file matches its manifest checksum (repair writes them again)"
+            ))),
+        }
+        return Ok(Start::Check(Box::new(check)));
+    }
+    // The bytes changed since the manifest entry: either a rewrite that
+    // stopped before its manifest (its line checksums, in place or still
+    // under their temporary name, describe exactly these bytes), or damage.
+    let pending = LineSums::load_pending(path, unit)?.and_then(Result::ok);
     match sums {
-        Some(Ok(sums)) if sums.data_bytes == size && sums.data_crc32 == crc => {
-            if matches_entry && entry.clean {
-                return Ok(Start::Intact);
-            }
-            if !matches_entry {
-                check.notes.push(anomaly(
-                    AnomalyKind::ManifestMismatch,
-                    unit,
-                    0,
-                    0,
-                    format!(
-                        "{}; the bytes match the line checksums a rewrite wrote, so the \
-                         manifest entry is one rewrite behind (repair brings it up to date)",
-                        differs()
-                    ),
-                ));
-            }
-        }
-        Some(Ok(sums)) => {
+        Some(Ok(s)) if describes_data(&s) => check.notes.push(note(format!(
+            "{}; the bytes match the line checksums a rewrite wrote, so the manifest entry is \
+             one rewrite behind (repair brings it up to date)",
+            differs()
+        ))),
+        _ if pending.as_ref().is_some_and(describes_data) => check.notes.push(note(format!(
+            "{}; a rewrite stopped after replacing the data, before its line checksums and \
+             manifest (repair brings them up to date)",
+            differs()
+        ))),
+        Some(Ok(s)) => {
             let file = File::open(path).ctx("open", unit)?;
-            check.lines = Some((Aligner::new(sums), LineFeed::new(file)));
+            check.lines = Some((Aligner::new(s), LineFeed::new(file)));
         }
-        damaged_or_missing => {
-            let missing = match damaged_or_missing {
-                Some(Err(reason)) => Some(reason),
-                None if entry.line_sums => Some("its line checksums are missing".into()),
-                _ => None,
+        other => {
+            let reason = match other {
+                Some(Err(reason)) => reason,
+                _ => "no line checksums say where".into(),
             };
-            match (matches_entry, missing) {
-                (true, None) if entry.clean => return Ok(Start::Intact),
-                (true, None) => {}
-                (true, Some(reason)) => check.notes.push(anomaly(
-                    AnomalyKind::ManifestMismatch,
-                    unit,
-                    0,
-                    0,
-                    format!("{reason}; the file matches its manifest checksum (repair writes them again)"),
-                )),
-                (false, reason) => check.notes.push(whole(format!(
-                    "{}, and {}: no record in it can be verified",
-                    differs(),
-                    reason.unwrap_or_else(|| "no line checksums say where".into())
-                ))),
-            }
+            check.notes.push(whole(format!(
+                "{}, and {reason}: no record in it can be verified",
+                differs()
+            )));
         }
     }
     Ok(Start::Check(Box::new(check)))

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use quire_guest::atomic::AtomicFile;
 use quire_guest::checksum::{Crc32, line_crc32s};
 use quire_guest::errors::IoContext;
 use quire_guest::linefile::{SCAN_CHUNK, open_lines};
@@ -138,6 +139,11 @@ impl FileStats {
     /// `data`, its path.
     pub fn save_sums(&self, data: &Path) -> Result<(), PluginError> {
         crate::sums::save(data, self.bytes, self.crc32(), &self.lines)
+    }
+
+    /// The same, durable but not yet in place (see [`crate::sums::prepare`]).
+    pub fn prepare_sums(&self, data: &Path) -> Result<AtomicFile, PluginError> {
+        crate::sums::prepare(data, self.bytes, self.crc32(), &self.lines)
     }
 
     /// The sidecar of a file with these contents.

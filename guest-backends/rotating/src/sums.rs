@@ -88,10 +88,24 @@ pub fn save(
     data_crc32: u32,
     lines: &[LineSum],
 ) -> Result<(), PluginError> {
+    prepare(data, data_bytes, data_crc32, lines)?.commit()?;
+    Ok(())
+}
+
+/// The same, written and synced under its temporary name, to be put in
+/// place (`commit`) once the data it describes is: a rewrite makes its
+/// checksums durable before it replaces the data, so that a crash between
+/// the two leaves checksums that name the new bytes.
+pub fn prepare(
+    data: &Path,
+    data_bytes: u64,
+    data_crc32: u32,
+    lines: &[LineSum],
+) -> Result<AtomicFile, PluginError> {
     let mut file = AtomicFile::create(&path_for(data))?;
     encode(data_bytes, data_crc32, lines, |piece| file.write(piece))?;
-    file.commit()?;
-    Ok(())
+    file.sync()?;
+    Ok(file)
 }
 
 impl LineSums {
@@ -150,6 +164,24 @@ impl LineSums {
     /// reason inside when it does not check out.
     pub fn load(data: &Path, label: &str) -> Result<Option<Result<Self, String>>, PluginError> {
         match fs::read(path_for(data)) {
+            Ok(bytes) => Ok(Some(Self::from_bytes(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(quire_guest::errors::io(
+                "read",
+                &format!("{label}{SUFFIX}"),
+                e,
+            )),
+        }
+    }
+
+    /// Reads the sidecar of `data` still under its temporary name (a
+    /// rewrite cut short between its data and its checksums), if any.
+    pub fn load_pending(
+        data: &Path,
+        label: &str,
+    ) -> Result<Option<Result<Self, String>>, PluginError> {
+        let temp = quire_guest::atomic::temp_path(&path_for(data));
+        match fs::read(&temp) {
             Ok(bytes) => Ok(Some(Self::from_bytes(&bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(quire_guest::errors::io(

@@ -439,6 +439,61 @@ fn a_rewrite_cut_short_before_its_manifest_is_told_apart_from_damage() {
 }
 
 #[test]
+fn a_rewrite_cut_short_between_data_and_checksums_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &[("max-records", "4")]);
+    store.append(events(0..10), SyncLevel::Written).unwrap();
+    // As if a rewrite kept records 1 and 3, replaced the data, and stopped
+    // with its line checksums still under their temporary name.
+    let path = dir.path().join("events/events-0001.ndjson");
+    let kept: String = fs::read_to_string(&path)
+        .unwrap()
+        .split_inclusive('\n')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, l)| l)
+        .collect();
+    fs::write(&path, &kept).unwrap();
+    let stats = crate::stats::FileStats::of_file(&path, "f").unwrap();
+    let sums = crate::sums::path_for(&path);
+    let mut pending = stats.prepare_sums(&path).unwrap();
+    // Leave the temporary file behind, as a crash would.
+    let temp = quire_guest::atomic::temp_path(&sums);
+    let copy = fs::read(&temp).unwrap();
+    pending.abort().unwrap();
+    fs::write(&temp, copy).unwrap();
+    let chunk = store
+        .validate("events/events-0001.ndjson".into(), 0, 1 << 20)
+        .unwrap();
+    assert_eq!(chunk.records, 2);
+    assert!(
+        chunk
+            .anomalies
+            .iter()
+            .all(|a| a.kind == AnomalyKind::ManifestMismatch && a.length == 0),
+        "{:?}",
+        chunk.anomalies
+    );
+}
+
+#[test]
+fn a_live_file_keeps_no_checksums_a_failed_seal_left() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path(), &[])
+        .append(events(0..3), SyncLevel::Written)
+        .unwrap();
+    let path = dir.path().join("events/events-0001.ndjson");
+    crate::stats::FileStats::of_file(&path, "f")
+        .unwrap()
+        .save_sums(&path)
+        .unwrap();
+    let store = open(dir.path(), &[]);
+    assert!(!crate::sums::path_for(&path).exists());
+    store.append(events(3..5), SyncLevel::Written).unwrap();
+    assert_eq!(scan(&store), (5, vec![]));
+}
+
+#[test]
 fn healthy_sealed_files_are_trusted_and_changed_ones_are_caught() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), &[("max-records", "4")]);
