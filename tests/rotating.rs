@@ -812,6 +812,45 @@ fn repair_output_names_the_dropped_records_for_people() {
     );
 }
 
+/// Compaction never seals an altered record under fresh checksums: a unit
+/// whose checksums disown some of its bytes is left for recovery.
+#[test]
+fn compaction_leaves_a_unit_with_disowned_bytes_to_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..10)
+        .map(|i| line("event", i, 1_700_000_000.0 + i as f64, 4))
+        .collect();
+    append(dir.path(), &lines, &["max-records=5"]);
+    rot_expect(dir.path(), 0, "checkpoint", &[], "");
+    let path = dir
+        .path()
+        .join(DATA)
+        .join("events")
+        .join("events-0001.ndjson");
+    let altered = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen("\"n\":3,", "\"n\":8,", 1);
+    std::fs::write(&path, &altered).unwrap();
+    let report = json(&rot_expect(
+        dir.path(),
+        0,
+        "compact",
+        &["--max-records", "8", "--json"],
+        "",
+    ));
+    let first = &report["units"][0];
+    assert_eq!(first["unit"], "events/events-0001.ndjson", "{report}");
+    assert!(
+        first["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped: 1 stretch"),
+        "{report}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), altered);
+    rot_expect(dir.path(), 2, "scan", &[], "");
+}
+
 #[test]
 fn compaction_drops_expired_files_and_rewrites_partly_expired_ones() {
     let dir = tempfile::tempdir().unwrap();

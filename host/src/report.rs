@@ -164,7 +164,8 @@ pub struct RecoveryReport {
 pub struct UnitCompaction {
     /// The unit.
     pub unit: String,
-    /// `kept`, `dropped`, `rewritten` or `unchanged`.
+    /// `kept`, `dropped`, `rewritten`, `unchanged`, or `skipped: ...` (a
+    /// unit whose checksums disown some of its bytes is left to recovery).
     pub action: String,
     /// Records before, when counted.
     pub records_before: Option<u64>,

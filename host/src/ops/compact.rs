@@ -253,7 +253,22 @@ impl Store {
                             bytes_before: unit.bytes,
                             bytes_after: unit.bytes,
                         };
-                        if before != after {
+                        // A rewrite seals what it keeps under fresh checksums:
+                        // never over records an old checksum disowns. (Sealed
+                        // units check at checksum speed when intact; a live
+                        // unit carries no checksum of its own.)
+                        let disowned = if unit.sealed && before != after && !dry_run {
+                            super::unverified::disowned_ranges(&mut session, &unit.id, unit.bytes)?
+                        } else {
+                            Vec::new()
+                        };
+                        if !disowned.is_empty() {
+                            entry.action = format!(
+                                "skipped: {} stretch(es) its checksums disown; run recover first",
+                                disowned.len()
+                            );
+                            entry.records_after = Some(before);
+                        } else if before != after {
                             entry.bytes_after = if dry_run {
                                 unit_runs.kept_bytes
                             } else {
