@@ -453,3 +453,41 @@ fn the_library_refuses_a_damaged_source_the_same_way() {
     want.remove(4);
     assert_eq!(library_lines(&memory), want);
 }
+
+/// Skipping damage leaves behind records a checksum disowns too, even
+/// though they parse: a migration never gives an altered record fresh
+/// checksums in the target.
+#[test]
+fn skip_damaged_leaves_records_a_checksum_disowns_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = history(20);
+    let source_path = dir.path().join("rotating");
+    let source = library_store("rotating", &source_path, &["max-records=7"]);
+    source.append(quire_tests::parse_records(&lines)).unwrap();
+    source.checkpoint().unwrap();
+    drop(source);
+    // Change one character of the second record inside the first sealed file.
+    let file = source_path.join("events").join("events-0001.ndjson");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let second = text.lines().nth(1).unwrap().to_string();
+    let at = second.rfind(|c: char| c.is_ascii_digit()).unwrap();
+    let digit = second.as_bytes()[at];
+    let mut altered = second.clone();
+    altered.replace_range(at..=at, if digit == b'1' { "2" } else { "1" });
+    std::fs::write(&file, text.replacen(&second, &altered, 1)).unwrap();
+
+    let source = library_store("rotating", &source_path, &["max-records=7"]);
+    let memory = library_store("memory", &dir.path().join("unused"), &[]);
+    let report = quire::migrate::migrate(
+        &source,
+        &memory,
+        MigrateOptions { skip_damaged: true },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(report.records_unverified_skipped, 1);
+    assert_eq!(report.records_written, 19);
+    let copied = library_lines(&memory);
+    assert!(!copied.contains(&altered), "the altered record was copied");
+    assert!(copied.iter().all(|l| lines.contains(l)));
+}

@@ -35,6 +35,9 @@ pub struct MigrationReport {
     pub stores: BTreeMap<String, u64>,
     /// Records copied per kind.
     pub kinds: BTreeMap<String, u64>,
+    /// Records left behind although they parse: they sit where the source's
+    /// checksums disown the bytes (with `skip_damaged`).
+    pub records_unverified_skipped: u64,
 }
 
 /// How to migrate.
@@ -80,11 +83,25 @@ pub fn migrate(
         target_records_before: count(to)?,
         ..MigrationReport::default()
     };
+    // Records a checksum disowns are damaged even when they parse: they stay
+    // behind like the rest, never copied into a store that would vouch for them.
+    if scan.anomaly_count > scan.anomalies.len() as u64 {
+        return Err(Error::Usage(format!(
+            "the source has {} anomalies, more than a report holds, so the damaged records \
+             cannot be left out exactly; run `quire recover` on it first",
+            scan.anomaly_count
+        )));
+    }
+    let disowned = super::unverified::Disowned::of(&scan.anomalies);
     progress.begin("migrate", scan.bytes_scanned);
     let mut batch = Vec::with_capacity(MIGRATE_BATCH);
     from.read(&ReadQuery::default(), |stored| {
         progress.advance(stored.stored_bytes);
         report.records_read += 1;
+        if disowned.covers(stored.unit, stored.offset, stored.stored_bytes) {
+            report.records_unverified_skipped += 1;
+            return Ok(());
+        }
         if let Some(n) = report.stores.get_mut(stored.store) {
             *n += 1;
         } else {

@@ -50,6 +50,41 @@ pub fn disowned_ranges(session: &mut Session, unit: &str, bytes: u64) -> Result<
     Ok(merge(ranges))
 }
 
+/// The disowned stretches a scan report names, by unit.
+pub struct Disowned(std::collections::BTreeMap<String, Vec<ByteRange>>);
+
+impl Disowned {
+    /// From a scan's findings (the whole list: a capped report does not do).
+    pub fn of(findings: &[crate::report::Finding]) -> Self {
+        let mut by_unit: std::collections::BTreeMap<String, Vec<ByteRange>> = Default::default();
+        for f in findings {
+            if f.kind == AnomalyKind::ChecksumMismatch.label() && f.length > 0 {
+                by_unit.entry(f.unit.clone()).or_default().push(ByteRange {
+                    offset: f.offset,
+                    length: f.length,
+                });
+            }
+        }
+        Self(by_unit.into_iter().map(|(u, r)| (u, merge(r))).collect())
+    }
+
+    /// Whether the record at `offset` (`stored_bytes` long) of `unit`
+    /// touches a disowned byte.
+    pub fn covers(&self, unit: &str, offset: u64, stored_bytes: u64) -> bool {
+        self.0
+            .get(unit)
+            .is_some_and(|ranges| overlaps(ranges, offset, stored_bytes))
+    }
+}
+
+/// Whether `offset..offset + len` (at least one byte) touches one of the
+/// sorted, merged `ranges`.
+fn overlaps(ranges: &[ByteRange], offset: u64, len: u64) -> bool {
+    let end = offset.saturating_add(len.max(1));
+    let at = ranges.partition_point(|r| r.end() <= offset);
+    ranges.get(at).is_some_and(|r| r.offset < end)
+}
+
 /// Most separate disowned stretches one unit may have (16 MiB of ranges).
 const MAX_RANGES: usize = 1 << 20;
 
@@ -104,9 +139,7 @@ impl Sorter {
     /// Whether `record` goes into the replacement.
     pub fn keep(&mut self, record: &RecordView<'_>) -> Result<bool> {
         let start = record.offset;
-        let end = start.saturating_add(record.stored_bytes.max(1));
-        let at = self.disowned.partition_point(|r| r.end() <= start);
-        if self.disowned.get(at).is_none_or(|r| r.offset >= end) {
+        if !overlaps(&self.disowned, start, record.stored_bytes) {
             return Ok(true);
         }
         self.tally.records += 1;
