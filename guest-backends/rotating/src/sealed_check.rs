@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use quire_guest::anomalies::at as anomaly;
-use quire_guest::checksum::line_crc32s;
+use quire_guest::checksum::{Crc32, line_crc32s};
 use quire_guest::errors::IoContext;
 use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk};
 
@@ -185,13 +185,15 @@ impl SealedCheck {
 }
 
 /// Reads a file's lines in order and hands each, with its checksum, to an
-/// [`Aligner`].
+/// [`Aligner`]. A line longer than a read step is never held whole: its
+/// length and running CRC are carried instead.
 struct LineFeed {
     file: File,
-    /// Offset of `carry[0]` in the file.
+    /// Where reading stopped.
     at: u64,
-    /// Bytes read but not yet handed over (an unfinished line).
-    carry: Vec<u8>,
+    /// The unfinished line read so far: where it starts, its bytes' CRC and length.
+    partial: Option<(u64, Crc32, u64)>,
+    buf: Vec<u8>,
     crcs: Vec<u32>,
 }
 
@@ -200,14 +202,15 @@ impl LineFeed {
         Self {
             file,
             at: 0,
-            carry: Vec::new(),
+            partial: None,
+            buf: Vec::new(),
             crcs: Vec::new(),
         }
     }
 
     /// Where reading stopped.
     fn end(&self) -> u64 {
-        self.at + self.carry.len() as u64
+        self.at
     }
 
     /// Hands over every whole line before `upto`; at the end, the
@@ -219,42 +222,120 @@ impl LineFeed {
         at_end: bool,
         gaps: &mut Vec<Gap>,
     ) -> std::io::Result<()> {
-        self.file.seek(SeekFrom::Start(self.end()))?;
-        while self.end() < upto {
-            let want = READ_STEP.min((upto - self.end()) as usize);
-            let old = self.carry.len();
-            self.carry.resize(old + want, 0);
-            let n = self.file.read(&mut self.carry[old..])?;
-            self.carry.truncate(old + n);
+        self.file.seek(SeekFrom::Start(self.at))?;
+        while self.at < upto {
+            let want = READ_STEP.min((upto - self.at) as usize);
+            self.buf.resize(want, 0);
+            let n = self.file.read(&mut self.buf)?;
             if n == 0 {
                 break;
             }
-            let whole = memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1);
-            self.hand_over(whole, aligner, gaps);
+            self.step(n, aligner, gaps);
         }
-        if at_end {
-            self.hand_over(self.carry.len(), aligner, gaps);
+        if at_end && let Some((start, crc, len)) = self.partial.take() {
+            let len = u32::try_from(len).unwrap_or(u32::MAX);
+            aligner.line(
+                start,
+                LineSum {
+                    len,
+                    crc: crc.value(),
+                },
+                gaps,
+            );
         }
         Ok(())
     }
 
-    fn hand_over(&mut self, len: usize, aligner: &mut Aligner, gaps: &mut Vec<Gap>) {
-        if len == 0 {
-            return;
+    /// Takes the `n` bytes just read into `buf`, starting at `at`.
+    fn step(&mut self, n: usize, aligner: &mut Aligner, gaps: &mut Vec<Gap>) {
+        let bytes = &self.buf[..n];
+        let base = self.at;
+        let mut from = 0usize;
+        // First, the end of a line begun in an earlier step.
+        if let Some((start, mut crc, len)) = self.partial.take() {
+            match memchr::memchr(b'\n', bytes) {
+                Some(nl) => {
+                    crc.update(&bytes[..=nl]);
+                    let len = u32::try_from(len + nl as u64 + 1).unwrap_or(u32::MAX);
+                    aligner.line(
+                        start,
+                        LineSum {
+                            len,
+                            crc: crc.value(),
+                        },
+                        gaps,
+                    );
+                    from = nl + 1;
+                }
+                None => {
+                    crc.update(bytes);
+                    self.partial = Some((start, crc, len + n as u64));
+                    self.at += n as u64;
+                    return;
+                }
+            }
         }
-        let text = &self.carry[..len];
-        self.crcs.clear();
-        line_crc32s(text, &mut self.crcs);
-        let mut start = 0usize;
-        for (line, &crc) in text.split_inclusive(|&b| b == b'\n').zip(&self.crcs) {
-            let sum = LineSum {
-                len: u32::try_from(line.len()).unwrap_or(u32::MAX),
-                crc,
-            };
-            aligner.line(self.at + start as u64, sum, gaps);
-            start += line.len();
+        // Then every whole line, a host call for all of them.
+        let whole_end = memchr::memrchr(b'\n', &bytes[from..]).map_or(from, |i| from + i + 1);
+        if whole_end > from {
+            let text = &bytes[from..whole_end];
+            self.crcs.clear();
+            line_crc32s(text, &mut self.crcs);
+            let mut start = from;
+            for (line, &crc) in text.split_inclusive(|&b| b == b'\n').zip(&self.crcs) {
+                let len = u32::try_from(line.len()).unwrap_or(u32::MAX);
+                aligner.line(base + start as u64, LineSum { len, crc }, gaps);
+                start += line.len();
+            }
         }
-        self.carry.drain(..len);
-        self.at += len as u64;
+        // And the start of a line that goes on.
+        if whole_end < n {
+            let mut crc = Crc32::new();
+            crc.update(&bytes[whole_end..]);
+            self.partial = Some((base + whole_end as u64, crc, (n - whole_end) as u64));
+        }
+        self.at += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines longer than a read step, split anywhere, and an unfinished last
+    /// line all reach the aligner whole, with the right offsets.
+    #[test]
+    fn long_lines_are_fed_whole_without_being_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut text = b"short\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', READ_STEP * 2 + 17));
+        text.push(b'\n');
+        text.extend_from_slice(b"mid\n");
+        text.extend(std::iter::repeat_n(b'y', READ_STEP + 3));
+        std::fs::write(&path, &text).unwrap();
+        let sealed: Vec<LineSum> = text
+            .split_inclusive(|&b| b == b'\n')
+            .map(|l| LineSum {
+                len: l.len() as u32,
+                crc: crc32fast::hash(l),
+            })
+            .collect();
+        let mut aligner = Aligner::new(LineSums {
+            data_bytes: text.len() as u64,
+            data_crc32: crc32fast::hash(&text),
+            lines: sealed,
+        });
+        let mut feed = LineFeed::new(File::open(&path).unwrap());
+        let mut gaps = Vec::new();
+        // In two calls, the first ending inside the long line.
+        feed.feed(&mut aligner, READ_STEP as u64 + 5, false, &mut gaps)
+            .unwrap();
+        feed.feed(&mut aligner, text.len() as u64, true, &mut gaps)
+            .unwrap();
+        aligner.finish(feed.end(), &mut gaps);
+        assert_eq!(gaps, []);
+        assert_eq!(feed.end(), text.len() as u64);
+        assert!(feed.buf.capacity() <= READ_STEP, "a long line was held whole");
     }
 }
