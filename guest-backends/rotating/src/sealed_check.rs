@@ -336,6 +336,9 @@ mod tests {
         aligner.finish(feed.end(), &mut gaps);
         assert_eq!(gaps, []);
         assert_eq!(feed.end(), text.len() as u64);
-        assert!(feed.buf.capacity() <= READ_STEP, "a long line was held whole");
+        assert!(
+            feed.buf.capacity() <= READ_STEP,
+            "a long line was held whole"
+        );
     }
 }

@@ -206,11 +206,6 @@ impl LineSums {
     }
 }
 
-/// Sealed lines looked for past a line that does not match, before it is
-/// called unverified: an overwritten run of this many records still
-/// re-synchronises.
-const LOOKAHEAD: usize = 4096;
-
 /// A stretch of the data that the line checksums do not vouch for: lines
 /// that match no sealed line, and sealed lines not found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -268,6 +263,10 @@ pub struct Aligner {
     /// Where `sealed[next]` was in the file as sealed.
     sealed_at: u64,
     gap: Option<Gap>,
+    /// Every sealed line as (crc, len, position), sorted: built at the first
+    /// line that is not the next sealed one, so that matching picks up again
+    /// after damage of any length.
+    index: Option<Vec<(u32, u32, u32)>>,
 }
 
 impl Aligner {
@@ -278,7 +277,31 @@ impl Aligner {
             next: 0,
             sealed_at: 0,
             gap: None,
+            index: None,
         }
+    }
+
+    /// The first sealed line at or after `next` with these bytes, if any.
+    fn find(&mut self, line: LineSum) -> Option<usize> {
+        if self.sealed.get(self.next) == Some(&line) {
+            return Some(self.next);
+        }
+        let sealed = &self.sealed;
+        let index = self.index.get_or_insert_with(|| {
+            let mut index: Vec<(u32, u32, u32)> = sealed
+                .iter()
+                .enumerate()
+                .map(|(at, s)| (s.crc, s.len, u32::try_from(at).unwrap_or(u32::MAX)))
+                .collect();
+            index.sort_unstable();
+            index
+        });
+        let next = u32::try_from(self.next).unwrap_or(u32::MAX);
+        let at = index.partition_point(|&e| e < (line.crc, line.len, next));
+        index
+            .get(at)
+            .filter(|e| e.0 == line.crc && e.1 == line.len)
+            .map(|e| e.2 as usize)
     }
 
     fn gap_at(&mut self, offset: u64) -> &mut Gap {
@@ -308,10 +331,9 @@ impl Aligner {
 
     /// Takes the next line of the data; a gap it closes goes to `out`.
     pub fn line(&mut self, offset: u64, line: LineSum, out: &mut Vec<Gap>) {
-        let window = &self.sealed[self.next..(self.next + LOOKAHEAD).min(self.sealed.len())];
-        match window.iter().position(|s| *s == line) {
-            Some(skipped) => {
-                self.skip(offset, skipped);
+        match self.find(line) {
+            Some(at) => {
+                self.skip(offset, at - self.next);
                 out.extend(self.gap.take());
                 self.next += 1;
                 self.sealed_at += u64::from(line.len);
@@ -422,6 +444,25 @@ mod tests {
                 sealed_offset: 16,
                 missing_bytes: 0,
             }]
+        );
+    }
+
+    #[test]
+    fn matching_picks_up_again_after_any_length_of_damage() {
+        let sealed: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        // 10,000 lines in the middle zeroed in place.
+        let lines: Vec<&[u8]> = sealed.split_inclusive(|&b| b == b'\n').collect();
+        let start: usize = lines[..5_000].iter().map(|l| l.len()).sum();
+        let end: usize = lines[..15_000].iter().map(|l| l.len()).sum();
+        let mut now = sealed.clone();
+        now[start..end - 1].fill(0);
+        let gaps = align(&sealed, &now);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(
+            (gaps[0].offset, gaps[0].length, gaps[0].missing_lines),
+            (start as u64, (end - start) as u64, 10_000)
         );
     }
 
