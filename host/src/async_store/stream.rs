@@ -19,7 +19,8 @@ const CHUNK: usize = 256;
 const AHEAD: usize = 4;
 
 /// Matching records of a store, in the query's order. Dropping it stops
-/// the read at the next chunk.
+/// the read at the next chunk. Until then the read holds the store's
+/// session: other calls on the store wait for it.
 pub struct RecordStream {
     chunks: mpsc::Receiver<Result<Vec<StoredRecord>>>,
     current: std::vec::IntoIter<StoredRecord>,
