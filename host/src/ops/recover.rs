@@ -175,8 +175,11 @@ impl Store {
                     },
                     _ => None,
                 };
-                let mut sorter =
-                    super::unverified::Sorter::new(disowned, options.keep_unverified, aside);
+                let sorter = std::cell::RefCell::new(super::unverified::Sorter::new(
+                    disowned,
+                    options.keep_unverified,
+                    aside,
+                ));
                 let receipt = if orphan {
                     session.drop_unit(&unit, None)?;
                     Receipt {
@@ -193,11 +196,16 @@ impl Store {
                     }
                 } else {
                     progress.begin(&format!("repair {unit}"), bytes_before);
-                    let done = super::rewrite::rewrite_unit(&mut session, &unit, progress, |r| {
-                        sorter.keep(r)
-                    })?;
+                    // Set-aside lines are durable before the unit loses them.
+                    let done = super::rewrite::rewrite_unit_then(
+                        &mut session,
+                        &unit,
+                        progress,
+                        |r| sorter.borrow_mut().keep(r),
+                        || sorter.borrow_mut().make_durable(),
+                    )?;
                     progress.finish();
-                    let unverified = sorter.finish()?;
+                    let unverified = sorter.into_inner().finish()?;
                     Receipt {
                         action: if quarantined_to.is_some() {
                             "quarantined".into()

@@ -23,7 +23,20 @@ pub fn rewrite_unit(
     session: &mut Session,
     unit: &str,
     progress: &dyn Progress,
+    keep: impl FnMut(&RecordView<'_>) -> Result<bool>,
+) -> Result<Rewritten> {
+    rewrite_unit_then(session, unit, progress, keep, || Ok(()))
+}
+
+/// [`rewrite_unit`], with `before_commit` run once every record is written
+/// and before the replacement is swapped in (what must be durable first:
+/// the records a repair sets aside).
+pub fn rewrite_unit_then(
+    session: &mut Session,
+    unit: &str,
+    progress: &dyn Progress,
     mut keep: impl FnMut(&RecordView<'_>) -> Result<bool>,
+    before_commit: impl FnOnce() -> Result<()>,
 ) -> Result<Rewritten> {
     let cursor = session.open_cursor(
         unit,
@@ -62,7 +75,7 @@ pub fn rewrite_unit(
         }
     })();
     session.close_cursor(cursor);
-    match copied {
+    match copied.and_then(|()| before_commit()) {
         Ok(()) => Ok(Rewritten {
             kept,
             bytes_after: session.rewrite_commit(rewriter)?,

@@ -160,16 +160,35 @@ impl Sorter {
         Ok(false)
     }
 
+    /// Flushes and syncs the file of dropped records, and its directory:
+    /// called before the rewritten unit replaces the original.
+    pub fn make_durable(&mut self) -> Result<()> {
+        let Some(Aside {
+            path,
+            out: Some(out),
+        }) = &mut self.aside
+        else {
+            return Ok(());
+        };
+        out.flush().map_err(|e| aside_error(path, &e))?;
+        out.get_ref()
+            .sync_all()
+            .map_err(|e| aside_error(path, &e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| aside_error(path, &e))?;
+        }
+        Ok(())
+    }
+
     /// What was found, once the rewrite is done (`None` when every record
     /// verified); the file of dropped records is synced.
     pub fn finish(mut self) -> Result<Option<Unverified>> {
+        self.make_durable()?;
         if let Some(aside) = self.aside.take()
-            && let Some(out) = aside.out
+            && aside.out.is_some()
         {
-            let file = out
-                .into_inner()
-                .map_err(|e| aside_error(&aside.path, e.error()))?;
-            file.sync_all().map_err(|e| aside_error(&aside.path, &e))?;
             self.tally.set_aside = Some(aside.path);
         }
         Ok((self.tally.records > 0).then_some(self.tally))
