@@ -37,6 +37,20 @@ fn line(kind: &str, n: u64, timestamp: f64, pad: usize) -> String {
     )
 }
 
+/// `n` event lines a second apart, each with `pad` bytes of payload.
+fn events(n: u64, pad: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| line("event", i, 1_700_000_000.0 + i as f64, pad))
+        .collect()
+}
+
+/// The rotated events file with this sequence number.
+fn events_file(dir: &Path, sequence: u64) -> PathBuf {
+    dir.join(DATA)
+        .join("events")
+        .join(format!("events-{sequence:04}.ndjson"))
+}
+
 /// `quire SUB --backend rotating --path data ARGS...` in `dir`.
 fn rot(dir: &Path, sub: &str, args: &[&str], stdin: &str) -> Output {
     quire_backend(dir, "rotating", DATA, sub, args, stdin)
@@ -713,16 +727,10 @@ fn a_flipped_byte_in_a_clean_sealed_file_is_still_found() {
 fn an_altered_record_is_never_laundered_by_repair() {
     for keep in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let lines: Vec<String> = (0..1000)
-            .map(|i| line("event", i, 1_700_000_000.0 + i as f64, 8))
-            .collect();
+        let lines = events(1000, 8);
         append(dir.path(), &lines, &["max-records=400"]);
         rot_expect(dir.path(), 0, "checkpoint", &[], "");
-        let path = dir
-            .path()
-            .join(DATA)
-            .join("events")
-            .join("events-0001.ndjson");
+        let path = events_file(dir.path(), 1);
         let original = std::fs::read(&path).unwrap();
         // Record 123's "n":123 becomes "n":723: valid JSON, a valid record.
         let at = original
@@ -790,15 +798,9 @@ fn an_altered_record_is_never_laundered_by_repair() {
 #[test]
 fn repair_output_names_the_dropped_records_for_people() {
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..10)
-        .map(|i| line("event", i, 1_700_000_000.0 + i as f64, 8))
-        .collect();
+    let lines = events(10, 8);
     append(dir.path(), &lines, &["max-records=5"]);
-    let path = dir
-        .path()
-        .join(DATA)
-        .join("events")
-        .join("events-0001.ndjson");
+    let path = events_file(dir.path(), 1);
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("\"n\":2,", "\"n\":9,", 1)).unwrap();
     let out = stdout(&rot_expect(dir.path(), 0, "recover", &[], ""));
@@ -817,16 +819,9 @@ fn repair_output_names_the_dropped_records_for_people() {
 #[test]
 fn compaction_leaves_a_unit_with_disowned_bytes_to_recovery() {
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..10)
-        .map(|i| line("event", i, 1_700_000_000.0 + i as f64, 4))
-        .collect();
-    append(dir.path(), &lines, &["max-records=5"]);
+    append(dir.path(), &events(10, 4), &["max-records=5"]);
     rot_expect(dir.path(), 0, "checkpoint", &[], "");
-    let path = dir
-        .path()
-        .join(DATA)
-        .join("events")
-        .join("events-0001.ndjson");
+    let path = events_file(dir.path(), 1);
     let altered = std::fs::read_to_string(&path)
         .unwrap()
         .replacen("\"n\":3,", "\"n\":8,", 1);

@@ -184,6 +184,14 @@ impl SealedCheck {
     }
 }
 
+/// A line's sum from its running CRC and length (a line is far below 4 GiB).
+fn line_sum(crc: Crc32, len: u64) -> LineSum {
+    LineSum {
+        len: u32::try_from(len).unwrap_or(u32::MAX),
+        crc: crc.value(),
+    }
+}
+
 /// Reads a file's lines in order and hands each, with its checksum, to an
 /// [`Aligner`]. A line longer than a read step is never held whole: its
 /// length and running CRC are carried instead.
@@ -233,15 +241,7 @@ impl LineFeed {
             self.step(n, aligner, gaps);
         }
         if at_end && let Some((start, crc, len)) = self.partial.take() {
-            let len = u32::try_from(len).unwrap_or(u32::MAX);
-            aligner.line(
-                start,
-                LineSum {
-                    len,
-                    crc: crc.value(),
-                },
-                gaps,
-            );
+            aligner.line(start, line_sum(crc, len), gaps);
         }
         Ok(())
     }
@@ -256,15 +256,7 @@ impl LineFeed {
             match memchr::memchr(b'\n', bytes) {
                 Some(nl) => {
                     crc.update(&bytes[..=nl]);
-                    let len = u32::try_from(len + nl as u64 + 1).unwrap_or(u32::MAX);
-                    aligner.line(
-                        start,
-                        LineSum {
-                            len,
-                            crc: crc.value(),
-                        },
-                        gaps,
-                    );
+                    aligner.line(start, line_sum(crc, len + nl as u64 + 1), gaps);
                     from = nl + 1;
                 }
                 None => {
