@@ -39,6 +39,9 @@ pub struct CategoryDir {
     pub files: BTreeMap<u64, u64>,
     /// Leftover temporary files: name → size in bytes.
     pub temps: BTreeMap<String, u64>,
+    /// Line-checksum files (`NAME.ndjson.sums`): sequence number of the
+    /// file they describe → size in bytes.
+    pub sums: BTreeMap<u64, u64>,
 }
 
 impl CategoryDir {
@@ -47,23 +50,30 @@ impl CategoryDir {
         let dir = root.join(name);
         let mut files = BTreeMap::new();
         let mut temps = BTreeMap::new();
+        let mut sums = BTreeMap::new();
         for entry in fs::read_dir(&dir).ctx("list", name)? {
             let entry = entry.ctx("list", name)?;
             let file = entry.file_name().to_string_lossy().into_owned();
             let is_temp = file.ends_with(TEMP_SUFFIX);
             let sequence = naming::parse_file_name(name, &file);
-            if !is_temp && sequence.is_none() {
+            let sums_of = file
+                .strip_suffix(crate::sums::SUFFIX)
+                .and_then(|data| naming::parse_file_name(name, data));
+            if !is_temp && sequence.is_none() && sums_of.is_none() {
                 continue;
             }
             let meta = entry.metadata().ctx("stat", &format!("{name}/{file}"))?;
             if !meta.is_file() {
                 continue;
             }
-            match sequence {
-                Some(sequence) => {
+            match (sequence, sums_of) {
+                (Some(sequence), _) => {
                     files.insert(sequence, meta.len());
                 }
-                None => {
+                (None, Some(sequence)) => {
+                    sums.insert(sequence, meta.len());
+                }
+                (None, None) => {
                     temps.insert(file, meta.len());
                 }
             }
@@ -75,6 +85,7 @@ impl CategoryDir {
             manifest,
             files,
             temps,
+            sums,
         })
     }
 

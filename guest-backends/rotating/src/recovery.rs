@@ -109,9 +109,7 @@ pub fn open_category(
     // nor is a number a receipt already names live.
     let live = match &found.manifest {
         Loaded::Found(_) => found.live(),
-        _ => found.files.keys().next_back().copied().filter(|&seq| {
-            !crate::sums::path_for(&found.dir.join(naming::file_name(&name, seq))).exists()
-        }),
+        _ => (found.files.keys().next_back().copied()).filter(|seq| !found.sums.contains_key(seq)),
     }
     .filter(|&seq| seq > remembered);
     let mut files = found.files.clone();
@@ -225,23 +223,24 @@ fn remove_stray_sums(
     files: &BTreeMap<u64, u64>,
     report: &mut Vec<Anomaly>,
 ) -> Result<(), PluginError> {
-    let entries = fs::read_dir(&found.dir).ctx("list", &found.name)?;
     let mut removed = false;
-    for entry in entries {
-        let entry = entry.ctx("list", &found.name)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(data) = name.strip_suffix(crate::sums::SUFFIX) else {
-            continue;
-        };
-        let Some(seq) = naming::parse_file_name(&found.name, data) else {
-            continue;
-        };
-        if files.contains_key(&seq) {
-            continue;
+    for (&seq, &size) in found
+        .sums
+        .iter()
+        .filter(|(seq, _)| !files.contains_key(seq))
+    {
+        let data = found.dir.join(naming::file_name(&found.name, seq));
+        let unit = format!(
+            "{}{}",
+            naming::unit_id(&found.name, seq),
+            crate::sums::SUFFIX
+        );
+        match fs::remove_file(crate::sums::path_for(&data)) {
+            Ok(()) => {}
+            // Gone with a purge finished just before.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(quire_guest::errors::io("remove", &unit, e)),
         }
-        let unit = format!("{}/{name}", found.name);
-        let size = entry.metadata().map_or(0, |m| m.len());
-        fs::remove_file(entry.path()).ctx("remove", &unit)?;
         removed = true;
         note(
             report,

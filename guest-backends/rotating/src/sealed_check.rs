@@ -9,12 +9,12 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use quire_guest::anomalies::at as anomaly;
-use quire_guest::checksum::{Crc32, line_crc32s};
+use quire_guest::checksum::Crc32;
 use quire_guest::errors::IoContext;
 use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk};
 
 use crate::manifest::SealedFile;
-use crate::sums::{Aligner, Gap, LineSum, LineSums};
+use crate::sums::{self, Aligner, Gap, LineSum, LineSums};
 
 /// Bytes read per step while matching lines.
 const READ_STEP: usize = 1 << 20;
@@ -269,17 +269,10 @@ impl LineFeed {
         }
         // Then every whole line, a host call for all of them.
         let whole_end = memchr::memrchr(b'\n', &bytes[from..]).map_or(from, |i| from + i + 1);
-        if whole_end > from {
-            let text = &bytes[from..whole_end];
-            self.crcs.clear();
-            line_crc32s(text, &mut self.crcs);
-            let mut start = from;
-            for (line, &crc) in text.split_inclusive(|&b| b == b'\n').zip(&self.crcs) {
-                let len = u32::try_from(line.len()).unwrap_or(u32::MAX);
-                aligner.line(base + start as u64, LineSum { len, crc }, gaps);
-                start += line.len();
-            }
-        }
+        let at = base + from as u64;
+        sums::each_line(&bytes[from..whole_end], &mut self.crcs, |start, sum| {
+            aligner.line(at + start as u64, sum, gaps)
+        });
         // And the start of a line that goes on.
         if whole_end < n {
             let mut crc = Crc32::new();

@@ -5,15 +5,15 @@
 use std::path::Path;
 
 use quire_guest::atomic::AtomicFile;
-use quire_guest::checksum::{Crc32, line_crc32s};
+use quire_guest::checksum::Crc32;
 use quire_guest::errors::IoContext;
 use quire_guest::linefile::{SCAN_CHUNK, open_lines};
 use quire_guest::record::{self, Verdict};
 use quire_guest::types::PluginError;
 
-use crate::sums::LineSum;
 #[cfg(test)]
 use crate::sums::LineSums;
+use crate::sums::{self, LineSum};
 
 /// Contents of one file.
 #[derive(Clone, Default)]
@@ -79,28 +79,14 @@ impl FileStats {
     fn add_bytes(&mut self, bytes: &[u8]) {
         self.bytes += bytes.len() as u64;
         self.crc.update(bytes);
-        self.crcs.clear();
-        line_crc32s(bytes, &mut self.crcs);
-        let mut start = 0;
-        let ends = memchr::memchr_iter(b'\n', bytes)
-            .map(|at| at + 1)
-            .chain((bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len()));
-        for (end, &crc) in ends.zip(&self.crcs) {
-            // A line is far below 4 GiB (records are limited long before).
-            let len = u32::try_from(end - start).unwrap_or(u32::MAX);
-            self.lines.push(LineSum { len, crc });
-            start = end;
-        }
+        let lines = &mut self.lines;
+        sums::each_line(bytes, &mut self.crcs, |_, sum| lines.push(sum));
     }
 
     /// Where things stand, to [`FileStats::rewind`] to.
     pub fn mark(&self) -> StatsMark {
         StatsMark {
-            stats: FileStats {
-                lines: Vec::new(),
-                crcs: Vec::new(),
-                ..self.clone_counts()
-            },
+            stats: self.clone_counts(),
             lines: self.lines.len(),
         }
     }
@@ -115,12 +101,12 @@ impl FileStats {
         let lines = std::mem::take(&mut self.lines);
         *self = FileStats {
             lines,
-            crcs: Vec::new(),
             ..mark.stats.clone_counts()
         };
         true
     }
 
+    /// A copy of everything but the lines (and scratch).
     fn clone_counts(&self) -> FileStats {
         FileStats {
             bytes: self.bytes,

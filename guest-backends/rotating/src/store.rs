@@ -469,14 +469,15 @@ impl RotatingStore {
             }
             Err(e) => return Err(quire_guest::errors::io("stat", &unit, e)),
         };
-        if let Some(entry) = self.sealed_entry(&category, sequence)? {
-            let known = matches!(self.check.borrow().as_ref(), Some(c) if c.unit == unit);
-            if offset == 0 || !known {
+        let known = matches!(self.check.borrow().as_ref(), Some(c) if c.unit == unit);
+        // A whole pass compares the bytes with what was sealed; one resumed
+        // elsewhere (lines match only from the start) just reads the lines.
+        if offset == 0 {
+            *self.check.borrow_mut() = None;
+            if let Some(entry) = self.sealed_entry(&category, sequence)? {
                 let (crc_len, crc) = quire_guest::checksum::file_crc32(&path, &unit)?;
                 match sealed_check::start(&path, &unit, &entry, crc_len, crc)? {
-                    // Only a whole pass may skip the lines.
-                    Start::Intact if offset == 0 => {
-                        *self.check.borrow_mut() = None;
+                    Start::Intact => {
                         return Ok(ScanChunk {
                             anomalies: Vec::new(),
                             records: entry.records,
@@ -484,13 +485,10 @@ impl RotatingStore {
                             done: true,
                         });
                     }
-                    Start::Intact => *self.check.borrow_mut() = None,
-                    // Lines can only be matched from the start of the file.
-                    Start::Check(check) if offset == 0 => *self.check.borrow_mut() = Some(check),
-                    Start::Check(_) => *self.check.borrow_mut() = None,
+                    Start::Check(check) => *self.check.borrow_mut() = Some(check),
                 }
             }
-        } else {
+        } else if !known {
             *self.check.borrow_mut() = None;
         }
         let (mut chunk, _) = self.validator.validate(&path, &unit, offset, budget)?;

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::AtomicFile;
-use quire_guest::checksum::{Crc32, crc32};
+use quire_guest::checksum::{Crc32, crc32, line_crc32s};
 use quire_guest::types::PluginError;
 
 const MAGIC: &[u8; 8] = b"QLSUMS01";
@@ -106,6 +106,21 @@ pub fn prepare(
     encode(data_bytes, data_crc32, lines, |piece| file.write(piece))?;
     file.sync()?;
     Ok(file)
+}
+
+/// The sum of every line of `text` (newline included; a last piece without
+/// one counts as a line), with where it starts in `text`: one host call
+/// for all their CRCs, which `scratch` holds.
+pub fn each_line(text: &[u8], scratch: &mut Vec<u32>, mut each: impl FnMut(usize, LineSum)) {
+    scratch.clear();
+    line_crc32s(text, scratch);
+    let mut start = 0;
+    for (line, &crc) in text.split_inclusive(|&b| b == b'\n').zip(scratch.iter()) {
+        // A line is far below 4 GiB (records are limited long before).
+        let len = u32::try_from(line.len()).unwrap_or(u32::MAX);
+        each(start, LineSum { len, crc });
+        start += line.len();
+    }
 }
 
 impl LineSums {
