@@ -37,6 +37,7 @@ mod read_batch;
 mod record;
 pub mod report;
 pub mod retention;
+mod retention_spec;
 mod returns;
 pub mod sandbox;
 mod session;
@@ -58,6 +59,7 @@ pub use policy::Policy;
 pub use read_batch::RecordView;
 pub use record::{Record, now};
 pub use retention::Retention;
+pub use retention_spec::{PolicySpec, RetentionSpec, duration_seconds};
 pub use store::{Durability, Store, StoreConfig, backend_info};
 pub use wit::{
     AnomalyKind, BackendInfo, Envelope, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,

@@ -2,17 +2,16 @@
 
 use std::path::PathBuf;
 
-use std::collections::BTreeMap;
-
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::args::StoreArgs;
 use super::output::{self, Bar};
-use crate::plugin::{self, PluginSource};
+use crate::plugin;
 
 use crate::{
-    Error, Policy, RecoveryMode, RecoveryOptions, Result, Retention, StartupMode, Store, now,
+    Error, PolicySpec, RecoveryMode, RecoveryOptions, Result, RetentionSpec, StartupMode, Store,
+    now,
 };
 
 const HEALTHY: i32 = 0;
@@ -131,73 +130,43 @@ pub struct CompactArgs {
     dry_run: bool,
 }
 
-fn standard_config(a: &CompactArgs) -> Result<Option<String>> {
-    let mut config = match &a.retention_config {
-        Some(text) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-            .map_err(|e| Error::Usage(format!("--retention-config is not a JSON object: {e}")))?,
-        None => serde_json::Map::new(),
-    };
-    if let Some(n) = a.max_records {
-        config.insert("max_records".into(), n.into());
-    }
-    if let Some(s) = a.max_age {
-        config.insert("max_age_seconds".into(), s.into());
-    }
-    if let Some(b) = a.max_bytes {
-        config.insert("max_bytes".into(), b.into());
-    }
+/// The flags as a [`RetentionSpec`]. `--retention-config` configures the
+/// standard policy, or the `--retention` components when no limit is given.
+fn retention_spec(a: &CompactArgs) -> Result<RetentionSpec> {
+    let mut spec = RetentionSpec::standard(a.max_records, a.max_age, a.max_bytes);
     let plugins_take_config = !a.retention.is_empty()
         && a.max_records.is_none()
         && a.max_age.is_none()
         && a.max_bytes.is_none();
-    Ok(if config.is_empty() || plugins_take_config {
-        None
-    } else {
-        Some(serde_json::Value::Object(config).to_string())
-    })
+    if let Some(text) = &a.retention_config
+        && !plugins_take_config
+    {
+        spec.standard_config = Some(serde_json::from_str(text).map_err(|e| {
+            Error::Usage(format!("--retention-config is not a JSON object: {e}"))
+        })?);
+    }
+    for retain in &a.retain {
+        let (store, policy) = retain.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--retain `{retain}`: expected STORE=permanent, STORE=rolling-window:7d[:exact], \
+                 STORE=ephemeral[:N] or STORE=PLUGIN.wasm[:JSON]"
+            ))
+        })?;
+        spec.retain(store, PolicySpec::parse(policy)?)
+            .map_err(|_| Error::Usage(format!("--retain names store `{store}` twice")))?;
+    }
+    for path in &a.retention {
+        spec.then(PolicySpec {
+            plugin: path.display().to_string(),
+            config: a.retention_config.clone().unwrap_or_default(),
+        });
+    }
+    Ok(spec)
 }
 
 pub fn compact(a: CompactArgs) -> Result<i32> {
-    let limits = a.store.limits()?;
-    let cache = a.store.cache();
-    let at = now();
-    let standard = match standard_config(&a)? {
-        Some(config) => {
-            let loaded =
-                plugin::load_policy(&PluginSource::Builtin("standard".into()), cache.as_deref())?;
-            Some(Policy::create(&loaded, &config, at, limits)?)
-        }
-        None => None,
-    };
-    let mut runs = Vec::new();
-    if a.retain.is_empty() {
-        runs.extend(standard.map(Retention::single));
-    } else {
-        let mut stores = BTreeMap::new();
-        for spec in &a.retain {
-            let (store, policy) = super::retain::parse(spec)?;
-            let loaded = plugin::load_policy(&policy.source, cache.as_deref())?;
-            let created = Policy::create(&loaded, &policy.config, at, limits)?;
-            if stores.insert(store.clone(), created).is_some() {
-                return Err(Error::Usage(format!(
-                    "--retain names store `{store}` twice"
-                )));
-            }
-        }
-        runs.push(Retention::per_store(standard, stores));
-    }
-    for path in &a.retention {
-        let loaded = plugin::load_policy(&PluginSource::File(path.clone()), cache.as_deref())?;
-        let config = a.retention_config.clone().unwrap_or_default();
-        runs.push(Retention::single(Policy::create(
-            &loaded, &config, at, limits,
-        )?));
-    }
-    if runs.is_empty() {
-        return Err(Error::Usage(
-            "nothing to compact by: give --max-records, --max-age, --max-bytes, --retention-config, --retain STORE=POLICY or --retention PLUGIN.wasm".into(),
-        ));
-    }
+    let spec = retention_spec(&a)?;
+    let mut runs = spec.runs(a.store.limits()?, a.store.cache().as_deref(), now())?;
     let store = a.store.open(a.dry_run)?;
     let mut reports = Vec::new();
     for retention in &mut runs {

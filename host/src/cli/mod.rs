@@ -16,7 +16,6 @@ mod lifecycle;
 mod maintain;
 mod output;
 mod plugin_check;
-mod retain;
 
 use clap::{Parser, Subcommand};
 
