@@ -357,16 +357,22 @@ class QuirePersistence(PersistenceBackend):
             raise ValueError("quarantine needs a quarantine_dir for a backend without a path")
         return self._path.with_name(self._path.name + ".quarantine")
 
-    def _recover_sync(self, mode: str, quarantine_dir: Path | None) -> dict[str, Any]:
+    def _recover_sync(self, mode: str, quarantine_dir: Path | None) -> tuple[dict[str, Any], list]:
+        """Recovery's report, and what opening the store already repaired (a
+        read-write open cuts a torn tail before recovery runs)."""
         if quarantine_dir is None:
-            return self._write_store().recover(mode)
+            with self._writer_lock:
+                was_open = self._writer is not None
+            store = self._write_store()
+            cut = [] if was_open else store.open_report()
+            return store.recover(mode), cut
         # The quarantine directory is granted at open: recover through a store
         # that has it; the writer reopens on the next record.
         quarantine_dir.mkdir(parents=True, exist_ok=True)
         self._close_writer()
         store = self._open(quarantine_dir=str(quarantine_dir))
         try:
-            return store.recover(mode)
+            return store.recover(mode), store.open_report()
         finally:
             store.close()
 
@@ -384,18 +390,19 @@ class QuirePersistence(PersistenceBackend):
             quarantine_dir = None
             if mode is PersistenceRecoveryMode.QUARANTINE:
                 quarantine_dir = Path(cfg.quarantine_dir) if cfg.quarantine_dir else self._default_quarantine_dir()
-            report = await anyio.to_thread.run_sync(
+            report, cut = await anyio.to_thread.run_sync(
                 self._recover_sync,
                 "quarantine" if quarantine_dir is not None else "repair",
                 quarantine_dir,
             )
             receipts = report.get("receipts", ())
-            repaired = tuple(str(r.get("file") or r["unit"]) for r in receipts if r["action"] != "removed")
+            repaired = [str(f.get("file") or f["unit"]) for f in cut]
+            repaired += [str(r.get("file") or r["unit"]) for r in receipts if r["action"] != "removed"]
             quarantined = tuple(str(r["quarantined_to"]) for r in receipts if r.get("quarantined_to"))
             return PersistenceRecoveryReport(
                 backend=self._name,
                 scan=scan,
-                repaired_files=repaired,
+                repaired_files=tuple(dict.fromkeys(repaired)),
                 quarantined_files=quarantined,
             )
         except Exception:
@@ -433,8 +440,15 @@ class QuirePersistence(PersistenceBackend):
             raise
 
     async def aclose(self) -> None:
-        """Makes every acknowledged record durable and releases the writer lock."""
+        """Makes every acknowledged record durable and releases the writer
+        lock. Later records are dropped; reads go on (a ``memory`` store keeps
+        its records for them, as Papyra's in-memory backend does)."""
         self._closed = True
+        with self._writer_lock:
+            writer = self._writer
+        if writer is not None and not writer.backend["persistent"]:
+            await anyio.to_thread.run_sync(writer.flush)
+            return
         await anyio.to_thread.run_sync(self._close_writer)
 
 
