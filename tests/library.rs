@@ -417,3 +417,100 @@ fn dropped_append_futures_lose_nothing_acknowledged_and_tear_no_batch() {
         "no append was given up on: the test proves nothing"
     );
 }
+
+/// The live segment's torn tail as it was: a read-write open cuts it, so a
+/// store opened for quarantine copies the original aside first.
+#[test]
+fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("wal");
+    let quarantine = dir.path().join("q");
+    let store = Store::open(config("segmented", &data)).unwrap();
+    store.append((0..20).map(|i| event(0, i, 1.0 + i as f64)).collect()).unwrap();
+    drop(store);
+    let segment = walk_files(&data)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .expect("a segment");
+    let mut torn = std::fs::read(&segment).unwrap();
+    torn.extend_from_slice(b"\x00\x00\x01\x00{\"kind\":\"ev");
+    std::fs::write(&segment, &torn).unwrap();
+
+    let mut cfg = config("segmented", &data);
+    cfg.quarantine_dir = Some(quarantine.clone());
+    let store = Store::open(cfg).unwrap();
+    assert_eq!(store.open_report().len(), 1, "the open cut the tail");
+    let report = store
+        .recover(quire::RecoveryMode::Quarantine, &quire::progress::Silent)
+        .unwrap();
+    let [receipt] = &report.receipts[..] else {
+        panic!("one receipt expected: {:?}", report.receipts)
+    };
+    assert_eq!(receipt.action, "quarantined");
+    assert_eq!(receipt.bytes_before, torn.len() as u64);
+    let copy = receipt.quarantined_to.as_ref().unwrap();
+    assert_eq!(std::fs::read(copy).unwrap(), torn, "the copy is the damaged original");
+    assert!(report.after.healthy());
+    assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 20);
+
+    // A backend whose open leaves the tail (ndjson starts a new line after
+    // it) is quarantined once, by the recovery itself.
+    let file = dir.path().join("e.ndjson");
+    let store = Store::open(config("ndjson", &file)).unwrap();
+    store.append((0..3).map(|i| event(0, i, 1.0)).collect()).unwrap();
+    drop(store);
+    let mut torn = std::fs::read(&file).unwrap();
+    torn.extend_from_slice(b"{\"kind\":\"ev");
+    std::fs::write(&file, &torn).unwrap();
+    let quarantine = dir.path().join("q2");
+    let mut cfg = config("ndjson", &file);
+    cfg.quarantine_dir = Some(quarantine.clone());
+    let store = Store::open(cfg).unwrap();
+    let report = store
+        .recover(quire::RecoveryMode::Quarantine, &quire::progress::Silent)
+        .unwrap();
+    assert_eq!(report.receipts.len(), 1);
+    assert_eq!(std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(), torn);
+    let mut names: Vec<_> = std::fs::read_dir(&quarantine)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "one copy and its receipt: {names:?}");
+
+    // Rotating seals a torn live file as it is: one copy too.
+    let rotating = dir.path().join("rot");
+    let store = Store::open(config("rotating", &rotating)).unwrap();
+    store.append((0..3).map(|i| event(0, i, 1.0)).collect()).unwrap();
+    drop(store);
+    let live = walk_files(&rotating)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .unwrap();
+    let mut torn = std::fs::read(&live).unwrap();
+    torn.extend_from_slice(b"{\"kind\":\"ev");
+    std::fs::write(&live, &torn).unwrap();
+    let quarantine = dir.path().join("q3");
+    let mut cfg = config("rotating", &rotating);
+    cfg.quarantine_dir = Some(quarantine.clone());
+    let report = Store::open(cfg)
+        .unwrap()
+        .recover(quire::RecoveryMode::Quarantine, &quire::progress::Silent)
+        .unwrap();
+    assert_eq!(report.receipts.len(), 1, "{:?}", report.receipts);
+    assert_eq!(std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(), torn);
+    assert_eq!(std::fs::read_dir(&quarantine).unwrap().count(), 2);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

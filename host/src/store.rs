@@ -145,6 +145,9 @@ pub struct Store {
     _lock: Option<WriterLock>,
     /// What the read-write open repaired.
     opened: Vec<crate::report::Finding>,
+    /// Receipts of live units copied to quarantine before the open cut
+    /// their torn tails; the next recovery reports them.
+    pub(crate) quarantined_at_open: Mutex<Vec<crate::report::Receipt>>,
 }
 
 /// The backend's self-description, from a throwaway instance with no grants.
@@ -199,8 +202,20 @@ impl Store {
             read_only: config.read_only,
             options: config.options.clone(),
         };
+        let tails = match (&config.quarantine_dir, config.read_only) {
+            (Some(dir), false) => crate::ops::open_quarantine::quarantine_torn_tails(
+                &loaded,
+                &grants,
+                config.limits,
+                &open,
+                dir,
+                data_dir.as_deref(),
+            )?,
+            _ => Vec::new(),
+        };
         let metrics = Arc::<Metrics>::default();
         let mut session = Session::open(loaded, grants, config.limits, open, metrics.clone())?;
+
         let opened: Vec<_> = session
             .open_report()?
             .iter()
@@ -209,8 +224,28 @@ impl Store {
         for finding in &opened {
             tracing::warn!("repaired on open: {}", finding.render());
         }
+        // A copy is needed only where the open cut bytes; where it left the
+        // unit whole (a new line after the tear, or the file sealed as it
+        // is), recovery quarantines the unit itself.
+        let sizes: BTreeMap<String, u64> = match tails.is_empty() {
+            true => BTreeMap::new(),
+            false => session.units()?.into_iter().map(|u| (u.id, u.bytes)).collect(),
+        };
+        let (tails, needless): (Vec<_>, Vec<_>) = tails.into_iter().partition(|t| {
+            sizes
+                .get(&t.receipt.unit)
+                .is_none_or(|&bytes| bytes < t.receipt.bytes_before)
+        });
+        needless.iter().for_each(|t| t.discard());
+        for tail in &tails {
+            match session.put_receipt(&tail.backend_receipt) {
+                Ok(()) | Err(Error::Unsupported { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(Store {
             opened,
+            quarantined_at_open: Mutex::new(tails.into_iter().map(|t| t.receipt).collect()),
             session: Mutex::new(session),
             queue: Mutex::default(),
             committed: Condvar::new(),

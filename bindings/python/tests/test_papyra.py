@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import pytest
@@ -328,3 +329,17 @@ def test_concurrent_records_share_syncs_and_all_land(tmp_path):
     events = run(main)
     assert sorted(e.payload["seq"] for e in events) == list(range(500))
     assert store.metrics.snapshot()["records_written"] == 500
+
+
+def test_quarantine_keeps_a_torn_tail_on_every_disk_backend(tmp_path, disk_backend):
+    path = data_path(tmp_path, disk_backend)
+    run(fill, path, disk_backend)
+    torn_file = tear_tail(path)
+    torn = torn_file.read_bytes()
+    quarantine = tmp_path / "quarantine"
+    store = persistence(tmp_path, disk_backend)
+    report = run(store.recover, PersistenceRecoveryConfig(PersistenceRecoveryMode.QUARANTINE, str(quarantine)))
+    copies = [quarantine / Path(p).name for p in report.quarantined_files]
+    assert [c.read_bytes() for c in copies] == [torn], report
+    assert not run(store.scan).has_anomalies
+    assert [e.payload["seq"] for e in run(store.list_events)] == list(range(10))

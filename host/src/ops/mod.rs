@@ -4,6 +4,7 @@ pub mod compact;
 pub mod durability;
 pub mod inspect;
 mod merge;
+pub(crate) mod open_quarantine;
 pub mod migrate;
 pub mod read;
 pub mod recover;

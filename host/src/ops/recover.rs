@@ -93,7 +93,13 @@ impl Store {
             (_, dir) => dir.clone(),
         };
         let before = self.scan(progress)?;
-        let mut receipts = Vec::new();
+        // Live units the open copied aside before cutting their torn tails.
+        let mut receipts = std::mem::take(
+            &mut *self
+                .quarantined_at_open
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
         if !before.healthy() {
             let mut by_unit: BTreeMap<String, (u64, bool)> = BTreeMap::new();
             for finding in &before.anomalies {
@@ -248,7 +254,7 @@ impl Store {
 }
 
 /// Keeps the receipt beside the quarantined bytes, as `NAME.receipt.json`.
-fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()> {
+pub(crate) fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()> {
     let mut path = PathBuf::from(quarantined).into_os_string();
     path.push(".receipt.json");
     let text = serde_json::to_string_pretty(receipt).map_err(anyhow::Error::from)?;
@@ -262,7 +268,7 @@ fn write_receipt(quarantined: &std::path::Path, receipt: &Receipt) -> Result<()>
 }
 
 /// The note a backend keeps about a unit copied into quarantine.
-fn quarantine_receipt(
+pub(crate) fn quarantine_receipt(
     unit: &str,
     store: Option<String>,
     copy: &std::path::Path,
