@@ -500,6 +500,37 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
     assert_eq!(report.receipts.len(), 1, "{:?}", report.receipts);
     assert_eq!(std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(), torn);
     assert_eq!(std::fs::read_dir(&quarantine).unwrap().count(), 2);
+
+    // Two stores' live segments share a file name: their copies do not collide.
+    let two = dir.path().join("two");
+    let store = Store::open(config("segmented", &two)).unwrap();
+    store.append((0..4).map(|i| event(i % 2, i, 1.0)).collect()).unwrap();
+    drop(store);
+    let mut torn = std::collections::BTreeMap::new();
+    for segment in walk_files(&two).into_iter().filter(|p| p.extension().is_some_and(|e| e == "wal")) {
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes.extend_from_slice(b"\x00\x00\x01\x00{");
+        std::fs::write(&segment, &bytes).unwrap();
+        torn.insert(bytes, segment);
+    }
+    assert_eq!(torn.len(), 2, "one live segment per store");
+    let mut cfg = config("segmented", &two);
+    cfg.quarantine_dir = Some(dir.path().join("q4"));
+    let report = Store::open(cfg)
+        .unwrap()
+        .recover(quire::RecoveryMode::Quarantine, &quire::progress::Silent)
+        .unwrap();
+    let copies: std::collections::BTreeSet<Vec<u8>> = report
+        .receipts
+        .iter()
+        .map(|r| std::fs::read(r.quarantined_to.as_ref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(copies, torn.keys().cloned().collect());
+
+    // A first start with a quarantine directory: nothing to copy, no error.
+    let mut cfg = config("ndjson", &dir.path().join("new.ndjson"));
+    cfg.quarantine_dir = Some(dir.path().join("q5"));
+    Store::open(cfg).unwrap();
 }
 
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -17,13 +17,24 @@ use crate::retention::Retention;
 
 /// One retention policy with its configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicySpec {
     /// A built-in policy's name (`standard`, `permanent`, `rolling-window`,
-    /// `ephemeral`) or a component's path (ending in `.wasm`).
+    /// `ephemeral`) or a component's path (ending in `.wasm` or containing `/`).
     pub plugin: String,
-    /// The policy's JSON configuration (empty: its defaults).
-    #[serde(default)]
+    /// The policy's JSON configuration (empty: its defaults). Given as a
+    /// JSON object, it is taken as that object's text.
+    #[serde(default, deserialize_with = "config_text")]
     pub config: String,
+}
+
+/// A configuration given as text, or as JSON to be written as text.
+fn config_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(text) => text,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
 }
 
 impl PolicySpec {
@@ -268,11 +279,22 @@ mod tests {
         let text = serde_json::to_string(&spec).unwrap();
         assert_eq!(serde_json::from_str::<RetentionSpec>(&text).unwrap(), spec);
         assert!(serde_json::from_str::<RetentionSpec>(r#"{"max_recrds": 1}"#).is_err());
+        let given_as_object: RetentionSpec = serde_json::from_str(
+            r#"{"stores": {"gps": {"plugin": "ephemeral", "config": {"keep_sealed": 2}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(given_as_object.stores["gps"].config, r#"{"keep_sealed":2}"#);
+        assert!(
+            serde_json::from_str::<RetentionSpec>(r#"{"policies": [{"plugin": "x.wasm", "cofig": "{}"}]}"#)
+                .is_err()
+        );
     }
 
     #[test]
     fn an_empty_spec_is_refused_before_loading_anything() {
-        let err = RetentionSpec::default().runs(Limits::default(), None, 0.0).unwrap_err();
+        let Err(err) = RetentionSpec::default().runs(Limits::default(), None, 0.0) else {
+            panic!("an empty spec was accepted")
+        };
         assert!(err.to_string().contains("nothing to compact by"), "{err}");
     }
 }

@@ -202,8 +202,9 @@ impl Store {
             read_only: config.read_only,
             options: config.options.clone(),
         };
+        // Nothing stored yet (a first start): nothing torn to copy.
         let tails = match (&config.quarantine_dir, config.read_only) {
-            (Some(dir), false) => crate::ops::open_quarantine::quarantine_torn_tails(
+            (Some(dir), false) if config.path.exists() => crate::ops::open_quarantine::quarantine_torn_tails(
                 &loaded,
                 &grants,
                 config.limits,
@@ -214,7 +215,14 @@ impl Store {
             _ => Vec::new(),
         };
         let metrics = Arc::<Metrics>::default();
-        let mut session = Session::open(loaded, grants, config.limits, open, metrics.clone())?;
+        let mut session = match Session::open(loaded, grants, config.limits, open, metrics.clone()) {
+            Ok(session) => session,
+            Err(e) => {
+                // Nothing was cut: the copies are not needed.
+                tails.iter().for_each(|t| t.discard());
+                return Err(e);
+            }
+        };
 
         let opened: Vec<_> = session
             .open_report()?

@@ -126,6 +126,14 @@ pub fn read_query(
 /// object `json.dumps` takes (a dict, usually).
 pub fn json_lines(records: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let py = records.py();
+    if records.is_instance_of::<PyString>()
+        || records.is_instance_of::<PyBytes>()
+        || records.is_instance_of::<PyDict>()
+    {
+        return Err(PyTypeError::new_err(
+            "append takes a list of records (JSON lines, bytes or dicts), not a single record",
+        ));
+    }
     let dumps = py.import("json")?.getattr("dumps")?;
     // Compact and UTF-8: the smallest line that reads back the same.
     let compact = PyDict::new(py);

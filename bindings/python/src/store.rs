@@ -298,8 +298,8 @@ impl Store {
         convert::to_python(py, &report)
     }
 
-    /// Flushes and releases the store (and its writer lock). Calls already
-    /// running finish first; later ones raise `StoreClosedError`.
+    /// Flushes and releases the store (and its writer lock), after the calls
+    /// already running have returned; later calls raise `StoreClosedError`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let taken = self
             .inner
@@ -309,6 +309,11 @@ impl Store {
         if let Some(store) = taken {
             py.detach(|| {
                 let result = store.flush();
+                // Calls already running hold clones: the store (and its
+                // writer lock) goes when the last of them returns.
+                while Arc::strong_count(&store) > 1 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
                 drop(store);
                 result
             })

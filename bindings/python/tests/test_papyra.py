@@ -343,3 +343,68 @@ def test_quarantine_keeps_a_torn_tail_on_every_disk_backend(tmp_path, disk_backe
     assert [c.read_bytes() for c in copies] == [torn], report
     assert not run(store.scan).has_anomalies
     assert [e.payload["seq"] for e in run(store.list_events)] == list(range(10))
+
+
+def test_a_cancelled_leader_costs_the_others_nothing(tmp_path):
+    """The first caller leads the group append; cancelling it must not cancel
+    or lose the records of the callers batched with it."""
+    for flavour in ("asyncio", "trio"):
+        store = QuirePersistence(tmp_path / f"{flavour}.ndjson")
+        outcomes = {}
+
+        async def record(name, scope_box=None):
+            try:
+                if scope_box is not None:
+                    with anyio.CancelScope() as scope:
+                        scope_box.append(scope)
+                        await store.record_event(PersistedEvent("s", "a", name, {}, 1.0))
+                else:
+                    await store.record_event(PersistedEvent("s", "a", name, {}, 1.0))
+                outcomes[name] = "returned"
+            except BaseException as e:  # noqa: BLE001 - recorded for the assertion
+                outcomes[name] = repr(e)
+                raise
+
+        async def main():
+            box = []
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(record, "A", box)
+                tg.start_soon(record, "B")
+                tg.start_soon(record, "C")
+                while not box:
+                    await anyio.sleep(0)
+                box[0].cancel()
+            return await store.list_events()
+
+        events = run(main, backend=flavour)
+        assert outcomes["B"] == outcomes["C"] == "returned", (flavour, outcomes)
+        assert {"B", "C"} <= {e.event_type for e in events}, flavour
+        assert store.metrics.snapshot()["write_errors"] == 0
+        run(store.aclose)
+
+
+def test_a_bad_record_fails_only_its_own_caller(tmp_path):
+    store = QuirePersistence(tmp_path / "e.ndjson")
+
+    async def main():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.record_event, PersistedEvent("s", "a", "Good1", {}, 1.0))
+            tg.start_soon(store.record_event, PersistedEvent("s", "a", "NaN", {"x": float("nan")}, 2.0))
+            tg.start_soon(store.record_event, {"system_id": "s", "event_type": "BadTime", "timestamp": "noon"})
+            tg.start_soon(store.record_event, PersistedEvent("s", "a", "Good2", {}, 3.0))
+        return await store.list_events()
+
+    events = run(main)
+    assert sorted(e.event_type for e in events) == ["Good1", "Good2"]
+    assert store.metrics.snapshot()["write_errors"] == 2
+    run(store.aclose)
+
+
+def test_configuration_mistakes_are_refused_at_construction(tmp_path):
+    with pytest.raises(ValueError, match="durability 'perwrite'"):
+        QuirePersistence(tmp_path / "e.ndjson", durability="perwrite")
+    with pytest.raises(ValueError, match="backend 'ndjsn'"):
+        QuirePersistence(tmp_path / "e.ndjson", backend="ndjsn")
+    store = QuirePersistence(tmp_path / "e.ndjson")
+    with pytest.raises(ValueError, match="limit"):
+        run(lambda: store.list_events(limit=-1))

@@ -2,7 +2,7 @@
 built into a component with componentize-py, loaded by the `quire` CLI with
 `--retention`, and checked against the records that survive.
 
-Needs componentize-py in the same environment as pytest (the tests are skipped
+Needs componentize-py in the same environment as pytest (the tests fail
 without it) and a built CLI: `QUIRE_CLI`, else `<repo>/target/release/quire`.
 Does not use the `quire` Python module.
 """

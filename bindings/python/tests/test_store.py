@@ -164,3 +164,33 @@ def test_inspect_and_durability_describe_the_store(tmp_path):
         assert store.durability()["policy"] == "per-write"
         check = store.startup_check("fail-on-anomaly")
         assert check["ok"] is True
+
+
+def test_close_waits_for_calls_already_running(tmp_path):
+    path = tmp_path / "e.ndjson"
+    store = quire.Store("ndjson", path)
+    outcome = []
+
+    def big_append():
+        try:
+            outcome.append(store.append([line(i) for i in range(50_000)]))
+        except quire.StoreClosedError:
+            outcome.append("closed")
+
+    writer = threading.Thread(target=big_append)
+    writer.start()
+    store.close()
+    # Whether the append got in before close or not, the lock is free now.
+    with quire.Store("ndjson", path) as again:
+        assert len(again.read_lines()) in (0, 50_000)
+    writer.join()
+    assert outcome in ([50_000], ["closed"])
+
+
+def test_append_wants_a_list_and_a_first_start_may_name_a_quarantine_dir(tmp_path):
+    with quire.Store("ndjson", tmp_path / "new.ndjson", quarantine_dir=tmp_path / "q") as store:
+        with pytest.raises(TypeError, match="not a single record"):
+            store.append(record(0))
+        with pytest.raises(TypeError, match="not a single record"):
+            store.append(line(0))
+        assert store.append([record(0)]) == 1

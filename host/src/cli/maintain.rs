@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::args::StoreArgs;
 use super::output::{self, Bar};
-use crate::plugin;
+use crate::plugin::{self, PluginSource};
 
 use crate::{
     Error, PolicySpec, RecoveryMode, RecoveryOptions, Result, RetentionSpec, StartupMode, Store,
@@ -134,30 +134,49 @@ pub struct CompactArgs {
 /// standard policy, or the `--retention` components when no limit is given.
 fn retention_spec(a: &CompactArgs) -> Result<RetentionSpec> {
     let mut spec = RetentionSpec::standard(a.max_records, a.max_age, a.max_bytes);
+    let config = match &a.retention_config {
+        Some(text) => Some(
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).map_err(
+                |e| Error::Usage(format!("--retention-config is not a JSON object: {e}")),
+            )?,
+        ),
+        None => None,
+    };
     let plugins_take_config = !a.retention.is_empty()
         && a.max_records.is_none()
         && a.max_age.is_none()
         && a.max_bytes.is_none();
-    if let Some(text) = &a.retention_config
-        && !plugins_take_config
-    {
-        spec.standard_config = Some(serde_json::from_str(text).map_err(|e| {
-            Error::Usage(format!("--retention-config is not a JSON object: {e}"))
-        })?);
+    if !plugins_take_config {
+        spec.standard_config = config;
     }
     for retain in &a.retain {
-        let (store, policy) = retain.split_once('=').ok_or_else(|| {
+        let usage = || {
             Error::Usage(format!(
                 "--retain `{retain}`: expected STORE=permanent, STORE=rolling-window:7d[:exact], \
                  STORE=ephemeral[:N] or STORE=PLUGIN.wasm[:JSON]"
             ))
-        })?;
-        spec.retain(store, PolicySpec::parse(policy)?)
-            .map_err(|_| Error::Usage(format!("--retain names store `{store}` twice")))?;
+        };
+        let (store, policy) = retain.split_once('=').ok_or_else(usage)?;
+        if store.is_empty() {
+            return Err(usage());
+        }
+        let policy = PolicySpec::parse(policy).map_err(|_| usage())?;
+        if spec.stores.contains_key(store) {
+            return Err(Error::Usage(format!("--retain names store `{store}` twice")));
+        }
+        spec.retain(store, policy)?;
     }
     for path in &a.retention {
+        let text = path.to_str().ok_or_else(|| {
+            Error::Usage(format!("--retention {}: the path is not UTF-8", path.display()))
+        })?;
+        // Always a file, even without `/` or `.wasm` (never a built-in's name).
+        let plugin = match PluginSource::parse(text) {
+            PluginSource::File(_) => text.to_string(),
+            PluginSource::Builtin(_) => format!("./{text}"),
+        };
         spec.then(PolicySpec {
-            plugin: path.display().to_string(),
+            plugin,
             config: a.retention_config.clone().unwrap_or_default(),
         });
     }

@@ -77,8 +77,7 @@ pub(crate) fn quarantine_torn_tails(
             }
         })?;
         let Some(cut_at) = cut_at else { continue };
-        let base = unit.id.rsplit('/').next().unwrap_or(&unit.id);
-        let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
+        let name = super::recover::quarantine_name(&unit.id);
         session.quarantine(&unit.id, &name)?;
         let copy = dir.join(&name);
         let receipt = Receipt {

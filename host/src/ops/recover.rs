@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::progress::Progress;
 use crate::record::now;
-use crate::report::{Receipt, RecoveryReport};
+use crate::report::{Receipt, RecoveryReport, ScanReport};
 use crate::store::Store;
 use crate::wit::AnomalyKind;
 
@@ -93,13 +93,34 @@ impl Store {
             (_, dir) => dir.clone(),
         };
         let before = self.scan(progress)?;
-        // Live units the open copied aside before cutting their torn tails.
-        let mut receipts = std::mem::take(
+        // Live units the open copied aside before cutting their torn tails
+        // (handed back if this recovery fails, for the next one to report).
+        let at_open = std::mem::take(
             &mut *self
                 .quarantined_at_open
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
+        let result = self.recover_units(options, quarantine_dir, before, at_open.clone(), progress);
+        if result.is_err() {
+            let mut pending = self
+                .quarantined_at_open
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            pending.splice(0..0, at_open);
+        }
+        result
+    }
+
+    fn recover_units(
+        &self,
+        options: RecoveryOptions,
+        quarantine_dir: Option<PathBuf>,
+        before: ScanReport,
+        mut receipts: Vec<Receipt>,
+        progress: &dyn Progress,
+    ) -> Result<RecoveryReport> {
+        let mode = options.mode;
         if !before.healthy() {
             let mut by_unit: BTreeMap<String, (u64, bool)> = BTreeMap::new();
             for finding in &before.anomalies {
@@ -144,8 +165,7 @@ impl Store {
                 let quarantine_now = mode == RecoveryMode::Quarantine || drops;
                 let quarantined_to = match &quarantine_dir {
                     Some(dir) if quarantine_now => {
-                        let base = unit.rsplit('/').next().unwrap_or(&unit);
-                        let name = format!("{base}.quarantine.{}", (now() * 1000.0) as u64);
+                        let name = quarantine_name(&unit);
                         session.quarantine(&unit, &name)?;
                         let receipt = quarantine_receipt(
                             &unit,
@@ -251,6 +271,19 @@ impl Store {
             after,
         })
     }
+}
+
+/// A quarantine copy's file name: the unit id flattened (units of different
+/// stores share base names), the time, and a per-process counter, so two
+/// copies never collide.
+pub(crate) fn quarantine_name(unit: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{}.quarantine.{}-{n}",
+        unit.replace('/', "__"),
+        (now() * 1000.0) as u64
+    )
 }
 
 /// Keeps the receipt beside the quarantined bytes, as `NAME.receipt.json`.

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -43,7 +44,7 @@ class Store:
     @property
     def backend(self) -> dict[str, Any]: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Path: ...
     @property
     def read_only(self) -> bool: ...
     @property

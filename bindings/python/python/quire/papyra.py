@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from papyra.persistence.models import (
     PersistenceScanReport,
 )
 
-from quire._quire import Store
+from quire._quire import BUILTIN_BACKENDS, InvalidRecordError, Store, StoreClosedError
 
 __all__ = ["QuirePersistence"]
 
@@ -77,16 +78,38 @@ def _fields_of(obj: Any) -> dict[str, Any]:
 def _json_line(kind: str, obj: Any) -> str:
     """Papyra's line for a record: ``kind`` first, then its fields."""
     record = {"kind": kind, **{k: v for k, v in _fields_of(obj).items() if k != "kind"}}
-    return json.dumps(record, ensure_ascii=False, default=_json_default)
+    # NaN and Infinity are not JSON: refused here, for this caller alone.
+    return json.dumps(record, ensure_ascii=False, default=_json_default, allow_nan=False)
 
 
 class _Batch:
-    __slots__ = ("lines", "done", "error")
+    __slots__ = ("lines", "done", "errors")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.done = False
-        self.error: BaseException | None = None
+        self.errors: dict[int, Exception] = {}
+
+
+def _write_batch(write: Any, lines: list[str]) -> dict[int, Exception]:
+    """Writes every line at once. A batch is all or nothing, so when one
+    record is refused each line is written alone: a bad record fails only
+    the caller who gave it. Returns the failures by line."""
+    try:
+        write(lines)
+        return {}
+    except InvalidRecordError as e:
+        if len(lines) == 1:
+            return {0: e}
+    except Exception as e:
+        return dict.fromkeys(range(len(lines)), e)
+    errors: dict[int, Exception] = {}
+    for i, line in enumerate(lines):
+        try:
+            write([line])
+        except Exception as e:
+            errors[i] = e
+    return errors
 
 
 class _GroupAppender:
@@ -100,17 +123,22 @@ class _GroupAppender:
 
     async def append(self, line: str, write: Any) -> None:
         batch = self._open
+        index = len(batch.lines)
         batch.lines.append(line)
         async with self._lock:
             if not batch.done:
                 self._open = _Batch()
-                try:
-                    await anyio.to_thread.run_sync(write, batch.lines)
-                except BaseException as e:  # every waiter of this batch sees it
-                    batch.error = e
-                batch.done = True
-        if batch.error is not None:
-            raise batch.error
+                # Shielded: the leader's cancellation must not cost the other
+                # callers their records, which ride in this batch.
+                with anyio.CancelScope(shield=True):
+                    batch.errors = await anyio.to_thread.run_sync(_write_batch, write, batch.lines)
+                    batch.done = True
+        error = batch.errors.get(index)
+        if error is not None:
+            raise error
+
+
+_DURABILITY = re.compile(r"per-write|batch|buffered|every-n:[1-9][0-9]*")
 
 
 class QuirePersistence(PersistenceBackend):
@@ -153,6 +181,12 @@ class QuirePersistence(PersistenceBackend):
         quarantine_dir: str | Path | None = None,
         **store_options: Any,
     ) -> None:
+        if not (backend in BUILTIN_BACKENDS or backend.endswith(".wasm") or "/" in backend):
+            raise ValueError(
+                f"backend {backend!r}: use a built-in ({', '.join(BUILTIN_BACKENDS)}) or a .wasm path"
+            )
+        if not _DURABILITY.fullmatch(durability):
+            raise ValueError(f"durability {durability!r}: use per-write, every-n:N, batch or buffered")
         super().__init__(retention_policy=retention_policy)
         self._path = Path(path) if path is not None else None
         self._backend = backend
@@ -216,16 +250,16 @@ class QuirePersistence(PersistenceBackend):
         finally:
             reader.close()
 
-    def _close_writer(self) -> None:
-        with self._writer_lock:
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-
     # -- writes ---------------------------------------------------------------
 
     def _write(self, lines: list[str]) -> None:
-        self._write_store().append(lines)
+        try:
+            self._write_store().append(lines)
+        except StoreClosedError:
+            # A quarantine recovery swapped the writer under this call: retry once on the new one.
+            if self._closed:
+                raise
+            self._write_store().append(lines)
 
     async def _record(self, kind: str, obj: Any) -> None:
         try:
@@ -285,6 +319,8 @@ class QuirePersistence(PersistenceBackend):
         return rows
 
     async def _list(self, kind: str, model: type, limit: int | None, since: float | None) -> tuple:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
         rows = await anyio.to_thread.run_sync(self._rows, kind, limit, since)
         items = []
         for row in rows:
@@ -367,14 +403,17 @@ class QuirePersistence(PersistenceBackend):
             cut = [] if was_open else store.open_report()
             return store.recover(mode), cut
         # The quarantine directory is granted at open: recover through a store
-        # that has it; the writer reopens on the next record.
+        # that has it. Appends wait for the writer lock until it is done.
         quarantine_dir.mkdir(parents=True, exist_ok=True)
-        self._close_writer()
-        store = self._open(quarantine_dir=str(quarantine_dir))
-        try:
-            return store.recover(mode), store.open_report()
-        finally:
-            store.close()
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()
+            store = self._open(quarantine_dir=str(quarantine_dir))
+            try:
+                return store.recover(mode), store.open_report()
+            finally:
+                store.close()
 
     async def recover(self, config: Any | None = None) -> PersistenceRecoveryReport | None:
         """Papyra's recovery: IGNORE only scans; REPAIR (and REBUILD) rewrite
@@ -444,12 +483,18 @@ class QuirePersistence(PersistenceBackend):
         lock. Later records are dropped; reads go on (a ``memory`` store keeps
         its records for them, as Papyra's in-memory backend does)."""
         self._closed = True
+        await anyio.to_thread.run_sync(self._release)
+
+    def _release(self) -> None:
         with self._writer_lock:
             writer = self._writer
-        if writer is not None and not writer.backend["persistent"]:
-            await anyio.to_thread.run_sync(writer.flush)
-            return
-        await anyio.to_thread.run_sync(self._close_writer)
+            if writer is None:
+                return
+            if not writer.backend["persistent"]:
+                writer.flush()
+                return
+            self._writer = None
+        writer.close()
 
 
 _MODEL_DEFAULTS: dict[type, dict[str, Any]] = {
