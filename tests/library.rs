@@ -426,7 +426,9 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
     let data = dir.path().join("wal");
     let quarantine = dir.path().join("q");
     let store = Store::open(config("segmented", &data)).unwrap();
-    store.append((0..20).map(|i| event(0, i, 1.0 + i as f64)).collect()).unwrap();
+    store
+        .append((0..20).map(|i| event(0, i, 1.0 + i as f64)).collect())
+        .unwrap();
     drop(store);
     let segment = walk_files(&data)
         .into_iter()
@@ -449,7 +451,11 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
     assert_eq!(receipt.action, "quarantined");
     assert_eq!(receipt.bytes_before, torn.len() as u64);
     let copy = receipt.quarantined_to.as_ref().unwrap();
-    assert_eq!(std::fs::read(copy).unwrap(), torn, "the copy is the damaged original");
+    assert_eq!(
+        std::fs::read(copy).unwrap(),
+        torn,
+        "the copy is the damaged original"
+    );
     assert!(report.after.healthy());
     assert_eq!(store.read_all(&ReadQuery::default()).unwrap().len(), 20);
 
@@ -457,7 +463,9 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
     // it) is quarantined once, by the recovery itself.
     let file = dir.path().join("e.ndjson");
     let store = Store::open(config("ndjson", &file)).unwrap();
-    store.append((0..3).map(|i| event(0, i, 1.0)).collect()).unwrap();
+    store
+        .append((0..3).map(|i| event(0, i, 1.0)).collect())
+        .unwrap();
     drop(store);
     let mut torn = std::fs::read(&file).unwrap();
     torn.extend_from_slice(b"{\"kind\":\"ev");
@@ -470,7 +478,10 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
         .recover(quire::RecoveryMode::Quarantine, &quire::progress::Silent)
         .unwrap();
     assert_eq!(report.receipts.len(), 1);
-    assert_eq!(std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(), torn);
+    assert_eq!(
+        std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(),
+        torn
+    );
     let mut names: Vec<_> = std::fs::read_dir(&quarantine)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -481,7 +492,9 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
     // Rotating seals a torn live file as it is: one copy too.
     let rotating = dir.path().join("rot");
     let store = Store::open(config("rotating", &rotating)).unwrap();
-    store.append((0..3).map(|i| event(0, i, 1.0)).collect()).unwrap();
+    store
+        .append((0..3).map(|i| event(0, i, 1.0)).collect())
+        .unwrap();
     drop(store);
     let live = walk_files(&rotating)
         .into_iter()
@@ -498,16 +511,24 @@ fn quarantine_keeps_a_torn_tail_the_open_would_cut() {
         .recover(quire::RecoveryMode::Quarantine, &quire::progress::Silent)
         .unwrap();
     assert_eq!(report.receipts.len(), 1, "{:?}", report.receipts);
-    assert_eq!(std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(), torn);
+    assert_eq!(
+        std::fs::read(report.receipts[0].quarantined_to.as_ref().unwrap()).unwrap(),
+        torn
+    );
     assert_eq!(std::fs::read_dir(&quarantine).unwrap().count(), 2);
 
     // Two stores' live segments share a file name: their copies do not collide.
     let two = dir.path().join("two");
     let store = Store::open(config("segmented", &two)).unwrap();
-    store.append((0..4).map(|i| event(i % 2, i, 1.0)).collect()).unwrap();
+    store
+        .append((0..4).map(|i| event(i % 2, i, 1.0)).collect())
+        .unwrap();
     drop(store);
     let mut torn = std::collections::BTreeMap::new();
-    for segment in walk_files(&two).into_iter().filter(|p| p.extension().is_some_and(|e| e == "wal")) {
+    for segment in walk_files(&two)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+    {
         let mut bytes = std::fs::read(&segment).unwrap();
         bytes.extend_from_slice(b"\x00\x00\x01\x00{");
         std::fs::write(&segment, &bytes).unwrap();

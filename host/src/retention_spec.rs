@@ -195,7 +195,12 @@ impl RetentionSpec {
 
     /// Loads every policy and assembles the compaction runs, in order.
     /// An empty spec is a usage error: compaction needs something to keep by.
-    pub fn runs(&self, limits: Limits, cache_dir: Option<&Path>, now: f64) -> Result<Vec<Retention>> {
+    pub fn runs(
+        &self,
+        limits: Limits,
+        cache_dir: Option<&Path>,
+        now: f64,
+    ) -> Result<Vec<Retention>> {
         let standard = match self.standard_policy_config() {
             Some(config) => Some(
                 PolicySpec {
@@ -249,9 +254,15 @@ mod tests {
         assert!(duration_seconds("-1h").is_err());
         assert!(duration_seconds("3y").is_err());
         let spec = PolicySpec::parse("rolling-window:2h:exact").unwrap();
-        assert_eq!(spec.source(), PluginSource::Builtin("rolling-window".into()));
+        assert_eq!(
+            spec.source(),
+            PluginSource::Builtin("rolling-window".into())
+        );
         assert_eq!(spec.config, r#"{"exact":true,"window_seconds":7200.0}"#);
-        assert_eq!(PolicySpec::parse("ephemeral:3").unwrap().config, r#"{"keep_sealed":3}"#);
+        assert_eq!(
+            PolicySpec::parse("ephemeral:3").unwrap().config,
+            r#"{"keep_sealed":3}"#
+        );
         let file = PolicySpec::parse("./keep.wasm:{\"n\":1}").unwrap();
         assert_eq!(file.source(), PluginSource::File("./keep.wasm".into()));
         assert_eq!(file.config, r#"{"n":1}"#);
@@ -263,13 +274,20 @@ mod tests {
     fn the_standard_config_merges_limits_into_extra_configuration() {
         assert_eq!(RetentionSpec::default().standard_policy_config(), None);
         let mut spec = RetentionSpec::standard(Some(5), None, Some(100));
-        spec.standard_config = serde_json::from_str(r#"{"per_kind":{"audit":{"max_records":1}}}"#).unwrap();
+        spec.standard_config =
+            serde_json::from_str(r#"{"per_kind":{"audit":{"max_records":1}}}"#).unwrap();
         assert_eq!(
             spec.standard_policy_config().unwrap(),
             r#"{"max_bytes":100,"max_records":5,"per_kind":{"audit":{"max_records":1}}}"#
         );
-        assert!(spec.retain("gps", PolicySpec::parse("permanent").unwrap()).is_ok());
-        assert!(spec.retain("gps", PolicySpec::parse("permanent").unwrap()).is_err());
+        assert!(
+            spec.retain("gps", PolicySpec::parse("permanent").unwrap())
+                .is_ok()
+        );
+        assert!(
+            spec.retain("gps", PolicySpec::parse("permanent").unwrap())
+                .is_err()
+        );
     }
 
     #[test]
@@ -285,8 +303,10 @@ mod tests {
         .unwrap();
         assert_eq!(given_as_object.stores["gps"].config, r#"{"keep_sealed":2}"#);
         assert!(
-            serde_json::from_str::<RetentionSpec>(r#"{"policies": [{"plugin": "x.wasm", "cofig": "{}"}]}"#)
-                .is_err()
+            serde_json::from_str::<RetentionSpec>(
+                r#"{"policies": [{"plugin": "x.wasm", "cofig": "{}"}]}"#
+            )
+            .is_err()
         );
     }
 

@@ -204,18 +204,21 @@ impl Store {
         };
         // Nothing stored yet (a first start): nothing torn to copy.
         let tails = match (&config.quarantine_dir, config.read_only) {
-            (Some(dir), false) if config.path.exists() => crate::ops::open_quarantine::quarantine_torn_tails(
-                &loaded,
-                &grants,
-                config.limits,
-                &open,
-                dir,
-                data_dir.as_deref(),
-            )?,
+            (Some(dir), false) if config.path.exists() => {
+                crate::ops::open_quarantine::quarantine_torn_tails(
+                    &loaded,
+                    &grants,
+                    config.limits,
+                    &open,
+                    dir,
+                    data_dir.as_deref(),
+                )?
+            }
             _ => Vec::new(),
         };
         let metrics = Arc::<Metrics>::default();
-        let mut session = match Session::open(loaded, grants, config.limits, open, metrics.clone()) {
+        let mut session = match Session::open(loaded, grants, config.limits, open, metrics.clone())
+        {
             Ok(session) => session,
             Err(e) => {
                 // Nothing was cut: the copies are not needed.
@@ -237,7 +240,11 @@ impl Store {
         // is), recovery quarantines the unit itself.
         let sizes: BTreeMap<String, u64> = match tails.is_empty() {
             true => BTreeMap::new(),
-            false => session.units()?.into_iter().map(|u| (u.id, u.bytes)).collect(),
+            false => session
+                .units()?
+                .into_iter()
+                .map(|u| (u.id, u.bytes))
+                .collect(),
         };
         let (tails, needless): (Vec<_>, Vec<_>) = tails.into_iter().partition(|t| {
             sizes

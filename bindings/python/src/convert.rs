@@ -145,9 +145,8 @@ pub fn json_lines(records: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         let line = if let Ok(text) = item.cast::<PyString>() {
             text.to_str()?.to_owned()
         } else if let Ok(bytes) = item.cast::<PyBytes>() {
-            String::from_utf8(bytes.as_bytes().to_vec()).map_err(|e| {
-                PyValueError::new_err(format!("record {i} is not UTF-8 text: {e}"))
-            })?
+            String::from_utf8(bytes.as_bytes().to_vec())
+                .map_err(|e| PyValueError::new_err(format!("record {i} is not UTF-8 text: {e}")))?
         } else {
             dumps
                 .call((&item,), Some(&compact))
@@ -180,5 +179,9 @@ pub fn retention_spec(spec: &Bound<'_, PyAny>) -> PyResult<RetentionSpec> {
 pub fn to_python<T: Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
     let text = serde_json::to_string(value)
         .map_err(|e| PyValueError::new_err(format!("report could not be encoded: {e}")))?;
-    Ok(py.import("json")?.getattr("loads")?.call1((text,))?.unbind())
+    Ok(py
+        .import("json")?
+        .getattr("loads")?
+        .call1((text,))?
+        .unbind())
 }

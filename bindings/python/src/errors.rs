@@ -5,9 +5,24 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(quire, QuireError, PyException, "Base class of every quire error.");
-create_exception!(quire, PluginError, QuireError, "A plugin returned an error of its own.");
-create_exception!(quire, PluginLoadError, PluginError, "A plugin could not be loaded.");
+create_exception!(
+    quire,
+    QuireError,
+    PyException,
+    "Base class of every quire error."
+);
+create_exception!(
+    quire,
+    PluginError,
+    QuireError,
+    "A plugin returned an error of its own."
+);
+create_exception!(
+    quire,
+    PluginLoadError,
+    PluginError,
+    "A plugin could not be loaded."
+);
 create_exception!(
     quire,
     PluginFaultError,
@@ -20,15 +35,30 @@ create_exception!(
     PluginError,
     "The backend does not implement the operation."
 );
-create_exception!(quire, StorePathError, QuireError, "The data path is unusable.");
+create_exception!(
+    quire,
+    StorePathError,
+    QuireError,
+    "The data path is unusable."
+);
 create_exception!(
     quire,
     StoreLockedError,
     QuireError,
     "Another process holds the store's write lock."
 );
-create_exception!(quire, InvalidRecordError, QuireError, "A record given to append is not acceptable.");
-create_exception!(quire, UsageError, QuireError, "An option or argument is not acceptable.");
+create_exception!(
+    quire,
+    InvalidRecordError,
+    QuireError,
+    "A record given to append is not acceptable."
+);
+create_exception!(
+    quire,
+    UsageError,
+    QuireError,
+    "An option or argument is not acceptable."
+);
 create_exception!(
     quire,
     NotRecoveredError,

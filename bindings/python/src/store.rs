@@ -337,7 +337,11 @@ impl Store {
             "quire.Store(backend={:?}, path={:?}{}{})",
             self.info.name,
             self.path.display().to_string(),
-            if self.read_only { ", read_only=True" } else { "" },
+            if self.read_only {
+                ", read_only=True"
+            } else {
+                ""
+            },
             if self.closed() { ", closed" } else { "" }
         )
     }

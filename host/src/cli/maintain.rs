@@ -162,13 +162,18 @@ fn retention_spec(a: &CompactArgs) -> Result<RetentionSpec> {
         }
         let policy = PolicySpec::parse(policy).map_err(|_| usage())?;
         if spec.stores.contains_key(store) {
-            return Err(Error::Usage(format!("--retain names store `{store}` twice")));
+            return Err(Error::Usage(format!(
+                "--retain names store `{store}` twice"
+            )));
         }
         spec.retain(store, policy)?;
     }
     for path in &a.retention {
         let text = path.to_str().ok_or_else(|| {
-            Error::Usage(format!("--retention {}: the path is not UTF-8", path.display()))
+            Error::Usage(format!(
+                "--retention {}: the path is not UTF-8",
+                path.display()
+            ))
         })?;
         // Always a file, even without `/` or `.wasm` (never a built-in's name).
         let plugin = match PluginSource::parse(text) {
