@@ -250,17 +250,27 @@ impl Category {
         Ok(())
     }
 
-    /// Appends records to the live file in one write. Returns the bytes.
+    /// Appends records, encoded as lines (tests; the store appends lines).
+    #[cfg(test)]
     pub fn append<'a, R>(&mut self, records: &[R], buf: &mut Vec<u8>) -> Result<u64, PluginError>
     where
         R: Copy + Into<EnvelopeRef<'a>>,
     {
+        buf.clear();
+        linefile::encode_into(records.iter().map(|&e| e.into()), buf);
+        self.append_lines(buf, records.iter().map(|&r| r.into().timestamp))
+    }
+
+    /// Appends checked NDJSON lines, one per timestamp, to the live file.
+    pub fn append_lines(
+        &mut self,
+        text: &[u8],
+        timestamps: impl IntoIterator<Item = f64>,
+    ) -> Result<u64, PluginError> {
         let live = self.live.as_mut().ok_or_else(|| {
             PluginError::InvalidState(format!("`{}` has no live file", self.name))
         })?;
         let unit = naming::unit_id(&self.name, live.sequence);
-        buf.clear();
-        linefile::encode_into(records.iter().map(|&e| e.into()), buf);
         if live.handle.is_none() {
             let path = self.dir.join(naming::file_name(&self.name, live.sequence));
             live.handle = Some(
@@ -271,17 +281,17 @@ impl Category {
             );
         }
         let handle = live.handle.as_mut().expect("just opened");
-        if let Err(e) = handle.write_all(buf) {
+        if let Err(e) = handle.write_all(text) {
             // Part of it may be on disk: read the file back before going on.
             live.stats = None;
             live.handle = None;
             return Err(quire_guest::errors::io("write", &unit, e));
         }
         let stats = live.stats.as_mut().expect("known before appending");
-        stats.add_records(buf, records.iter().map(|&r| r.into().timestamp));
-        self.accepted += records.len() as u64;
-        self.unsynced += records.len() as u64;
-        Ok(buf.len() as u64)
+        let records = stats.add_records(text, timestamps);
+        self.accepted += records;
+        self.unsynced += records;
+        Ok(text.len() as u64)
     }
 
     /// Where a batch begins: what [`Category::roll_back`] restores if the

@@ -30,7 +30,7 @@ use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestRewriter, GuestStore, OpenConfig, Receipt, ReceiptFilter,
     Rewriter, Store, StoreDurability,
 };
-use quire_guest::batch;
+
 use quire_guest::linefile::LineCursor;
 use quire_guest::types::{
     Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, SyncLevel,
@@ -75,7 +75,7 @@ impl GuestStore for RotatingStore {
     }
 
     fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
-        RotatingStore::append_records(self, &batch::records(&batch)?, level)
+        RotatingStore::append_batch(self, &batch, level)
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {

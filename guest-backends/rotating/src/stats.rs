@@ -61,13 +61,16 @@ impl FileStats {
 
     /// Counts record lines written together (`text`, newlines included),
     /// with their timestamps: one checksum pass over the whole text.
-    pub fn add_records(&mut self, text: &[u8], timestamps: impl IntoIterator<Item = f64>) {
+    pub fn add_records(&mut self, text: &[u8], timestamps: impl IntoIterator<Item = f64>) -> u64 {
         self.add_bytes(text);
+        let mut added = 0;
         for timestamp in timestamps {
-            self.records += 1;
+            added += 1;
             self.min_timestamp = Some(self.min_timestamp.map_or(timestamp, |t| t.min(timestamp)));
             self.max_timestamp = Some(self.max_timestamp.map_or(timestamp, |t| t.max(timestamp)));
         }
+        self.records += added;
+        added
     }
 
     /// Counts bytes that are no record.

@@ -17,8 +17,8 @@ use quire_guest::linefile::{self, CURSOR_CHUNK, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk,
-    StorageStats, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, BatchEntry, PluginError, ReadFilter, ReadOrder, RecordBatch,
+    RecordRejection, ScanChunk, StorageStats, SyncLevel, UnitInfo,
 };
 
 use crate::category::Category;
@@ -68,6 +68,67 @@ pub struct RotatingStore {
     /// The sealed file being validated, while its bytes are compared with
     /// what was sealed.
     check: RefCell<Option<Box<SealedCheck>>>,
+}
+
+/// Where one category's lines of a batch come from.
+enum Lines<'a> {
+    /// A whole batch of one kind, already NDJSON lines: record `i` spans
+    /// `starts[i]..starts[i + 1]` of `text`, its newline included.
+    Text {
+        text: &'a [u8],
+        starts: Vec<usize>,
+        entries: &'a [BatchEntry],
+    },
+    /// Some records of a mixed batch, encoded as they are written.
+    Records {
+        records: &'a [EnvelopeRef<'a>],
+        indexes: Vec<usize>,
+    },
+}
+
+impl Lines<'_> {
+    /// Each record's bytes on disk, newline included.
+    fn sizes(&self) -> Vec<u64> {
+        match self {
+            Lines::Text { entries, .. } => entries.iter().map(|e| e.json_len as u64 + 1).collect(),
+            Lines::Records { records, indexes } => indexes
+                .iter()
+                .map(|&i| records[i].json.len() as u64 + 1)
+                .collect(),
+        }
+    }
+
+    /// Writes the records of `run` (indexes into this category's records).
+    fn write(
+        &self,
+        category: &mut Category,
+        run: std::ops::Range<usize>,
+        buf: &mut Vec<u8>,
+    ) -> Result<u64, PluginError> {
+        match self {
+            Lines::Text {
+                text,
+                starts,
+                entries,
+            } => category.append_lines(
+                &text[starts[run.start]..starts[run.end]],
+                entries[run].iter().map(|e| e.timestamp),
+            ),
+            Lines::Records { records, indexes } => {
+                let run = &indexes[run];
+                buf.clear();
+                linefile::encode_into(run.iter().map(|&i| records[i]), buf);
+                category.append_lines(buf, run.iter().map(|&i| records[i].timestamp))
+            }
+        }
+    }
+}
+
+fn rejection(index: usize, reason: String) -> PluginError {
+    PluginError::InvalidRecord(RecordRejection {
+        index: index as u32,
+        reason,
+    })
 }
 
 fn read_only_error() -> PluginError {
@@ -166,35 +227,73 @@ impl RotatingStore {
         &self.shared.root
     }
 
-    /// Appends owned records (tests use it; the plugin appends borrowed
-    /// ones with [`RotatingStore::append_records`]).
+    /// Appends owned records (tests use it; the plugin appends the batch
+    /// it is handed with [`RotatingStore::append_batch`]).
     #[cfg(test)]
     pub fn append(&self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
-        let records: Vec<EnvelopeRef<'_>> = batch.iter().map(Into::into).collect();
-        self.append_records(&records, level)
+        self.append_batch(&quire_guest::batch::from_envelopes(&batch), level)
     }
 
     /// Appends a batch, routed by kind, rotating as the limits say. Every
-    /// record is checked before anything is written.
-    pub fn append_records(
-        &self,
-        batch: &[EnvelopeRef<'_>],
-        level: SyncLevel,
-    ) -> Result<u64, PluginError> {
+    /// record is checked before anything is written. A batch of one kind
+    /// (an actor system's events, say) is written as the NDJSON text it
+    /// arrives as; a mixed one is encoded category by category.
+    pub fn append_batch(&self, batch: &RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
         if self.shared.read_only {
             return Err(read_only_error());
         }
-        linefile::check_batch(batch.iter().copied())?;
-        let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (index, envelope) in batch.iter().enumerate() {
-            let category = naming::category_for_kind(envelope.kind).map_err(|reason| {
-                PluginError::InvalidRecord(RecordRejection {
-                    index: index as u32,
-                    reason,
+        let Some(first) = batch.entries.first() else {
+            return Ok(0);
+        };
+        if batch.entries.iter().any(|e| e.kind != first.kind) {
+            let records = quire_guest::batch::records(batch)?;
+            linefile::check_batch(records.iter().copied())?;
+            let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (index, envelope) in records.iter().enumerate() {
+                let category = naming::category_for_kind(envelope.kind)
+                    .map_err(|reason| rejection(index, reason))?;
+                routes.entry(category).or_default().push(index);
+            }
+            let routes = routes
+                .into_iter()
+                .map(|(category, indexes)| {
+                    let lines = Lines::Records {
+                        records: &records,
+                        indexes,
+                    };
+                    (category, lines)
                 })
-            })?;
-            routes.entry(category).or_default().push(index);
+                .collect();
+            return self.append_routed(routes, level);
         }
+        let text = linefile::checked_text(batch)?;
+        let kind = batch.names.get(first.kind as usize).ok_or_else(|| {
+            rejection(
+                0,
+                format!("name index {} of {} names", first.kind, batch.names.len()),
+            )
+        })?;
+        let category = naming::category_for_kind(kind).map_err(|reason| rejection(0, reason))?;
+        let mut starts = Vec::with_capacity(batch.entries.len() + 1);
+        starts.push(0);
+        for entry in &batch.entries {
+            starts.push(starts[starts.len() - 1] + entry.json_len as usize + 1);
+        }
+        let lines = Lines::Text {
+            text,
+            starts,
+            entries: &batch.entries,
+        };
+        self.append_routed(vec![(category, lines)], level)
+    }
+
+    /// Writes each category's lines, rotating as the limits say; all or
+    /// nothing across categories.
+    fn append_routed(
+        &self,
+        routes: Vec<(&str, Lines<'_>)>,
+        level: SyncLevel,
+    ) -> Result<u64, PluginError> {
         let now = now();
         let mut categories = self.shared.categories.borrow_mut();
         let mut written = 0;
@@ -203,15 +302,11 @@ impl RotatingStore {
         // batch, to roll back to if any part fails.
         let mut checkpoints = Vec::new();
         let mut outcome = Ok(());
-        for (name, indexes) in routes {
+        for (name, lines) in routes {
             let category = categories.entry(name.to_string()).or_insert_with(|| {
                 let remembered = self.shared.remembered.get(name).copied().unwrap_or(0);
                 Category::new(self.root(), name, remembered + 1)
             });
-            let sizes: Vec<u64> = indexes
-                .iter()
-                .map(|&i| batch[i].json.len() as u64 + 1)
-                .collect();
             // Sealing a torn live file here is not part of the batch.
             let fill = match category.live_fill(now) {
                 Ok(fill) => fill,
@@ -222,14 +317,12 @@ impl RotatingStore {
             };
             checkpoints.push((name, category.checkpoint()));
             outcome = (|| {
-                for piece in rotation::plan(fill, &sizes, self.shared.limits) {
+                for piece in rotation::plan(fill, &lines.sizes(), self.shared.limits) {
                     if piece.new_file {
                         category.seal_live(now)?;
                         category.start_file()?;
                     }
-                    let records: Vec<EnvelopeRef<'_>> =
-                        indexes[piece.records].iter().map(|&i| batch[i]).collect();
-                    written += category.append(&records, &mut buf)?;
+                    written += lines.write(category, piece.records, &mut buf)?;
                 }
                 if level == SyncLevel::Durable {
                     category.sync()?;
