@@ -55,6 +55,12 @@ impl std::fmt::Display for EncodeError {
 
 /// Appends the frame for `body` to `out`.
 pub fn encode(body: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_with_crc(body, crate::checksum::crc32(body), out)
+}
+
+/// As [`encode`], with the body's CRC-32 already known (computed for a
+/// whole batch at once, say). `crc` must be the CRC-32 of `body`.
+pub fn encode_with_crc(body: &[u8], crc: u32, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     if body.is_empty() {
         return Err(EncodeError::Empty);
     }
@@ -64,7 +70,7 @@ pub fn encode(body: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     out.reserve(body.len() + OVERHEAD as usize);
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(body);
-    out.extend_from_slice(&crate::checksum::crc32(body).to_be_bytes());
+    out.extend_from_slice(&crc.to_be_bytes());
     Ok(())
 }
 

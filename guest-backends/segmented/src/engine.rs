@@ -14,8 +14,8 @@ use quire_guest::frames;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::record;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, PluginError, ReadFilter, ScanChunk, StorageStats, StoredBatch, SyncLevel,
-    UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, RecordBatch, ScanChunk, StorageStats,
+    StoredBatch, SyncLevel, UnitInfo,
 };
 
 use crate::codec::Codec;
@@ -407,33 +407,82 @@ impl Wal {
         }
     }
 
-    /// Appends owned records (tests use it; the plugin appends borrowed
-    /// ones with [`Wal::append_records`]).
+    /// Appends owned records (tests use it), laid out as the host hands a
+    /// batch to [`Wal::append_batch`].
     pub fn append(&mut self, batch: Vec<Envelope>, level: SyncLevel) -> Result<u64, PluginError> {
-        let records: Vec<EnvelopeRef<'_>> = batch.iter().map(Into::into).collect();
-        self.append_records(&records, level)
+        self.append_batch(&quire_guest::batch::from_envelopes(&batch), level)
+    }
+
+    /// Appends a batch as the host hands it: the records, and their CRC-32s
+    /// from one host call over the batch's NDJSON text.
+    pub fn append_batch(
+        &mut self,
+        batch: &RecordBatch,
+        level: SyncLevel,
+    ) -> Result<u64, PluginError> {
+        let records = quire_guest::batch::records(batch)?;
+        let mut crcs = Vec::with_capacity(records.len());
+        quire_guest::checksum::line_crc32s(&batch.text, &mut crcs);
+        // Each line is a record and its newline: take the newline off.
+        for crc in &mut crcs {
+            *crc = quire_guest::checksum::crc32_without_last(*crc, b'\n');
+        }
+        // A record holding a line break is refused by the checks below;
+        // without one line per record the CRCs are not the records'.
+        let crcs = (crcs.len() == records.len()).then_some(&crcs[..]);
+        self.append_with_crcs(&records, crcs, level)
     }
 
     /// Appends a batch: every record is checked before anything is written.
-    pub fn append_records(
+    fn append_with_crcs(
         &mut self,
         batch: &[EnvelopeRef<'_>],
+        crcs: Option<&[u32]>,
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
         self.writable()?;
+        // Grouped by store, each with the index of its first record; a store
+        // name is checked once per batch, not per record.
+        let mut groups: BTreeMap<&str, (usize, Vec<(EnvelopeRef<'_>, Option<u32>)>)> =
+            BTreeMap::new();
+        let mut bad_record = None;
         for (index, &envelope) in batch.iter().enumerate() {
-            check_record(index, envelope)?;
-            check_store_name(envelope.store).map_err(|reason| {
-                PluginError::InvalidRecord(quire_guest::types::RecordRejection {
-                    index: index as u32,
-                    reason,
+            if bad_record.is_none()
+                && let Err(e) = check_record(index, envelope)
+            {
+                bad_record = Some((index, e));
+            }
+            let crc = crcs.map(|c| c[index]);
+            groups
+                .entry(envelope.store)
+                .or_insert_with(|| (index, Vec::new()))
+                .1
+                .push((envelope, crc));
+        }
+        let bad_store = groups
+            .iter()
+            .filter_map(|(store, (first, _))| {
+                check_store_name(store).err().map(|reason| {
+                    let rejection = quire_guest::types::RecordRejection {
+                        index: *first as u32,
+                        reason,
+                    };
+                    (*first, PluginError::InvalidRecord(rejection))
                 })
-            })?;
+            })
+            .min_by_key(|(first, _)| *first);
+        // The first record that fails either check is the one named.
+        let failure = match (bad_record, bad_store) {
+            (Some(r), Some(s)) => Some(if s.0 < r.0 { s.1 } else { r.1 }),
+            (r, s) => r.or(s).map(|(_, e)| e),
+        };
+        if let Some(e) = failure {
+            return Err(e);
         }
-        let mut groups: BTreeMap<&str, Vec<EnvelopeRef<'_>>> = BTreeMap::new();
-        for &envelope in batch {
-            groups.entry(envelope.store).or_default().push(envelope);
-        }
+        let groups: BTreeMap<&str, Vec<(EnvelopeRef<'_>, Option<u32>)>> = groups
+            .into_iter()
+            .map(|(store, (_, records))| (store, records))
+            .collect();
         // All or nothing: each store is noted before the batch adds to it,
         // and a failure in any store rolls every one of them back.
         let mut marks = Vec::new();
@@ -450,7 +499,7 @@ impl Wal {
     fn append_store(
         &mut self,
         store: &str,
-        records: &[EnvelopeRef<'_>],
+        records: &[(EnvelopeRef<'_>, Option<u32>)],
         level: SyncLevel,
         marks: &mut Vec<Mark>,
     ) -> Result<u64, PluginError> {
@@ -464,7 +513,7 @@ impl Wal {
             state.accepted,
         ));
         let mut written = 0;
-        for envelope in records {
+        for &(envelope, crc) in records {
             let bucket = Bucket::of(config.bucket, envelope.timestamp);
             let rotate = match &state.live {
                 None => true,
@@ -495,7 +544,7 @@ impl Wal {
                 state.live = Some(live);
             }
             let live = state.live.as_mut().expect("opened above");
-            live.push(envelope.json, envelope.timestamp)?;
+            live.push_with_crc(envelope.json, envelope.timestamp, crc)?;
             if live.projected_bytes() - live.bytes >= WRITE_BATCH_BYTES as u64 {
                 written += live.write_out()?;
             }

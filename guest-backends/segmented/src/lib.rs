@@ -105,9 +105,7 @@ impl GuestStore for SegmentedStore {
     }
 
     fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
-        self.wal
-            .borrow_mut()
-            .append_records(&batch::records(&batch)?, level)
+        self.wal.borrow_mut().append_batch(&batch, level)
     }
 
     fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {

@@ -297,8 +297,18 @@ impl LiveSegment {
 
     /// Adds a record (its JSON and timestamp).
     pub fn push(&mut self, json: &str, timestamp: f64) -> Result<(), PluginError> {
+        self.push_with_crc(json, timestamp, None)
+    }
+
+    /// As [`LiveSegment::push`], with the record's CRC-32 when known.
+    pub fn push_with_crc(
+        &mut self,
+        json: &str,
+        timestamp: f64,
+        crc: Option<u32>,
+    ) -> Result<(), PluginError> {
         self.encoder
-            .push(json.as_bytes())
+            .push_with_crc(json.as_bytes(), crc)
             .map_err(|e| PluginError::InvalidState(format!("encode for `{}`: {e}", self.id)))?;
         self.records += 1;
         self.min_ts = Some(self.min_ts.map_or(timestamp, |m| m.min(timestamp)));

@@ -93,9 +93,19 @@ impl FrameEncoder {
     /// Adds one record (its JSON, no newline). A compact encoder may hold it
     /// in its block until the block is full or flushed.
     pub fn push(&mut self, json: &[u8]) -> Result<(), String> {
+        self.push_with_crc(json, None)
+    }
+
+    /// As [`FrameEncoder::push`], with the record's CRC-32 when it is known
+    /// already (a `json-crc32` frame uses it; a compact block has its own).
+    pub fn push_with_crc(&mut self, json: &[u8], crc: Option<u32>) -> Result<(), String> {
         match &mut self.compact {
             None => {
-                frames::encode(json, &mut self.out).map_err(|e| e.to_string())?;
+                match crc {
+                    Some(crc) => frames::encode_with_crc(json, crc, &mut self.out),
+                    None => frames::encode(json, &mut self.out),
+                }
+                .map_err(|e| e.to_string())?;
                 self.out_records += 1;
             }
             Some(c) => {
