@@ -69,9 +69,19 @@ pub fn store_config(
     durability: Durability,
     cache: &Path,
 ) -> StoreConfig {
-    let mut config = StoreConfig::new(PluginSource::Builtin(plugin.into()), path);
+    // `QUIRE_BENCH_GUESTS=DIR` loads `DIR/quire_NAME.wasm` instead of the
+    // built-in: an unstripped build there, with `QUIRE_PERF_MAP=1`, names
+    // guest functions in `perf report` (the cache is off for them).
+    let (source, cache) = match std::env::var_os("QUIRE_BENCH_GUESTS") {
+        Some(dir) => {
+            let file = Path::new(&dir).join(format!("quire_{}.wasm", plugin.replace('-', "_")));
+            (PluginSource::File(file), None)
+        }
+        None => (PluginSource::Builtin(plugin.into()), Some(cache.to_path_buf())),
+    };
+    let mut config = StoreConfig::new(source, path);
     config.durability = durability;
-    config.cache_dir = Some(cache.to_path_buf());
+    config.cache_dir = cache;
     config
 }
 
