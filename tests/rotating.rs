@@ -1009,3 +1009,85 @@ fn quarantine_keeps_each_damaged_original_with_a_receipt_and_leaves_nothing_to_s
     rot_expect(dir.path(), 0, "scan", &[], "");
     assert_eq!(read_lines(dir.path(), &[]), valid);
 }
+
+/// A unit with more disowned stretches than recovery acts on is left as it
+/// is, said in its receipt, and the other units are still repaired.
+#[test]
+fn a_unit_with_too_many_disowned_stretches_is_skipped_and_the_rest_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = 1_100_000;
+    let lines = events(first + 10, 1);
+    append(
+        dir.path(),
+        &lines,
+        &[&format!("max-records={first}"), "max-bytes=1000000000"],
+    );
+    rot_expect(dir.path(), 0, "checkpoint", &[], "");
+    // Every other line of the first file changes in place (`"pad":"x"` ->
+    // `"y"`): 550,000 separate stretches. One line of the second changes too.
+    let big = events_file(dir.path(), 1);
+    let mut bytes = std::fs::read(&big).unwrap();
+    let mut line_no = 0;
+    let mut at = 0;
+    while let Some(end) = bytes[at..].iter().position(|&b| b == b'\n') {
+        if line_no % 2 == 1 {
+            let pad = bytes[at..at + end]
+                .windows(7)
+                .position(|w| w == b"\"pad\":\"")
+                .unwrap();
+            bytes[at + pad + 7] = b'y';
+        }
+        at += end + 1;
+        line_no += 1;
+    }
+    std::fs::write(&big, &bytes).unwrap();
+    let small = events_file(dir.path(), 2);
+    let mut second = std::fs::read(&small).unwrap();
+    let pad = second.windows(7).position(|w| w == b"\"pad\":\"").unwrap();
+    second[pad + 7] = b'z';
+    std::fs::write(&small, &second).unwrap();
+
+    let report = json(&rot_expect(
+        dir.path(),
+        2,
+        "recover",
+        &["--mode", "repair", "--json"],
+        "",
+    ));
+    let receipts = report["receipts"].as_array().unwrap();
+    let skipped = receipts
+        .iter()
+        .find(|r| r["unit"] == "events/events-0001.ndjson")
+        .expect("a receipt for the big file");
+    assert!(
+        skipped["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped: more than 524288 separate stretches"),
+        "{}",
+        skipped["action"]
+    );
+    let repaired = receipts
+        .iter()
+        .find(|r| r["unit"] == "events/events-0002.ndjson")
+        .expect("the second file is still repaired");
+    assert_eq!(
+        repaired["unverified"]["records"], 1,
+        "{}",
+        repaired["action"]
+    );
+    assert_eq!(
+        std::fs::read(&big).unwrap(),
+        bytes,
+        "the skipped file is untouched"
+    );
+    let after = &report["after"]["anomalies"];
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["unit"] == "events/events-0001.ndjson"),
+        "only the skipped file still has anomalies"
+    );
+}

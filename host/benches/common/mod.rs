@@ -77,7 +77,10 @@ pub fn store_config(
             let file = Path::new(&dir).join(format!("quire_{}.wasm", plugin.replace('-', "_")));
             (PluginSource::File(file), None)
         }
-        None => (PluginSource::Builtin(plugin.into()), Some(cache.to_path_buf())),
+        None => (
+            PluginSource::Builtin(plugin.into()),
+            Some(cache.to_path_buf()),
+        ),
     };
     let mut config = StoreConfig::new(source, path);
     config.durability = durability;

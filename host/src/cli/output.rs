@@ -104,10 +104,17 @@ pub fn receipt_text(r: &Receipt) {
         .as_ref()
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| r.unit.clone());
-    let mut line = format!(
-        "{}: {place} ({} -> {} bytes, {} records kept, {} anomalies removed)",
-        r.action, r.bytes_before, r.bytes_after, r.records_kept, r.anomalies_removed
-    );
+    let mut line = if r.action.starts_with("skipped") {
+        format!(
+            "{place}: {} (unchanged, {} bytes)",
+            r.action, r.bytes_before
+        )
+    } else {
+        format!(
+            "{}: {place} ({} -> {} bytes, {} records kept, {} anomalies removed)",
+            r.action, r.bytes_before, r.bytes_after, r.records_kept, r.anomalies_removed
+        )
+    };
     if let Some(q) = &r.quarantined_to {
         line.push_str(&format!("; original kept at {}", q.display()));
     }
@@ -133,7 +140,7 @@ pub fn receipt_text(r: &Receipt) {
 }
 
 pub fn recovery_text(report: &RecoveryReport) {
-    if report.before.healthy() {
+    if report.before.healthy() && report.receipts.is_empty() {
         outln!("no anomalies: nothing to recover");
         return;
     }

@@ -260,13 +260,17 @@ impl Store {
                         let disowned = if unit.sealed && before != after && !dry_run {
                             super::unverified::disowned_ranges(&mut session, &unit.id, unit.bytes)?
                         } else {
-                            Vec::new()
+                            Ok(Vec::new())
                         };
-                        if !disowned.is_empty() {
-                            entry.action = format!(
-                                "skipped: {} stretch(es) its checksums disown; run recover first",
-                                disowned.len()
-                            );
+                        let disowned = match disowned {
+                            Ok(ranges) if ranges.is_empty() => None,
+                            Ok(ranges) => {
+                                Some(format!("{} stretch(es) its checksums disown", ranges.len()))
+                            }
+                            Err(too_many) => Some(too_many),
+                        };
+                        if let Some(why) = disowned {
+                            entry.action = format!("skipped: {why}; run recover first");
                             entry.records_after = Some(before);
                         } else if before != after {
                             entry.bytes_after = if dry_run {

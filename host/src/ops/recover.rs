@@ -128,16 +128,26 @@ impl Store {
                 entry.0 += 1;
                 entry.1 |= finding.kind == AnomalyKind::OrphanedUnit.label();
             }
-            if before.anomaly_count as usize > before.anomalies.len() {
-                tracing::warn!(
-                    "more anomalies than a report holds; units past the first {} are found by the re-scan",
-                    before.anomalies.len()
-                );
-            }
             let mut session = self.session();
+            let units = session.units()?;
+            if before.anomaly_count as usize > before.anomalies.len() {
+                // The report is full: one badly damaged unit must not hide
+                // the others. Every unit it does not name is validated again.
+                for unit in &units {
+                    if by_unit.contains_key(&unit.id) {
+                        continue;
+                    }
+                    let mut found = 0;
+                    super::scan::validate_unit(&mut session, &unit.id, unit.bytes, |_, a| {
+                        found += a.len() as u64
+                    })?;
+                    if found > 0 {
+                        by_unit.insert(unit.id.clone(), (found, false));
+                    }
+                }
+            }
             // Unit id -> (bytes, store).
-            let mut sizes: BTreeMap<String, (u64, Option<String>)> = session
-                .units()?
+            let mut sizes: BTreeMap<String, (u64, Option<String>)> = units
                 .into_iter()
                 .map(|u| (u.id, (u.bytes, u.store)))
                 .collect();
@@ -157,7 +167,29 @@ impl Store {
                 let disowned = if orphan {
                     Vec::new()
                 } else {
-                    super::unverified::disowned_ranges(&mut session, &unit, bytes_before)?
+                    match super::unverified::disowned_ranges(&mut session, &unit, bytes_before)? {
+                        Ok(ranges) => ranges,
+                        Err(too_many) => {
+                            // Left as it is, said in its receipt; the other units
+                            // are still repaired and the re-scan reports this one.
+                            tracing::warn!("{unit} left as it is: {too_many}");
+                            receipts.push(Receipt {
+                                action: format!(
+                                    "skipped: {too_many}; quarantine or migrate it instead"
+                                ),
+                                unit: unit.clone(),
+                                file: self.unit_path(&unit),
+                                quarantined_to: None,
+                                bytes_before,
+                                bytes_after: bytes_before,
+                                records_kept: 0,
+                                anomalies_removed: 0,
+                                unverified: None,
+                                at: now(),
+                            });
+                            continue;
+                        }
+                    }
                 };
                 // Records about to be dropped are kept somewhere first: the
                 // whole original in quarantine, or their lines beside it.

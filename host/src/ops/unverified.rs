@@ -17,8 +17,13 @@ use crate::wit::AnomalyKind;
 
 /// The stretches of `unit` its checksums disown, sorted and merged: found
 /// by validating the whole unit again, so none is missed when the scan's
-/// report was full.
-pub fn disowned_ranges(session: &mut Session, unit: &str, bytes: u64) -> Result<Vec<ByteRange>> {
+/// report was full. `Ok(Err(why))` when there are too many to act on: the
+/// caller leaves that unit as it is and goes on with the others.
+pub fn disowned_ranges(
+    session: &mut Session,
+    unit: &str,
+    bytes: u64,
+) -> Result<std::result::Result<Vec<ByteRange>, String>> {
     let mut ranges = Vec::new();
     let mut too_many = false;
     super::scan::validate_unit(session, unit, bytes, |_, anomalies| {
@@ -40,14 +45,14 @@ pub fn disowned_ranges(session: &mut Session, unit: &str, bytes: u64) -> Result<
             too_many = ranges.len() > MAX_RANGES / 2;
         }
     })?;
-    if too_many {
-        return Err(Error::Usage(format!(
-            "`{unit}` has more than {} separate stretches its checksums disown; \
-             it was left as it is (quarantine or migrate it instead)",
+    let ranges = merge(ranges);
+    if too_many || ranges.len() > MAX_RANGES / 2 {
+        return Ok(Err(format!(
+            "more than {} separate stretches its checksums disown",
             MAX_RANGES / 2
         )));
     }
-    Ok(merge(ranges))
+    Ok(Ok(ranges))
 }
 
 /// The disowned stretches a scan report names, by unit.
