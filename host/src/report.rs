@@ -89,7 +89,8 @@ impl ScanReport {
 /// What recovery did to one unit or file: the receipt.
 #[derive(Debug, Clone, Serialize)]
 pub struct Receipt {
-    /// `rewritten`, `quarantined` or `removed`.
+    /// `rewritten`, `quarantined`, `removed`, or `skipped: REASON; left as
+    /// it is` (nothing changed; a copy is kept in quarantine mode).
     pub action: String,
     /// The unit.
     pub unit: String,
@@ -101,7 +102,7 @@ pub struct Receipt {
     pub bytes_before: u64,
     /// Bytes after (0 for removed).
     pub bytes_after: u64,
-    /// Valid records kept.
+    /// Valid records kept (0 for `skipped`: nothing was rewritten).
     pub records_kept: u64,
     /// Anomalies the change removed.
     pub anomalies_removed: u64,

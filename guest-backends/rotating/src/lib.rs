@@ -30,7 +30,6 @@ use quire_guest::backend::{
     BackendInfo, Cursor, Guest, GuestRewriter, GuestStore, OpenConfig, Receipt, ReceiptFilter,
     Rewriter, Store, StoreDurability,
 };
-
 use quire_guest::linefile::LineCursor;
 use quire_guest::types::{
     Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats, SyncLevel,

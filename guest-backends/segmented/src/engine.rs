@@ -420,7 +420,15 @@ impl Wal {
         batch: &RecordBatch,
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
+        self.writable()?;
         let records = quire_guest::batch::records(batch)?;
+        let config = &self.config;
+        let framed_alone = config.codec == Codec::JsonCrc32
+            || config.store_codecs.values().any(|&c| c == Codec::JsonCrc32);
+        if !framed_alone {
+            // Compact blocks carry their own CRC: no record needs one.
+            return self.append_with_crcs(&records, None, level);
+        }
         let mut crcs = Vec::with_capacity(records.len());
         quire_guest::checksum::line_crc32s(&batch.text, &mut crcs);
         // Each line is a record and its newline: take the newline off.

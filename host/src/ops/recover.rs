@@ -132,11 +132,10 @@ impl Store {
             let units = session.units()?;
             if before.anomaly_count as usize > before.anomalies.len() {
                 // The report is full: one badly damaged unit must not hide
-                // the others. Every unit it does not name is validated again.
-                for unit in &units {
-                    if by_unit.contains_key(&unit.id) {
-                        continue;
-                    }
+                // the others. The scan went unit by unit, so only units after
+                // the last one it names can have damage it left out.
+                let last_named = units.iter().rposition(|u| by_unit.contains_key(&u.id));
+                for unit in units.iter().skip(last_named.map_or(0, |i| i + 1)) {
                     let mut found = 0;
                     super::scan::validate_unit(&mut session, &unit.id, unit.bytes, |_, a| {
                         found += a.len() as u64
@@ -172,14 +171,21 @@ impl Store {
                         Err(too_many) => {
                             // Left as it is, said in its receipt; the other units
                             // are still repaired and the re-scan reports this one.
+                            // In quarantine mode a copy is kept all the same.
                             tracing::warn!("{unit} left as it is: {too_many}");
+                            let quarantined_to = match &quarantine_dir {
+                                Some(dir) if mode == RecoveryMode::Quarantine => {
+                                    let name = quarantine_name(&unit);
+                                    session.quarantine(&unit, &name)?;
+                                    Some(dir.join(name))
+                                }
+                                _ => None,
+                            };
                             receipts.push(Receipt {
-                                action: format!(
-                                    "skipped: {too_many}; quarantine or migrate it instead"
-                                ),
+                                action: format!("skipped: {too_many}; left as it is"),
                                 unit: unit.clone(),
                                 file: self.unit_path(&unit),
-                                quarantined_to: None,
+                                quarantined_to,
                                 bytes_before,
                                 bytes_after: bytes_before,
                                 records_kept: 0,

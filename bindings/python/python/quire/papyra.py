@@ -436,7 +436,7 @@ class QuirePersistence(PersistenceBackend):
             )
             receipts = report.get("receipts", ())
             repaired = [str(f.get("file") or f["unit"]) for f in cut]
-            repaired += [str(r.get("file") or r["unit"]) for r in receipts if r["action"] != "removed"]
+            repaired += [str(r.get("file") or r["unit"]) for r in receipts if r["action"] in ("rewritten", "quarantined")]
             quarantined = tuple(str(r["quarantined_to"]) for r in receipts if r.get("quarantined_to"))
             return PersistenceRecoveryReport(
                 backend=self._name,
