@@ -132,10 +132,15 @@ impl Store {
             let units = session.units()?;
             if before.anomaly_count as usize > before.anomalies.len() {
                 // The report is full: one badly damaged unit must not hide
-                // the others. The scan went unit by unit, so only units after
-                // the last one it names can have damage it left out.
-                let last_named = units.iter().rposition(|u| by_unit.contains_key(&u.id));
-                for unit in units.iter().skip(last_named.map_or(0, |i| i + 1)) {
+                // the others. The scan checked the layout, then went unit by
+                // unit; it filled up in the unit its last finding names, so
+                // only the units after that one can have damage it left out.
+                let full_in = before.anomalies.last().map(|f| f.unit.as_str());
+                let full_at = units.iter().position(|u| Some(u.id.as_str()) == full_in);
+                for unit in units.iter().skip(full_at.map_or(0, |i| i + 1)) {
+                    if by_unit.contains_key(&unit.id) {
+                        continue;
+                    }
                     let mut found = 0;
                     super::scan::validate_unit(&mut session, &unit.id, unit.bytes, |_, a| {
                         found += a.len() as u64
