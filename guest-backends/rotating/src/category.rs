@@ -7,8 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::sync_dir;
+#[cfg(test)]
 use quire_guest::batch::EnvelopeRef;
 use quire_guest::errors::IoContext;
+#[cfg(test)]
 use quire_guest::linefile;
 use quire_guest::types::PluginError;
 

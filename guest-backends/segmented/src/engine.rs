@@ -34,6 +34,9 @@ use crate::rewrite::{RewriteJob, check_record};
 use crate::undo::{self, Mark, Outcome, Rollback, Undo};
 use quire_guest::checksum::file_crc32;
 
+/// A record with its CRC-32, when known already.
+type WithCrc<'a> = (EnvelopeRef<'a>, Option<u32>);
+
 /// Bytes a read cursor fetches at a time: a merge may hold many cursors.
 const READ_CHUNK: usize = 64 << 10;
 /// Encoded frames are written once this much has collected within a batch.
@@ -451,8 +454,7 @@ impl Wal {
         self.writable()?;
         // Grouped by store, each with the index of its first record; a store
         // name is checked once per batch, not per record.
-        let mut groups: BTreeMap<&str, (usize, Vec<(EnvelopeRef<'_>, Option<u32>)>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<&str, (usize, Vec<WithCrc<'_>>)> = BTreeMap::new();
         let mut bad_record = None;
         for (index, &envelope) in batch.iter().enumerate() {
             if bad_record.is_none()
@@ -487,7 +489,7 @@ impl Wal {
         if let Some(e) = failure {
             return Err(e);
         }
-        let groups: BTreeMap<&str, Vec<(EnvelopeRef<'_>, Option<u32>)>> = groups
+        let groups: BTreeMap<&str, Vec<WithCrc<'_>>> = groups
             .into_iter()
             .map(|(store, (_, records))| (store, records))
             .collect();
@@ -507,7 +509,7 @@ impl Wal {
     fn append_store(
         &mut self,
         store: &str,
-        records: &[(EnvelopeRef<'_>, Option<u32>)],
+        records: &[WithCrc<'_>],
         level: SyncLevel,
         marks: &mut Vec<Mark>,
     ) -> Result<u64, PluginError> {
