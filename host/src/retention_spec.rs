@@ -4,7 +4,7 @@
 //! [`Retention`] runs here, once.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -80,6 +80,22 @@ impl PolicySpec {
                 config: config.unwrap_or("{}").to_string(),
             },
             _ => return Err(usage()),
+        })
+    }
+
+    /// A policy component at `path`, read as a file whatever its name (a
+    /// bare `keep` is `./keep`, never a built-in's name).
+    pub fn file(path: &Path, config: impl Into<String>) -> Result<Self> {
+        let text = path.to_str().ok_or_else(|| {
+            Error::Usage(format!("{}: a policy path must be UTF-8", path.display()))
+        })?;
+        let plugin = match PluginSource::parse(text) {
+            PluginSource::File(_) => text.to_string(),
+            PluginSource::Builtin(_) => format!("./{text}"),
+        };
+        Ok(PolicySpec {
+            plugin,
+            config: config.into(),
         })
     }
 
@@ -233,16 +249,6 @@ impl RetentionSpec {
     }
 }
 
-/// A policy component given as a path.
-impl From<PathBuf> for PolicySpec {
-    fn from(path: PathBuf) -> Self {
-        PolicySpec {
-            plugin: path.display().to_string(),
-            config: String::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +269,8 @@ mod tests {
             PolicySpec::parse("ephemeral:3").unwrap().config,
             r#"{"keep_sealed":3}"#
         );
+        let bare = PolicySpec::file(Path::new("keep"), "").unwrap();
+        assert_eq!(bare.source(), PluginSource::File("./keep".into()));
         let file = PolicySpec::parse("./keep.wasm:{\"n\":1}").unwrap();
         assert_eq!(file.source(), PluginSource::File("./keep.wasm".into()));
         assert_eq!(file.config, r#"{"n":1}"#);

@@ -226,7 +226,6 @@ impl Store {
                 return Err(e);
             }
         };
-
         let opened: Vec<_> = session
             .open_report()?
             .iter()
@@ -235,32 +234,10 @@ impl Store {
         for finding in &opened {
             tracing::warn!("repaired on open: {}", finding.render());
         }
-        // A copy is needed only where the open cut bytes; where it left the
-        // unit whole (a new line after the tear, or the file sealed as it
-        // is), recovery quarantines the unit itself.
-        let sizes: BTreeMap<String, u64> = match tails.is_empty() {
-            true => BTreeMap::new(),
-            false => session
-                .units()?
-                .into_iter()
-                .map(|u| (u.id, u.bytes))
-                .collect(),
-        };
-        let (tails, needless): (Vec<_>, Vec<_>) = tails.into_iter().partition(|t| {
-            sizes
-                .get(&t.receipt.unit)
-                .is_none_or(|&bytes| bytes < t.receipt.bytes_before)
-        });
-        needless.iter().for_each(|t| t.discard());
-        for tail in &tails {
-            match session.put_receipt(&tail.backend_receipt) {
-                Ok(()) | Err(Error::Unsupported { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let copied_at_open = crate::ops::open_quarantine::keep_where_cut(&mut session, tails)?;
         Ok(Store {
             opened,
-            quarantined_at_open: Mutex::new(tails.into_iter().map(|t| t.receipt).collect()),
+            quarantined_at_open: Mutex::new(copied_at_open),
             session: Mutex::new(session),
             queue: Mutex::default(),
             committed: Condvar::new(),

@@ -452,47 +452,27 @@ impl Wal {
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
         self.writable()?;
-        // Grouped by store, each with the index of its first record; a store
-        // name is checked once per batch, not per record.
-        let mut groups: BTreeMap<&str, (usize, Vec<WithCrc<'_>>)> = BTreeMap::new();
-        let mut bad_record = None;
+        // Records checked in order, so the first bad one is named; a store
+        // name is checked when it changes, not for every record.
+        let mut groups: BTreeMap<&str, Vec<WithCrc<'_>>> = BTreeMap::new();
+        let mut checked_store = None;
         for (index, &envelope) in batch.iter().enumerate() {
-            if bad_record.is_none()
-                && let Err(e) = check_record(index, envelope)
-            {
-                bad_record = Some((index, e));
+            check_record(index, envelope)?;
+            if checked_store != Some(envelope.store) {
+                check_store_name(envelope.store).map_err(|reason| {
+                    PluginError::InvalidRecord(quire_guest::types::RecordRejection {
+                        index: index as u32,
+                        reason,
+                    })
+                })?;
+                checked_store = Some(envelope.store);
             }
             let crc = crcs.map(|c| c[index]);
             groups
                 .entry(envelope.store)
-                .or_insert_with(|| (index, Vec::new()))
-                .1
+                .or_default()
                 .push((envelope, crc));
         }
-        let bad_store = groups
-            .iter()
-            .filter_map(|(store, (first, _))| {
-                check_store_name(store).err().map(|reason| {
-                    let rejection = quire_guest::types::RecordRejection {
-                        index: *first as u32,
-                        reason,
-                    };
-                    (*first, PluginError::InvalidRecord(rejection))
-                })
-            })
-            .min_by_key(|(first, _)| *first);
-        // The first record that fails either check is the one named.
-        let failure = match (bad_record, bad_store) {
-            (Some(r), Some(s)) => Some(if s.0 < r.0 { s.1 } else { r.1 }),
-            (r, s) => r.or(s).map(|(_, e)| e),
-        };
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let groups: BTreeMap<&str, Vec<WithCrc<'_>>> = groups
-            .into_iter()
-            .map(|(store, (_, records))| (store, records))
-            .collect();
         // All or nothing: each store is noted before the batch adds to it,
         // and a failure in any store rolls every one of them back.
         let mut marks = Vec::new();

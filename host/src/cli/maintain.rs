@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::args::StoreArgs;
 use super::output::{self, Bar};
-use crate::plugin::{self, PluginSource};
+use crate::plugin;
 
 use crate::{
     Error, PolicySpec, RecoveryMode, RecoveryOptions, Result, RetentionSpec, StartupMode, Store,
@@ -161,29 +161,13 @@ fn retention_spec(a: &CompactArgs) -> Result<RetentionSpec> {
             return Err(usage());
         }
         let policy = PolicySpec::parse(policy).map_err(|_| usage())?;
-        if spec.stores.contains_key(store) {
-            return Err(Error::Usage(format!(
-                "--retain names store `{store}` twice"
-            )));
-        }
-        spec.retain(store, policy)?;
+        // The name is not empty (checked above): only a second policy fails.
+        spec.retain(store, policy)
+            .map_err(|_| Error::Usage(format!("--retain names store `{store}` twice")))?;
     }
     for path in &a.retention {
-        let text = path.to_str().ok_or_else(|| {
-            Error::Usage(format!(
-                "--retention {}: the path is not UTF-8",
-                path.display()
-            ))
-        })?;
-        // Always a file, even without `/` or `.wasm` (never a built-in's name).
-        let plugin = match PluginSource::parse(text) {
-            PluginSource::File(_) => text.to_string(),
-            PluginSource::Builtin(_) => format!("./{text}"),
-        };
-        spec.then(PolicySpec {
-            plugin,
-            config: a.retention_config.clone().unwrap_or_default(),
-        });
+        let config = a.retention_config.clone().unwrap_or_default();
+        spec.then(PolicySpec::file(path, config)?);
     }
     Ok(spec)
 }

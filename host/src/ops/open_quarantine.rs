@@ -2,8 +2,9 @@
 //! run. When the store is opened with a quarantine directory, the damaged
 //! original is copied there first: quarantine keeps every byte it was shown.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use crate::error::Result;
 use crate::limits::Limits;
@@ -12,6 +13,7 @@ use crate::record::now;
 use crate::report::Receipt;
 use crate::sandbox::Grants;
 use crate::session::Session;
+use crate::store::Store;
 use crate::wit::{AnomalyKind, OpenConfig};
 
 /// A live unit copied into quarantine before the open cut its tail.
@@ -110,4 +112,55 @@ pub(crate) fn quarantine_torn_tails(
         });
     }
     Ok(copied)
+}
+
+/// After the read-write open: keeps the copies of units the open really
+/// cut (smaller now, or gone) and notes them with the backend; the others
+/// are discarded, since recovery quarantines a unit left whole itself.
+/// Returns the receipts the next recovery reports.
+pub(crate) fn keep_where_cut(
+    session: &mut Session,
+    copied: Vec<TailQuarantined>,
+) -> Result<Vec<Receipt>> {
+    if copied.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sizes: BTreeMap<String, u64> = session
+        .units()?
+        .into_iter()
+        .map(|u| (u.id, u.bytes))
+        .collect();
+    let (kept, needless): (Vec<_>, Vec<_>) = copied.into_iter().partition(|t| {
+        sizes
+            .get(&t.receipt.unit)
+            .is_none_or(|&bytes| bytes < t.receipt.bytes_before)
+    });
+    needless.iter().for_each(TailQuarantined::discard);
+    for tail in &kept {
+        super::recover::keep_backend_receipt(session, &tail.backend_receipt)?;
+    }
+    Ok(kept.into_iter().map(|t| t.receipt).collect())
+}
+
+impl Store {
+    fn open_copies(&self) -> MutexGuard<'_, Vec<Receipt>> {
+        self.quarantined_at_open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the open copied units aside that no recovery has reported yet.
+    pub(crate) fn has_open_copies(&self) -> bool {
+        !self.open_copies().is_empty()
+    }
+
+    /// The receipts of the open's copies, for a recovery to report.
+    pub(crate) fn take_open_copies(&self) -> Vec<Receipt> {
+        std::mem::take(&mut *self.open_copies())
+    }
+
+    /// Hands receipts back when the recovery that took them failed.
+    pub(crate) fn restore_open_copies(&self, receipts: Vec<Receipt>) {
+        self.open_copies().splice(0..0, receipts);
+    }
 }

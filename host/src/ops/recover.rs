@@ -9,6 +9,7 @@ use crate::metrics;
 use crate::progress::Progress;
 use crate::record::now;
 use crate::report::{Receipt, RecoveryReport, ScanReport};
+use crate::session::Session;
 use crate::store::Store;
 use crate::wit::AnomalyKind;
 
@@ -95,19 +96,10 @@ impl Store {
         let before = self.scan(progress)?;
         // Live units the open copied aside before cutting their torn tails
         // (handed back if this recovery fails, for the next one to report).
-        let at_open = std::mem::take(
-            &mut *self
-                .quarantined_at_open
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
+        let at_open = self.take_open_copies();
         let result = self.recover_units(options, quarantine_dir, before, at_open.clone(), progress);
         if result.is_err() {
-            let mut pending = self
-                .quarantined_at_open
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            pending.splice(0..0, at_open);
+            self.restore_open_copies(at_open);
         }
         result
     }
@@ -180,9 +172,14 @@ impl Store {
                             tracing::warn!("{unit} left as it is: {too_many}");
                             let quarantined_to = match &quarantine_dir {
                                 Some(dir) if mode == RecoveryMode::Quarantine => {
-                                    let name = quarantine_name(&unit);
-                                    session.quarantine(&unit, &name)?;
-                                    Some(dir.join(name))
+                                    Some(copy_to_quarantine(
+                                        &mut session,
+                                        dir,
+                                        &unit,
+                                        store,
+                                        anomalies,
+                                        bytes_before,
+                                    )?)
                                 }
                                 _ => None,
                             };
@@ -207,22 +204,14 @@ impl Store {
                 let drops = !disowned.is_empty() && !options.keep_unverified;
                 let quarantine_now = mode == RecoveryMode::Quarantine || drops;
                 let quarantined_to = match &quarantine_dir {
-                    Some(dir) if quarantine_now => {
-                        let name = quarantine_name(&unit);
-                        session.quarantine(&unit, &name)?;
-                        let receipt = quarantine_receipt(
-                            &unit,
-                            store,
-                            &dir.join(&name),
-                            anomalies,
-                            bytes_before,
-                        );
-                        match session.put_receipt(&receipt) {
-                            Ok(()) | Err(Error::Unsupported { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                        Some(dir.join(name))
-                    }
+                    Some(dir) if quarantine_now => Some(copy_to_quarantine(
+                        &mut session,
+                        dir,
+                        &unit,
+                        store,
+                        anomalies,
+                        bytes_before,
+                    )?),
                     _ => None,
                 };
                 let aside = match (&quarantined_to, drops) {
@@ -313,6 +302,39 @@ impl Store {
             receipts,
             after,
         })
+    }
+}
+
+/// Copies `unit` into `dir` and notes it with the backend; returns the copy.
+fn copy_to_quarantine(
+    session: &mut Session,
+    dir: &std::path::Path,
+    unit: &str,
+    store: Option<String>,
+    anomalies: u64,
+    bytes: u64,
+) -> Result<PathBuf> {
+    let copy = dir.join(quarantine_name(unit));
+    let name = copy
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a plain UTF-8 name");
+    session.quarantine(unit, name)?;
+    keep_backend_receipt(
+        session,
+        &quarantine_receipt(unit, store, &copy, anomalies, bytes),
+    )?;
+    Ok(copy)
+}
+
+/// Gives the backend a receipt to keep; a backend that keeps none is fine.
+pub(crate) fn keep_backend_receipt(
+    session: &mut Session,
+    receipt: &crate::wit::Receipt,
+) -> Result<()> {
+    match session.put_receipt(receipt) {
+        Ok(()) | Err(Error::Unsupported { .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

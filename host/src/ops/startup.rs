@@ -83,12 +83,7 @@ impl Store {
                 let scan = self.scan(progress)?;
                 // A torn tail the open cut after copying it to quarantine
                 // leaves a healthy scan; its receipt is still reported.
-                let copied_at_open = !self
-                    .quarantined_at_open
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .is_empty();
-                if !scan.healthy() || copied_at_open {
+                if !scan.healthy() || self.has_open_copies() {
                     let recovery = self.recover(recovery_mode, progress)?;
                     report.ok = recovery.after.healthy();
                     report.recovery = Some(recovery);
