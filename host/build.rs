@@ -8,18 +8,18 @@ mod build_guests;
 use build_guests::build_guests;
 use std::path::PathBuf;
 
-const GUESTS: &[(&str, &str)] = &[
-    ("quire-ndjson", "quire_ndjson"),
-    ("quire-memory", "quire_memory"),
-    ("quire-rotating", "quire_rotating"),
-    ("quire-segmented", "quire_segmented"),
-    ("quire-retention-standard", "quire_retention_standard"),
-    ("quire-retention-permanent", "quire_retention_permanent"),
-    (
-        "quire-retention-rolling-window",
-        "quire_retention_rolling_window",
-    ),
-    ("quire-retention-ephemeral", "quire_retention_ephemeral"),
+/// Every built-in plugin, once: (name users give, package, role). The
+/// binary's table, the lists of names and the CLI help all come from here.
+const BUILTINS: &[(&str, &str, &str)] = &[
+    ("ndjson", "quire-ndjson", "backend"),
+    ("memory", "quire-memory", "backend"),
+    ("rotating", "quire-rotating", "backend"),
+    ("segmented", "quire-segmented", "backend"),
+    ("redis", "quire-redis", "backend"),
+    ("standard", "quire-retention-standard", "policy"),
+    ("permanent", "quire-retention-permanent", "policy"),
+    ("rolling-window", "quire-retention-rolling-window", "policy"),
+    ("ephemeral", "quire-retention-ephemeral", "policy"),
 ];
 
 fn main() {
@@ -36,17 +36,45 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let wasm_dir = build_guests(
         &root,
-        &GUESTS.iter().map(|g| g.0).collect::<Vec<_>>(),
+        &BUILTINS.iter().map(|g| g.1).collect::<Vec<_>>(),
         &[],
         "guests",
     );
     let mut table = String::new();
-    for (package, artifact) in GUESTS {
-        let path = wasm_dir.join(format!("{artifact}.wasm"));
+    for (name, package, _) in BUILTINS {
+        let path = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         table.push_str(&format!(
-            "(\"{package}\", include_bytes!({:?})),\n",
+            "(\"{name}\", include_bytes!({:?})),\n",
             path.display().to_string()
         ));
     }
     std::fs::write(out.join("builtin_components.rs"), format!("&[\n{table}]")).unwrap();
+    let names = |role: &str| {
+        BUILTINS
+            .iter()
+            .filter(|b| b.2 == role)
+            .map(|b| format!("{:?}", b.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let backends: Vec<&str> = BUILTINS
+        .iter()
+        .filter(|b| b.2 == "backend")
+        .map(|b| b.0)
+        .collect();
+    std::fs::write(
+        out.join("builtin_names.rs"),
+        format!(
+            "/// Built-in backends by the name users give them.\n\
+             pub const BACKENDS: &[&str] = &[{}];\n\
+             /// Built-in retention policies by the name users give them.\n\
+             pub const POLICIES: &[&str] = &[{}];\n\
+             /// The CLI's help for `--backend`.\n\
+             pub const BACKEND_HELP: &str = \"Backend: a built-in name ({}) or a path to a .wasm component.\";\n",
+            names("backend"),
+            names("policy"),
+            backends.join(", "),
+        ),
+    )
+    .unwrap();
 }

@@ -102,10 +102,16 @@ impl Session {
                 .validate(&mut l.store, h, unit, offset, budget)
                 .await
         })?;
+        // Addresses are not bounded by a unit's size; progress still is checked.
+        let bound = if self.places_are_addresses() {
+            u64::MAX
+        } else {
+            unit_bytes
+        };
         let check = returns::anomalies(&chunk.anomalies).and_then(|()| {
             returns::scan_step(
                 unit,
-                unit_bytes,
+                bound,
                 offset,
                 chunk.next_offset,
                 chunk.done,

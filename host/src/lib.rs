@@ -25,6 +25,7 @@ pub mod fault_injection;
 mod grant_paths;
 mod instance;
 pub mod limits;
+mod location;
 pub mod lock;
 pub mod metrics;
 mod ops;

@@ -15,7 +15,8 @@ pub struct Finding {
     pub unit: String,
     /// The file on the host, when the unit is one.
     pub file: Option<PathBuf>,
-    /// Byte offset of the damage.
+    /// Byte offset of the damage; for a store reached over the network,
+    /// the backend's address of the damaged record instead (see `at_address`).
     pub offset: u64,
     /// Bytes damaged.
     pub length: u64,
@@ -23,6 +24,10 @@ pub struct Finding {
     pub line: Option<u64>,
     /// Detail from the backend.
     pub detail: String,
+    /// `offset` is the backend's address of a record (Redis: the entry id
+    /// packed as `ms << 20 | seq`; the detail names the id), not a byte.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub at_address: bool,
 }
 
 impl Finding {
@@ -36,6 +41,7 @@ impl Finding {
             line: a.line,
             // The plugin's words, escaped once for every terminal, log and JSON reader.
             detail: crate::text::clean(&a.detail).into_owned(),
+            at_address: false,
         }
     }
 
@@ -47,6 +53,14 @@ impl Finding {
             .map(|f| f.display().to_string())
             .unwrap_or_else(|| self.unit.clone());
         let line = self.line.map(|l| format!(":{l}")).unwrap_or_default();
+        if self.at_address {
+            return format!(
+                "{}: {} {}",
+                crate::text::clean(&place),
+                self.kind,
+                self.detail
+            );
+        }
         // The unit id and detail are the plugin's words: escaped for terminals and logs.
         format!(
             "{}{line} (byte {}, {} bytes): {} {}",

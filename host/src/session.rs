@@ -29,6 +29,17 @@ pub struct Session {
     generation: u64,
 }
 
+impl Session {
+    /// Whether record places are the backend's own addresses rather than
+    /// byte offsets in a file: a store reached over the network (no
+    /// directory granted). Redis packs entry ids into them; they are
+    /// unrelated to a unit's size (places the host merges, the backend
+    /// unpacks: see `guest-backends/redis/src/ids.rs`).
+    pub(crate) fn places_are_addresses(&self) -> bool {
+        self.grants.network.is_some() && self.grants.data.is_none()
+    }
+}
+
 /// The error for a plugin's own refusal of `operation`; its words are
 /// escaped here, once, for every terminal, log and report they reach.
 pub(crate) fn plugin_error(label: &str, operation: &str, e: PluginError) -> Error {

@@ -2,7 +2,7 @@
 //! commit, and run every operation through one locked plugin session.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::batch::Batch;
@@ -168,7 +168,11 @@ impl Store {
     pub fn open(config: StoreConfig) -> Result<Self> {
         let loaded = plugin::load_backend(&config.backend, config.cache_dir.as_deref())?;
         let info = backend_info(&loaded, config.limits)?;
-        let (data_dir, target) = resolve(&config, &info)?;
+        let crate::location::Location {
+            data_dir,
+            network,
+            target,
+        } = crate::location::resolve(&config, &info)?;
         let lock = match (&data_dir, config.read_only) {
             (Some(_), false) => Some(lock::acquire(&lock::lock_path(
                 &config.path,
@@ -183,14 +187,15 @@ impl Store {
                 message: format!("cannot create quarantine directory: {e}"),
             };
             // It may lie inside the data directory, where the plugin can plant links.
-            create_dir_durably(dir, data_dir.as_deref(), &config).map_err(failed)?;
+            crate::location::create_dir_durably(dir, data_dir.as_deref(), &config)
+                .map_err(failed)?;
             // Receipts name it absolutely, whatever the caller's working directory.
             config.quarantine_dir = Some(dir.canonicalize().map_err(failed)?);
         }
         let grants = Grants {
             data: data_dir.clone().map(|d| (d, !config.read_only)),
             quarantine: config.quarantine_dir.clone(),
-            network: config.network,
+            network,
             #[cfg(feature = "test-support")]
             sync_tracker: config.sync_tracker.clone(),
             #[cfg(feature = "test-support")]
@@ -425,84 +430,4 @@ fn copy_error(e: &Error) -> Error {
         Error::InvalidRecord(m) => Error::InvalidRecord(m.clone()),
         other => Error::Other(anyhow::anyhow!("{other}")),
     }
-}
-
-/// Works out the directory to grant and the target inside it.
-fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>, String)> {
-    let path = &config.path;
-    let bad = |message: String| Error::Path {
-        path: path.clone(),
-        message,
-    };
-    if !info.persistent {
-        return Ok((None, String::new()));
-    }
-    if info.path_is_file {
-        if path.is_dir() {
-            return Err(bad(format!(
-                "is a directory; the `{}` backend stores one file: give a file path",
-                info.name
-            )));
-        }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| bad("has no usable file name".into()))?
-            .to_string();
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            return Err(bad(format!(
-                "directory {} does not exist",
-                parent.display()
-            )));
-        }
-        if config.read_only && !path.exists() {
-            return Err(bad("does not exist".into()));
-        }
-        let dir = parent
-            .canonicalize()
-            .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
-        Ok((Some(dir), name))
-    } else {
-        if path.is_file() {
-            return Err(bad(format!(
-                "is a file; the `{}` backend stores a directory",
-                info.name
-            )));
-        }
-        if !path.exists() {
-            if config.read_only {
-                return Err(bad("does not exist".into()));
-            }
-            create_dir_durably(path, None, config)
-                .map_err(|e| bad(format!("cannot create directory: {e}")))?;
-        }
-        let dir = path
-            .canonicalize()
-            .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
-        Ok((Some(dir), String::new()))
-    }
-}
-
-/// Creates `path` (never through a link inside `grant`) and syncs each
-/// parent that gained an entry, so the directory survives power loss before
-/// the plugin writes into it.
-fn create_dir_durably(
-    path: &Path,
-    grant: Option<&Path>,
-    #[allow(unused_variables)] config: &StoreConfig,
-) -> std::io::Result<()> {
-    for created in crate::grant_paths::create_dir_within(path, grant)? {
-        let parent = created.parent().unwrap_or(Path::new("/"));
-        let dir = std::fs::File::open(parent)?;
-        dir.sync_all()?;
-        #[cfg(feature = "test-support")]
-        if let Some(tracker) = &config.sync_tracker {
-            tracker.note_dir(&dir);
-        }
-    }
-    Ok(())
 }

@@ -31,7 +31,8 @@ pub fn kind_name(kind: ReceiptKind) -> &'static str {
     }
 }
 
-fn kind_from(name: &str) -> Option<ReceiptKind> {
+/// The receipt kind `kind_name` gave `name`.
+pub fn kind_from(name: &str) -> Option<ReceiptKind> {
     match name {
         "purged" => Some(ReceiptKind::Purged),
         "quarantined" => Some(ReceiptKind::Quarantined),

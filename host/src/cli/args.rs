@@ -10,11 +10,11 @@ use crate::{Error, Limits, PluginSource, Result, Store, StoreConfig};
 /// Which data, through which backend, under which limits.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
-    /// Data path: a file for the ndjson backend, a directory for directory backends.
+    /// Data path: a file for the ndjson backend, a directory for directory backends,
+    /// `redis://IP:PORT[/DB]` for the redis backend (the only address it may reach).
     #[arg(long, short = 'p')]
     pub path: Option<PathBuf>,
-    /// Backend: a built-in name (ndjson, memory, rotating, segmented) or a path to a .wasm component.
-    #[arg(long, short = 'b', default_value = "ndjson")]
+    #[arg(long, short = 'b', default_value = "ndjson", help = crate::builtin::BACKEND_HELP)]
     pub backend: String,
     /// Backend option NAME=VALUE (repeatable).
     #[arg(long = "option", short = 'o', value_name = "NAME=VALUE")]

@@ -41,6 +41,16 @@ impl Store {
                 }
             }
         };
+        let addressed = session.places_are_addresses();
+        let note = |report: &mut ScanReport, found: Vec<Anomaly>| {
+            note(report, found);
+            if addressed {
+                report
+                    .anomalies
+                    .iter_mut()
+                    .for_each(|f| f.at_address = true);
+            }
+        };
         let layout = session.check_layout()?;
         note(&mut report, layout);
         let units = session.units()?;
@@ -76,10 +86,17 @@ pub(crate) fn validate_unit(
     mut each: impl FnMut(Step, Vec<Anomaly>),
 ) -> Result<()> {
     let mut offset = 0;
+    // Where places are addresses (Redis entry ids), a step's distance says
+    // nothing about bytes: the unit's size counts once, when it is done.
+    let addressed = session.places_are_addresses();
     loop {
         let chunk = session.validate(unit, bytes, offset, super::SCAN_BUDGET)?;
         let step = Step {
-            bytes: chunk.next_offset.saturating_sub(offset),
+            bytes: match (addressed, chunk.done) {
+                (false, _) => chunk.next_offset.saturating_sub(offset),
+                (true, true) => bytes,
+                (true, false) => 0,
+            },
             records: chunk.records,
         };
         each(step, chunk.anomalies);

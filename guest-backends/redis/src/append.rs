@@ -1,0 +1,259 @@
+//! Appends: one script call per batch, all or nothing, safe to retry.
+//!
+//! Every record gets an explicit entry id chosen here, consecutive across
+//! the batch. The script first looks for the batch's first entry: if it is
+//! there with the same data, an earlier attempt whose reply was lost
+//! already stored the batch, and nothing is written twice. Otherwise it
+//! checks that each stream's last id is below the ids planned for it (a
+//! script that failed half-way would not roll back, so it must not fail
+//! once it writes), then adds every entry. Another writer that got ahead
+//! makes the script refuse before writing anything; the batch is planned
+//! again above that writer's id.
+
+use quire_guest::batch::EnvelopeRef;
+use quire_guest::types::{PluginError, RecordRejection};
+
+use crate::conn::Connection;
+use crate::ids::{self, EntryId};
+use crate::keys::Layout;
+use crate::resp::Reply;
+
+/// The append script. KEYS: the batch's streams, in order of first use.
+/// ARGV: per record, `key index, id, data`.
+pub const SCRIPT: &str = r#"
+local function above(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+local first = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+if #first == 1 then
+  local fields = first[1][2]
+  if #fields == 2 and fields[1] == 'data' and fields[2] == ARGV[3] then
+    return {'stored'}
+  end
+end
+local seen = {}
+for j = 1, #ARGV, 3 do
+  local k = tonumber(ARGV[j])
+  if not seen[k] then
+    seen[k] = true
+    if redis.call('EXISTS', KEYS[k]) == 1 then
+      local info = redis.call('XINFO', 'STREAM', KEYS[k])
+      for i = 1, #info, 2 do
+        if info[i] == 'last-generated-id' and not above(ARGV[j + 1], info[i + 1]) then
+          return {'behind', KEYS[k], info[i + 1]}
+        end
+      end
+    end
+  end
+end
+for j = 1, #ARGV, 3 do
+  redis.call('XADD', KEYS[tonumber(ARGV[j])], ARGV[j + 1], 'data', ARGV[j + 2])
+end
+return {'added'}
+"#;
+
+/// Most records one batch may hold (its ids share a millisecond or two).
+pub const MAX_BATCH: usize = ids::MAX_SEQ as usize;
+
+/// Attempts at one batch: reconnects after a dropped connection and
+/// re-plans after another writer got ahead.
+const ATTEMPTS: usize = 6;
+
+/// A batch ready to send: its streams and its arguments, per record.
+pub struct Planned {
+    keys: Vec<String>,
+    /// Per record: index into `keys` (0-based), and its data.
+    records: Vec<(usize, Vec<u8>)>,
+    /// Stored bytes of the batch.
+    pub bytes: u64,
+}
+
+/// Which stream each record goes to; a record that names none is refused
+/// with its index, before anything is sent.
+pub fn plan(layout: &Layout, records: &[EnvelopeRef<'_>]) -> Result<Planned, PluginError> {
+    if records.len() > MAX_BATCH {
+        return Err(PluginError::InvalidRecord(RecordRejection {
+            index: MAX_BATCH as u32,
+            reason: format!("a batch holds at most {MAX_BATCH} records; split it"),
+        }));
+    }
+    let mut keys: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(records.len());
+    let mut bytes = 0;
+    for (index, r) in records.iter().enumerate() {
+        let key = layout.key(r.store, r.kind).map_err(|reason| {
+            PluginError::InvalidRecord(RecordRejection {
+                index: index as u32,
+                reason,
+            })
+        })?;
+        // Batches are small in streams: a scan from the end finds repeats fast.
+        let k = match keys.iter().rposition(|k| *k == key) {
+            Some(k) => k,
+            None => {
+                keys.push(key);
+                keys.len() - 1
+            }
+        };
+        bytes += ids::entry_bytes([&b"data"[..], r.json.as_bytes()]);
+        out.push((k, r.json.as_bytes().to_vec()));
+    }
+    Ok(Planned {
+        keys,
+        records: out,
+        bytes,
+    })
+}
+
+/// Where ids come from: never below the clock, never below the last batch.
+pub struct IdClock {
+    next: EntryId,
+}
+
+impl IdClock {
+    /// Starts at the current time.
+    pub fn new() -> Self {
+        IdClock {
+            next: EntryId { ms: 0, seq: 0 },
+        }
+    }
+
+    /// The first id of a batch of `n`, with room for all `n` in the packing.
+    fn take(&mut self, n: usize, above: Option<EntryId>) -> EntryId {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut first = self.next.max(EntryId { ms: now, seq: 0 });
+        if let Some(above) = above {
+            first = first.max(above.next());
+        }
+        if first.seq + n as u64 > ids::MAX_SEQ {
+            first = EntryId {
+                ms: first.ms + 1,
+                seq: 0,
+            };
+        }
+        self.next = EntryId {
+            ms: first.ms,
+            seq: first.seq + n as u64,
+        };
+        first
+    }
+}
+
+/// Sends a planned batch until the server has it, once.
+pub fn send(
+    conn: &mut Connection,
+    sha: &mut Option<String>,
+    clock: &mut IdClock,
+    batch: &Planned,
+) -> Result<(), PluginError> {
+    let mut above = None;
+    let mut first = clock.take(batch.records.len(), above);
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        let reply = match call_script(conn, sha, batch, first) {
+            Ok(reply) => reply,
+            Err(e @ PluginError::Io(_)) => {
+                // The reply was lost, or the server went away: the same ids
+                // again, so a batch that did arrive is recognised.
+                last_error = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let items = reply.items().unwrap_or(&[]);
+        match items.first().and_then(Reply::bytes) {
+            Some(b"added") | Some(b"stored") => return Ok(()),
+            Some(b"behind") => {
+                let top = items.get(2).and_then(Reply::bytes).and_then(EntryId::parse);
+                let Some(top) = top else {
+                    return Err(conn.failure(
+                        "append",
+                        format!("the append script answered {}", reply.describe()),
+                    ));
+                };
+                if top.ms > ids::MAX_MS {
+                    let key = items
+                        .get(1)
+                        .and_then(Reply::bytes)
+                        .map(String::from_utf8_lossy);
+                    return Err(conn.failure(
+                        "append",
+                        format!(
+                            "stream {} already holds id {top}, beyond the ids quire can address",
+                            key.unwrap_or_default()
+                        ),
+                    ));
+                }
+                above = Some(top.max(above.unwrap_or(top)));
+                first = clock.take(batch.records.len(), above);
+            }
+            _ => {
+                return Err(conn.failure(
+                    "append",
+                    format!("the append script answered {}", reply.describe()),
+                ));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        conn.failure(
+            "append",
+            format!("other writers kept getting ahead ({ATTEMPTS} attempts)"),
+        )
+    }))
+}
+
+fn call_script(
+    conn: &mut Connection,
+    sha: &mut Option<String>,
+    batch: &Planned,
+    first: EntryId,
+) -> Result<Reply, PluginError> {
+    let loaded = match sha {
+        Some(sha) => sha.clone(),
+        None => {
+            let reply = conn.call(
+                vec![&b"SCRIPT"[..], b"LOAD", SCRIPT.as_bytes()],
+                "load the append script",
+            )?;
+            let loaded = reply
+                .bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .ok_or_else(|| conn.failure("load the append script", reply.describe()))?;
+            *sha = Some(loaded.clone());
+            loaded
+        }
+    };
+    let mut args: Vec<Vec<u8>> = Vec::with_capacity(3 + batch.keys.len() + 3 * batch.records.len());
+    args.push(b"EVALSHA".to_vec());
+    args.push(loaded.into_bytes());
+    args.push(batch.keys.len().to_string().into_bytes());
+    args.extend(batch.keys.iter().map(|k| k.as_bytes().to_vec()));
+    for (i, (k, data)) in batch.records.iter().enumerate() {
+        let id = EntryId {
+            ms: first.ms,
+            seq: first.seq + i as u64,
+        };
+        args.push((k + 1).to_string().into_bytes());
+        args.push(id.to_string().into_bytes());
+        args.push(data.clone());
+    }
+    let reply = conn.send(&[args], "append")?.pop().expect("one reply");
+    match reply {
+        // A restarted server has forgotten the script: load it again.
+        Reply::Error(e) if e.starts_with("NOSCRIPT") => {
+            *sha = None;
+            Err(conn.failure("append", format!("{e} (will load the script again)")))
+        }
+        Reply::Error(e) => {
+            Err(conn.failure("append", format!("the server refused the batch: {e}")))
+        }
+        reply => Ok(reply),
+    }
+}

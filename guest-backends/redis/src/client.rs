@@ -1,0 +1,140 @@
+//! The backend's state over one connection: the layout, the append script,
+//! the id clock, what the server promises, and what was accepted.
+
+use std::collections::BTreeMap;
+
+use quire_guest::batch::EnvelopeRef;
+use quire_guest::types::{PluginError, SyncLevel};
+
+use crate::append::{self, IdClock};
+use crate::conn::{Connection, Target};
+use crate::keys::Layout;
+use crate::server::{self, Durable, ServerFacts};
+
+/// Accepted and not yet known durable, per store.
+#[derive(Default, Clone, Copy)]
+pub struct Counts {
+    /// Records accepted since the store was opened.
+    pub accepted: u64,
+    /// Of those, acknowledged by the server but not known to be synced.
+    pub unsynced: u64,
+}
+
+/// One open store's client.
+pub struct Client {
+    /// The connection.
+    pub conn: Connection,
+    /// Stream keys.
+    pub layout: Layout,
+    /// Opened read-only: appends refused.
+    pub read_only: bool,
+    sha: Option<String>,
+    clock: IdClock,
+    facts: Option<(u64, ServerFacts)>,
+    /// Per store.
+    pub counts: BTreeMap<String, Counts>,
+}
+
+impl Client {
+    /// A client for `target`; connects (and fails, naming the address)
+    /// before the store is handed out.
+    pub fn open(target: Target, prefix: &str, read_only: bool) -> Result<Client, PluginError> {
+        let layout = Layout::new(prefix).map_err(PluginError::InvalidConfig)?;
+        let mut client = Client {
+            conn: Connection::new(target),
+            layout,
+            read_only,
+            sha: None,
+            clock: IdClock::new(),
+            facts: None,
+            counts: BTreeMap::new(),
+        };
+        client.conn.call(vec!["PING"], "connect")?;
+        Ok(client)
+    }
+
+    /// What the server promises (asked again after every reconnect).
+    pub fn facts(&mut self) -> Result<ServerFacts, PluginError> {
+        let connects = self.conn.connects();
+        match &self.facts {
+            Some((at, facts)) if *at == connects && connects > 0 => Ok(facts.clone()),
+            _ => {
+                let facts = server::probe(&mut self.conn)?;
+                self.facts = Some((self.conn.connects(), facts.clone()));
+                Ok(facts)
+            }
+        }
+    }
+
+    /// Appends a batch, once, all or nothing; returns its stored bytes.
+    pub fn append(
+        &mut self,
+        records: &[EnvelopeRef<'_>],
+        level: SyncLevel,
+    ) -> Result<u64, PluginError> {
+        if self.read_only {
+            return Err(PluginError::InvalidState(
+                "store was opened read-only".into(),
+            ));
+        }
+        let planned = append::plan(&self.layout, records)?;
+        // A durable append the server cannot keep is refused before it is sent.
+        if level == SyncLevel::Durable {
+            if let Durable::Not(reason) = self.facts()?.durable {
+                return Err(self.cannot_be_durable(&reason));
+            }
+        }
+        append::send(&mut self.conn, &mut self.sha, &mut self.clock, &planned)?;
+        // Under `appendfsync always` the reply itself came after the sync.
+        let synced = self.facts()?.durable == Durable::EveryReply;
+        for r in records {
+            let counts = self.counts.entry(r.store.to_string()).or_default();
+            counts.accepted += 1;
+            counts.unsynced += u64::from(!synced);
+        }
+        self.sync(level)?;
+        Ok(planned.bytes)
+    }
+
+    fn cannot_be_durable(&self, reason: &str) -> PluginError {
+        self.conn.failure(
+            "durable append",
+            format!(
+                "the server cannot promise durable writes: {reason}; nothing was written \
+                     (use durability batch for writes the server acknowledges)"
+            ),
+        )
+    }
+
+    /// Brings acknowledged appends to `level`.
+    pub fn sync(&mut self, level: SyncLevel) -> Result<(), PluginError> {
+        if level != SyncLevel::Durable || self.counts.values().all(|c| c.unsynced == 0) {
+            return Ok(());
+        }
+        match self.facts()?.durable {
+            Durable::EveryReply => {}
+            Durable::WaitAof => {
+                let timeout = "0";
+                let reply = self
+                    .conn
+                    .call(vec!["WAITAOF", "1", "0", timeout], "WAITAOF")?;
+                let local = reply
+                    .items()
+                    .and_then(|i| i.first())
+                    .and_then(|n| n.integer());
+                if local != Some(1) {
+                    return Err(self.conn.failure(
+                        "WAITAOF",
+                        format!(
+                            "the server did not confirm its fsync ({})",
+                            reply.describe()
+                        ),
+                    ));
+                }
+            }
+            Durable::Not(reason) => return Err(self.cannot_be_durable(&reason)),
+        }
+        self.counts.values_mut().for_each(|c| c.unsynced = 0);
+        Ok(())
+    }
+}

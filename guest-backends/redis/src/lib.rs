@@ -1,0 +1,244 @@
+//! The Redis Streams backend: records in Papyra's streams,
+//! `{prefix}:{store}:events|audits|dead_letters`, one field `data` holding
+//! the record's JSON. A unit is a stream; a record's place is its entry id.
+//! The plugin reaches exactly one server, the address the host granted.
+// Natively (tests) nothing is exported, so the plugin types look unused.
+#![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+#![deny(missing_docs)]
+
+pub mod append;
+pub mod client;
+pub mod conn;
+pub mod cursor;
+pub mod entries;
+pub mod ids;
+pub mod keys;
+pub mod receipts;
+pub mod resp;
+pub mod server;
+pub mod streams;
+pub mod target;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use quire_guest::backend::{
+    BackendInfo, Cursor, Guest, GuestCursor, GuestRewriter, GuestStore, OpenConfig, Receipt,
+    ReceiptFilter, Rewriter, Store, StoreDurability,
+};
+use quire_guest::batch;
+use quire_guest::types::{
+    Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, RecordPlace, ScanChunk, StorageStats,
+    StoredBatch, SyncLevel, UnitInfo,
+};
+
+use crate::client::Client;
+use crate::cursor::StreamCursor;
+use crate::server::Durable;
+
+struct Redis;
+
+struct RedisStore {
+    client: Rc<RefCell<Client>>,
+}
+
+impl Guest for Redis {
+    type Cursor = RedisCursor;
+    type Rewriter = RedisRewriter;
+    type Store = RedisStore;
+
+    fn info() -> BackendInfo {
+        BackendInfo {
+            name: "redis".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Redis Streams in Papyra's layout ({prefix}:{store}:events|audits|\
+                          dead_letters, field `data`); a unit is a stream"
+                .into(),
+            path_is_file: false,
+            persistent: true,
+            integrity: "no checksums: a scan finds entries that are not records (no `data`, \
+                        invalid JSON or UTF-8, wrong kind), not a changed record that still parses"
+                .into(),
+        }
+    }
+}
+
+fn not_yet(operation: &str) -> PluginError {
+    PluginError::Unsupported(format!(
+        "{operation} of Redis streams is not available in this version of the redis backend"
+    ))
+}
+
+impl GuestStore for RedisStore {
+    fn open(config: OpenConfig) -> Result<Store, PluginError> {
+        let (target, prefix) = target::from_config(&config.target, config.options)?;
+        let client = Client::open(target, &prefix, config.read_only)?;
+        Ok(Store::new(RedisStore {
+            client: Rc::new(RefCell::new(client)),
+        }))
+    }
+
+    fn open_report(&self) -> Vec<Anomaly> {
+        Vec::new()
+    }
+
+    fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
+        let records = batch::records(&batch)?;
+        self.client.borrow_mut().append(&records, level)
+    }
+
+    fn sync(&self, level: SyncLevel) -> Result<(), PluginError> {
+        self.client.borrow_mut().sync(level)
+    }
+
+    fn units(&self) -> Result<Vec<UnitInfo>, PluginError> {
+        streams::units(&mut self.client.borrow_mut())
+    }
+
+    fn check_layout(&self) -> Result<Vec<Anomaly>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn validate(&self, unit: String, offset: u64, budget: u64) -> Result<ScanChunk, PluginError> {
+        streams::validate(&mut self.client.borrow_mut(), &unit, offset, budget)
+    }
+
+    fn read(
+        &self,
+        unit: String,
+        filter: ReadFilter,
+        order: ReadOrder,
+    ) -> Result<Cursor, PluginError> {
+        let parts = streams::unit_parts(&self.client.borrow(), &unit)?;
+        Ok(Cursor::new(RedisCursor(StreamCursor::new(
+            self.client.clone(),
+            unit,
+            parts,
+            filter,
+            order,
+        ))))
+    }
+
+    fn rewrite(&self, _unit: String) -> Result<Rewriter, PluginError> {
+        Err(not_yet("rewriting (compaction and repair)"))
+    }
+
+    fn drop_unit(&self, unit: String, receipt: Option<Receipt>) -> Result<(), PluginError> {
+        let mut client = self.client.borrow_mut();
+        streams::unit_parts(&client, &unit)?;
+        if client.read_only {
+            return Err(PluginError::InvalidState(
+                "store was opened read-only".into(),
+            ));
+        }
+        if let Some(receipt) = &receipt {
+            receipts::put(&mut client, receipt)?;
+        }
+        client
+            .conn
+            .call(vec!["DEL", unit.as_str()], "drop a stream")?;
+        Ok(())
+    }
+
+    fn put_receipt(&self, receipt: Receipt) -> Result<(), PluginError> {
+        receipts::put(&mut self.client.borrow_mut(), &receipt)
+    }
+
+    fn receipts(&self, filter: ReceiptFilter) -> Result<Vec<Receipt>, PluginError> {
+        receipts::list(&mut self.client.borrow_mut(), &filter)
+    }
+
+    fn quarantine(&self, _unit: String, _dir: String, _name: String) -> Result<u64, PluginError> {
+        Err(not_yet("quarantine"))
+    }
+
+    fn seal(&self) -> Result<(), PluginError> {
+        Err(PluginError::Unsupported(
+            "seal: a Redis stream has no sealed units; every stream stays appendable".into(),
+        ))
+    }
+
+    fn stats(&self) -> Result<StorageStats, PluginError> {
+        let mut client = self.client.borrow_mut();
+        let units = streams::units(&mut client)?;
+        let facts = client.facts()?;
+        let records: u64 = units.iter().filter_map(|u| u.records).sum();
+        Ok(StorageStats {
+            total_bytes: units.iter().map(|u| u.bytes).sum(),
+            units,
+            details: vec![
+                (
+                    "server".into(),
+                    format!("redis {} at {}", facts.version, client.conn.addr()),
+                ),
+                ("persistence".into(), facts.persistence.clone()),
+                ("durable appends".into(), durable_words(&facts.durable)),
+                ("records".into(), records.to_string()),
+                (
+                    "bytes".into(),
+                    "the server's MEMORY USAGE estimate per stream".into(),
+                ),
+            ],
+        })
+    }
+
+    fn durability(&self) -> Result<Vec<StoreDurability>, PluginError> {
+        let mut client = self.client.borrow_mut();
+        let facts = client.facts()?;
+        let codec = format!("{} ({})", streams::CODEC, durable_words(&facts.durable));
+        Ok(client
+            .counts
+            .iter()
+            .map(|(store, c)| StoreDurability {
+                store: store.clone(),
+                codec: codec.clone(),
+                live_unit: None,
+                accepted: c.accepted,
+                buffered: 0,
+                unsynced: c.unsynced,
+            })
+            .collect())
+    }
+}
+
+/// What `durable` means on this server, in words.
+fn durable_words(durable: &Durable) -> String {
+    match durable {
+        Durable::EveryReply => "durable: the server syncs its AOF before every reply".into(),
+        Durable::WaitAof => "durable: WAITAOF after the writes".into(),
+        Durable::Not(why) => format!("durable refused: {why}"),
+    }
+}
+
+struct RedisCursor(StreamCursor);
+
+impl GuestCursor for RedisCursor {
+    fn next(&self, max_records: u32, max_bytes: u32) -> Result<StoredBatch, PluginError> {
+        self.0.next(max_records, max_bytes)
+    }
+}
+
+/// Never made: `rewrite` refuses until stream rewrites land.
+struct RedisRewriter;
+
+impl GuestRewriter for RedisRewriter {
+    fn write(&self, _: RecordBatch) -> Result<(), PluginError> {
+        Err(not_yet("rewriting"))
+    }
+
+    fn copy(&self, _: Vec<RecordPlace>) -> Result<(), PluginError> {
+        Err(not_yet("rewriting"))
+    }
+
+    fn commit(&self) -> Result<u64, PluginError> {
+        Err(not_yet("rewriting"))
+    }
+
+    fn abort(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+// Exported only in the component: a native build (tests) has no wasm exports to link.
+#[cfg(target_family = "wasm")]
+quire_guest::export_backend!(Redis);

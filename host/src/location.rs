@@ -1,0 +1,147 @@
+//! Where a store's data is: a file or directory the plugin is granted, or
+//! the one server address a network backend may reach.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::store::StoreConfig;
+use crate::wit::BackendInfo;
+
+/// What a store's plugin is granted, and what it is asked to open.
+pub(crate) struct Location {
+    /// The directory granted (the plugin's root), if any.
+    pub data_dir: Option<PathBuf>,
+    /// The one server address granted, if any.
+    pub network: Option<SocketAddr>,
+    /// What to open: a file name or sub-path inside the grant, or the URL.
+    pub target: String,
+}
+
+/// A path of the form `SCHEME://IP:PORT[/REST]`: the address to grant.
+/// `None` when the path is not a URL at all.
+pub(crate) fn network_address(path: &Path) -> Option<std::result::Result<SocketAddr, String>> {
+    let text = path.to_str()?;
+    let (scheme, rest) = text.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+    {
+        return None;
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    Some(host.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "`{host}` is not IP:PORT: a network store is reached at an IP literal \
+             (plugins look up no names), e.g. {scheme}://127.0.0.1:6379"
+        )
+    }))
+}
+
+/// Works out what to grant and what to open for `config`.
+pub(crate) fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<Location> {
+    if let Some(address) = network_address(&config.path) {
+        let address = address.map_err(|message| Error::Path {
+            path: config.path.clone(),
+            message,
+        })?;
+        if config.network.is_some_and(|granted| granted != address) {
+            return Err(Error::Usage(format!(
+                "the store is at {address} but the network grant is {}",
+                config.network.expect("checked")
+            )));
+        }
+        return Ok(Location {
+            data_dir: None,
+            network: Some(address),
+            target: config.path.to_string_lossy().into_owned(),
+        });
+    }
+    let (data_dir, target) = resolve_local(config, info)?;
+    Ok(Location {
+        data_dir,
+        network: config.network,
+        target,
+    })
+}
+
+/// Works out the directory to grant and the target inside it.
+fn resolve_local(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>, String)> {
+    let path = &config.path;
+    let bad = |message: String| Error::Path {
+        path: path.clone(),
+        message,
+    };
+    if !info.persistent {
+        return Ok((None, String::new()));
+    }
+    if info.path_is_file {
+        if path.is_dir() {
+            return Err(bad(format!(
+                "is a directory; the `{}` backend stores one file: give a file path",
+                info.name
+            )));
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| bad("has no usable file name".into()))?
+            .to_string();
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(bad(format!(
+                "directory {} does not exist",
+                parent.display()
+            )));
+        }
+        if config.read_only && !path.exists() {
+            return Err(bad("does not exist".into()));
+        }
+        let dir = parent
+            .canonicalize()
+            .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
+        Ok((Some(dir), name))
+    } else {
+        if path.is_file() {
+            return Err(bad(format!(
+                "is a file; the `{}` backend stores a directory",
+                info.name
+            )));
+        }
+        if !path.exists() {
+            if config.read_only {
+                return Err(bad("does not exist".into()));
+            }
+            create_dir_durably(path, None, config)
+                .map_err(|e| bad(format!("cannot create directory: {e}")))?;
+        }
+        let dir = path
+            .canonicalize()
+            .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
+        Ok((Some(dir), String::new()))
+    }
+}
+
+/// Creates `path` (never through a link inside `grant`) and syncs each
+/// parent that gained an entry, so the directory survives power loss before
+/// the plugin writes into it.
+pub(crate) fn create_dir_durably(
+    path: &Path,
+    grant: Option<&Path>,
+    #[allow(unused_variables)] config: &StoreConfig,
+) -> std::io::Result<()> {
+    for created in crate::grant_paths::create_dir_within(path, grant)? {
+        let parent = created.parent().unwrap_or(Path::new("/"));
+        let dir = std::fs::File::open(parent)?;
+        dir.sync_all()?;
+        #[cfg(feature = "test-support")]
+        if let Some(tracker) = &config.sync_tracker {
+            tracker.note_dir(&dir);
+        }
+    }
+    Ok(())
+}
