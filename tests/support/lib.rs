@@ -1,6 +1,7 @@
 //! Shared helpers for quire's integration tests.
 
 pub mod cli;
+pub mod redis;
 pub mod rng;
 
 pub use rng::Rng;

@@ -28,6 +28,9 @@ pub struct Client {
     pub layout: Layout,
     /// Opened read-only: appends refused.
     pub read_only: bool,
+    /// On a server that cannot sync, answer durable requests as written
+    /// (reported: such records stay counted as unsynced) instead of failing.
+    pub accept_unsynced: bool,
     sha: Option<String>,
     clock: IdClock,
     facts: Option<(u64, ServerFacts)>,
@@ -38,12 +41,18 @@ pub struct Client {
 impl Client {
     /// A client for `target`; connects (and fails, naming the address)
     /// before the store is handed out.
-    pub fn open(target: Target, prefix: &str, read_only: bool) -> Result<Client, PluginError> {
+    pub fn open(
+        target: Target,
+        prefix: &str,
+        read_only: bool,
+        accept_unsynced: bool,
+    ) -> Result<Client, PluginError> {
         let layout = Layout::new(prefix).map_err(PluginError::InvalidConfig)?;
         let mut client = Client {
             conn: Connection::new(target),
             layout,
             read_only,
+            accept_unsynced,
             sha: None,
             clock: IdClock::new(),
             facts: None,
@@ -79,7 +88,7 @@ impl Client {
         }
         let planned = append::plan(&self.layout, records)?;
         // A durable append the server cannot keep is refused before it is sent.
-        if level == SyncLevel::Durable {
+        if level == SyncLevel::Durable && !self.accept_unsynced {
             if let Durable::Not(reason) = self.facts()?.durable {
                 return Err(self.cannot_be_durable(&reason));
             }
@@ -132,6 +141,8 @@ impl Client {
                     ));
                 }
             }
+            // The downgrade asked for: the records stay counted as unsynced.
+            Durable::Not(_) if self.accept_unsynced => return Ok(()),
             Durable::Not(reason) => return Err(self.cannot_be_durable(&reason)),
         }
         self.counts.values_mut().for_each(|c| c.unsynced = 0);

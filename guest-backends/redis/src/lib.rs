@@ -71,8 +71,13 @@ fn not_yet(operation: &str) -> PluginError {
 
 impl GuestStore for RedisStore {
     fn open(config: OpenConfig) -> Result<Store, PluginError> {
-        let (target, prefix) = target::from_config(&config.target, config.options)?;
-        let client = Client::open(target, &prefix, config.read_only)?;
+        let settings = target::from_config(&config.target, config.options)?;
+        let client = Client::open(
+            settings.target,
+            &settings.prefix,
+            config.read_only,
+            settings.accept_unsynced,
+        )?;
         Ok(Store::new(RedisStore {
             client: Rc::new(RefCell::new(client)),
         }))
@@ -172,7 +177,10 @@ impl GuestStore for RedisStore {
                     format!("redis {} at {}", facts.version, client.conn.addr()),
                 ),
                 ("persistence".into(), facts.persistence.clone()),
-                ("durable appends".into(), durable_words(&facts.durable)),
+                (
+                    "durable appends".into(),
+                    durable_words(&facts.durable, client.accept_unsynced),
+                ),
                 ("records".into(), records.to_string()),
                 (
                     "bytes".into(),
@@ -185,7 +193,11 @@ impl GuestStore for RedisStore {
     fn durability(&self) -> Result<Vec<StoreDurability>, PluginError> {
         let mut client = self.client.borrow_mut();
         let facts = client.facts()?;
-        let codec = format!("{} ({})", streams::CODEC, durable_words(&facts.durable));
+        let codec = format!(
+            "{} ({})",
+            streams::CODEC,
+            durable_words(&facts.durable, client.accept_unsynced)
+        );
         Ok(client
             .counts
             .iter()
@@ -202,8 +214,11 @@ impl GuestStore for RedisStore {
 }
 
 /// What `durable` means on this server, in words.
-fn durable_words(durable: &Durable) -> String {
+fn durable_words(durable: &Durable, accept_unsynced: bool) -> String {
     match durable {
+        Durable::Not(why) if accept_unsynced => {
+            format!("durable answered as written (accept-unsynced): {why}")
+        }
         Durable::EveryReply => "durable: the server syncs its AOF before every reply".into(),
         Durable::WaitAof => "durable: WAITAOF after the writes".into(),
         Durable::Not(why) => format!("durable refused: {why}"),

@@ -11,7 +11,23 @@ use quire_guest::types::PluginError;
 use crate::conn::Target;
 
 /// Option names this backend accepts.
-pub const OPTIONS: &[&str] = &["prefix", "password", "connect-timeout-ms", "io-timeout-ms"];
+pub const OPTIONS: &[&str] = &[
+    "prefix",
+    "password",
+    "connect-timeout-ms",
+    "io-timeout-ms",
+    "accept-unsynced",
+];
+
+/// The options besides the address.
+pub struct Settings {
+    /// Where and how to connect.
+    pub target: Target,
+    /// Key prefix (Papyra's default `papyra`).
+    pub prefix: String,
+    /// See [`crate::client::Client::accept_unsynced`].
+    pub accept_unsynced: bool,
+}
 
 fn bad(message: String) -> PluginError {
     PluginError::InvalidConfig(message)
@@ -47,10 +63,7 @@ pub fn parse_url(url: &str) -> Result<(SocketAddr, u32), PluginError> {
 }
 
 /// The connection target and the key prefix from the URL and options.
-pub fn from_config(
-    url: &str,
-    options: Vec<(String, String)>,
-) -> Result<(Target, String), PluginError> {
+pub fn from_config(url: &str, options: Vec<(String, String)>) -> Result<Settings, PluginError> {
     let (addr, db) = parse_url(url)?;
     let options = Options::new(options, OPTIONS)?;
     let target = Target {
@@ -60,10 +73,20 @@ pub fn from_config(
         connect_timeout: Duration::from_millis(options.u64_or("connect-timeout-ms", 2000)?.max(1)),
         io_timeout: Duration::from_millis(options.u64_or("io-timeout-ms", 10_000)?.max(1)),
     };
-    Ok((
+    let accept_unsynced = match options.get("accept-unsynced") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(bad(format!(
+                "option `accept-unsynced` is true or false, got `{other}`"
+            )));
+        }
+    };
+    Ok(Settings {
         target,
-        options.get("prefix").unwrap_or("papyra").to_string(),
-    ))
+        prefix: options.get("prefix").unwrap_or("papyra").to_string(),
+        accept_unsynced,
+    })
 }
 
 #[cfg(test)]

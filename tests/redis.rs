@@ -1,0 +1,450 @@
+//! The Redis Streams backend against a real `redis-server`: Papyra's
+//! layout, whole-stream reads and scans, idempotent retried appends,
+//! durability as the server can keep it, and the faults a network brings
+//! (refused, silent, restarted and SIGKILLed servers).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use quire::{Durability, ReadQuery, Store, StoreConfig};
+use quire_tests::cli::quire;
+use quire_tests::redis::{RedisServer, Reply};
+use quire_tests::{builtin_config, parse_records};
+
+fn config(url: &str, options: &[(&str, &str)]) -> StoreConfig {
+    let mut config = builtin_config("redis", url, options);
+    config.durability = Durability::PerWrite;
+    config
+}
+
+fn open(server: &RedisServer) -> Store {
+    Store::open(config(&server.url(), &[])).unwrap()
+}
+
+fn event(store: &str, id: u64) -> String {
+    format!(
+        r#"{{"kind":"event","system_id":"{store}","timestamp":{},"id":{id},"actor":"a-{id}"}}"#,
+        1_700_000_000 + id
+    )
+}
+
+fn jsons(store: &Store, query: &ReadQuery) -> Vec<String> {
+    store
+        .read_all(query)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.envelope.json)
+        .collect()
+}
+
+#[test]
+fn records_land_in_papyras_streams_one_data_field_each_and_read_back_byte_for_byte() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    let lines = vec![
+        event("local", 1),
+        r#"{"kind":"audit","system_id":"local","timestamp":1700000002.25,"note":"é ✓"}"#
+            .to_string(),
+        r#"{"kind":"dead_letter","system_id":"local","timestamp":1700000003,"target":"x"}"#
+            .to_string(),
+        event("other", 4),
+        r#"{"kind":"metric","store":"other","timestamp":1700000005,"v":1.5}"#.to_string(),
+        event("local", 6),
+    ];
+    store.append(parse_records(&lines)).unwrap();
+    let expect = |key: &str, want: &[&String]| {
+        let entries = server.entries(key);
+        let got: Vec<String> = entries
+            .iter()
+            .map(|(_, fields)| {
+                assert_eq!(fields.len(), 1, "{key}: one field per entry");
+                assert_eq!(fields[0].0, "data");
+                String::from_utf8(fields[0].1.clone()).unwrap()
+            })
+            .collect();
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, want, "{key}");
+    };
+    expect("papyra:local:events", &[&lines[0], &lines[5]]);
+    expect("papyra:local:audits", &[&lines[1]]);
+    expect("papyra:local:dead_letters", &[&lines[2]]);
+    expect("papyra:other:events", &[&lines[3]]);
+    expect("papyra:other:kind:metric", &[&lines[4]]);
+    // Read back: every record, byte for byte, in timestamp order across streams.
+    assert_eq!(jsons(&store, &ReadQuery::default()), lines);
+    // Per-record filters.
+    let only = ReadQuery {
+        stores: vec!["local".into()],
+        kinds: vec!["event".into()],
+        ..ReadQuery::default()
+    };
+    assert_eq!(
+        jsons(&store, &only),
+        vec![lines[0].clone(), lines[5].clone()]
+    );
+    // Another prefix is another set of streams.
+    let other = Store::open(config(&server.url(), &[("prefix", "elsewhere")])).unwrap();
+    assert!(jsons(&other, &ReadQuery::default()).is_empty());
+    other.append(parse_records(&lines[..1])).unwrap();
+    assert_eq!(server.entries("elsewhere:local:events").len(), 1);
+}
+
+#[test]
+fn newest_n_reads_the_newest_of_a_long_stream_and_scan_sees_every_entry() {
+    let server = RedisServer::start();
+    // Damage at the oldest end: Papyra's scan samples the newest 1,000 and never sees it.
+    let bad_json = server.xadd("papyra:local:events", &[("data", b"{\"kind\":\"event\",")]);
+    let no_data = server.xadd("papyra:local:events", &[("payload", b"{}")]);
+    let not_utf8 = server.xadd(
+        "papyra:local:events",
+        &[("data", b"{\"kind\":\"ev\xffnt\",\"timestamp\":1}")],
+    );
+    let wrong_kind = server.xadd(
+        "papyra:local:events",
+        &[("data", br#"{"kind":"audit","timestamp":1}"#)],
+    );
+    let not_record = server.xadd("papyra:local:events", &[("data", b"[1,2,3]")]);
+    let store = open(&server);
+    let lines: Vec<String> = (0..2_600).map(|i| event("local", i)).collect();
+    for chunk in lines.chunks(500) {
+        store.append(parse_records(chunk)).unwrap();
+    }
+    let newest = ReadQuery {
+        limit: Some(3),
+        ..ReadQuery::default()
+    };
+    assert_eq!(jsons(&store, &newest), lines[2_597..].to_vec());
+    let since = ReadQuery {
+        since: Some(1_700_000_000.0 + 2_590.0),
+        newest_first: true,
+        ..ReadQuery::default()
+    };
+    let mut tail: Vec<String> = lines[2_590..].to_vec();
+    tail.reverse();
+    assert_eq!(jsons(&store, &since), tail);
+    assert_eq!(
+        jsons(&store, &ReadQuery::default()),
+        lines,
+        "a read skips what scan flags"
+    );
+
+    let report = store.scan(&quire::progress::Silent).unwrap();
+    assert_eq!(report.records, 2_600);
+    let found: Vec<(String, String)> = report
+        .anomalies
+        .iter()
+        .map(|f| (f.kind.clone(), f.detail.clone()))
+        .collect();
+    assert_eq!(found.len(), 5, "{found:#?}");
+    for ((kind, detail), (id, want_kind, words)) in found.iter().zip([
+        (&bad_json, "CORRUPTED_LINE", "invalid JSON"),
+        (&no_data, "INVALID_RECORD", "no `data` field"),
+        (&not_utf8, "CORRUPTED_LINE", "UTF-8"),
+        (
+            &wrong_kind,
+            "INVALID_RECORD",
+            "a `audit` record in the stream for `event`",
+        ),
+        (&not_record, "INVALID_RECORD", "not a JSON object"),
+    ]) {
+        assert_eq!(kind, want_kind, "{detail}");
+        assert!(
+            detail.starts_with(&format!("entry {id}")) && detail.contains(words),
+            "{detail}"
+        );
+    }
+    assert!(
+        report
+            .anomalies
+            .iter()
+            .all(|f| f.unit == "papyra:local:events" && f.at_address)
+    );
+}
+
+/// Forwards to `server`; the first connection that carries an append
+/// script call is cut after the request has reached the server and
+/// before its reply comes back.
+fn reply_dropping_proxy(server: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let drops = dropped.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut upstream = TcpStream::connect(server).unwrap();
+            let drops = drops.clone();
+            std::thread::spawn(move || {
+                let mut back_client = client.try_clone().unwrap();
+                let mut back_upstream = upstream.try_clone().unwrap();
+                let replies = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut back_upstream, &mut back_client);
+                });
+                let mut buf = vec![0; 1 << 20];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let _ = upstream.write_all(&buf[..n]);
+                    let script = buf[..n].windows(7).any(|w| w == b"EVALSHA");
+                    if script && drops.load(Ordering::SeqCst) == 0 {
+                        drops.fetch_add(1, Ordering::SeqCst);
+                        // The server runs the batch; its reply is lost with the connection.
+                        std::thread::sleep(Duration::from_millis(300));
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        let _ = upstream.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+                let _ = replies.join();
+            });
+        }
+    });
+    (addr, dropped)
+}
+
+#[test]
+fn a_batch_whose_reply_was_lost_is_retried_and_stored_once() {
+    let server = RedisServer::start();
+    let (proxy, dropped) = reply_dropping_proxy(server.addr);
+    let store = Store::open(config(&format!("redis://{proxy}"), &[])).unwrap();
+    let lines: Vec<String> = (0..300).map(|i| event("local", i)).collect();
+    store.append(parse_records(&lines)).unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the proxy cut one reply");
+    let stored: Vec<Vec<u8>> = server
+        .entries("papyra:local:events")
+        .into_iter()
+        .map(|(_, f)| f[0].1.clone())
+        .collect();
+    assert_eq!(stored.len(), 300, "stored once, not twice");
+    assert_eq!(
+        stored,
+        lines
+            .iter()
+            .map(|l| l.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn another_writer_ahead_of_the_planned_ids_does_not_lose_or_split_a_batch() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    store.append(parse_records(&[event("local", 0)])).unwrap();
+    // A writer with explicit ids far in the future (an id quire would have chosen).
+    let future = "9999999999999-0";
+    let reply = server.cmd(&[
+        "XADD",
+        "papyra:local:events",
+        future,
+        "data",
+        &event("local", 1),
+    ]);
+    assert_eq!(reply.bytes(), Some(future.as_bytes()));
+    store
+        .append(parse_records(&[event("local", 2), event("local", 3)]))
+        .unwrap();
+    let ids: Vec<String> = server
+        .entries("papyra:local:events")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[1], future);
+    assert_eq!(
+        ids[2], "9999999999999-1",
+        "planned again above the other writer"
+    );
+}
+
+#[test]
+fn durable_is_refused_or_reported_where_the_server_cannot_keep_it() {
+    let server = RedisServer::start_with(&["--appendonly", "no"]);
+    let store = open(&server);
+    let err = store
+        .append(parse_records(&[event("local", 1)]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("appendonly is off") && err.contains(&server.addr.to_string()),
+        "{err}"
+    );
+    assert_eq!(
+        server.cmd(&["EXISTS", "papyra:local:events"]),
+        Reply::Integer(0),
+        "nothing written"
+    );
+    // The documented downgrade: answered once the server has them, reported unsynced.
+    let store = Store::open(config(&server.url(), &[("accept-unsynced", "true")])).unwrap();
+    store
+        .append(parse_records(&[event("local", 1), event("local", 2)]))
+        .unwrap();
+    let report = store.durability().unwrap();
+    let local = report.stores.iter().find(|s| s.store == "local").unwrap();
+    assert_eq!((local.accepted, local.unsynced), (2, 2));
+    assert!(
+        local.codec.contains("answered as written"),
+        "{}",
+        local.codec
+    );
+    // Where the server syncs before replying, durable costs nothing extra and nothing is unsynced.
+    let synced = RedisServer::start();
+    let store = open(&synced);
+    store.append(parse_records(&[event("local", 1)])).unwrap();
+    let report = store.durability().unwrap();
+    assert_eq!(report.stores[0].unsynced, 0);
+    assert!(
+        report.stores[0].codec.contains("before every reply"),
+        "{}",
+        report.stores[0].codec
+    );
+}
+
+#[test]
+fn refused_and_silent_servers_are_clear_errors_naming_the_address_within_the_timeout() {
+    // Nothing listens here.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = Store::open(config(&format!("redis://{closed}"), &[]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&closed.to_string()) && err.contains("connect"),
+        "{err}"
+    );
+    // Accepts and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let started = Instant::now();
+    let err = Store::open(config(
+        &format!("redis://{addr}"),
+        &[("io-timeout-ms", "400")],
+    ))
+    .err()
+    .unwrap()
+    .to_string();
+    let took = started.elapsed();
+    assert!(
+        err.contains(&addr.to_string()) && err.contains("no reply within"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // Without the option, the host's per-call timeout still ends the wait.
+    let mut tight = config(&format!("redis://{addr}"), &[]);
+    tight.limits.timeout = Duration::from_millis(700);
+    let started = Instant::now();
+    let err = Store::open(tight).err().unwrap().to_string();
+    assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+    assert!(err.contains("redis"), "{err}");
+    drop(silent);
+    // A URL with a host name is refused before anything is granted.
+    let err = Store::open(config("redis://localhost:6379", &[]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("IP literal"), "{err}");
+}
+
+#[test]
+fn a_server_restarted_between_calls_is_reached_again() {
+    let mut server = RedisServer::start();
+    let store = open(&server);
+    let lines: Vec<String> = (0..20).map(|i| event("local", i)).collect();
+    store.append(parse_records(&lines[..10])).unwrap();
+    server.kill();
+    server.restart();
+    store.append(parse_records(&lines[10..])).unwrap();
+    assert_eq!(jsons(&store, &ReadQuery::default()), lines);
+}
+
+#[test]
+fn sigkilled_server_mid_append_keeps_every_acknowledged_record_once() {
+    let mut server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rounds_acked = Vec::new();
+    for (round, delay_ms) in [(0u64, 150u64), (1, 400), (2, 700)] {
+        let mut child = quire(dir.path())
+            .args([
+                "append",
+                "-b",
+                "redis",
+                "-p",
+                &server.url(),
+                "--ack",
+                "--batch-size",
+                "50",
+            ])
+            .args(["--durability", "per-write"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || {
+            for id in 0..200_000u64 {
+                let line = format!(
+                    "{{\"kind\":\"event\",\"system_id\":\"crash\",\"round\":{round},\"id\":{id},\"timestamp\":{id}}}\n"
+                );
+                if stdin.write_all(line.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut last = 0u64;
+            for l in BufReader::new(out).lines() {
+                let Ok(l) = l else { break };
+                if let Some(n) = l.strip_prefix("ack ") {
+                    last = n.parse().unwrap();
+                }
+            }
+            last
+        });
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        server.kill();
+        let status = child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        feeder.join().unwrap();
+        assert!(
+            !status.success(),
+            "the append must fail when its server dies"
+        );
+        assert!(
+            acked > 0,
+            "round {round}: nothing acknowledged before the kill"
+        );
+        rounds_acked.push(acked);
+        server.restart();
+    }
+    let store = open(&server);
+    let mut per_round = vec![Vec::new(); 3];
+    for r in store.read_all(&ReadQuery::default()).unwrap() {
+        let v: serde_json::Value = serde_json::from_str(&r.envelope.json).unwrap();
+        per_round[v["round"].as_u64().unwrap() as usize].push(v["id"].as_u64().unwrap());
+    }
+    for (round, acked) in rounds_acked.iter().enumerate() {
+        let ids = &per_round[round];
+        // In order, each once, no gaps: a prefix of what was sent, at least what was acknowledged.
+        assert!(
+            ids.iter().enumerate().all(|(i, id)| i as u64 == *id),
+            "round {round}: {:?}",
+            &ids[..ids.len().min(20)]
+        );
+        assert!(
+            ids.len() as u64 >= *acked,
+            "round {round}: {} stored, {acked} acknowledged",
+            ids.len()
+        );
+    }
+    assert!(store.scan(&quire::progress::Silent).unwrap().healthy());
+}
