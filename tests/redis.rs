@@ -448,3 +448,226 @@ fn sigkilled_server_mid_append_keeps_every_acknowledged_record_once() {
     }
     assert!(store.scan(&quire::progress::Silent).unwrap().healthy());
 }
+
+fn silent() -> &'static quire::progress::Silent {
+    &quire::progress::Silent
+}
+
+fn ids_of(server: &RedisServer, key: &str) -> Vec<String> {
+    server.entries(key).into_iter().map(|e| e.0).collect()
+}
+
+#[test]
+fn compaction_trims_exactly_and_keeps_what_other_streams_hold() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    let lines: Vec<String> = (0..150).map(|i| event("local", i)).collect();
+    store.append(parse_records(&lines)).unwrap();
+    let audits: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"kind":"audit","system_id":"local","timestamp":{}}}"#,
+                1_700_000_200 + i
+            )
+        })
+        .collect();
+    store.append(parse_records(&audits)).unwrap();
+    let before = ids_of(&server, "papyra:local:events");
+    // Papyra's approximate trim of 150 to 100 removed nothing; this is exact.
+    let policy = quire_tests::standard_policy(r#"{"max_records": 100}"#, 1_800_000_000.0);
+    let report = store
+        .compact(&mut quire::Retention::single(policy), false, silent())
+        .unwrap();
+    assert_eq!((report.records_before, report.records_after), (155, 100));
+    assert_eq!(
+        ids_of(&server, "papyra:local:events"),
+        before[55..].to_vec()
+    );
+    assert_eq!(server.entries("papyra:local:audits").len(), 5);
+    let read = jsons(&store, &ReadQuery::default());
+    assert_eq!(read[..95].to_vec(), lines[55..].to_vec());
+    // By age: MINID-exact, whatever the stream's node layout.
+    let policy = quire_tests::standard_policy(r#"{"max_age_seconds": 10}"#, 1_700_000_149.5);
+    store
+        .compact(&mut quire::Retention::single(policy), false, silent())
+        .unwrap();
+    assert_eq!(
+        ids_of(&server, "papyra:local:events"),
+        before[140..].to_vec()
+    );
+    assert!(
+        server
+            .cmd(&["KEYS", "papyra:quire:rewrite:*"])
+            .items()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn repair_removes_exactly_the_damaged_entries_by_id_wherever_they_are() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    let lines: Vec<String> = (0..3_000).map(|i| event("local", i)).collect();
+    store.append(parse_records(&lines[..1_000])).unwrap();
+    let middle = server.xadd("papyra:local:events", &[("data", b"{broken")]);
+    store.append(parse_records(&lines[1_000..])).unwrap();
+    let end = server.xadd("papyra:local:events", &[("other", b"x")]);
+    let before = ids_of(&server, "papyra:local:events");
+    let report = store
+        .recover(quire::RecoveryMode::Repair, silent())
+        .unwrap();
+    assert_eq!(report.before.anomaly_count, 2);
+    assert!(report.after.healthy(), "{:?}", report.after.anomalies);
+    assert_eq!(report.receipts.len(), 1);
+    assert_eq!(report.receipts[0].records_kept, 3_000);
+    let want: Vec<String> = before
+        .into_iter()
+        .filter(|id| *id != middle && *id != end)
+        .collect();
+    assert_eq!(ids_of(&server, "papyra:local:events"), want);
+    assert_eq!(jsons(&store, &ReadQuery::default()), lines);
+}
+
+#[test]
+fn quarantine_moves_each_damaged_entry_with_its_id_and_fields_and_keeps_a_copy() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&server.url(), &[]);
+    config.quarantine_dir = Some(dir.path().join("q"));
+    let store = Store::open(config).unwrap();
+    store.append(parse_records(&[event("local", 1)])).unwrap();
+    let bad = server.xadd(
+        "papyra:local:events",
+        &[("data", b"{broken"), ("extra", b"\xff\x00")],
+    );
+    store.append(parse_records(&[event("local", 2)])).unwrap();
+    let report = store
+        .recover(quire::RecoveryMode::Quarantine, silent())
+        .unwrap();
+    assert!(report.after.healthy());
+    let moved = server.entries("papyra:local:quarantine:papyra_local_events");
+    assert_eq!(moved.len(), 1);
+    assert_eq!(
+        moved[0].1,
+        vec![
+            ("original_id".to_string(), bad.as_bytes().to_vec()),
+            ("source".to_string(), b"papyra:local:events".to_vec()),
+            ("data".to_string(), b"{broken".to_vec()),
+            ("extra".to_string(), b"\xff\x00".to_vec()),
+        ]
+    );
+    assert_eq!(server.entries("papyra:local:events").len(), 2);
+    // The copy beside the receipt holds every entry as it was.
+    let copy = report.receipts[0].quarantined_to.clone().unwrap();
+    let text = std::fs::read_to_string(&copy).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    let line: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(line["id"], bad.as_str());
+    assert_eq!(line["fields"][1][1], serde_json::json!([255, 0]));
+    assert!(std::path::Path::new(&format!("{}.receipt.json", copy.display())).is_file());
+}
+
+#[test]
+fn an_interrupted_rewrite_is_finished_or_dropped_by_the_next_open() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    store
+        .append(parse_records(
+            &(0..10).map(|i| event("local", i)).collect::<Vec<_>>(),
+        ))
+        .unwrap();
+    let ids = ids_of(&server, "papyra:local:events");
+    drop(store);
+    // A crash after the commit: its removals are finished.
+    server.cmd(&[
+        "RPUSH",
+        "papyra:quire:rewrite:papyra:local:events:commit",
+        &ids[2],
+        &ids[5],
+    ]);
+    // A crash before the commit: nothing of it happens.
+    server.cmd(&[
+        "RPUSH",
+        "papyra:quire:rewrite:papyra:local:events:staged",
+        &ids[7],
+    ]);
+    let store = open(&server);
+    let notes: Vec<String> = store
+        .open_report()
+        .iter()
+        .map(|f| f.detail.clone())
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("finished (2 entries removed)")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("dropped")), "{notes:?}");
+    let want: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2 && *i != 5)
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(ids_of(&server, "papyra:local:events"), want);
+    assert!(
+        server
+            .cmd(&["KEYS", "papyra:quire:rewrite:*"])
+            .items()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn migrate_moves_every_record_to_redis_and_back() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
+    let lines: Vec<String> = (0..500)
+        .map(|i| event(if i % 3 == 0 { "a" } else { "b" }, i))
+        .collect();
+    std::fs::write(
+        &file,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let url = server.url();
+    let run = |args: &[&str]| {
+        let out = quire(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "migrate",
+        "--from-backend",
+        "ndjson",
+        "--from-path",
+        "events.ndjson",
+        "--to-backend",
+        "redis",
+        "--to-path",
+        &url,
+    ]);
+    assert_eq!(server.entries("papyra:a:events").len(), 167);
+    assert_eq!(server.entries("papyra:b:events").len(), 333);
+    run(&[
+        "migrate",
+        "--from-backend",
+        "redis",
+        "--from-path",
+        &url,
+        "--to-backend",
+        "ndjson",
+        "--to-path",
+        "back.ndjson",
+    ]);
+    let back = std::fs::read_to_string(dir.path().join("back.ndjson")).unwrap();
+    assert_eq!(back.lines().map(str::to_string).collect::<Vec<_>>(), lines);
+}

@@ -36,6 +36,11 @@ pub struct Client {
     facts: Option<(u64, ServerFacts)>,
     /// Per store.
     pub counts: BTreeMap<String, Counts>,
+    /// Per stream, the newest entry a read or scan has seen: a rewrite
+    /// removes nothing after it (entries the host has not seen).
+    pub seen: BTreeMap<String, crate::ids::EntryId>,
+    /// Streams whose next rewrite copies removed entries to quarantine.
+    pub quarantine_next: std::collections::BTreeSet<String>,
 }
 
 impl Client {
@@ -57,9 +62,21 @@ impl Client {
             clock: IdClock::new(),
             facts: None,
             counts: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            quarantine_next: Default::default(),
         };
         client.conn.call(vec!["PING"], "connect")?;
         Ok(client)
+    }
+
+    /// Notes that a read or scan of `key` has seen entry `id`.
+    pub fn saw(&mut self, key: &str, id: crate::ids::EntryId) {
+        match self.seen.get_mut(key) {
+            Some(newest) => *newest = (*newest).max(id),
+            None => {
+                self.seen.insert(key.to_string(), id);
+            }
+        }
     }
 
     /// What the server promises (asked again after every reconnect).

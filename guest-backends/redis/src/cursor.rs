@@ -97,6 +97,7 @@ impl StreamCursor {
                     break;
                 };
                 *self.last.borrow_mut() = Some(id);
+                client.saw(&self.key, id);
                 // Scan reports what is skipped here; read and scan agree.
                 let Ok(found) = entry.record(&self.kind) else {
                     continue;

@@ -13,8 +13,10 @@ pub mod cursor;
 pub mod entries;
 pub mod ids;
 pub mod keys;
+pub mod quarantine;
 pub mod receipts;
 pub mod resp;
+pub mod rewrite;
 pub mod server;
 pub mod streams;
 pub mod target;
@@ -28,18 +30,21 @@ use quire_guest::backend::{
 };
 use quire_guest::batch;
 use quire_guest::types::{
-    Anomaly, PluginError, ReadFilter, ReadOrder, RecordBatch, RecordPlace, ScanChunk, StorageStats,
-    StoredBatch, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, RecordPlace, ScanChunk,
+    StorageStats, StoredBatch, SyncLevel, UnitInfo,
 };
 
 use crate::client::Client;
 use crate::cursor::StreamCursor;
+use crate::rewrite::StreamRewrite;
 use crate::server::Durable;
 
 struct Redis;
 
 struct RedisStore {
     client: Rc<RefCell<Client>>,
+    /// What the read-write open finished or rolled back.
+    opened: Vec<Anomaly>,
 }
 
 impl Guest for Redis {
@@ -63,12 +68,6 @@ impl Guest for Redis {
     }
 }
 
-fn not_yet(operation: &str) -> PluginError {
-    PluginError::Unsupported(format!(
-        "{operation} of Redis streams is not available in this version of the redis backend"
-    ))
-}
-
 impl GuestStore for RedisStore {
     fn open(config: OpenConfig) -> Result<Store, PluginError> {
         let settings = target::from_config(&config.target, config.options)?;
@@ -78,13 +77,25 @@ impl GuestStore for RedisStore {
             config.read_only,
             settings.accept_unsynced,
         )?;
+        let mut client = client;
+        let opened = if config.read_only {
+            Vec::new()
+        } else {
+            rewrite::finish_interrupted(&mut client)?
+                .into_iter()
+                .map(|(stream, note)| {
+                    quire_guest::anomalies::at(AnomalyKind::OrphanedUnit, &stream, 0, 0, note)
+                })
+                .collect()
+        };
         Ok(Store::new(RedisStore {
             client: Rc::new(RefCell::new(client)),
+            opened,
         }))
     }
 
     fn open_report(&self) -> Vec<Anomaly> {
-        Vec::new()
+        self.opened.clone()
     }
 
     fn append(&self, batch: RecordBatch, level: SyncLevel) -> Result<u64, PluginError> {
@@ -124,25 +135,30 @@ impl GuestStore for RedisStore {
         ))))
     }
 
-    fn rewrite(&self, _unit: String) -> Result<Rewriter, PluginError> {
-        Err(not_yet("rewriting (compaction and repair)"))
+    fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
+        let quarantine = {
+            let mut client = self.client.borrow_mut();
+            let (store, _) = streams::unit_parts(&client, &unit)?;
+            if client.read_only {
+                return Err(PluginError::InvalidState(
+                    "store was opened read-only".into(),
+                ));
+            }
+            client
+                .quarantine_next
+                .remove(&unit)
+                .then(|| client.layout.quarantine_key(&store, &unit))
+        };
+        let rewrite = StreamRewrite::new(self.client.clone(), unit.clone(), quarantine)?;
+        Ok(Rewriter::new(RedisRewriter { unit, rewrite }))
     }
 
-    fn drop_unit(&self, unit: String, receipt: Option<Receipt>) -> Result<(), PluginError> {
-        let mut client = self.client.borrow_mut();
-        streams::unit_parts(&client, &unit)?;
-        if client.read_only {
-            return Err(PluginError::InvalidState(
-                "store was opened read-only".into(),
-            ));
-        }
-        if let Some(receipt) = &receipt {
-            receipts::put(&mut client, receipt)?;
-        }
-        client
-            .conn
-            .call(vec!["DEL", unit.as_str()], "drop a stream")?;
-        Ok(())
+    fn drop_unit(&self, unit: String, _receipt: Option<Receipt>) -> Result<(), PluginError> {
+        streams::unit_parts(&self.client.borrow(), &unit)?;
+        Err(PluginError::InvalidState(format!(
+            "{unit} is a live stream and is never dropped whole: a rewrite removes the entries \
+             read from it, and what other writers add meanwhile stays"
+        )))
     }
 
     fn put_receipt(&self, receipt: Receipt) -> Result<(), PluginError> {
@@ -153,8 +169,10 @@ impl GuestStore for RedisStore {
         receipts::list(&mut self.client.borrow_mut(), &filter)
     }
 
-    fn quarantine(&self, _unit: String, _dir: String, _name: String) -> Result<u64, PluginError> {
-        Err(not_yet("quarantine"))
+    fn quarantine(&self, unit: String, dir: String, name: String) -> Result<u64, PluginError> {
+        let mut client = self.client.borrow_mut();
+        streams::unit_parts(&client, &unit)?;
+        quarantine::dump(&mut client, &unit, &dir, &name)
     }
 
     fn seal(&self) -> Result<(), PluginError> {
@@ -184,7 +202,7 @@ impl GuestStore for RedisStore {
                 ("records".into(), records.to_string()),
                 (
                     "bytes".into(),
-                    "the server's MEMORY USAGE estimate per stream".into(),
+                    "the server's MEMORY USAGE per stream (every node counted)".into(),
                 ),
             ],
         })
@@ -233,24 +251,37 @@ impl GuestCursor for RedisCursor {
     }
 }
 
-/// Never made: `rewrite` refuses until stream rewrites land.
-struct RedisRewriter;
+struct RedisRewriter {
+    unit: String,
+    rewrite: StreamRewrite,
+}
 
 impl GuestRewriter for RedisRewriter {
     fn write(&self, _: RecordBatch) -> Result<(), PluginError> {
-        Err(not_yet("rewriting"))
+        Err(PluginError::Unsupported(
+            "a stream is rewritten in place: give the places of the entries to keep (copy); \
+             new entries cannot be written into the middle of a stream"
+                .into(),
+        ))
     }
 
-    fn copy(&self, _: Vec<RecordPlace>) -> Result<(), PluginError> {
-        Err(not_yet("rewriting"))
+    fn copy(&self, places: Vec<RecordPlace>) -> Result<(), PluginError> {
+        self.rewrite.copy(&places)
     }
 
     fn commit(&self) -> Result<u64, PluginError> {
-        Err(not_yet("rewriting"))
+        let seen = self.rewrite_seen();
+        self.rewrite.commit(seen)
     }
 
     fn abort(&self) -> Result<(), PluginError> {
-        Ok(())
+        self.rewrite.abort()
+    }
+}
+
+impl RedisRewriter {
+    fn rewrite_seen(&self) -> Option<ids::EntryId> {
+        self.rewrite.seen(&self.unit)
     }
 }
 

@@ -75,7 +75,13 @@ pub fn units(client: &mut Client) -> Result<Vec<UnitInfo>, PluginError> {
     let mut commands = Vec::with_capacity(keys.len() * 2);
     for (key, _, _) in &keys {
         commands.push(vec!["XLEN".to_string(), key.clone()]);
-        commands.push(vec!["MEMORY".into(), "USAGE".into(), key.clone()]);
+        commands.push(vec![
+            "MEMORY".into(),
+            "USAGE".into(),
+            key.clone(),
+            "SAMPLES".into(),
+            "0".into(),
+        ]);
     }
     let replies = client.conn.send(&commands, "measure streams")?;
     Ok(keys
@@ -139,6 +145,9 @@ pub fn validate(
     let mut next = None;
     let mut done = list.len() < PAGE;
     for (i, entry) in list.iter().enumerate() {
+        if let Some(id) = entry.id {
+            client.saw(unit, id);
+        }
         let bytes = entry.bytes();
         seen += bytes;
         match entry.record(&kind) {

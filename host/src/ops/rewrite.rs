@@ -56,6 +56,10 @@ pub fn rewrite_unit_then(
         }
     };
     let mut kept = 0;
+    // Where places are addresses (a stream's entry ids), records cannot be
+    // written back into the middle of a unit: the backend keeps the places
+    // given and removes the rest.
+    let by_place = session.places_are_addresses();
     let copied = (|| -> Result<()> {
         loop {
             let batch = session.next_batch(&cursor, super::BATCH)?;
@@ -63,15 +67,28 @@ pub fn rewrite_unit_then(
                 return Ok(());
             }
             let mut out = BatchBuilder::default();
+            let mut places = Vec::new();
             for i in 0..batch.len() {
                 let record = batch.get(i);
                 progress.advance(record.stored_bytes);
                 if keep(&record)? {
-                    out.push(record.kind, record.store, record.timestamp, record.json);
+                    if by_place {
+                        places.push(RecordPlace {
+                            offset: record.offset,
+                            stored_bytes: record.stored_bytes,
+                        });
+                    } else {
+                        out.push(record.kind, record.store, record.timestamp, record.json);
+                    }
                 }
             }
-            kept += out.len() as u64;
-            session.rewrite_write(&rewriter, &out.finish())?;
+            if by_place {
+                kept += places.len() as u64;
+                session.rewrite_copy(&rewriter, &places)?;
+            } else {
+                kept += out.len() as u64;
+                session.rewrite_write(&rewriter, &out.finish())?;
+            }
         }
     })();
     session.close_cursor(cursor);
