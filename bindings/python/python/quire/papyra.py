@@ -139,6 +139,9 @@ class _GroupAppender:
 
 
 _DURABILITY = re.compile(r"per-write|batch|buffered|every-n:[1-9][0-9]*")
+# A network store's address (``redis://127.0.0.1:6379``): kept as given, since
+# ``Path`` would fold its ``//`` into ``redis:/...``, a local directory.
+_ADDRESS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class QuirePersistence(PersistenceBackend):
@@ -147,7 +150,8 @@ class QuirePersistence(PersistenceBackend):
     Parameters
     ----------
     path:
-        The data file (``ndjson``) or directory (``rotating``, ``segmented``);
+        The data file (``ndjson``) or directory (``rotating``, ``segmented``),
+        or a network store's address (``redis://127.0.0.1:6379`` for ``redis``);
         ignored by ``memory``.
     backend:
         A built-in backend name or the path of a ``.wasm`` backend component.
@@ -188,7 +192,11 @@ class QuirePersistence(PersistenceBackend):
         if not _DURABILITY.fullmatch(durability):
             raise ValueError(f"durability {durability!r}: use per-write, every-n:N, batch or buffered")
         super().__init__(retention_policy=retention_policy)
-        self._path = Path(path) if path is not None else None
+        self._path: Path | str | None
+        if isinstance(path, str) and _ADDRESS.match(path):
+            self._path = path
+        else:
+            self._path = Path(path) if path is not None else None
         self._backend = backend
         self._options = dict(options or {})
         self._durability = durability
@@ -203,8 +211,8 @@ class QuirePersistence(PersistenceBackend):
     # -- stores ---------------------------------------------------------------
 
     @property
-    def path(self) -> Path | None:
-        """The data file or directory."""
+    def path(self) -> Path | str | None:
+        """The data file or directory; a network store's address as given (a string)."""
         return self._path
 
     @property
@@ -233,6 +241,8 @@ class QuirePersistence(PersistenceBackend):
             return self._writer
 
     def _data_exists(self) -> bool:
+        if isinstance(self._path, str):
+            return True  # a server: opening it read-only finds out, and changes nothing
         return self._path is not None and self._path.exists()
 
     def _with_reader(self, use: Any) -> Any:
@@ -360,14 +370,20 @@ class QuirePersistence(PersistenceBackend):
         anomalies = []
         for finding in (report or {}).get("anomalies", ()):
             kind = finding["kind"]
-            where = f"byte {finding['offset']} ({finding['length']} bytes)"
-            if finding.get("line") is not None:
-                where = f"line {finding['line']}, {where}"
+            if finding.get("at_address"):
+                # A network store's offset is a record's address, not a byte:
+                # the detail names the record (Redis: `entry 1700000000000-0`).
+                detail = f"{kind}: {finding['detail']}"
+            else:
+                where = f"byte {finding['offset']} ({finding['length']} bytes)"
+                if finding.get("line") is not None:
+                    where = f"line {finding['line']}, {where}"
+                detail = f"{kind} at {where}: {finding['detail']}"
             anomalies.append(
                 PersistenceAnomaly(
                     type=_ANOMALY_TYPES.get(kind, PersistenceAnomalyType.CORRUPTED_LINE),
                     path=finding.get("file") or finding["unit"],
-                    detail=f"{kind} at {where}: {finding['detail']}",
+                    detail=detail,
                 )
             )
         return PersistenceScanReport(backend=self._name, anomalies=tuple(anomalies))
@@ -389,8 +405,8 @@ class QuirePersistence(PersistenceBackend):
     def _default_quarantine_dir(self) -> Path:
         if self._quarantine_dir is not None:
             return self._quarantine_dir
-        if self._path is None:
-            raise ValueError("quarantine needs a quarantine_dir for a backend without a path")
+        if not isinstance(self._path, Path):
+            raise ValueError("quarantine needs a quarantine_dir for a backend without a local path")
         return self._path.with_name(self._path.name + ".quarantine")
 
     def _recover_sync(self, mode: str, quarantine_dir: Path | None) -> tuple[dict[str, Any], list]:
