@@ -671,3 +671,165 @@ fn migrate_moves_every_record_to_redis_and_back() {
     let back = std::fs::read_to_string(dir.path().join("back.ndjson")).unwrap();
     assert_eq!(back.lines().map(str::to_string).collect::<Vec<_>>(), lines);
 }
+
+#[test]
+fn consumer_groups_share_entries_name_undecodable_ones_and_hand_over_idle_ones() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    let lines: Vec<String> = (0..10).map(|i| event("local", i)).collect();
+    store.append(parse_records(&lines[..6])).unwrap();
+    let bad = server.xadd("papyra:local:events", &[("data", b"{broken")]);
+    store.append(parse_records(&lines[6..])).unwrap();
+    let made = store.group_create("shippers", &[], "0").unwrap();
+    assert_eq!(made, vec!["papyra:local:events".to_string()]);
+    assert!(
+        store.group_create("shippers", &[], "0").unwrap().is_empty(),
+        "exists: left as it is"
+    );
+
+    let first = store
+        .group_read("shippers", "c1", &[], 4, Duration::ZERO)
+        .unwrap();
+    let second = store
+        .group_read("shippers", "c2", &[], 100, Duration::ZERO)
+        .unwrap();
+    assert_eq!(
+        (first.len(), second.len()),
+        (4, 7),
+        "each entry to one consumer"
+    );
+    let records: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .filter_map(|d| d.json.clone())
+        .collect();
+    assert_eq!(records, lines, "every record once, in order");
+    let problem: Vec<_> = second.iter().filter(|d| d.problem.is_some()).collect();
+    assert_eq!(problem.len(), 1);
+    assert_eq!(problem[0].id, bad);
+    assert!(
+        problem[0]
+            .problem
+            .as_ref()
+            .unwrap()
+            .contains("invalid JSON"),
+        "{problem:?}"
+    );
+
+    let pending = store.group_pending("shippers", &[], 100).unwrap();
+    assert_eq!(pending[0].pending, 11);
+    assert_eq!(
+        pending[0]
+            .entries
+            .iter()
+            .filter(|e| e.consumer == "c1")
+            .count(),
+        4
+    );
+
+    // c1 dies holding four entries: c3 takes them over once they have been idle.
+    std::thread::sleep(Duration::from_millis(150));
+    let c2_ids: Vec<String> = second.iter().map(|d| d.id.clone()).collect();
+    let unit = "papyra:local:events".to_string();
+    assert_eq!(store.group_ack("shippers", &unit, &c2_ids).unwrap(), 7);
+    let claimed = store
+        .group_claim("shippers", "c3", &[], Duration::from_millis(100), 100)
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        first.iter().map(|d| d.id.clone()).collect::<Vec<_>>()
+    );
+    assert!(claimed.iter().all(|d| d.deliveries == 2));
+    let pending = store.group_pending("shippers", &[], 100).unwrap();
+    assert!(pending[0].entries.iter().all(|e| e.consumer == "c3"));
+    let ids: Vec<String> = claimed.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(store.group_ack("shippers", &unit, &ids).unwrap(), 4);
+    assert_eq!(
+        store.group_pending("shippers", &[], 10).unwrap()[0].pending,
+        0
+    );
+
+    // A blocking read waits for new entries, inside the call's deadline.
+    let started = Instant::now();
+    assert!(
+        store
+            .group_read("shippers", "c1", &[], 10, Duration::from_millis(300))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let err = store
+        .group_read("shippers", "c1", &[], 10, Duration::from_secs(30))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outlast the plugin timeout"), "{err}");
+    let err = store
+        .group_create("g", &["elsewhere:x:events".into()], "0")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a record stream"), "{err}");
+}
+
+#[test]
+fn backends_without_groups_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(builtin_config("ndjson", dir.path().join("e.ndjson"), &[])).unwrap();
+    let err = store.group_create("g", &[], "0").unwrap_err();
+    assert!(matches!(err, quire::Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("no consumer groups"), "{err}");
+}
+
+#[test]
+fn the_cli_reads_as_a_consumer_acks_records_and_exits_2_on_entries_that_are_not() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    store
+        .append(parse_records(&[event("local", 1), event("local", 2)]))
+        .unwrap();
+    let bad = server.xadd("papyra:local:events", &[("other", b"x")]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let run = |args: &[&str]| {
+        quire(dir.path())
+            .args(["group"])
+            .args(args)
+            .args(["-b", "redis", "-p", &url])
+            .output()
+            .unwrap()
+    };
+    let out = run(&["create", "--group", "g"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["read", "--group", "g", "--consumer", "c", "--ack"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["record"]["id"], 1);
+    assert_eq!(lines[2]["id"], bad.as_str());
+    assert!(
+        lines[2]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("no `data` field")
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&bad));
+    // Records were acknowledged; the entry that is not one stays pending, named.
+    let out = run(&["pending", "--group", "g", "--json"]);
+    let pending: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pending[0]["pending"], 1);
+    assert_eq!(pending[0]["entries"][0]["id"], bad.as_str());
+    let out = run(&["ack", "--group", "g", "--unit", "papyra:local:events", &bad]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged 1 of 1"));
+}

@@ -51,6 +51,7 @@ pub use async_store::{AsyncStore, RecordStream};
 pub use batch::Batch;
 pub use error::{Error, Result};
 pub use limits::Limits;
+pub use ops::groups::{GroupDelivery, GroupPending, GroupPendingEntry};
 pub use ops::migrate::{self, MigrateOptions, MigrationReport};
 pub use ops::read::{self, ReadQuery};
 pub use ops::recover::{self, RecoveryMode, RecoveryOptions};

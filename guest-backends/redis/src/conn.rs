@@ -161,6 +161,31 @@ impl Connection {
         Ok(got)
     }
 
+    /// [`Connection::call`] for a command the server may hold for up to
+    /// `wait` before it answers (a blocking read): the reply timeout is
+    /// stretched by that much for this call only.
+    pub fn call_waiting<A: AsRef<[u8]>>(
+        &mut self,
+        command: Vec<A>,
+        operation: &str,
+        wait: Duration,
+    ) -> Result<Reply, PluginError> {
+        self.connect()?;
+        let timeout = self.target.io_timeout + wait;
+        let set = |conn: &mut Self, t: Duration| {
+            conn.stream
+                .as_ref()
+                .map(|s| s.get_ref().set_read_timeout(Some(t)))
+                .transpose()
+        };
+        if let Err(e) = set(self, timeout) {
+            return Err(self.failure(operation, e));
+        }
+        let reply = self.call(command, operation);
+        let _ = set(self, self.target.io_timeout);
+        reply
+    }
+
     /// One command; a server error becomes a plugin error.
     pub fn call<A: AsRef<[u8]>>(
         &mut self,

@@ -11,6 +11,7 @@ pub mod client;
 pub mod conn;
 pub mod cursor;
 pub mod entries;
+pub mod groups;
 pub mod ids;
 pub mod keys;
 pub mod quarantine;
@@ -88,10 +89,9 @@ impl GuestStore for RedisStore {
                 })
                 .collect()
         };
-        Ok(Store::new(RedisStore {
-            client: Rc::new(RefCell::new(client)),
-            opened,
-        }))
+        let client = Rc::new(RefCell::new(client));
+        groups::set_current(&client);
+        Ok(Store::new(RedisStore { client, opened }))
     }
 
     fn open_report(&self) -> Vec<Anomaly> {

@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod args;
 mod data;
+mod group;
 mod lifecycle;
 mod maintain;
 mod output;
@@ -56,6 +57,9 @@ enum Command {
     Receipts(lifecycle::ReceiptsArgs),
     /// Copy every record from one backend to another, in order, and count them.
     Migrate(lifecycle::MigrateArgs),
+    /// Consumer groups (`-b redis`): create, read as a consumer, ack, pending, claim.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Plugin tools.
     #[command(subcommand)]
     Plugin(plugin_check::PluginCommand),
@@ -93,6 +97,7 @@ pub fn main() -> i32 {
         Command::Checkpoint(a) => lifecycle::checkpoint(a),
         Command::Receipts(a) => lifecycle::receipts(a),
         Command::Migrate(a) => lifecycle::migrate(a),
+        Command::Group(c) => group::run(c),
         Command::Plugin(c) => plugin_check::run(c),
     };
     match result {

@@ -2,6 +2,7 @@
 
 pub mod compact;
 pub mod durability;
+pub mod groups;
 pub mod inspect;
 mod merge;
 pub mod migrate;

@@ -21,8 +21,11 @@ type Plugin<T> = WasmResult<Result<T, PluginError>>;
 
 /// A pre-linked backend component of some version.
 pub enum BackendPre {
-    /// `quire:persistence@0.3.0`.
-    V3(v0_3::backend::BackendPluginPre<PluginState>),
+    /// `quire:persistence@0.3.0`, with consumer groups when it exports them.
+    V3(
+        v0_3::backend::BackendPluginPre<PluginState>,
+        Option<super::groups::GroupsPluginIndices>,
+    ),
     /// `quire:persistence@0.2.0`.
     V2(v0_2::backend::BackendPluginPre<PluginState>),
     /// `quire:persistence@0.1.0`.
@@ -31,8 +34,11 @@ pub enum BackendPre {
 
 /// An instantiated backend of some version.
 pub enum Backend {
-    /// `quire:persistence@0.3.0`.
-    V3(v0_3::backend::BackendPlugin),
+    /// `quire:persistence@0.3.0`, with consumer groups when it exports them.
+    V3(
+        v0_3::backend::BackendPlugin,
+        Option<super::groups::GroupsPlugin>,
+    ),
     /// `quire:persistence@0.2.0`.
     V2(v0_2::backend::BackendPlugin),
     /// `quire:persistence@0.1.0`.
@@ -48,14 +54,24 @@ impl BackendPre {
         Ok(match version {
             v0_1::VERSION => BackendPre::V1(v0_1::backend::BackendPluginPre::new(instance_pre)?),
             v0_2::VERSION => BackendPre::V2(v0_2::backend::BackendPluginPre::new(instance_pre)?),
-            _ => BackendPre::V3(v0_3::backend::BackendPluginPre::new(instance_pre)?),
+            _ => {
+                // Only a component that exports the interface has groups.
+                let groups = super::groups::GroupsPluginIndices::new(&instance_pre).ok();
+                BackendPre::V3(v0_3::backend::BackendPluginPre::new(instance_pre)?, groups)
+            }
         })
     }
 
     /// Instantiates the component in `store`.
     pub async fn instantiate(&self, store: Ctx<'_>) -> WasmResult<Backend> {
         Ok(match self {
-            BackendPre::V3(pre) => Backend::V3(pre.instantiate_async(store).await?),
+            BackendPre::V3(pre, None) => Backend::V3(pre.instantiate_async(store).await?, None),
+            BackendPre::V3(pre, Some(groups)) => {
+                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+                let backend = v0_3::backend::BackendPlugin::new(&mut *store, &instance)?;
+                let groups = groups.load(&mut *store, &instance)?;
+                Backend::V3(backend, Some(groups))
+            }
             BackendPre::V2(pre) => Backend::V2(pre.instantiate_async(store).await?),
             BackendPre::V1(pre) => Backend::V1(pre.instantiate_async(store).await?),
         })
@@ -64,7 +80,7 @@ impl BackendPre {
     /// The WIT version the component was built against.
     pub fn version(&self) -> &'static str {
         match self {
-            BackendPre::V3(_) => v0_3::VERSION,
+            BackendPre::V3(..) => v0_3::VERSION,
             BackendPre::V2(_) => v0_2::VERSION,
             BackendPre::V1(_) => v0_1::VERSION,
         }
@@ -75,7 +91,7 @@ impl BackendPre {
 macro_rules! all {
     ($self:ident, $iface:ident, $call:ident, $store:ident $(, $arg:expr)*) => {
         match $self {
-            Backend::V3(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*).await,
+            Backend::V3(p, _) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*).await,
             Backend::V2(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*).await,
             Backend::V1(p) => p.quire_persistence_backend().$iface().$call($store $(, $arg)*).await,
         }
@@ -93,7 +109,7 @@ impl Backend {
     /// `info`.
     pub async fn info(&self, store: Ctx<'_>) -> WasmResult<BackendInfo> {
         match self {
-            Backend::V3(p) => p.quire_persistence_backend().call_info(store).await,
+            Backend::V3(p, _) => p.quire_persistence_backend().call_info(store).await,
             Backend::V2(p) => Ok(v0_2::info(
                 p.quire_persistence_backend().call_info(store).await?,
             )),
@@ -106,7 +122,7 @@ impl Backend {
     /// `store.open`.
     pub async fn open(&self, store: Ctx<'_>, config: &OpenConfig) -> Plugin<ResourceAny> {
         match self {
-            Backend::V3(p) => {
+            Backend::V3(p, _) => {
                 p.quire_persistence_backend()
                     .store()
                     .call_open(store, config)
@@ -120,7 +136,7 @@ impl Backend {
     /// `store.open-report`; a 0.1 plugin repairs nothing at open.
     pub async fn open_report(&self, store: Ctx<'_>, h: ResourceAny) -> WasmResult<Vec<Anomaly>> {
         match self {
-            Backend::V3(p) => on!(p, store, call_open_report, store, h),
+            Backend::V3(p, _) => on!(p, store, call_open_report, store, h),
             Backend::V2(p) => on!(p, store, call_open_report, store, h),
             Backend::V1(_) => Ok(Vec::new()),
         }
@@ -135,7 +151,7 @@ impl Backend {
         level: SyncLevel,
     ) -> Plugin<u64> {
         match self {
-            Backend::V3(p) => on!(p, store, call_append, store, h, batch, level),
+            Backend::V3(p, _) => on!(p, store, call_append, store, h, batch, level),
             Backend::V2(p) => on!(p, store, call_append, store, h, &envelopes(batch), level),
             Backend::V1(p) => on!(p, store, call_append, store, h, &envelopes(batch), level),
         }
@@ -190,7 +206,7 @@ impl Backend {
         max_bytes: u32,
     ) -> Plugin<StoredBatch> {
         let records = match self {
-            Backend::V3(p) => {
+            Backend::V3(p, _) => {
                 return on!(p, cursor, call_next, store, cursor, max_records, max_bytes);
             }
             Backend::V2(p) => on!(p, cursor, call_next, store, cursor, max_records)?,
@@ -215,7 +231,7 @@ impl Backend {
         batch: &RecordBatch,
     ) -> Plugin<()> {
         match self {
-            Backend::V3(p) => on!(p, rewriter, call_write, store, r, batch),
+            Backend::V3(p, _) => on!(p, rewriter, call_write, store, r, batch),
             Backend::V2(p) => on!(p, rewriter, call_write, store, r, &envelopes(batch)),
             Backend::V1(p) => on!(p, rewriter, call_write, store, r, &envelopes(batch)),
         }
@@ -229,7 +245,7 @@ impl Backend {
         places: &[RecordPlace],
     ) -> Plugin<()> {
         match self {
-            Backend::V3(p) => on!(p, rewriter, call_copy, store, r, places),
+            Backend::V3(p, _) => on!(p, rewriter, call_copy, store, r, places),
             Backend::V2(_) => Ok(Err(too_old("copy", v0_2::VERSION))),
             Backend::V1(_) => Ok(Err(too_old("copy", v0_1::VERSION))),
         }
@@ -254,7 +270,7 @@ impl Backend {
         receipt: Option<&Receipt>,
     ) -> Plugin<()> {
         match self {
-            Backend::V3(p) => on!(p, store, call_drop_unit, store, h, unit, receipt),
+            Backend::V3(p, _) => on!(p, store, call_drop_unit, store, h, unit, receipt),
             Backend::V2(p) => {
                 let receipt = receipt.map(v0_2::receipt);
                 on!(p, store, call_drop_unit, store, h, unit, receipt.as_ref())
@@ -271,7 +287,7 @@ impl Backend {
         receipt: &Receipt,
     ) -> Plugin<()> {
         match self {
-            Backend::V3(p) => on!(p, store, call_put_receipt, store, h, receipt),
+            Backend::V3(p, _) => on!(p, store, call_put_receipt, store, h, receipt),
             Backend::V2(p) => on!(
                 p,
                 store,
@@ -292,7 +308,7 @@ impl Backend {
         filter: &ReceiptFilter,
     ) -> Plugin<Vec<Receipt>> {
         match self {
-            Backend::V3(p) => on!(p, store, call_receipts, store, h, filter),
+            Backend::V3(p, _) => on!(p, store, call_receipts, store, h, filter),
             Backend::V2(p) => {
                 let filter = v0_2::receipt_filter(filter);
                 Ok(on!(p, store, call_receipts, store, h, &filter)?
@@ -327,7 +343,7 @@ impl Backend {
     /// `store.durability`.
     pub async fn durability(&self, store: Ctx<'_>, h: ResourceAny) -> Plugin<Vec<StoreDurability>> {
         match self {
-            Backend::V3(p) => on!(p, store, call_durability, store, h),
+            Backend::V3(p, _) => on!(p, store, call_durability, store, h),
             Backend::V2(p) => Ok(on!(p, store, call_durability, store, h)?
                 .map(|d| d.into_iter().map(v0_2::durability).collect())),
             Backend::V1(_) => Ok(Err(too_old("durability", v0_1::VERSION))),
@@ -339,4 +355,14 @@ fn too_old(what: &str, version: &str) -> PluginError {
     PluginError::Unsupported(format!(
         "{what}: the plugin speaks quire:persistence@{version}"
     ))
+}
+
+impl Backend {
+    /// The consumer-group interface, when the component exports it.
+    pub fn groups(&self) -> Option<&super::groups::GroupsPlugin> {
+        match self {
+            Backend::V3(_, groups) => groups.as_ref(),
+            _ => None,
+        }
+    }
 }

@@ -60,6 +60,7 @@ pub(crate) use per_record_conversions;
 
 pub mod backends;
 pub mod batch;
+pub mod groups;
 pub mod policies;
 pub mod v0_1;
 pub mod v0_2;
