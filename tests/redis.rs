@@ -279,6 +279,19 @@ fn durable_is_refused_or_reported_where_the_server_cannot_keep_it() {
         Reply::Integer(0),
         "nothing written"
     );
+    // Written on append, synced on flush: the flush says what it could not do.
+    let mut batch = config(&server.url(), &[]);
+    batch.durability = Durability::Batch;
+    let store = Store::open(batch).unwrap();
+    store.append(parse_records(&[event("local", 1)])).unwrap();
+    let err = store.flush().unwrap_err().to_string();
+    assert!(
+        err.contains("1 record(s) the server acknowledged are not synced")
+            && err.contains("accept-unsynced=true"),
+        "{err}"
+    );
+    drop(store);
+    server.cmd(&["DEL", "papyra:local:events"]);
     // The documented downgrade: answered once the server has them, reported unsynced.
     let store = Store::open(config(&server.url(), &[("accept-unsynced", "true")])).unwrap();
     store
@@ -317,7 +330,7 @@ fn refused_and_silent_servers_are_clear_errors_naming_the_address_within_the_tim
         .unwrap()
         .to_string();
     assert!(
-        err.contains(&closed.to_string()) && err.contains("connect"),
+        err.contains(&closed.to_string()) && err.contains("cannot reach the server"),
         "{err}"
     );
     // Accepts and never answers.
@@ -345,6 +358,15 @@ fn refused_and_silent_servers_are_clear_errors_naming_the_address_within_the_tim
     assert!(started.elapsed() < Duration::from_secs(5), "{err}");
     assert!(err.contains("redis"), "{err}");
     drop(silent);
+    // A path that is no address is refused, and the open leaves nothing behind.
+    let dir = tempfile::tempdir().unwrap();
+    let oops = dir.path().join("oops");
+    let err = Store::open(config(oops.to_str().unwrap(), &[]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--path redis://IP:PORT"), "{err}");
+    assert!(!oops.exists(), "the directory the open made is gone again");
     // A URL with a host name is refused before anything is granted.
     let err = Store::open(config("redis://localhost:6379", &[]))
         .err()

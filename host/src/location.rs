@@ -16,6 +16,23 @@ pub(crate) struct Location {
     pub network: Option<SocketAddr>,
     /// What to open: a file name or sub-path inside the grant, or the URL.
     pub target: String,
+    /// The outermost directory this open created, removed again if the
+    /// plugin then refuses to open (a mistyped path leaves nothing behind).
+    pub created: Option<PathBuf>,
+}
+
+impl Location {
+    /// Removes what [`resolve`] created, after the open failed.
+    pub(crate) fn undo(&self) {
+        if let Some(dir) = &self.created {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                tracing::warn!(
+                    "could not remove {} after a failed open: {e}",
+                    dir.display()
+                );
+            }
+        }
+    }
 }
 
 /// A path of the form `SCHEME://IP:PORT[/REST]`: the address to grant.
@@ -56,25 +73,31 @@ pub(crate) fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<Locati
             data_dir: None,
             network: Some(address),
             target: config.path.to_string_lossy().into_owned(),
+            created: None,
         });
     }
-    let (data_dir, target) = resolve_local(config, info)?;
+    let (data_dir, target, created) = resolve_local(config, info)?;
     Ok(Location {
         data_dir,
         network: config.network,
         target,
+        created,
     })
 }
 
 /// Works out the directory to grant and the target inside it.
-fn resolve_local(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<PathBuf>, String)> {
+#[allow(clippy::type_complexity)]
+fn resolve_local(
+    config: &StoreConfig,
+    info: &BackendInfo,
+) -> Result<(Option<PathBuf>, String, Option<PathBuf>)> {
     let path = &config.path;
     let bad = |message: String| Error::Path {
         path: path.clone(),
         message,
     };
     if !info.persistent {
-        return Ok((None, String::new()));
+        return Ok((None, String::new(), None));
     }
     if info.path_is_file {
         if path.is_dir() {
@@ -104,7 +127,7 @@ fn resolve_local(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<Pat
         let dir = parent
             .canonicalize()
             .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
-        Ok((Some(dir), name))
+        Ok((Some(dir), name, None))
     } else {
         if path.is_file() {
             return Err(bad(format!(
@@ -112,17 +135,20 @@ fn resolve_local(config: &StoreConfig, info: &BackendInfo) -> Result<(Option<Pat
                 info.name
             )));
         }
+        let mut created = None;
         if !path.exists() {
             if config.read_only {
                 return Err(bad("does not exist".into()));
             }
-            create_dir_durably(path, None, config)
-                .map_err(|e| bad(format!("cannot create directory: {e}")))?;
+            created = create_dir_durably(path, None, config)
+                .map_err(|e| bad(format!("cannot create directory: {e}")))?
+                .into_iter()
+                .next();
         }
         let dir = path
             .canonicalize()
             .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
-        Ok((Some(dir), String::new()))
+        Ok((Some(dir), String::new(), created))
     }
 }
 
@@ -133,8 +159,9 @@ pub(crate) fn create_dir_durably(
     path: &Path,
     grant: Option<&Path>,
     #[allow(unused_variables)] config: &StoreConfig,
-) -> std::io::Result<()> {
-    for created in crate::grant_paths::create_dir_within(path, grant)? {
+) -> std::io::Result<Vec<PathBuf>> {
+    let created = crate::grant_paths::create_dir_within(path, grant)?;
+    for created in &created {
         let parent = created.parent().unwrap_or(Path::new("/"));
         let dir = std::fs::File::open(parent)?;
         dir.sync_all()?;
@@ -143,5 +170,5 @@ pub(crate) fn create_dir_durably(
             tracker.note_dir(&dir);
         }
     }
-    Ok(())
+    Ok(created)
 }

@@ -168,11 +168,23 @@ impl Store {
     pub fn open(config: StoreConfig) -> Result<Self> {
         let loaded = plugin::load_backend(&config.backend, config.cache_dir.as_deref())?;
         let info = backend_info(&loaded, config.limits)?;
-        let crate::location::Location {
-            data_dir,
-            network,
-            target,
-        } = crate::location::resolve(&config, &info)?;
+        let location = crate::location::resolve(&config, &info)?;
+        let opened = Self::open_at(config, loaded, info, &location);
+        if opened.is_err() {
+            location.undo();
+        }
+        opened
+    }
+
+    fn open_at(
+        config: StoreConfig,
+        loaded: plugin::LoadedBackend,
+        info: BackendInfo,
+        location: &crate::location::Location,
+    ) -> Result<Self> {
+        let data_dir = location.data_dir.clone();
+        let network = location.network;
+        let target = location.target.clone();
         let lock = match (&data_dir, config.read_only) {
             (Some(_), false) => Some(lock::acquire(&lock::lock_path(
                 &config.path,

@@ -118,10 +118,16 @@ impl Store {
         Ok(info)
     }
 
-    /// The data file or directory.
+    /// The data file or directory (a `pathlib.Path`), or the server's
+    /// address as given (`redis://IP:PORT`, a `str`: a path would fold its `//`).
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.path.clone()
+    fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let text = self.path.to_string_lossy();
+        if text.contains("://") {
+            Ok(text.into_owned().into_pyobject(py)?.into_any())
+        } else {
+            Ok(self.path.clone().into_pyobject(py)?.into_any())
+        }
     }
 
     /// Whether the store was opened without write access.

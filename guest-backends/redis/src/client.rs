@@ -107,7 +107,11 @@ impl Client {
         // A durable append the server cannot keep is refused before it is sent.
         if level == SyncLevel::Durable && !self.accept_unsynced {
             if let Durable::Not(reason) = self.facts()?.durable {
-                return Err(self.cannot_be_durable(&reason));
+                return Err(self.cannot_be_durable(
+                    "durable append",
+                    &reason,
+                    "nothing of this batch was written",
+                ));
             }
         }
         append::send(&mut self.conn, &mut self.sha, &mut self.clock, &planned)?;
@@ -122,12 +126,15 @@ impl Client {
         Ok(planned.bytes)
     }
 
-    fn cannot_be_durable(&self, reason: &str) -> PluginError {
+    /// The error for a durable request the server cannot keep: `what` says
+    /// what became of the records.
+    fn cannot_be_durable(&self, operation: &str, reason: &str, what: &str) -> PluginError {
         self.conn.failure(
-            "durable append",
+            operation,
             format!(
-                "the server cannot promise durable writes: {reason}; nothing was written \
-                     (use durability batch for writes the server acknowledges)"
+                "the server cannot promise durable writes: {reason}; {what} (or open with \
+                 -o accept-unsynced=true: durable requests are then answered once the server \
+                 has the records, which stay reported as unsynced)"
             ),
         )
     }
@@ -160,7 +167,14 @@ impl Client {
             }
             // The downgrade asked for: the records stay counted as unsynced.
             Durable::Not(_) if self.accept_unsynced => return Ok(()),
-            Durable::Not(reason) => return Err(self.cannot_be_durable(&reason)),
+            Durable::Not(reason) => {
+                let unsynced: u64 = self.counts.values().map(|c| c.unsynced).sum();
+                return Err(self.cannot_be_durable(
+                    "sync",
+                    &reason,
+                    &format!("{unsynced} record(s) the server acknowledged are not synced"),
+                ));
+            }
         }
         self.counts.values_mut().for_each(|c| c.unsynced = 0);
         Ok(())

@@ -71,7 +71,7 @@ impl Connection {
         if self.stream.is_none() {
             let t = &self.target;
             let stream = TcpStream::connect_timeout(&t.addr, t.connect_timeout)
-                .map_err(|e| self.failure("connect", e))?;
+                .map_err(|e| self.failure("connect", format!("cannot reach the server: {e}")))?;
             let timeouts = stream
                 .set_read_timeout(Some(t.io_timeout))
                 .and_then(|()| stream.set_write_timeout(Some(t.io_timeout)))
@@ -138,7 +138,13 @@ impl Connection {
             .write_all(out)
             .and_then(|()| stream.get_mut().flush());
         if let Err(e) = written {
-            return Err(self.failure(operation, format!("sending: {e}")));
+            // wasip2 reports a refused connect at the first write.
+            let message = if e.kind() == std::io::ErrorKind::NotConnected {
+                format!("cannot reach the server (connection refused or unreachable: {e})")
+            } else {
+                format!("sending: {e}")
+            };
+            return Err(self.failure(operation, message));
         }
         let mut got = Vec::with_capacity(replies);
         for _ in 0..replies {

@@ -35,6 +35,13 @@ fn bad(message: String) -> PluginError {
 
 /// Parses `redis://IP:PORT[/DB]`.
 pub fn parse_url(url: &str) -> Result<(SocketAddr, u32), PluginError> {
+    if url.is_empty() {
+        return Err(bad(
+            "the redis backend is reached at --path redis://IP:PORT[/DB]; a file or directory \
+             path was given"
+                .into(),
+        ));
+    }
     let rest = url.strip_prefix("redis://").ok_or_else(|| {
         bad(format!(
             "`{url}` is not a redis URL: give --path redis://IP:PORT[/DB]"
