@@ -117,7 +117,17 @@ fn newest_n_reads_the_newest_of_a_long_stream_and_scan_sees_every_entry() {
         limit: Some(3),
         ..ReadQuery::default()
     };
+    server.cmd(&["CONFIG", "RESETSTAT"]);
     assert_eq!(jsons(&store, &newest), lines[2_597..].to_vec());
+    // From the end: one cursor batch of XREVRANGE pages, no walk from the oldest entry.
+    let stats = server.cmd(&["INFO", "commandstats"]);
+    let stats = String::from_utf8_lossy(stats.bytes().unwrap()).into_owned();
+    assert!(
+        stats.contains("cmdstat_xrevrange:calls=1,")
+            || stats.contains("cmdstat_xrevrange:calls=2,"),
+        "{stats}"
+    );
+    assert!(!stats.contains("cmdstat_xrange:"), "{stats}");
     let since = ReadQuery {
         since: Some(1_700_000_000.0 + 2_590.0),
         newest_first: true,
@@ -854,4 +864,42 @@ fn the_cli_reads_as_a_consumer_acks_records_and_exits_2_on_entries_that_are_not(
     assert_eq!(pending[0]["entries"][0]["id"], bad.as_str());
     let out = run(&["ack", "--group", "g", "--unit", "papyra:local:events", &bad]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged 1 of 1"));
+}
+
+#[test]
+fn a_server_with_a_password_needs_the_password_option_and_a_database_is_selected() {
+    let server = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--requirepass",
+        "s3cret",
+    ]);
+    let err = Store::open(config(&server.url(), &[]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("NOAUTH") || err.contains("uthentication"),
+        "{err}"
+    );
+    let err = Store::open(config(&server.url(), &[("password", "wrong")]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("authenticate"), "{err}");
+    let store = Store::open(config(
+        &format!("{}/3", server.url()),
+        &[("password", "s3cret")],
+    ))
+    .unwrap();
+    store.append(parse_records(&[event("local", 1)])).unwrap();
+    assert_eq!(
+        jsons(&store, &ReadQuery::default()),
+        vec![event("local", 1)]
+    );
+    // The records are in database 3, not 0.
+    let db0 = Store::open(config(&server.url(), &[("password", "s3cret")])).unwrap();
+    assert!(jsons(&db0, &ReadQuery::default()).is_empty());
 }

@@ -163,3 +163,69 @@ fn stream_one(
     session.close_cursor(cursor);
     result
 }
+
+/// Streams the records of `units` that pass `filter`, newest first (by
+/// timestamp across units; within a unit, the backend's newest-first
+/// order; ties to the unit listed last, so it is the oldest-first merge
+/// reversed), to `each` until it returns `false`. Every unit's cursor is
+/// opened up front, newest first: a backend that cannot read backwards
+/// answers `unsupported` before any record is handed on.
+pub(crate) fn merge_units_newest_first(
+    session: &mut Session,
+    units: &[UnitInfo],
+    filter: &ReadFilter,
+    mut each: impl FnMut(usize, RecordView<'_>) -> Result<bool>,
+) -> Result<()> {
+    let mut sources: Vec<Source> = Vec::with_capacity(units.len());
+    let result = (|| -> Result<()> {
+        for unit in units {
+            let cursor = session.open_cursor(&unit.id, filter, ReadOrder::NewestFirst)?;
+            sources.push(Source {
+                cursor: Some(cursor),
+                batch: ReadBatch::empty(),
+                next: 0,
+            });
+        }
+        // (timestamp, index) as the max-heap key: newest first, ties to the later unit.
+        let mut heap: BinaryHeap<(Newest, usize)> = BinaryHeap::new();
+        for (index, source) in sources.iter_mut().enumerate() {
+            if refill(session, source)? {
+                heap.push((Newest(source.head().timestamp), index));
+            }
+        }
+        while let Some((_, index)) = heap.pop() {
+            let source = &mut sources[index];
+            if !each(index, source.head())? {
+                return Ok(());
+            }
+            source.next += 1;
+            if refill(session, source)? {
+                heap.push((Newest(source.head().timestamp), index));
+            } else if let Some(done) = source.cursor.take() {
+                session.close_cursor(done);
+            }
+        }
+        Ok(())
+    })();
+    for source in sources {
+        if let Some(cursor) = source.cursor {
+            session.close_cursor(cursor);
+        }
+    }
+    result
+}
+
+/// A timestamp ordered totally, for the newest-first heap.
+#[derive(PartialEq)]
+struct Newest(f64);
+impl Eq for Newest {}
+impl PartialOrd for Newest {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Newest {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::merge::merge_units;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics;
 use crate::read_batch::RecordView;
 use crate::store::Store;
@@ -66,6 +66,18 @@ impl Store {
             .into_iter()
             .filter(|u| may_match(u, &filter))
             .collect();
+        // The newest N, or everything newest first: read from the end where
+        // the backend can (Redis: XREVRANGE), stopping after N.
+        if query.limit.is_some() || query.newest_first {
+            match read_from_the_end(&mut session, &units, &filter, query, &mut each) {
+                Err(Error::Unsupported { .. }) => {}
+                Ok(delivered) => {
+                    metrics::add(&self.metrics.records_read, delivered);
+                    return Ok(delivered);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let mut delivered = 0u64;
         // Newest-first and limit need a window at the end of the stream.
         let window = query.limit.or(if query.newest_first {
@@ -119,4 +131,37 @@ impl Store {
         })?;
         Ok(out)
     }
+}
+
+/// [`Store::read`] with a limit or newest first, through newest-first
+/// cursors: `unsupported` (before any record is handed on) where the
+/// backend cannot read backwards.
+fn read_from_the_end(
+    session: &mut crate::session::Session,
+    units: &[UnitInfo],
+    filter: &ReadFilter,
+    query: &ReadQuery,
+    each: &mut impl FnMut(RecordView<'_>) -> Result<()>,
+) -> Result<u64> {
+    let limit = query.limit.unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(0);
+    }
+    let mut delivered = 0u64;
+    let mut newest: Vec<StoredRecord> = Vec::new();
+    super::merge::merge_units_newest_first(session, units, filter, |_, record| {
+        if query.newest_first {
+            delivered += 1;
+            each(record)?;
+        } else {
+            newest.push(record.to_stored());
+        }
+        Ok(delivered < limit as u64 && newest.len() < limit)
+    })?;
+    // Oldest first: the newest N, turned around.
+    for record in newest.iter().rev() {
+        delivered += 1;
+        each(record.view())?;
+    }
+    Ok(delivered)
 }
