@@ -24,13 +24,13 @@ pub(crate) struct Location {
 impl Location {
     /// Removes what [`resolve`] created, after the open failed.
     pub(crate) fn undo(&self) {
-        if let Some(dir) = &self.created {
-            if let Err(e) = std::fs::remove_dir_all(dir) {
-                tracing::warn!(
-                    "could not remove {} after a failed open: {e}",
-                    dir.display()
-                );
-            }
+        if let Some(dir) = &self.created
+            && let Err(e) = std::fs::remove_dir_all(dir)
+        {
+            tracing::warn!(
+                "could not remove {} after a failed open: {e}",
+                dir.display()
+            );
         }
     }
 }

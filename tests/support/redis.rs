@@ -17,6 +17,9 @@ pub mod resp;
 
 pub use resp::Reply;
 
+/// An entry's fields, name and value, in order.
+pub type Fields = Vec<(String, Vec<u8>)>;
+
 /// A running server.
 pub struct RedisServer {
     /// Its address.
@@ -134,7 +137,7 @@ impl RedisServer {
     }
 
     /// Entries of `key` as (id, fields), oldest first.
-    pub fn entries(&self, key: &str) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+    pub fn entries(&self, key: &str) -> Vec<(String, Fields)> {
         let reply = self.cmd(&["XRANGE", key, "-", "+"]);
         reply
             .items()

@@ -109,18 +109,12 @@ pub fn plan(layout: &Layout, records: &[EnvelopeRef<'_>]) -> Result<Planned, Plu
 }
 
 /// Where ids come from: never below the clock, never below the last batch.
+#[derive(Default)]
 pub struct IdClock {
     next: EntryId,
 }
 
 impl IdClock {
-    /// Starts at the current time.
-    pub fn new() -> Self {
-        IdClock {
-            next: EntryId { ms: 0, seq: 0 },
-        }
-    }
-
     /// The first id of a batch of `n`, with room for all `n` in the packing.
     fn take(&mut self, n: usize, above: Option<EntryId>) -> EntryId {
         let now = std::time::SystemTime::now()

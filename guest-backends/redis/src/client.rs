@@ -59,7 +59,7 @@ impl Client {
             read_only,
             accept_unsynced,
             sha: None,
-            clock: IdClock::new(),
+            clock: IdClock::default(),
             facts: None,
             counts: BTreeMap::new(),
             seen: BTreeMap::new(),
@@ -105,14 +105,15 @@ impl Client {
         }
         let planned = append::plan(&self.layout, records)?;
         // A durable append the server cannot keep is refused before it is sent.
-        if level == SyncLevel::Durable && !self.accept_unsynced {
-            if let Durable::Not(reason) = self.facts()?.durable {
-                return Err(self.cannot_be_durable(
-                    "durable append",
-                    &reason,
-                    "nothing of this batch was written",
-                ));
-            }
+        if level == SyncLevel::Durable
+            && !self.accept_unsynced
+            && let Durable::Not(reason) = self.facts()?.durable
+        {
+            return Err(self.cannot_be_durable(
+                "durable append",
+                &reason,
+                "nothing of this batch was written",
+            ));
         }
         append::send(&mut self.conn, &mut self.sha, &mut self.clock, &planned)?;
         // Under `appendfsync always` the reply itself came after the sync.

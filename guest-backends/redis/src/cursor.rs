@@ -60,10 +60,7 @@ impl StreamCursor {
                 .saturating_sub(out.len())
                 .clamp(1, crate::streams::PAGE);
             let last = *self.last.borrow();
-            let bound = match last {
-                None => None,
-                Some(id) => Some(format!("({id}")),
-            };
+            let bound = last.map(|id| format!("({id}"));
             let command = match self.order {
                 ReadOrder::OldestFirst => vec![
                     "XRANGE".to_string(),

@@ -94,10 +94,10 @@ impl Entry<'_> {
         }
         let mut data = None;
         for pair in self.fields.chunks(2) {
-            if let [name, value] = pair {
-                if name.bytes() == Some(b"data") {
-                    data = value.bytes();
-                }
+            if let [name, value] = pair
+                && name.bytes() == Some(b"data")
+            {
+                data = value.bytes();
             }
         }
         let Some(data) = data else {

@@ -17,7 +17,7 @@ pub const MAX_MS: u64 = (1 << (64 - SEQ_BITS)) - 1;
 pub const MAX_SEQ: u64 = (1 << SEQ_BITS) - 1;
 
 /// A stream entry id, `ms-seq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryId {
     /// Milliseconds part.
     pub ms: u64,
