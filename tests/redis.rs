@@ -175,9 +175,9 @@ fn newest_n_reads_the_newest_of_a_long_stream_and_scan_sees_every_entry() {
     );
 }
 
-/// Forwards to `server`; the first connection that carries an append
-/// script call is cut after the request has reached the server and
-/// before its reply comes back.
+/// Forwards to `server`; on the first connection that carries an append
+/// script call, the request reaches the server and its reply is thrown
+/// away and the connection cut, as a network failure would.
 fn reply_dropping_proxy(server: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -188,30 +188,43 @@ fn reply_dropping_proxy(server: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
             let Ok(mut client) = client else { return };
             let mut upstream = TcpStream::connect(server).unwrap();
             let drops = drops.clone();
+            // Set before the script call is forwarded, so its reply cannot pass.
+            let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut back_client = client.try_clone().unwrap();
+            let mut back_upstream = upstream.try_clone().unwrap();
+            let cutting = cut.clone();
             std::thread::spawn(move || {
-                let mut back_client = client.try_clone().unwrap();
-                let mut back_upstream = upstream.try_clone().unwrap();
-                let replies = std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut back_upstream, &mut back_client);
-                });
+                let mut buf = vec![0; 1 << 20];
+                loop {
+                    let n = match back_upstream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if cutting.load(Ordering::SeqCst) {
+                        let _ = back_client.shutdown(std::net::Shutdown::Both);
+                        let _ = back_upstream.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                    if back_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
                 let mut buf = vec![0; 1 << 20];
                 loop {
                     let n = match client.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
-                    let _ = upstream.write_all(&buf[..n]);
                     let script = buf[..n].windows(7).any(|w| w == b"EVALSHA");
-                    if script && drops.load(Ordering::SeqCst) == 0 {
-                        drops.fetch_add(1, Ordering::SeqCst);
-                        // The server runs the batch; its reply is lost with the connection.
-                        std::thread::sleep(Duration::from_millis(300));
-                        let _ = client.shutdown(std::net::Shutdown::Both);
-                        let _ = upstream.shutdown(std::net::Shutdown::Both);
+                    if script && drops.fetch_add(1, Ordering::SeqCst) == 0 {
+                        cut.store(true, Ordering::SeqCst);
+                    }
+                    if upstream.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
-                let _ = replies.join();
             });
         }
     });
@@ -222,10 +235,19 @@ fn reply_dropping_proxy(server: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
 fn a_batch_whose_reply_was_lost_is_retried_and_stored_once() {
     let server = RedisServer::start();
     let (proxy, dropped) = reply_dropping_proxy(server.addr);
+    server.cmd(&["CONFIG", "RESETSTAT"]);
     let store = Store::open(config(&format!("redis://{proxy}"), &[])).unwrap();
     let lines: Vec<String> = (0..300).map(|i| event("local", i)).collect();
     store.append(parse_records(&lines)).unwrap();
-    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the proxy cut one reply");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "one call's reply was cut, then a retry"
+    );
+    // Both attempts ran on the server: the second found the batch stored.
+    let stats = server.cmd(&["INFO", "commandstats"]);
+    let stats = String::from_utf8_lossy(stats.bytes().unwrap()).into_owned();
+    assert!(stats.contains("cmdstat_evalsha:calls=2,"), "{stats}");
     let stored: Vec<Vec<u8>> = server
         .entries("papyra:local:events")
         .into_iter()
@@ -601,7 +623,7 @@ fn quarantine_moves_each_damaged_entry_with_its_id_and_fields_and_keeps_a_copy()
 }
 
 #[test]
-fn an_interrupted_rewrite_is_finished_or_dropped_by_the_next_open() {
+fn a_committed_rewrite_a_crash_left_is_finished_and_a_staged_one_left_alone() {
     let server = RedisServer::start();
     let store = open(&server);
     store
@@ -611,33 +633,25 @@ fn an_interrupted_rewrite_is_finished_or_dropped_by_the_next_open() {
         .unwrap();
     let ids = ids_of(&server, "papyra:local:events");
     drop(store);
-    // A crash after the commit: its removals are finished.
-    server.cmd(&[
-        "RPUSH",
-        "papyra:quire:rewrite:papyra:local:events:commit",
-        &ids[2],
-        &ids[5],
-    ]);
-    // A crash before the commit: nothing of it happens.
-    server.cmd(&[
-        "RPUSH",
-        "papyra:quire:rewrite:papyra:local:events:staged",
-        &ids[7],
-    ]);
+    // A crash after the commit: its removals are finished by the next open.
+    let committed = "papyra:quire:rewrite:papyra:local:events:commit:t1";
+    server.cmd(&["RPUSH", committed, &ids[2], &ids[5]]);
+    // Staged removals (a crash before the commit, or another rewrite still at
+    // work): never carried out by anyone else; they expire.
+    let staged = "papyra:quire:rewrite:papyra:local:events:staged:t2";
+    server.cmd(&["RPUSH", staged, &ids[7]]);
+    // A record stream whose name looks like bookkeeping is not touched either.
     let store = open(&server);
     let notes: Vec<String> = store
         .open_report()
         .iter()
         .map(|f| f.detail.clone())
         .collect();
-    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
-        notes
-            .iter()
-            .any(|n| n.contains("finished (2 entries removed)")),
+        notes[0].contains("finished (2 entries removed)"),
         "{notes:?}"
     );
-    assert!(notes.iter().any(|n| n.contains("dropped")), "{notes:?}");
     let want: Vec<String> = ids
         .iter()
         .enumerate()
@@ -645,13 +659,27 @@ fn an_interrupted_rewrite_is_finished_or_dropped_by_the_next_open() {
         .map(|(_, id)| id.clone())
         .collect();
     assert_eq!(ids_of(&server, "papyra:local:events"), want);
-    assert!(
-        server
-            .cmd(&["KEYS", "papyra:quire:rewrite:*"])
-            .items()
-            .unwrap()
-            .is_empty()
+    assert_eq!(server.cmd(&["EXISTS", committed]), Reply::Integer(0));
+    assert_eq!(
+        server.cmd(&["LLEN", staged]),
+        Reply::Integer(1),
+        "left to expire"
     );
+    // Names that would read back as another stream, or as quire's own keys, are refused.
+    let err = store
+        .append(parse_records(&[
+            r#"{"kind":"staged","store":"quire:rewrite:x","timestamp":1}"#,
+        ]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reads back as another store or kind"), "{err}");
+    let err = store
+        .append(parse_records(&[
+            r#"{"kind":"events","store":"s","timestamp":1}"#,
+        ]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reads back as another store or kind"), "{err}");
 }
 
 #[test]
@@ -902,4 +930,32 @@ fn a_server_with_a_password_needs_the_password_option_and_a_database_is_selected
     // The records are in database 3, not 0.
     let db0 = Store::open(config(&server.url(), &[("password", "s3cret")])).unwrap();
     assert!(jsons(&db0, &ReadQuery::default()).is_empty());
+}
+
+#[test]
+fn compaction_leaves_entries_that_are_not_records_for_recover() {
+    let server = RedisServer::start();
+    let store = open(&server);
+    let lines: Vec<String> = (0..10).map(|i| event("local", i)).collect();
+    store.append(parse_records(&lines[..5])).unwrap();
+    let bad = server.xadd("papyra:local:events", &[("data", b"{broken")]);
+    store.append(parse_records(&lines[5..])).unwrap();
+    let policy = quire_tests::standard_policy(r#"{"max_records": 3}"#, 1_800_000_000.0);
+    store
+        .compact(&mut quire::Retention::single(policy), false, silent())
+        .unwrap();
+    let left = server.entries("papyra:local:events");
+    assert_eq!(
+        left.len(),
+        4,
+        "three records kept and the damaged entry left: {left:?}"
+    );
+    assert!(left.iter().any(|(id, _)| *id == bad));
+    assert_eq!(jsons(&store, &ReadQuery::default()), lines[7..].to_vec());
+    // Recover is what removes it.
+    let report = store
+        .recover(quire::RecoveryMode::Repair, silent())
+        .unwrap();
+    assert!(report.after.healthy());
+    assert_eq!(server.entries("papyra:local:events").len(), 3);
 }

@@ -16,21 +16,36 @@ pub(crate) struct Location {
     pub network: Option<SocketAddr>,
     /// What to open: a file name or sub-path inside the grant, or the URL.
     pub target: String,
-    /// The outermost directory this open created, removed again if the
-    /// plugin then refuses to open (a mistyped path leaves nothing behind).
-    pub created: Option<PathBuf>,
+    /// The directories this open created, outermost first: removed again
+    /// if the plugin then refuses to open (a mistyped path leaves nothing
+    /// behind).
+    pub created: Vec<PathBuf>,
 }
 
 impl Location {
-    /// Removes what [`resolve`] created, after the open failed.
-    pub(crate) fn undo(&self) {
-        if let Some(dir) = &self.created
-            && let Err(e) = std::fs::remove_dir_all(dir)
-        {
-            tracing::warn!(
-                "could not remove {} after a failed open: {e}",
-                dir.display()
-            );
+    /// Removes the directories [`resolve`] created, after the open failed,
+    /// while the caller still holds the writer lock whose file is `lock`:
+    /// only directories that hold nothing else, innermost first, so a store
+    /// another process has started using in the meantime is never touched.
+    pub(crate) fn undo(&self, lock: Option<&Path>) {
+        let Some(innermost) = self.created.last() else {
+            return;
+        };
+        let only_the_lock = std::fs::read_dir(innermost).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|e| lock.is_some_and(|l| e.path() == l))
+        });
+        if !only_the_lock {
+            return;
+        }
+        if let Some(lock) = lock {
+            let _ = std::fs::remove_file(lock);
+        }
+        for dir in self.created.iter().rev() {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
         }
     }
 }
@@ -73,7 +88,7 @@ pub(crate) fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<Locati
             data_dir: None,
             network: Some(address),
             target: config.path.to_string_lossy().into_owned(),
-            created: None,
+            created: Vec::new(),
         });
     }
     let (data_dir, target, created) = resolve_local(config, info)?;
@@ -90,14 +105,14 @@ pub(crate) fn resolve(config: &StoreConfig, info: &BackendInfo) -> Result<Locati
 fn resolve_local(
     config: &StoreConfig,
     info: &BackendInfo,
-) -> Result<(Option<PathBuf>, String, Option<PathBuf>)> {
+) -> Result<(Option<PathBuf>, String, Vec<PathBuf>)> {
     let path = &config.path;
     let bad = |message: String| Error::Path {
         path: path.clone(),
         message,
     };
     if !info.persistent {
-        return Ok((None, String::new(), None));
+        return Ok((None, String::new(), Vec::new()));
     }
     if info.path_is_file {
         if path.is_dir() {
@@ -127,7 +142,7 @@ fn resolve_local(
         let dir = parent
             .canonicalize()
             .map_err(|e| bad(format!("cannot resolve directory: {e}")))?;
-        Ok((Some(dir), name, None))
+        Ok((Some(dir), name, Vec::new()))
     } else {
         if path.is_file() {
             return Err(bad(format!(
@@ -135,15 +150,13 @@ fn resolve_local(
                 info.name
             )));
         }
-        let mut created = None;
+        let mut created = Vec::new();
         if !path.exists() {
             if config.read_only {
                 return Err(bad("does not exist".into()));
             }
             created = create_dir_durably(path, None, config)
-                .map_err(|e| bad(format!("cannot create directory: {e}")))?
-                .into_iter()
-                .next();
+                .map_err(|e| bad(format!("cannot create directory: {e}")))?;
         }
         let dir = path
             .canonicalize()

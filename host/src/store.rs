@@ -169,29 +169,35 @@ impl Store {
         let loaded = plugin::load_backend(&config.backend, config.cache_dir.as_deref())?;
         let info = backend_info(&loaded, config.limits)?;
         let location = crate::location::resolve(&config, &info)?;
-        let opened = Self::open_at(config, loaded, info, &location);
+        let lock_file = match (&location.data_dir, config.read_only) {
+            (Some(_), false) => Some(lock::lock_path(&config.path, info.path_is_file)),
+            _ => None,
+        };
+        let mut lock = match &lock_file {
+            // Another writer holds it: nothing of this open is undone.
+            Some(path) => Some(lock::acquire(path)?),
+            None => None,
+        };
+        let opened = Self::open_at(config, loaded, info, &location, &mut lock);
         if opened.is_err() {
-            location.undo();
+            // Still holding the lock, so no other writer is using what goes.
+            location.undo(lock.as_ref().and(lock_file.as_deref()));
         }
         opened
     }
 
+    /// Opens with the lock taken (the store takes it on success; on failure
+    /// the caller still holds it while it undoes what it created).
     fn open_at(
         config: StoreConfig,
         loaded: plugin::LoadedBackend,
         info: BackendInfo,
         location: &crate::location::Location,
+        lock: &mut Option<WriterLock>,
     ) -> Result<Self> {
         let data_dir = location.data_dir.clone();
         let network = location.network;
         let target = location.target.clone();
-        let lock = match (&data_dir, config.read_only) {
-            (Some(_), false) => Some(lock::acquire(&lock::lock_path(
-                &config.path,
-                info.path_is_file,
-            ))?),
-            _ => None,
-        };
         let mut config = config;
         if let Some(dir) = &config.quarantine_dir {
             let failed = |e: std::io::Error| Error::Path {
@@ -262,7 +268,7 @@ impl Store {
             info,
             data_dir,
             metrics,
-            _lock: lock,
+            _lock: lock.take(),
         })
     }
 

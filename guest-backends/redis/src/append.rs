@@ -19,7 +19,8 @@ use crate::keys::Layout;
 use crate::resp::Reply;
 
 /// The append script. KEYS: the batch's streams, in order of first use.
-/// ARGV: per record, `key index, id, data`.
+/// ARGV[1]: `retry` when an earlier attempt's reply was lost, else `first`;
+/// then per record: `key index, id, data`.
 pub const SCRIPT: &str = r#"
 local function above(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
@@ -27,15 +28,23 @@ local function above(a, b)
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
   return am > bm or (am == bm and as > bs)
 end
-local first = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
-if #first == 1 then
-  local fields = first[1][2]
-  if #fields == 2 and fields[1] == 'data' and fields[2] == ARGV[3] then
-    return {'stored'}
+if ARGV[1] == 'retry' then
+  -- Stored by the lost attempt only if every planned entry is there as planned.
+  local found = 0
+  for j = 2, #ARGV, 3 do
+    local hit = redis.call('XRANGE', KEYS[tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 1])
+    if #hit == 1 then
+      local fields = hit[1][2]
+      if #fields == 2 and fields[1] == 'data' and fields[2] == ARGV[j + 2] then
+        found = found + 1
+      end
+    end
   end
+  if found == (#ARGV - 1) / 3 then return {'stored'} end
+  if found > 0 then return {'partly', tostring(found)} end
 end
 local seen = {}
-for j = 1, #ARGV, 3 do
+for j = 2, #ARGV, 3 do
   local k = tonumber(ARGV[j])
   if not seen[k] then
     seen[k] = true
@@ -49,7 +58,7 @@ for j = 1, #ARGV, 3 do
     end
   end
 end
-for j = 1, #ARGV, 3 do
+for j = 2, #ARGV, 3 do
   redis.call('XADD', KEYS[tonumber(ARGV[j])], ARGV[j + 1], 'data', ARGV[j + 2])
 end
 return {'added'}
@@ -69,6 +78,24 @@ pub struct Planned {
     records: Vec<(usize, Vec<u8>)>,
     /// Stored bytes of the batch.
     pub bytes: u64,
+}
+
+impl Planned {
+    /// The last id each stream got, when the batch started at `first`.
+    fn last_ids(&self, first: EntryId) -> Vec<(String, EntryId)> {
+        let mut last: Vec<Option<EntryId>> = vec![None; self.keys.len()];
+        for (i, (k, _)) in self.records.iter().enumerate() {
+            last[*k] = Some(EntryId {
+                ms: first.ms,
+                seq: first.seq + i as u64,
+            });
+        }
+        self.keys
+            .iter()
+            .zip(last)
+            .filter_map(|(key, id)| Some((key.clone(), id?)))
+            .collect()
+    }
 }
 
 /// Which stream each record goes to; a record that names none is refused
@@ -145,16 +172,23 @@ pub fn send(
     sha: &mut Option<String>,
     clock: &mut IdClock,
     batch: &Planned,
-) -> Result<(), PluginError> {
+) -> Result<Vec<(String, EntryId)>, PluginError> {
     let mut above = None;
     let mut first = clock.take(batch.records.len(), above);
     let mut last_error = None;
-    for _ in 0..ATTEMPTS {
-        let reply = match call_script(conn, sha, batch, first) {
+    // Whether an attempt with the current ids may have reached the server.
+    let mut maybe_sent = false;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            // A server busy with a slow sync or script gets a moment.
+            std::thread::sleep(std::time::Duration::from_millis(20 << attempt.min(5)));
+        }
+        let reply = match call_script(conn, sha, batch, first, maybe_sent) {
             Ok(reply) => reply,
             Err(e @ PluginError::Io(_)) => {
                 // The reply was lost, or the server went away: the same ids
                 // again, so a batch that did arrive is recognised.
+                maybe_sent |= !matches!(&e, PluginError::Io(f) if f.message.contains("will load the script again"));
                 last_error = Some(e);
                 continue;
             }
@@ -162,7 +196,20 @@ pub fn send(
         };
         let items = reply.items().unwrap_or(&[]);
         match items.first().and_then(Reply::bytes) {
-            Some(b"added") | Some(b"stored") => return Ok(()),
+            Some(b"added") | Some(b"stored") => return Ok(batch.last_ids(first)),
+            Some(b"partly") => {
+                return Err(conn.failure(
+                    "append",
+                    format!(
+                        "after a lost reply, only {} of the batch's {} records are in the streams \
+                         as planned (someone removed or replaced entries meanwhile); not retried",
+                        String::from_utf8_lossy(
+                            items.get(1).and_then(Reply::bytes).unwrap_or(b"?")
+                        ),
+                        batch.records.len()
+                    ),
+                ));
+            }
             Some(b"behind") => {
                 let top = items.get(2).and_then(Reply::bytes).and_then(EntryId::parse);
                 let Some(top) = top else {
@@ -186,6 +233,8 @@ pub fn send(
                 }
                 above = Some(top.max(above.unwrap_or(top)));
                 first = clock.take(batch.records.len(), above);
+                // New ids were never sent.
+                maybe_sent = false;
             }
             _ => {
                 return Err(conn.failure(
@@ -194,6 +243,12 @@ pub fn send(
                 ));
             }
         }
+    }
+    if let (true, Some(e)) = (maybe_sent, last_error.take()) {
+        return Err(quire_guest::errors::with_note(
+            e,
+            " (the batch may or may not be stored: an attempt reached the server and its reply was lost)",
+        ));
     }
     Err(last_error.unwrap_or_else(|| {
         conn.failure(
@@ -208,6 +263,7 @@ fn call_script(
     sha: &mut Option<String>,
     batch: &Planned,
     first: EntryId,
+    retry: bool,
 ) -> Result<Reply, PluginError> {
     let loaded = match sha {
         Some(sha) => sha.clone(),
@@ -224,11 +280,16 @@ fn call_script(
             loaded
         }
     };
-    let mut args: Vec<Vec<u8>> = Vec::with_capacity(3 + batch.keys.len() + 3 * batch.records.len());
+    let mut args: Vec<Vec<u8>> = Vec::with_capacity(4 + batch.keys.len() + 3 * batch.records.len());
     args.push(b"EVALSHA".to_vec());
     args.push(loaded.into_bytes());
     args.push(batch.keys.len().to_string().into_bytes());
     args.extend(batch.keys.iter().map(|k| k.as_bytes().to_vec()));
+    args.push(if retry {
+        b"retry".to_vec()
+    } else {
+        b"first".to_vec()
+    });
     for (i, (k, data)) in batch.records.iter().enumerate() {
         let id = EntryId {
             ms: first.ms,

@@ -41,6 +41,13 @@ pub struct Client {
     pub seen: BTreeMap<String, crate::ids::EntryId>,
     /// Streams whose next rewrite copies removed entries to quarantine.
     pub quarantine_next: std::collections::BTreeSet<String>,
+    /// Per stream, the last entry appended and not yet known synced, and
+    /// the connection it was appended on.
+    unsynced_tails: BTreeMap<String, crate::ids::EntryId>,
+    unsynced_on: u64,
+    /// Streams a scan found entries that are not records in: their next
+    /// rewrite (the repair) removes those; any other rewrite keeps them.
+    pub damage_reported: std::collections::BTreeSet<String>,
 }
 
 impl Client {
@@ -64,6 +71,9 @@ impl Client {
             counts: BTreeMap::new(),
             seen: BTreeMap::new(),
             quarantine_next: Default::default(),
+            damage_reported: Default::default(),
+            unsynced_tails: BTreeMap::new(),
+            unsynced_on: 0,
         };
         client.conn.call(vec!["PING"], "connect")?;
         Ok(client)
@@ -115,9 +125,13 @@ impl Client {
                 "nothing of this batch was written",
             ));
         }
-        append::send(&mut self.conn, &mut self.sha, &mut self.clock, &planned)?;
+        let tails = append::send(&mut self.conn, &mut self.sha, &mut self.clock, &planned)?;
         // Under `appendfsync always` the reply itself came after the sync.
         let synced = self.facts()?.durable == Durable::EveryReply;
+        if !synced {
+            self.unsynced_tails.extend(tails);
+            self.unsynced_on = self.conn.connects();
+        }
         for r in records {
             let counts = self.counts.entry(r.store.to_string()).or_default();
             counts.accepted += 1;
@@ -148,6 +162,32 @@ impl Client {
         match self.facts()?.durable {
             Durable::EveryReply => {}
             Durable::WaitAof => {
+                // WAITAOF waits for this connection's writes only. After a
+                // reconnect, the records must still be there (a restarted
+                // server may have lost them), and a marker write on this
+                // connection makes the wait cover everything before it.
+                if self.conn.connects() != self.unsynced_on {
+                    for (key, id) in self.unsynced_tails.clone() {
+                        let id = id.to_string();
+                        let hit = self.conn.call(
+                            vec!["XRANGE", key.as_str(), id.as_str(), id.as_str()],
+                            "sync",
+                        )?;
+                        if hit.items().is_none_or(|i| i.is_empty()) {
+                            let unsynced: u64 = self.counts.values().map(|c| c.unsynced).sum();
+                            return Err(self.conn.failure(
+                                "sync",
+                                format!(
+                                    "entry {id} of {key}, acknowledged before the connection broke, \
+                                     is no longer on the server: {unsynced} record(s) not known \
+                                     durable may be lost"
+                                ),
+                            ));
+                        }
+                    }
+                    let marker = format!("{}:quire:sync", self.layout.prefix());
+                    self.conn.call(vec!["INCR", marker.as_str()], "sync")?;
+                }
                 let timeout = "0";
                 let reply = self
                     .conn
@@ -178,6 +218,7 @@ impl Client {
             }
         }
         self.counts.values_mut().for_each(|c| c.unsynced = 0);
+        self.unsynced_tails.clear();
         Ok(())
     }
 }

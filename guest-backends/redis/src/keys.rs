@@ -22,10 +22,10 @@ impl Layout {
         if prefix.is_empty()
             || prefix
                 .bytes()
-                .any(|b| b.is_ascii_whitespace() || b == b'*' || b == b'?' || b == b'[')
+                .any(|b| b.is_ascii_whitespace() || b"*?[]\\".contains(&b))
         {
             return Err(format!(
-                "prefix `{prefix}` must be non-empty, without spaces or glob characters (* ? [)"
+                "prefix `{prefix}` must be non-empty, without spaces or glob characters (* ? [ ] \\)"
             ));
         }
         Ok(Layout {
@@ -34,20 +34,42 @@ impl Layout {
     }
 
     /// The stream of a record of `kind` in `store`; `Err` explains a kind
-    /// or store that cannot name a stream.
+    /// or store that cannot name a stream (one whose key would not read
+    /// back as the same store and kind is refused, never written).
     pub fn key(&self, store: &str, kind: &str) -> Result<String, String> {
         if store.is_empty() {
             return Err("the record's store (`store` or `system_id`) is empty".into());
         }
-        if let Some((_, stream)) = PAPYRA_STREAMS.iter().find(|(k, _)| *k == kind) {
-            return Ok(format!("{}:{store}:{stream}", self.prefix));
-        }
-        if kind.is_empty() || kind.contains(':') {
+        let key = match PAPYRA_STREAMS.iter().find(|(k, _)| *k == kind) {
+            Some((_, stream)) => format!("{}:{store}:{stream}", self.prefix),
+            None if kind.is_empty() || kind.contains(':') => {
+                return Err(format!(
+                    "kind `{kind}` cannot name a stream (empty, or contains `:`)"
+                ));
+            }
+            None => format!("{}:{store}:kind:{kind}", self.prefix),
+        };
+        if self
+            .parse(&key)
+            .as_ref()
+            .map(|(s, k)| (s.as_str(), k.as_str()))
+            != Some((store, kind))
+        {
             return Err(format!(
-                "kind `{kind}` cannot name a stream (empty, or contains `:`)"
+                "store `{store}` with kind `{kind}` would be stream `{key}`, which reads back as \
+                 another store or kind (`quire:` and `:quarantine` are reserved, and `:kind:` or \
+                 `:events`-like endings are ambiguous)"
             ));
         }
-        Ok(format!("{}:{store}:kind:{kind}", self.prefix))
+        Ok(key)
+    }
+
+    /// Whether `key` can be a unit: no absolute path, no `..` part, no NUL
+    /// (the host checks unit names as paths).
+    fn unit_name_ok(key: &str) -> bool {
+        !key.starts_with(['/', '\\'])
+            && !key.split(['/', '\\']).any(|part| part == "..")
+            && !key.contains('\0')
     }
 
     /// The prefix every key starts with.
@@ -63,6 +85,9 @@ impl Layout {
     /// The store and kind a key holds, when it is one of this layout's
     /// record streams (not a quarantine stream or anything else).
     pub fn parse(&self, key: &str) -> Option<(String, String)> {
+        if !Self::unit_name_ok(key) {
+            return None;
+        }
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix(':')?;
         for (kind, stream) in PAPYRA_STREAMS {
             if let Some(store) = rest.strip_suffix(stream).and_then(|s| s.strip_suffix(':')) {
@@ -75,8 +100,11 @@ impl Layout {
     }
 
     fn store_name(&self, store: &str) -> Option<String> {
-        // Papyra's quarantine streams live at `{prefix}:{system}:quarantine:...`.
-        (!store.is_empty() && !store.contains(":quarantine")).then(|| store.to_string())
+        // Papyra's quarantine streams live at `{prefix}:{system}:quarantine:...`;
+        // quire's own bookkeeping at `{prefix}:quire:...`.
+        let reserved =
+            store.contains(":quarantine") || store == "quire" || store.starts_with("quire:");
+        (!store.is_empty() && !reserved).then(|| store.to_string())
     }
 
     /// The stream entries of `source` are quarantined to, as Papyra names it.
@@ -127,5 +155,18 @@ mod tests {
             "papyra:local:quarantine:papyra_local_events"
         );
         assert!(Layout::new("a*").is_err());
+        assert!(Layout::new("a\\b").is_err());
+        // Names whose key would read back as something else are refused.
+        for (store, kind) in [
+            ("s", "events"),
+            ("x:kind", "events"),
+            ("eu:quarantined", "event"),
+            ("quire:rewrite:x", "staged"),
+            ("a/../b", "event"),
+            ("n\0", "event"),
+        ] {
+            assert!(l.key(store, kind).is_err(), "{store:?} {kind:?}");
+        }
+        assert_eq!(l.parse("papyra:a/../b:events"), None);
     }
 }

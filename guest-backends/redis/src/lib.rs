@@ -136,20 +136,29 @@ impl GuestStore for RedisStore {
     }
 
     fn rewrite(&self, unit: String) -> Result<Rewriter, PluginError> {
-        let quarantine = {
+        let (kind, quarantine, remove_damaged) = {
             let mut client = self.client.borrow_mut();
-            let (store, _) = streams::unit_parts(&client, &unit)?;
+            let (store, kind) = streams::unit_parts(&client, &unit)?;
             if client.read_only {
                 return Err(PluginError::InvalidState(
                     "store was opened read-only".into(),
                 ));
             }
-            client
+            let quarantine = client
                 .quarantine_next
                 .remove(&unit)
-                .then(|| client.layout.quarantine_key(&store, &unit))
+                .then(|| client.layout.quarantine_key(&store, &unit));
+            // Entries that are not records go only in a repair: one a scan reported.
+            let remove_damaged = client.damage_reported.remove(&unit);
+            (kind, quarantine, remove_damaged)
         };
-        let rewrite = StreamRewrite::new(self.client.clone(), unit.clone(), quarantine)?;
+        let rewrite = StreamRewrite::new(
+            self.client.clone(),
+            unit.clone(),
+            kind,
+            quarantine,
+            remove_damaged,
+        );
         Ok(Rewriter::new(RedisRewriter { unit, rewrite }))
     }
 

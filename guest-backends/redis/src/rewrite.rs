@@ -1,18 +1,22 @@
 //! Rewriting a stream in place: the host hands over the places of the
 //! records to keep (entry ids, see `ids.rs`), and every other entry the host
 //! has seen is removed, exactly by id. Entries added after the host read the
-//! stream are never touched.
+//! stream are never touched, and entries that are not records are removed
+//! only by a repair (a scan of the stream reported them in this session);
+//! compaction leaves them for `recover`.
 //!
 //! Nothing changes before `commit`. Removals after the first kept entry are
-//! staged in a list beside the stream (`{prefix}:quire:rewrite:{stream}:staged`);
-//! `commit` renames it to `...:commit` and then deletes in steps of a thousand
-//! ids, each step one script (pop the ids, delete them) so a crash never
-//! deletes an id twice or leaves one popped and not deleted; a read-write
-//! open finishes a `...:commit` list a crash left and drops a `...:staged`
-//! one. Entries before the first kept one go with one exact `XTRIM MINID`
-//! (never approximate). In quarantine mode each removed entry is first
-//! copied, with its original id and every field, to the quarantine stream in
-//! the same script step.
+//! staged in a list of this rewrite's own
+//! (`{prefix}:quire:rewrite:{stream}:staged:{token}`), which expires by
+//! itself if the rewrite is abandoned. `commit` is one script: the exact
+//! `XTRIM MINID` of the entries before the first kept one (never the
+//! approximate `~`), and the staged list renamed to `...:commit:{token}` and
+//! made permanent. The committed removals then go a thousand ids per script
+//! step (pop them, delete them), so a crash never deletes an id twice or
+//! leaves one popped and not deleted; any read-write open finishes a
+//! committed list it finds (two processes finishing one list only share the
+//! work). In quarantine mode each removed entry is first copied, with its
+//! original id and every field, to the quarantine stream in the same step.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -27,6 +31,20 @@ use crate::resp::Reply;
 
 /// Ids deleted (or moved) per script step.
 const STEP: usize = 1000;
+
+/// How long an abandoned staged list lives (refreshed on every push).
+const STAGED_TTL_MS: &str = "900000";
+
+/// Trims the prefix, then commits the staged removals, atomically.
+/// KEYS: stream, staged list, commit list. ARGV[1]: the MINID bound or ''.
+const COMMIT: &str = r#"
+if ARGV[1] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1]) end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[3])
+  redis.call('PERSIST', KEYS[3])
+end
+return 1
+"#;
 
 /// Deletes a step of ids popped from the list `KEYS[2]` from stream
 /// `KEYS[1]`; with `KEYS[3]`, copies each entry there first.
@@ -47,80 +65,95 @@ end
 return #ids
 "#;
 
+/// One entry of the walk: its id, size, and whether it is a record.
+type Walked = (EntryId, u64, bool);
+
 /// A rewrite of one stream.
 pub struct StreamRewrite {
     client: Rc<RefCell<Client>>,
     key: String,
+    /// This rewrite's own name for its lists.
+    token: String,
+    /// The kind the stream is for (what a record in it must be).
+    kind: String,
     /// Where removed entries are copied first (quarantine mode).
     quarantine: Option<String>,
+    /// Remove entries that are not records (a repair), or keep them.
+    remove_damaged: bool,
     /// Entries fetched and not yet matched, oldest first.
-    pending: RefCell<VecDeque<(EntryId, u64)>>,
+    pending: RefCell<VecDeque<Walked>>,
     /// The last entry fetched.
     fetched_to: RefCell<Option<EntryId>>,
-    /// The stream has no entries after `fetched_to` (as of the last fetch).
-    exhausted: RefCell<bool>,
+    /// The first entry that stays (kept by the host, or left as not a record).
     first_kept: RefCell<Option<EntryId>>,
     /// Removed before the first kept entry (trimmed, unless quarantining).
     before_first: RefCell<u64>,
     last_before_first: RefCell<Option<EntryId>>,
     staged: RefCell<Vec<EntryId>>,
-    staged_total: RefCell<u64>,
 }
 
-/// The lists a rewrite of `stream` keeps its removals in.
-pub fn staged_key(prefix: &str, stream: &str) -> String {
-    format!("{prefix}:quire:rewrite:{stream}:staged")
+/// The list a rewrite stages its removals in.
+fn staged_key(prefix: &str, stream: &str, token: &str) -> String {
+    format!("{prefix}:quire:rewrite:{stream}:staged:{token}")
 }
 
-fn commit_key(prefix: &str, stream: &str, quarantine: bool) -> String {
+fn commit_key(prefix: &str, stream: &str, token: &str, quarantine: bool) -> String {
     let kind = if quarantine {
         "commit-quarantine"
     } else {
         "commit"
     };
-    format!("{prefix}:quire:rewrite:{stream}:{kind}")
+    format!("{prefix}:quire:rewrite:{stream}:{kind}:{token}")
+}
+
+/// A name no other rewrite uses: the time and a process-random hash.
+fn new_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(nanos);
+    format!("{nanos:x}-{:016x}", h.finish())
 }
 
 impl StreamRewrite {
-    /// Starts a rewrite of `key`; `quarantine` names the stream removed
-    /// entries are copied to first.
+    /// Starts a rewrite of `key` (a stream for `kind`); `quarantine` names
+    /// the stream removed entries are copied to first; `remove_damaged`
+    /// says whether entries that are not records go too (a repair).
     pub fn new(
         client: Rc<RefCell<Client>>,
         key: String,
+        kind: String,
         quarantine: Option<String>,
-    ) -> Result<Self, PluginError> {
-        {
-            let mut c = client.borrow_mut();
-            let staged = staged_key(c.layout.prefix(), &key);
-            c.conn
-                .call(vec!["DEL", staged.as_str()], "start a rewrite")?;
-        }
-        Ok(StreamRewrite {
+        remove_damaged: bool,
+    ) -> Self {
+        StreamRewrite {
             client,
             key,
+            token: new_token(),
+            kind,
             quarantine,
+            remove_damaged,
             pending: RefCell::default(),
             fetched_to: RefCell::default(),
-            exhausted: RefCell::new(false),
             first_kept: RefCell::default(),
             before_first: RefCell::new(0),
             last_before_first: RefCell::default(),
             staged: RefCell::default(),
-            staged_total: RefCell::new(0),
-        })
+        }
     }
 
-    /// The next entry of the stream, oldest first.
-    fn next_entry(&self) -> Result<Option<(EntryId, u64)>, PluginError> {
-        if self.pending.borrow().is_empty() && !*self.exhausted.borrow() {
+    /// The next entry of the stream, oldest first (fetched afresh whenever
+    /// the last page is used up: the stream may have grown meanwhile).
+    fn next_entry(&self) -> Result<Option<Walked>, PluginError> {
+        if self.pending.borrow().is_empty() {
             let from = *self.fetched_to.borrow();
             let mut client = self.client.borrow_mut();
             let reply = crate::streams::page_from(&mut client, &self.key, from, true, STEP)?;
             let list =
                 entries::entries(&reply).map_err(|e| client.conn.failure("rewrite a stream", e))?;
-            if list.len() < STEP {
-                *self.exhausted.borrow_mut() = true;
-            }
             let mut pending = self.pending.borrow_mut();
             for entry in &list {
                 let Some(id) = entry.id else {
@@ -133,14 +166,19 @@ impl StreamRewrite {
                         ),
                     ));
                 };
-                pending.push_back((id, entry.bytes()));
+                pending.push_back((id, entry.bytes(), entry.record(&self.kind).is_ok()));
                 *self.fetched_to.borrow_mut() = Some(id);
             }
         }
         Ok(self.pending.borrow_mut().pop_front())
     }
 
-    fn remove(&self, id: EntryId) -> Result<(), PluginError> {
+    /// An entry the host did not keep: removed, unless it is not a record
+    /// and this is not a repair.
+    fn not_kept(&self, (id, _, record): Walked) -> Result<(), PluginError> {
+        if !record && !self.remove_damaged {
+            return self.stays(id);
+        }
         if self.first_kept.borrow().is_none() && self.quarantine.is_none() {
             *self.before_first.borrow_mut() += 1;
             *self.last_before_first.borrow_mut() = Some(id);
@@ -153,17 +191,26 @@ impl StreamRewrite {
         Ok(())
     }
 
+    fn stays(&self, id: EntryId) -> Result<(), PluginError> {
+        if self.first_kept.borrow().is_none() {
+            *self.first_kept.borrow_mut() = Some(id);
+        }
+        Ok(())
+    }
+
     fn flush_staged(&self) -> Result<(), PluginError> {
         let ids = std::mem::take(&mut *self.staged.borrow_mut());
         if ids.is_empty() {
             return Ok(());
         }
         let mut client = self.client.borrow_mut();
-        let staged = staged_key(client.layout.prefix(), &self.key);
-        let mut command = vec!["RPUSH".to_string(), staged];
-        command.extend(ids.iter().map(|id| id.to_string()));
-        client.conn.call(command, "stage removals")?;
-        *self.staged_total.borrow_mut() += ids.len() as u64;
+        let staged = staged_key(client.layout.prefix(), &self.key, &self.token);
+        let mut push = vec!["RPUSH".to_string(), staged.clone()];
+        push.extend(ids.iter().map(|id| id.to_string()));
+        let expire = vec!["PEXPIRE".to_string(), staged, STAGED_TTL_MS.into()];
+        for reply in client.conn.send(&[push, expire], "stage removals")? {
+            client.conn.ok(reply, "stage removals")?;
+        }
         Ok(())
     }
 
@@ -175,11 +222,12 @@ impl StreamRewrite {
             let mut remaining = place.stored_bytes;
             while remaining > 0 {
                 let want = EntryId::from_offset(expect);
-                let Some((id, size)) = self.next_entry()? else {
+                let Some(walked) = self.next_entry()? else {
                     return Err(self.changed(format!("entry {want} is gone")));
                 };
+                let (id, size, _) = walked;
                 if id < want {
-                    self.remove(id)?;
+                    self.not_kept(walked)?;
                     continue;
                 }
                 if id > want || size > remaining {
@@ -187,9 +235,7 @@ impl StreamRewrite {
                         "no entry {want} of {remaining} bytes (found {id}, {size} bytes)"
                     )));
                 }
-                if self.first_kept.borrow().is_none() {
-                    *self.first_kept.borrow_mut() = Some(id);
-                }
+                self.stays(id)?;
                 remaining -= size;
                 expect = expect.saturating_add(size);
             }
@@ -213,36 +259,34 @@ impl StreamRewrite {
             )));
         };
         // Whatever the host saw after the last kept entry is not kept.
-        while let Some((id, _)) = self.peek_until(seen)? {
-            self.remove(id)?;
+        while let Some(walked) = self.peek_until(seen)? {
+            self.not_kept(walked)?;
         }
         self.flush_staged()?;
         let mut client = self.client.borrow_mut();
         let prefix = client.layout.prefix().to_string();
-        let quarantine = self.quarantine.is_some();
-        if *self.staged_total.borrow() > 0 {
-            let staged = staged_key(&prefix, &self.key);
-            let commit = commit_key(&prefix, &self.key, quarantine);
-            client.conn.call(
-                vec!["RENAME", staged.as_str(), commit.as_str()],
-                "commit a rewrite",
-            )?;
-        }
         // Exact trimming: MINID without `~` removes every id below it and no other.
         let trim_below = match *self.first_kept.borrow() {
             Some(first) if *self.before_first.borrow() > 0 => Some(first),
             None => self.last_before_first.borrow().map(EntryId::next),
             Some(_) => None,
         };
-        if let Some(below) = trim_below {
-            let below = below.to_string();
-            client.conn.call(
-                vec!["XTRIM", self.key.as_str(), "MINID", below.as_str()],
-                "trim a stream",
-            )?;
-        }
-        let quarantine_key = self.quarantine.clone();
-        finish(&mut client, &self.key, quarantine_key.as_deref())?;
+        let staged = staged_key(&prefix, &self.key, &self.token);
+        let commit = commit_key(&prefix, &self.key, &self.token, self.quarantine.is_some());
+        let bound = trim_below.map(|b| b.to_string()).unwrap_or_default();
+        client.conn.call(
+            vec![
+                "EVAL",
+                COMMIT,
+                "3",
+                self.key.as_str(),
+                staged.as_str(),
+                commit.as_str(),
+                bound.as_str(),
+            ],
+            "commit a rewrite",
+        )?;
+        finish(&mut client, &self.key, &commit, self.quarantine.as_deref())?;
         let reply = client.conn.call(
             vec!["MEMORY", "USAGE", self.key.as_str(), "SAMPLES", "0"],
             "measure a stream",
@@ -251,9 +295,9 @@ impl StreamRewrite {
     }
 
     /// The next entry at or before `seen`.
-    fn peek_until(&self, seen: EntryId) -> Result<Option<(EntryId, u64)>, PluginError> {
+    fn peek_until(&self, seen: EntryId) -> Result<Option<Walked>, PluginError> {
         match self.next_entry()? {
-            Some((id, size)) if id <= seen => Ok(Some((id, size))),
+            Some(walked) if walked.0 <= seen => Ok(Some(walked)),
             Some(other) => {
                 self.pending.borrow_mut().push_front(other);
                 Ok(None)
@@ -270,7 +314,7 @@ impl StreamRewrite {
     /// Drops the staged removals.
     pub fn abort(&self) -> Result<(), PluginError> {
         let mut client = self.client.borrow_mut();
-        let staged = staged_key(client.layout.prefix(), &self.key);
+        let staged = staged_key(client.layout.prefix(), &self.key, &self.token);
         client
             .conn
             .call(vec!["DEL", staged.as_str()], "abort a rewrite")?;
@@ -278,20 +322,19 @@ impl StreamRewrite {
     }
 }
 
-/// Runs the committed removals of `stream` to the end.
+/// Runs the committed removals in `list` of `stream` to the end.
 pub fn finish(
     client: &mut Client,
     stream: &str,
+    list: &str,
     quarantine: Option<&str>,
 ) -> Result<u64, PluginError> {
-    let prefix = client.layout.prefix().to_string();
-    let list = commit_key(&prefix, stream, quarantine.is_some());
     let mut done = 0u64;
     loop {
         let mut command = vec!["EVAL".to_string(), FINISH.into()];
         match quarantine {
-            Some(q) => command.extend(["3".into(), stream.into(), list.clone(), q.into()]),
-            None => command.extend(["2".into(), stream.into(), list.clone()]),
+            Some(q) => command.extend(["3".into(), stream.into(), list.into(), q.into()]),
+            None => command.extend(["2".into(), stream.into(), list.into()]),
         }
         command.push(STEP.to_string());
         let reply = client.conn.call(command, "remove entries")?;
@@ -308,12 +351,14 @@ pub fn finish(
     }
 }
 
-/// Rewrites a crash interrupted: staged lists are dropped (never
-/// committed), committed ones finished. One note per stream, for the
-/// open report.
+/// Committed removals a crash (or another process, still at work) left
+/// unfinished are finished; staged lists are left to expire (one may
+/// belong to a rewrite still running). One note per list, for the open
+/// report.
 pub fn finish_interrupted(client: &mut Client) -> Result<Vec<(String, String)>, PluginError> {
     let prefix = client.layout.prefix().to_string();
-    let pattern = format!("{prefix}:quire:rewrite:*");
+    let head = format!("{prefix}:quire:rewrite:");
+    let pattern = format!("{head}*:commit*");
     let mut cursor = "0".to_string();
     let mut keys = Vec::new();
     loop {
@@ -325,8 +370,10 @@ pub fn finish_interrupted(client: &mut Client) -> Result<Vec<(String, String)>, 
                 pattern.clone(),
                 "COUNT".into(),
                 "1000".into(),
+                "TYPE".into(),
+                "list".into(),
             ],
-            "find interrupted rewrites",
+            "find unfinished rewrites",
         )?;
         let (Some(next), Some(found)) = (
             reply.items().and_then(|i| i.first()).and_then(Reply::bytes),
@@ -334,7 +381,7 @@ pub fn finish_interrupted(client: &mut Client) -> Result<Vec<(String, String)>, 
         ) else {
             return Err(client
                 .conn
-                .failure("find interrupted rewrites", reply.describe()));
+                .failure("find unfinished rewrites", reply.describe()));
         };
         keys.extend(
             found
@@ -349,34 +396,32 @@ pub fn finish_interrupted(client: &mut Client) -> Result<Vec<(String, String)>, 
     }
     keys.sort();
     keys.dedup();
-    let head = format!("{prefix}:quire:rewrite:");
     let mut notes = Vec::new();
     for key in keys {
-        let rest = &key[head.len()..];
-        if let Some(stream) = rest.strip_suffix(":staged") {
-            client
-                .conn
-                .call(vec!["DEL", key.as_str()], "drop an interrupted rewrite")?;
-            notes.push((
-                stream.to_string(),
-                "a rewrite interrupted before its commit was dropped; the stream is as it was"
-                    .into(),
-            ));
-        } else if let Some(stream) = rest.strip_suffix(":commit") {
-            let n = finish(client, stream, None)?;
+        let Some(rest) = key.strip_prefix(&head) else {
+            continue;
+        };
+        if let Some((stream, _)) = rest.rsplit_once(":commit-quarantine:") {
+            let Some((store, _)) = client.layout.parse(stream) else {
+                continue;
+            };
+            let q = client.layout.quarantine_key(&store, stream);
+            let n = finish(client, stream, &key, Some(&q))?;
             notes.push((
                 stream.to_string(),
                 format!(
-                    "a committed rewrite interrupted by a crash was finished ({n} entries removed)"
+                    "a committed quarantine left unfinished was finished ({n} entries moved to {q})"
                 ),
             ));
-        } else if let Some(stream) = rest.strip_suffix(":commit-quarantine") {
-            let q = match client.layout.parse(stream) {
-                Some((store, _)) => client.layout.quarantine_key(&store, stream),
-                None => continue,
-            };
-            let n = finish(client, stream, Some(&q))?;
-            notes.push((stream.to_string(), format!("a committed quarantine interrupted by a crash was finished ({n} entries moved to {q})")));
+        } else if let Some((stream, _)) = rest.rsplit_once(":commit:") {
+            if client.layout.parse(stream).is_none() {
+                continue;
+            }
+            let n = finish(client, stream, &key, None)?;
+            notes.push((
+                stream.to_string(),
+                format!("a committed rewrite left unfinished was finished ({n} entries removed)"),
+            ));
         }
     }
     Ok(notes)

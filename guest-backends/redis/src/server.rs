@@ -46,6 +46,7 @@ pub fn probe(conn: &mut Connection) -> Result<ServerFacts, PluginError> {
             vec!["INFO", "server"],
             vec!["INFO", "persistence"],
             vec!["CONFIG", "GET", "appendfsync"],
+            vec!["CONFIG", "GET", "no-appendfsync-on-rewrite"],
         ],
         "ask the server about durability",
     )?;
@@ -68,10 +69,22 @@ pub fn probe(conn: &mut Connection) -> Result<ServerFacts, PluginError> {
         .and_then(|items| items.get(1))
         .and_then(|v| v.bytes())
         .map(|b| String::from_utf8_lossy(b).into_owned());
-    let durable = if aof && fsync.as_deref() == Some("always") {
+    // With this set, the server skips fsync while it rewrites its AOF.
+    let skips_during_rewrite = replies
+        .get(3)
+        .and_then(|r| r.items())
+        .and_then(|items| items.get(1))
+        .and_then(|v| v.bytes())
+        == Some(b"yes".as_slice());
+    let durable = if aof && fsync.as_deref() == Some("always") && !skips_during_rewrite {
         Durable::EveryReply
-    } else if aof && version_at_least(&version, 7, 2) {
+    } else if aof && version_at_least(&version, 7, 2) && !skips_during_rewrite {
         Durable::WaitAof
+    } else if skips_during_rewrite {
+        Durable::Not(format!(
+            "redis {version} has no-appendfsync-on-rewrite yes: it does not sync while it \
+             rewrites its AOF; set it to no"
+        ))
     } else if !aof {
         Durable::Not(format!(
             "appendonly is off on redis {version}: the server keeps writes in memory and \

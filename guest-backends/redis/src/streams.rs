@@ -152,13 +152,16 @@ pub fn validate(
         seen += bytes;
         match entry.record(&kind) {
             Ok(_) => records += 1,
-            Err((k, detail)) => anomalies.push(anomalies::at(
-                k,
-                unit,
-                entry.offset().unwrap_or(0),
-                bytes,
-                detail,
-            )),
+            Err((k, detail)) => {
+                client.damage_reported.insert(unit.to_string());
+                anomalies.push(anomalies::at(
+                    k,
+                    unit,
+                    entry.offset().unwrap_or(0),
+                    bytes,
+                    detail,
+                ));
+            }
         }
         match entry.id.and_then(|id| id.next().offset()) {
             Some(after) => next = Some(after),

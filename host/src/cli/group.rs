@@ -192,12 +192,7 @@ fn print_deliveries(got: &[GroupDelivery]) -> usize {
             serde_json::Value::from(d.id.as_str()),
             d.deliveries
         );
-        // The record is embedded as it is stored, when it really is JSON.
-        let record = d
-            .json
-            .as_deref()
-            .filter(|j| serde_json::from_str::<serde::de::IgnoredAny>(j).is_ok());
-        match (record, &d.problem) {
+        match (printed_as_record(d), &d.problem) {
             (Some(json), None) => outln!("{head},\"record\":{json}}}"),
             (_, problem) => {
                 problems += 1;
@@ -214,14 +209,20 @@ fn print_deliveries(got: &[GroupDelivery]) -> usize {
 
 fn records_by_unit(got: &[GroupDelivery]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for d in got
-        .iter()
-        .filter(|d| d.json.is_some() && d.problem.is_none())
-    {
+    for d in got.iter().filter(|d| printed_as_record(d).is_some()) {
         match out.iter_mut().find(|(u, _)| *u == d.unit) {
             Some((_, ids)) => ids.push(d.id.clone()),
             None => out.push((d.unit.clone(), vec![d.id.clone()])),
         }
     }
     out
+}
+
+/// The record a delivery is printed as (embedded as stored, so it must
+/// really be JSON); `None` when it is printed as a problem (left pending).
+fn printed_as_record(d: &GroupDelivery) -> Option<&str> {
+    d.json
+        .as_deref()
+        .filter(|_| d.problem.is_none())
+        .filter(|j| serde_json::from_str::<serde::de::IgnoredAny>(j).is_ok())
 }
