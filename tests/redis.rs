@@ -3,15 +3,14 @@
 //! durability as the server can keep it, and the faults a network brings
 //! (refused, silent, restarted and SIGKILLed servers).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use quire::{Durability, ReadQuery, Store, StoreConfig};
-use quire_tests::cli::quire;
+use quire_tests::cli::{append_until, quire};
 use quire_tests::redis::{RedisServer, Reply};
 use quire_tests::{builtin_config, parse_records};
 
@@ -425,50 +424,17 @@ fn sigkilled_server_mid_append_keeps_every_acknowledged_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut rounds_acked = Vec::new();
     for (round, delay_ms) in [(0u64, 150u64), (1, 400), (2, 700)] {
-        let mut child = quire(dir.path())
-            .args([
-                "append",
-                "-b",
-                "redis",
-                "-p",
-                &server.url(),
-                "--ack",
-                "--batch-size",
-                "50",
-            ])
-            .args(["--durability", "per-write"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let feeder = std::thread::spawn(move || {
-            for id in 0..200_000u64 {
-                let line = format!(
-                    "{{\"kind\":\"event\",\"system_id\":\"crash\",\"round\":{round},\"id\":{id},\"timestamp\":{id}}}\n"
-                );
-                if stdin.write_all(line.as_bytes()).is_err() {
-                    return;
-                }
-            }
+        let mut cmd = quire(dir.path());
+        cmd.args(["append", "-b", "redis", "-p", &server.url(), "--ack"])
+            .args(["--batch-size", "50", "--durability", "per-write"]);
+        let lines = (0..200_000u64).map(move |id| {
+            format!(
+                "{{\"kind\":\"event\",\"system_id\":\"crash\",\"round\":{round},\"id\":{id},\"timestamp\":{id}}}\n"
+            )
         });
-        let out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut last = 0u64;
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { break };
-                if let Some(n) = l.strip_prefix("ack ") {
-                    last = n.parse().unwrap();
-                }
-            }
-            last
-        });
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        server.kill();
-        let status = child.wait().unwrap();
-        let acked = reader.join().unwrap();
-        feeder.join().unwrap();
+        // The server dies, not the writer: the append must fail, losing nothing it acknowledged.
+        let delay = Duration::from_millis(delay_ms);
+        let (acked, status) = append_until(cmd, lines, delay, |_| server.kill());
         assert!(
             !status.success(),
             "the append must fail when its server dies"

@@ -165,10 +165,23 @@ pub fn kill_after(mut cmd: Command, delay: Duration) -> bool {
 /// newline) until they run out or it stops reading, and SIGKILLs it after
 /// `delay`. Returns the last count it acknowledged (`ack N` on stdout).
 pub fn killed_append(
-    mut cmd: Command,
+    cmd: Command,
     lines: impl Iterator<Item = String> + Send + 'static,
     delay: Duration,
 ) -> u64 {
+    append_until(cmd, lines, delay, |child| child.kill().unwrap()).0
+}
+
+/// Starts `cmd` (a `quire append --ack ...`), feeds it `lines`, and after
+/// `delay` calls `stop` (kill the process, or something it depends on),
+/// then waits for it. Returns the last count it acknowledged and how it
+/// ended.
+pub fn append_until(
+    mut cmd: Command,
+    lines: impl Iterator<Item = String> + Send + 'static,
+    delay: Duration,
+    stop: impl FnOnce(&mut std::process::Child),
+) -> (u64, std::process::ExitStatus) {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -195,9 +208,9 @@ pub fn killed_append(
         last
     });
     std::thread::sleep(delay);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
+    let status = child.wait().unwrap();
     let acked = reader.join().unwrap();
     feeder.join().unwrap();
-    acked
+    (acked, status)
 }

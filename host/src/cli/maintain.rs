@@ -279,6 +279,13 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
         && push(
             "data path",
             match &a.store.path {
+                // A server: the open below is what reaches it.
+                Some(p) if crate::location::network_address(p).is_some() => {
+                    match crate::location::network_address(p).expect("checked") {
+                        Ok(addr) => Ok(format!("{} is the server at {addr}", p.display())),
+                        Err(e) => Err(e),
+                    }
+                }
                 Some(p) if p.exists() => Ok(format!("{} exists", p.display())),
                 Some(p) => Err(format!("{} does not exist", p.display())),
                 None => Err("no --path given".into()),
