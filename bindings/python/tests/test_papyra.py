@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -11,10 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 import quire
+from actors import drive
 from conftest import data_path, snapshot, tear_tail
 from papyra import ActorSystem
-from papyra.actor import Actor
-from papyra.exceptions import ActorStopped
 from papyra.persistence import JsonFilePersistence
 from papyra.persistence.backends.retention import RetentionPolicy
 from papyra.persistence.contract import PersistenceBackendContract, backend_capabilities
@@ -37,26 +35,6 @@ def run(fn, *args, backend: str = "asyncio"):
     return anyio.run(fn, *args, backend=backend)
 
 
-class Counter(Actor):
-    def __init__(self) -> None:
-        self.seen = 0
-
-    async def receive(self, message):
-        if message == "boom":
-            raise RuntimeError("boom")
-        self.seen += 1
-        return self.seen
-
-
-async def drive(system: ActorSystem, actors: int = 3, messages: int = 5) -> None:
-    refs = [system.spawn(Counter, name=f"counter-{i}") for i in range(actors)]
-    for ref in refs:
-        for _ in range(messages):
-            await ref.ask("tick")
-    system.audit()
-    await system.stop(refs[0])
-    with contextlib.suppress(ActorStopped):
-        await refs[0].tell("after stop")  # a dead letter
 
 
 def persistence(tmp_path, backend, **kw) -> QuirePersistence:

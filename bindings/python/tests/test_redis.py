@@ -8,7 +8,6 @@ Not here: compaction, recovery and rewrites of redis stores."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 
@@ -17,8 +16,6 @@ import pytest
 import quire
 import redis
 from papyra import ActorSystem
-from papyra.actor import Actor
-from papyra.exceptions import ActorStopped
 from papyra.persistence._utils import _json_default
 from papyra.persistence.backends.redis import RedisStreamsConfig, RedisStreamsPersistence
 from papyra.persistence.models import (
@@ -28,6 +25,7 @@ from papyra.persistence.models import (
     PersistenceAnomalyType,
     PersistenceScanReport,
 )
+from actors import drive as drive_actors
 from quire.papyra import QuirePersistence
 
 STREAMS = {"event": "events", "audit": "audits", "dead_letter": "dead_letters"}
@@ -70,25 +68,8 @@ async def papyra_lists(p: RedisStreamsPersistence, **kw):
     return await p.list_events(**kw), await p.list_audits(**kw), await p.list_dead_letters(**kw)
 
 
-class Counter(Actor):
-    def __init__(self) -> None:
-        self.seen = 0
-
-    async def receive(self, message):
-        self.seen += 1
-        return self.seen
-
-
 async def drive(system: ActorSystem, actors: int = 3, messages: int = 4) -> None:
-    """Events (started, stopped), one audit, one dead letter."""
-    refs = [system.spawn(Counter, name=f"counter-{i}") for i in range(actors)]
-    for ref in refs:
-        for _ in range(messages):
-            await ref.ask("tick")
-    system.audit()
-    await system.stop(refs[0])
-    with contextlib.suppress(ActorStopped):
-        await refs[0].tell("after stop")  # a dead letter
+    await drive_actors(system, actors=actors, messages=messages)
 
 
 def event(system_id: str, i: int, **payload) -> PersistedEvent:
