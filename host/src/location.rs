@@ -31,10 +31,12 @@ impl Location {
         let Some(innermost) = self.created.last() else {
             return;
         };
+        // (The lock's path may be relative, the created ones are absolute.)
+        let lock_name = lock.and_then(Path::file_name);
         let only_the_lock = std::fs::read_dir(innermost).is_ok_and(|entries| {
             entries
                 .flatten()
-                .all(|e| lock.is_some_and(|l| e.path() == l))
+                .all(|e| lock_name.is_some_and(|l| e.file_name() == l))
         });
         if !only_the_lock {
             return;
