@@ -83,6 +83,8 @@ impl StreamCursor {
             let list =
                 entries::entries(&reply).map_err(|e| client.conn.failure("read a stream", e))?;
             let mut consumed = 0;
+            // Noted once per page: the newest entry handed on.
+            let mut newest = None;
             for entry in &list {
                 if out.full(max_records.max(1), max_bytes.max(1)) {
                     break;
@@ -94,7 +96,7 @@ impl StreamCursor {
                     break;
                 };
                 *self.last.borrow_mut() = Some(id);
-                client.saw(&self.key, id);
+                newest = newest.max(Some(id));
                 // Scan reports what is skipped here; read and scan agree.
                 let Ok(found) = entry.record(&self.kind) else {
                     continue;
@@ -113,6 +115,9 @@ impl StreamCursor {
                     offset,
                     entry.bytes(),
                 );
+            }
+            if let Some(id) = newest {
+                client.saw(&self.key, id);
             }
             if consumed == list.len() && list.len() < want {
                 *self.done.borrow_mut() = true;

@@ -70,11 +70,24 @@ impl Entry<'_> {
     pub fn id_text(&self) -> String {
         String::from_utf8_lossy(self.raw_id).into_owned()
     }
+}
+
+/// An entry id as sent, displayed on demand.
+struct IdText<'a>(&'a [u8]);
+
+impl std::fmt::Display for IdText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.0))
+    }
+}
+
+impl Entry<'_> {
 
     /// The record the entry holds, or what is wrong with it. `stream_kind`
     /// is the kind its stream is for.
     pub fn record(&self, stream_kind: &str) -> Result<Found<'_>, (AnomalyKind, String)> {
-        let id = self.id_text();
+        // Shown in messages only: no allocation for a record that is fine.
+        let id = IdText(self.raw_id);
         let Some(packed) = self.id else {
             return Err((
                 AnomalyKind::CorruptedRecord,
