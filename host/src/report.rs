@@ -31,7 +31,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn new(a: &Anomaly, file: Option<PathBuf>) -> Self {
+    /// `at_address`: the store's places are addresses (see the field).
+    pub(crate) fn new(a: &Anomaly, file: Option<PathBuf>, at_address: bool) -> Self {
         Finding {
             kind: a.kind.label().into(),
             unit: a.unit.clone(),
@@ -41,7 +42,7 @@ impl Finding {
             line: a.line,
             // The plugin's words, escaped once for every terminal, log and JSON reader.
             detail: crate::text::clean(&a.detail).into_owned(),
-            at_address: false,
+            at_address,
         }
     }
 

@@ -249,10 +249,14 @@ impl Store {
                 return Err(e);
             }
         };
+        let at_address = session.places_are_addresses();
         let opened: Vec<_> = session
             .open_report()?
             .iter()
-            .map(|a| crate::report::Finding::new(a, data_dir.as_ref().map(|d| d.join(&a.unit))))
+            .map(|a| {
+                let file = data_dir.as_ref().map(|d| d.join(&a.unit));
+                crate::report::Finding::new(a, file, at_address)
+            })
             .collect();
         for finding in &opened {
             tracing::warn!("repaired on open: {}", finding.render());

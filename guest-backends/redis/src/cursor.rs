@@ -60,26 +60,7 @@ impl StreamCursor {
                 .saturating_sub(out.len())
                 .clamp(1, crate::streams::PAGE);
             let last = *self.last.borrow();
-            let bound = last.map(|id| format!("({id}"));
-            let command = match self.order {
-                ReadOrder::OldestFirst => vec![
-                    "XRANGE".to_string(),
-                    self.key.clone(),
-                    bound.unwrap_or_else(|| "-".into()),
-                    "+".into(),
-                    "COUNT".into(),
-                    want.to_string(),
-                ],
-                ReadOrder::NewestFirst => vec![
-                    "XREVRANGE".to_string(),
-                    self.key.clone(),
-                    bound.unwrap_or_else(|| "+".into()),
-                    "-".into(),
-                    "COUNT".into(),
-                    want.to_string(),
-                ],
-            };
-            let reply = client.conn.call_idempotent(command, "read a stream")?;
+            let reply = crate::streams::page(&mut client, &self.key, self.order, last, true, want)?;
             let list =
                 entries::entries(&reply).map_err(|e| client.conn.failure("read a stream", e))?;
             let mut consumed = 0;

@@ -82,6 +82,13 @@ impl std::fmt::Display for IdText<'_> {
 }
 
 impl Entry<'_> {
+    /// The value of field `name` (the last one, if it is repeated).
+    pub fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields.chunks(2).rev().find_map(|pair| match pair {
+            [n, value] if n.bytes() == Some(name.as_bytes()) => value.bytes(),
+            _ => None,
+        })
+    }
 
     /// The record the entry holds, or what is wrong with it. `stream_kind`
     /// is the kind its stream is for.
@@ -105,15 +112,7 @@ impl Entry<'_> {
                 ),
             ));
         }
-        let mut data = None;
-        for pair in self.fields.chunks(2) {
-            if let [name, value] = pair
-                && name.bytes() == Some(b"data")
-            {
-                data = value.bytes();
-            }
-        }
-        let Some(data) = data else {
+        let Some(data) = self.field("data") else {
             let names: Vec<String> = self
                 .fields
                 .chunks(2)

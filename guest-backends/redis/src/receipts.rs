@@ -7,6 +7,7 @@ use quire_guest::types::PluginError;
 
 use crate::client::Client;
 use crate::entries;
+use crate::streams::PAGE;
 
 fn key(client: &Client) -> String {
     format!("{}:quire:receipts", client.layout.prefix())
@@ -40,30 +41,13 @@ pub fn put(client: &mut Client, receipt: &Receipt) -> Result<(), PluginError> {
 pub fn list(client: &mut Client, filter: &ReceiptFilter) -> Result<Vec<Receipt>, PluginError> {
     let key = key(client);
     let mut out = Vec::new();
-    let mut from = "-".to_string();
+    let mut from = None;
     loop {
-        let reply = client.conn.call_idempotent(
-            vec![
-                "XRANGE".to_string(),
-                key.clone(),
-                from.clone(),
-                "+".into(),
-                "COUNT".into(),
-                "1000".into(),
-            ],
-            "list receipts",
-        )?;
+        let reply = crate::streams::page_from(client, &key, from, true, PAGE)?;
         let list = entries::entries(&reply).map_err(|e| client.conn.failure("list receipts", e))?;
         for entry in &list {
             let field = |name: &str| {
-                entry
-                    .fields
-                    .chunks(2)
-                    .find(|p| p[0].bytes() == Some(name.as_bytes()))
-                    .and_then(|p| p.get(1))
-                    .and_then(|v| v.bytes())
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default()
+                String::from_utf8_lossy(entry.field(name).unwrap_or_default()).into_owned()
             };
             // Entries someone else added to the stream are not receipts.
             let Some(kind) = kind_from(&field("kind")) else {
@@ -84,8 +68,8 @@ pub fn list(client: &mut Client, filter: &ReceiptFilter) -> Result<Vec<Receipt>,
                 }
             }
         }
-        match list.last() {
-            Some(last) if list.len() == 1000 => from = format!("({}", last.id_text()),
+        match list.last().and_then(|last| last.id) {
+            Some(last) if list.len() == PAGE => from = Some(last),
             _ => return Ok(out),
         }
     }

@@ -359,43 +359,7 @@ pub fn finish_interrupted(client: &mut Client) -> Result<Vec<(String, String)>, 
     let prefix = client.layout.prefix().to_string();
     let head = format!("{prefix}:quire:rewrite:");
     let pattern = format!("{head}*:commit*");
-    let mut cursor = "0".to_string();
-    let mut keys = Vec::new();
-    loop {
-        let reply = client.conn.call(
-            vec![
-                "SCAN".to_string(),
-                cursor.clone(),
-                "MATCH".into(),
-                pattern.clone(),
-                "COUNT".into(),
-                "1000".into(),
-                "TYPE".into(),
-                "list".into(),
-            ],
-            "find unfinished rewrites",
-        )?;
-        let (Some(next), Some(found)) = (
-            reply.items().and_then(|i| i.first()).and_then(Reply::bytes),
-            reply.items().and_then(|i| i.get(1)).and_then(Reply::items),
-        ) else {
-            return Err(client
-                .conn
-                .failure("find unfinished rewrites", reply.describe()));
-        };
-        keys.extend(
-            found
-                .iter()
-                .filter_map(Reply::bytes)
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
-        );
-        cursor = String::from_utf8_lossy(next).into_owned();
-        if cursor == "0" {
-            break;
-        }
-    }
-    keys.sort();
-    keys.dedup();
+    let keys = crate::streams::scan_keys(client, &pattern, "list", "find unfinished rewrites")?;
     let mut notes = Vec::new();
     for key in keys {
         let Some(rest) = key.strip_prefix(&head) else {

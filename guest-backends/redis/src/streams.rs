@@ -2,7 +2,7 @@
 //! validating one entry by entry, all of it (never a sample).
 
 use quire_guest::anomalies;
-use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ScanChunk, UnitInfo};
+use quire_guest::types::{Anomaly, AnomalyKind, PluginError, ReadOrder, ScanChunk, UnitInfo};
 
 use crate::client::Client;
 use crate::entries;
@@ -15,50 +15,65 @@ pub const PAGE: usize = 1000;
 /// The codec name units report.
 pub const CODEC: &str = "redis-stream";
 
-/// Every record stream under the prefix, by name, with its store and kind.
-pub fn stream_keys(client: &mut Client) -> Result<Vec<(String, String, String)>, PluginError> {
-    let pattern = client.layout.pattern();
-    let mut cursor = b"0".to_vec();
-    let mut found = Vec::new();
+/// Every key matching `pattern` whose type is `kind` (`stream`, `list`),
+/// sorted and once each (SCAN may return a key twice).
+pub fn scan_keys(
+    client: &mut Client,
+    pattern: &str,
+    kind: &str,
+    operation: &str,
+) -> Result<Vec<String>, PluginError> {
+    let mut cursor = "0".to_string();
+    let mut keys = Vec::new();
     loop {
         let reply = client.conn.call_idempotent(
             vec![
-                &b"SCAN"[..],
-                &cursor,
-                b"MATCH",
-                pattern.as_bytes(),
-                b"COUNT",
-                b"1000",
-                b"TYPE",
-                b"stream",
+                "SCAN",
+                cursor.as_str(),
+                "MATCH",
+                pattern,
+                "COUNT",
+                "1000",
+                "TYPE",
+                kind,
             ],
-            "list streams",
+            operation,
         )?;
-        let (next, keys) = match reply.items() {
-            Some([next, keys]) => (next.bytes(), keys.items()),
-            _ => (None, None),
+        let (Some(next), Some(found)) = (
+            reply.items().and_then(|i| i.first()).and_then(Reply::bytes),
+            reply.items().and_then(|i| i.get(1)).and_then(Reply::items),
+        ) else {
+            return Err(client
+                .conn
+                .failure(operation, format!("SCAN answered {}", reply.describe())));
         };
-        let (Some(next), Some(keys)) = (next, keys) else {
-            return Err(client.conn.failure(
-                "list streams",
-                format!("SCAN answered {}", reply.describe()),
-            ));
-        };
-        for key in keys.iter().filter_map(Reply::bytes) {
-            let key = String::from_utf8_lossy(key).into_owned();
-            if let Some((store, kind)) = client.layout.parse(&key) {
-                found.push((key, store, kind));
-            }
-        }
-        if next == b"0" {
+        keys.extend(
+            found
+                .iter()
+                .filter_map(Reply::bytes)
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+        );
+        cursor = String::from_utf8_lossy(next).into_owned();
+        if cursor == "0" {
             break;
         }
-        cursor = next.to_vec();
     }
-    // SCAN may return a key twice; units are listed once, by name.
-    found.sort();
-    found.dedup();
-    Ok(found)
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Every record stream under the prefix, by name, with its store and kind.
+pub fn stream_keys(client: &mut Client) -> Result<Vec<(String, String, String)>, PluginError> {
+    let pattern = client.layout.pattern();
+    let keys = scan_keys(client, &pattern, "stream", "list streams")?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|key| {
+            let (store, kind) = client.layout.parse(&key)?;
+            Some((key, store, kind))
+        })
+        .collect())
 }
 
 /// The store and kind of `unit`, or `no-such-unit`.
@@ -100,7 +115,41 @@ pub fn units(client: &mut Client) -> Result<Vec<UnitInfo>, PluginError> {
         .collect())
 }
 
-/// `XRANGE key (start|start +` for one page, from `from` on (inclusive).
+/// One page of `key` in `order` (`XRANGE`, or `XREVRANGE` newest first):
+/// at most `count` entries from `from` on (`exclusive`: after it; `None`:
+/// from the end the order starts at).
+pub fn page(
+    client: &mut Client,
+    key: &str,
+    order: ReadOrder,
+    from: Option<EntryId>,
+    exclusive: bool,
+    count: usize,
+) -> Result<Reply, PluginError> {
+    let (command, open_start, open_end) = match order {
+        ReadOrder::OldestFirst => ("XRANGE", "-", "+"),
+        ReadOrder::NewestFirst => ("XREVRANGE", "+", "-"),
+    };
+    let start = match from {
+        None => open_start.to_string(),
+        Some(id) if exclusive => format!("({id}"),
+        Some(id) => id.to_string(),
+    };
+    let count = count.to_string();
+    client.conn.call_idempotent(
+        vec![
+            command,
+            key,
+            start.as_str(),
+            open_end,
+            "COUNT",
+            count.as_str(),
+        ],
+        "read a stream",
+    )
+}
+
+/// [`page`] oldest first.
 pub fn page_from(
     client: &mut Client,
     key: &str,
@@ -108,23 +157,7 @@ pub fn page_from(
     exclusive: bool,
     count: usize,
 ) -> Result<Reply, PluginError> {
-    let start = match from {
-        None => "-".to_string(),
-        Some(id) if exclusive => format!("({id}"),
-        Some(id) => id.to_string(),
-    };
-    let reply = client.conn.call_idempotent(
-        vec![
-            "XRANGE".to_string(),
-            key.to_string(),
-            start,
-            "+".into(),
-            "COUNT".into(),
-            count.to_string(),
-        ],
-        "read a stream",
-    )?;
-    Ok(reply)
+    page(client, key, ReadOrder::OldestFirst, from, exclusive, count)
 }
 
 /// Validates `unit` from the entry packed in `offset` for about `budget`

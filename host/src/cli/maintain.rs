@@ -278,16 +278,18 @@ pub fn doctor(a: DoctorArgs) -> Result<i32> {
     let path_ok = plugin_ok
         && push(
             "data path",
-            match &a.store.path {
+            match a
+                .store
+                .path
+                .as_ref()
+                .map(|p| (p, crate::location::network_address(p)))
+            {
                 // A server: the open below is what reaches it.
-                Some(p) if crate::location::network_address(p).is_some() => {
-                    match crate::location::network_address(p).expect("checked") {
-                        Ok(addr) => Ok(format!("{} is the server at {addr}", p.display())),
-                        Err(e) => Err(e),
-                    }
+                Some((p, Some(addr))) => {
+                    addr.map(|a| format!("{} is the server at {a}", p.display()))
                 }
-                Some(p) if p.exists() => Ok(format!("{} exists", p.display())),
-                Some(p) => Err(format!("{} does not exist", p.display())),
+                Some((p, None)) if p.exists() => Ok(format!("{} exists", p.display())),
+                Some((p, None)) => Err(format!("{} does not exist", p.display())),
                 None => Err("no --path given".into()),
             },
         );

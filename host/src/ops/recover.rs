@@ -161,47 +161,13 @@ impl Store {
             for (unit, (anomalies, orphan)) in work {
                 let (bytes_before, store) = sizes.get(&unit).cloned().unwrap_or_default();
                 let disowned = if orphan {
-                    Vec::new()
+                    Ok(Vec::new())
                 } else {
-                    match super::unverified::disowned_ranges(&mut session, &unit, bytes_before)? {
-                        Ok(ranges) => ranges,
-                        Err(too_many) => {
-                            // Left as it is, said in its receipt; the other units
-                            // are still repaired and the re-scan reports this one.
-                            // In quarantine mode a copy is kept all the same.
-                            tracing::warn!("{unit} left as it is: {too_many}");
-                            let quarantined_to = match &quarantine_dir {
-                                Some(dir) if mode == RecoveryMode::Quarantine => {
-                                    Some(copy_to_quarantine(
-                                        &mut session,
-                                        dir,
-                                        &unit,
-                                        store,
-                                        anomalies,
-                                        bytes_before,
-                                    )?)
-                                }
-                                _ => None,
-                            };
-                            receipts.push(Receipt {
-                                action: format!("skipped: {too_many}; left as it is"),
-                                unit: unit.clone(),
-                                file: self.unit_path(&unit),
-                                quarantined_to,
-                                bytes_before,
-                                bytes_after: bytes_before,
-                                records_kept: 0,
-                                anomalies_removed: 0,
-                                unverified: None,
-                                at: now(),
-                            });
-                            continue;
-                        }
-                    }
+                    super::unverified::disowned_ranges(&mut session, &unit, bytes_before)?
                 };
                 // Records about to be dropped are kept somewhere first: the
                 // whole original in quarantine, or their lines beside it.
-                let drops = !disowned.is_empty() && !options.keep_unverified;
+                let drops = matches!(&disowned, Ok(r) if !r.is_empty()) && !options.keep_unverified;
                 let quarantine_now = mode == RecoveryMode::Quarantine || drops;
                 let quarantined_to = match &quarantine_dir {
                     Some(dir) if quarantine_now => Some(copy_to_quarantine(
@@ -213,6 +179,28 @@ impl Store {
                         bytes_before,
                     )?),
                     _ => None,
+                };
+                let disowned = match disowned {
+                    Ok(ranges) => ranges,
+                    Err(too_many) => {
+                        // Left as it is, said in its receipt (with the copy, in
+                        // quarantine mode); the other units are still repaired
+                        // and the re-scan reports this one.
+                        tracing::warn!("{unit} left as it is: {too_many}");
+                        receipts.push(Receipt {
+                            action: format!("skipped: {too_many}; left as it is"),
+                            unit: unit.clone(),
+                            file: self.unit_path(&unit),
+                            quarantined_to,
+                            bytes_before,
+                            bytes_after: bytes_before,
+                            records_kept: 0,
+                            anomalies_removed: 0,
+                            unverified: None,
+                            at: now(),
+                        });
+                        continue;
+                    }
                 };
                 let aside = match (&quarantined_to, drops) {
                     (None, true) => match self.unit_path(&unit) {

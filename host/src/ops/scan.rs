@@ -31,24 +31,14 @@ impl Store {
                 .collect(),
             ..ScanReport::default()
         };
-        let note = |report: &mut ScanReport, found: Vec<crate::wit::Anomaly>| {
+        let at_address = session.places_are_addresses();
+        let note = |report: &mut ScanReport, found: Vec<Anomaly>| {
             report.anomaly_count += found.len() as u64;
             for a in found {
                 if report.anomalies.len() < MAX_FINDINGS {
-                    report
-                        .anomalies
-                        .push(Finding::new(&a, self.unit_path(&a.unit)));
+                    let file = self.unit_path(&a.unit);
+                    report.anomalies.push(Finding::new(&a, file, at_address));
                 }
-            }
-        };
-        let addressed = session.places_are_addresses();
-        let note = |report: &mut ScanReport, found: Vec<Anomaly>| {
-            note(report, found);
-            if addressed {
-                report
-                    .anomalies
-                    .iter_mut()
-                    .for_each(|f| f.at_address = true);
             }
         };
         let layout = session.check_layout()?;
