@@ -103,3 +103,40 @@ fn the_wasm_record_check_agrees_with_serde_json_on_every_single_edit() {
     assert_eq!(report.records, want.len() as u64);
     assert_eq!(report.anomaly_count, (lines.len() - want.len()) as u64);
 }
+
+/// The append check as it runs in wasm: a record holding a line break
+/// (a newline between its tokens, or a carriage return) anywhere across
+/// the 16- and 64-byte blocks of the batch's text is refused, and nothing
+/// of its batch is written; batches of clean records of every length pass
+/// and read back byte for byte.
+#[test]
+fn the_wasm_append_check_finds_every_line_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ndjson");
+    let store = Store::open(builtin_config("ndjson", &path, &[])).unwrap();
+    let record = |pad: usize, brk: &str| {
+        let json = format!(
+            r#"{{"kind":"a","timestamp":1,"pad":"{}"{brk}}}"#,
+            "x".repeat(pad)
+        );
+        quire::Record::from_json_line(&json, 0.0).unwrap()
+    };
+    let mut want = Vec::new();
+    for pad in 0..140 {
+        let clean = record(pad, "");
+        for brk in ["\n", "\r", " \r\n "] {
+            let batch = vec![clean.clone(), record(pad, brk), clean.clone()];
+            let refused = store.append(batch).unwrap_err().to_string();
+            assert!(
+                refused.contains("record 1 of the batch refused") && refused.contains("line break"),
+                "{pad} {brk:?}: {refused}"
+            );
+        }
+        store.append(vec![clean.clone(); 1 + pad % 3]).unwrap();
+        want.extend(std::iter::repeat_n(clean.json.clone(), 1 + pad % 3));
+    }
+    store.flush().unwrap();
+    let mut file = want.join("\n");
+    file.push('\n');
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), file);
+}

@@ -63,6 +63,9 @@ pub struct PluginState {
     pub(crate) faults: Option<std::sync::Arc<crate::fault_injection::FaultPlan>>,
     /// What the file system said when a plugin's write last failed.
     pub(crate) storage_error: Option<String>,
+    /// The buffer stream writes are copied into from the plugin's memory,
+    /// reused from write to write (see `wasi_files::write`).
+    pub(crate) write_buffer: bytes::BytesMut,
 }
 
 impl WasiView for PluginState {
@@ -116,6 +119,7 @@ impl PluginState {
             #[cfg(feature = "test-support")]
             faults: grants.faults.clone(),
             storage_error: None,
+            write_buffer: bytes::BytesMut::new(),
         })
     }
 

@@ -10,8 +10,9 @@
 use std::fs::File;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, Resource, WasmList};
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::ErrorCode as SyncErrorCode;
@@ -79,16 +80,43 @@ fn sync(state: &mut PluginState, fd: Resource<Descriptor>, all: bool) -> Result<
     Ok(())
 }
 
+/// The bytes of a stream write, copied from the plugin's memory into the
+/// state's reusable buffer. Lifting them as a `Vec` allocated and freed a
+/// batch-sized buffer per write, and with the host's own batch buffer that
+/// churn made the C allocator return its heap top to the kernel and fault
+/// it back in on every append (a third of an append's time). The write
+/// consumes the returned bytes before the next copy, so the buffer's
+/// memory is unique again by then and is reused.
+fn copy_in(store: &mut StoreContextMut<'_, PluginState>, list: &WasmList<u8>) -> Bytes {
+    let mut buffer = std::mem::take(&mut store.data_mut().write_buffer);
+    buffer.clear();
+    buffer.extend_from_slice(list.as_le_slice(&*store));
+    let bytes = buffer.split().freeze();
+    // A rare huge write does not stay hoarded by the host.
+    if buffer.capacity() <= MAX_KEPT_BUFFER {
+        store.data_mut().write_buffer = buffer;
+    }
+    bytes
+}
+
+/// The largest write buffer kept between writes.
+const MAX_KEPT_BUFFER: usize = 2 * WRITE_PERMIT as usize;
+
 /// A stream write, `write` or (with `flush`) `blocking-write-and-flush`.
 async fn write(
     state: &mut PluginState,
     stream: Resource<DynOutputStream>,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     flush: bool,
 ) -> Result<(), StreamError> {
     let Some(injected) = injected(state, false) else {
         if flush {
-            return HostOutputStream::blocking_write_and_flush(state.table(), stream, bytes).await;
+            return HostOutputStream::blocking_write_and_flush(
+                state.table(),
+                stream,
+                bytes.to_vec(),
+            )
+            .await;
         }
         // A plain `write` is finished before it returns: for a file this is
         // one write on the calling thread (wasmtime-wasi would hand every
@@ -99,13 +127,13 @@ async fn write(
             .table()
             .get_mut(&stream)
             .map_err(|e| StreamError::Trap(e.into()))?;
-        return stream.blocking_write_and_flush(bytes.into()).await;
+        return stream.blocking_write_and_flush(bytes).await;
     };
     if injected.half {
         // Half lands, and has landed before the error is seen.
-        let half = bytes[..bytes.len() / 2].to_vec();
+        let half = bytes.slice(..bytes.len() / 2);
         if let Ok(stream) = state.table().get_mut(&stream) {
-            let _ = stream.blocking_write_and_flush(half.into()).await;
+            let _ = stream.blocking_write_and_flush(half).await;
         }
     }
     Err(StreamError::LastOperationFailed(injected.error.into()))
@@ -155,7 +183,8 @@ pub(crate) fn link(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         streams.func_wrap_async(
             name,
             move |mut store: StoreContextMut<'_, PluginState>,
-                  (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+                  (stream, list): (Resource<DynOutputStream>, WasmList<u8>)| {
+                let bytes = copy_in(&mut store, &list);
                 Box::new(async move {
                     let state = store.data_mut();
                     let result = write(state, stream, bytes, flush).await;

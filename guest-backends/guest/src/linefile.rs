@@ -64,21 +64,13 @@ pub fn checked_text(batch: &RecordBatch) -> Result<&[u8], PluginError> {
         })
     };
     let lengths = batch.entries.iter().map(|e| e.json_len);
-    let starts = layout::starts(text, lengths).map_err(|(n, reason)| reject(n, &reason))?;
-    for (index, (e, start)) in batch.entries.iter().zip(starts).enumerate() {
-        let json = &text[start as usize..start as usize + e.json_len as usize];
-        record::check_object(json, e.timestamp).map_err(|reason| reject(index, &reason))?;
-    }
+    layout::walk(text, lengths, |n, _, json| {
+        record::check_object(json, batch.entries[n].timestamp)
+    })
+    .map_err(|(n, reason)| reject(n, &reason))?;
     // Every record ends with a newline: any other line break is inside one.
-    let mut newlines = 0usize;
-    for hit in memchr::memchr2_iter(b'\n', b'\r', text) {
-        if text[hit] == b'\r' {
-            newlines = usize::MAX;
-            break;
-        }
-        newlines += 1;
-    }
-    if newlines != batch.entries.len() {
+    let breaks = layout::line_breaks(text);
+    if breaks.carriage_return || breaks.newlines != batch.entries.len() {
         check_batch(crate::batch::records(batch)?)?; // names the record
         return Err(reject(0, "record JSON contains a line break"));
     }
