@@ -135,6 +135,17 @@ fn the_wasm_append_check_finds_every_line_break() {
         store.append(vec![clean.clone(); 1 + pad % 3]).unwrap();
         want.extend(std::iter::repeat_n(clean.json.clone(), 1 + pad % 3));
     }
+    // Batches long enough for the SIMD counters to be emptied many times.
+    let clean = record(40, "");
+    let mut long = vec![clean.clone(); 300];
+    store.append(long.clone()).unwrap();
+    want.extend(std::iter::repeat_n(clean.json.clone(), 300));
+    long[299] = record(40, "\n");
+    let refused = store.append(long).unwrap_err().to_string();
+    assert!(
+        refused.contains("record 299 of the batch refused"),
+        "{refused}"
+    );
     store.flush().unwrap();
     let mut file = want.join("\n");
     file.push('\n');

@@ -57,6 +57,9 @@ pub fn encode_into<'a>(envelopes: impl IntoIterator<Item = EnvelopeRef<'a>>, buf
 /// host builds it from strings, and a line backend writes it as given.)
 pub fn checked_text(batch: &RecordBatch) -> Result<&[u8], PluginError> {
     let text = &batch.text[..];
+    if cfg!(feature = "bench-no-check") {
+        return Ok(text);
+    }
     let reject = |index: usize, reason: &str| {
         PluginError::InvalidRecord(RecordRejection {
             index: index as u32,

@@ -16,8 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::common::{Clock, Row, mib, native_parse, native_parse_from, row};
-
-mod experiments;
+use crate::experiments;
 
 /// Runs of each job (best reported: the disk and the machine are noisy).
 const REPS: usize = 5;

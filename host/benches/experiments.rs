@@ -1,13 +1,14 @@
-//! The platform-floor experiments of figure 6: the ndjson plugin built twice
-//! more from the same sources, once checking each line with serde_json
-//! alone (the native program's own check, run inside the sandbox) and once
-//! checking nothing (only reading, splitting and handing over lines: what
-//! the sandbox itself costs). Built on first use into target directories of
+//! The platform-floor experiments of figures 1 and 6: the ndjson plugin
+//! built twice more from the same sources, once checking each line with
+//! serde_json alone (the native program's own check, run inside the
+//! sandbox) and once checking nothing (appends write the batch's text as
+//! given; scans and reads only read, split and hand over lines: what the
+//! sandbox itself costs). Built on first use into target directories of
 //! their own; never part of quire.
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../build_guests.rs"]
+#[path = "../build_guests.rs"]
 mod build_guests;
 
 /// The two experimental builds of the ndjson plugin.
