@@ -22,7 +22,7 @@ pub fn append_or_roll_back(
     let failure = match file.write_all(bytes) {
         Err(e) => io("write", label, e),
         Ok(()) if !sync => return Ok(()),
-        Ok(()) => match file.sync_data() {
+        Ok(()) => match crate::sync::sync_data(file) {
             Ok(()) => return Ok(()),
             Err(e) => io("sync", label, e),
         },
@@ -33,7 +33,9 @@ pub fn append_or_roll_back(
 /// Cuts `file` back to `start` after `failure`, and returns the error that
 /// tells what happened to the batch.
 pub fn roll_back(file: &File, start: u64, label: &str, failure: PluginError) -> PluginError {
-    let undone = file.set_len(start).and_then(|()| file.sync_data());
+    let undone = file
+        .set_len(start)
+        .and_then(|()| crate::sync::sync_data(file));
     let note = match undone {
         Ok(()) => format!("; the batch was rolled back ({label} is {start} bytes again)"),
         Err(e) => format!(

@@ -24,6 +24,7 @@ pub mod options;
 pub mod policy_kit;
 pub mod receipts;
 pub mod record;
+pub mod sync;
 
 /// Bindings for the `backend-plugin` world, and the `export_backend!` macro.
 #[allow(missing_docs)]

@@ -201,7 +201,9 @@ impl GuestStore for NdjsonStore {
             return Ok(());
         }
         let label = self.label();
-        self.with_appender(|appender| appender.file.sync_data().ctx("sync", &label))?;
+        self.with_appender(|appender| {
+            quire_guest::sync::sync_data(&appender.file).ctx("sync", &label)
+        })?;
         self.unsynced.set(0);
         Ok(())
     }

@@ -197,7 +197,7 @@ impl Category {
                     .open(&path)
                     .ctx("open", &unit)?,
             };
-            handle.sync_data().ctx("sync", &unit)?;
+            quire_guest::sync::sync_data(&handle).ctx("sync", &unit)?;
             let stats = match live.stats.take() {
                 Some(stats) => stats,
                 None => FileStats::of_file(&path, &unit)?,
@@ -402,7 +402,7 @@ impl Category {
             .open(self.path(*sequence))
             .ctx("open", &unit)?;
         file.set_len(mark.bytes()).ctx("truncate", &unit)?;
-        file.sync_data().ctx("sync", &unit)
+        quire_guest::sync::sync_data(&file).ctx("sync", &unit)
     }
 
     /// `fdatasync`s the live file if it holds unsynced records.
@@ -421,10 +421,7 @@ impl Category {
                         .ctx("open", &unit)?,
                 );
             }
-            live.handle
-                .as_ref()
-                .expect("just opened")
-                .sync_data()
+            quire_guest::sync::sync_data(live.handle.as_ref().expect("just opened"))
                 .ctx("sync", &unit)?;
         }
         self.unsynced = 0;

@@ -33,7 +33,7 @@ pub fn write_all(file: &mut File, bytes: &[u8]) -> io::Result<()> {
 /// `fdatasync`.
 pub fn sync_data(file: &File) -> io::Result<()> {
     check(Op::Sync)?;
-    file.sync_data()
+    quire_guest::sync::sync_data(file)
 }
 
 /// `fsync`: for a new file, whose size and name must reach the disk too.
