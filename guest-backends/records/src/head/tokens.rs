@@ -125,22 +125,30 @@ struct Block<'b> {
 
 /// Writes the classes and offsets of a block's tokens; how many there were.
 /// Runs once per token of every line, so it is kept free of bounds checks
-/// (indices masked into fixed-size arrays).
+/// (indices masked into fixed-size arrays) and branches, and unrolled by
+/// four: in wasm every loop turn also checks the epoch deadline.
 fn emit(block: Block, class: &mut [u8; WINDOW], offsets: &mut [u32; WINDOW]) -> usize {
-    let (mut tokens, mut n) = (block.tokens, 0);
-    while tokens != 0 {
+    let (mut tokens, mut n) = (block.tokens, 0usize);
+    let count = tokens.count_ones() as usize;
+    let mut step = |tokens: &mut u64| {
         let bit = tokens.trailing_zeros() as usize & 63;
-        tokens &= tokens - 1;
+        *tokens &= *tokens - 1;
         // A structural character or quote stands for itself.
-        class[n & 63] = if block.words >> bit & 1 == 1 {
-            WORD
-        } else {
-            block.bytes[bit]
-        };
+        let word = block.words >> bit & 1 == 1;
+        class[n & 63] = if word { WORD } else { block.bytes[bit] };
         offsets[n & 63] = (block.base + bit) as u32;
         n += 1;
+    };
+    for _ in 0..count / 4 {
+        step(&mut tokens);
+        step(&mut tokens);
+        step(&mut tokens);
+        step(&mut tokens);
     }
-    n
+    for _ in 0..count % 4 {
+        step(&mut tokens);
+    }
+    count
 }
 
 /// Bit `i` set when an odd number of bits at or below `i` are set in `x`.
