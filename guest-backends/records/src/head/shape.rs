@@ -53,13 +53,12 @@ impl Shapes {
                 return None;
             }
         }
+        // The timestamp's word is checked where it is read: only a JSON
+        // number gives a value (`head::timestamp_value`), else serde decides.
         let timestamp = match shape.values[3] {
-            Some(i) => Some(tokens.text(bytes, i as usize)?).filter(|t| is_number(t)),
+            Some(i) => Some(tokens.text(bytes, i as usize)?),
             None => None,
         };
-        if shape.values[3].is_some() && timestamp.is_none() {
-            return None;
-        }
         Some(RawHead {
             kind: string(text, tokens, shape.values[0])?,
             store: string(text, tokens, shape.values[1])?,
