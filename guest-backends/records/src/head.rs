@@ -1,8 +1,9 @@
 //! A fast path for the common line: checks the JSON grammar and lifts
 //! `kind`, `store`, `system_id` and `timestamp` without serde's per-byte,
 //! per-token machinery (most of a scan's time in wasm). Stage one (`masks`)
-//! finds quotes, structural characters and spaces sixteen bytes at a time;
-//! stage two (`grammar`) walks only the tokens those bitmaps point at.
+//! finds quotes, structural characters and spaces sixteen bytes at a time,
+//! and `tokens` turns each 64-byte block's bitmaps into the line's tokens as
+//! it goes; stage two (`shape`, else `grammar`) looks only at those tokens.
 //!
 //! It only ever says "this is a record, with these fields" or "not sure";
 //! anything unusual — an escape in a string, a control character, a
@@ -38,8 +39,8 @@ thread_local! {
     static SHAPES: RefCell<shape::Shapes> = RefCell::default();
 }
 
-/// Longest line the fast path takes. Its buffers grow to the longest line
-/// seen (five bytes per byte of line) and are kept for the next, so a
+/// Longest line the fast path takes. Its token buffers grow to the longest
+/// line seen (five bytes per byte of line) and are kept for the next, so a
 /// hostile multi-megabyte line is left to serde instead.
 const FAST_LINE_MAX: usize = 64 * 1024;
 
@@ -49,46 +50,11 @@ pub fn lift(text: &str) -> Option<Head<'_>> {
     if text.len() > FAST_LINE_MAX {
         return None;
     }
-    // The bitmaps live on the stack for all but long lines.
-    match text.len().div_ceil(64) {
-        0..=4 => lift_in::<4>(text),
-        5..=16 => lift_in::<16>(text),
-        words => {
-            let mut bits = vec![0u64; 3 * words];
-            let (quote, rest) = bits.split_at_mut(words);
-            let (structural, space) = rest.split_at_mut(words);
-            lift_with(
-                text,
-                masks::Masks {
-                    quote,
-                    structural,
-                    space,
-                },
-            )
-        }
-    }
-}
-
-fn lift_in<const WORDS: usize>(text: &str) -> Option<Head<'_>> {
-    let words = text.len().div_ceil(64);
-    let (mut quote, mut structural, mut space) = ([0u64; WORDS], [0u64; WORDS], [0u64; WORDS]);
-    lift_with(
-        text,
-        masks::Masks {
-            quote: &mut quote[..words],
-            structural: &mut structural[..words],
-            space: &mut space[..words],
-        },
-    )
-}
-
-fn lift_with<'a>(text: &'a str, mut masks: masks::Masks) -> Option<Head<'a>> {
-    if !masks::index(text.as_bytes(), &mut masks) {
-        return None;
-    }
     let raw = SHAPES.with(|shapes| {
         let mut shapes = shapes.borrow_mut();
-        shapes.tokens.gather(text.as_bytes(), &masks);
+        if !shapes.tokens.gather(text.as_bytes()) {
+            return None;
+        }
         if let Some(raw) = shapes.fit(text) {
             return Some(raw);
         }
@@ -109,9 +75,10 @@ fn lift_with<'a>(text: &'a str, mut masks: masks::Masks) -> Option<Head<'a>> {
 /// [`lift`] without remembered shapes: every line walked (tests compare).
 #[cfg(test)]
 fn lift_walking(text: &str) -> Option<Head<'_>> {
-    let mut masks = masks::Owned::of(text.as_bytes())?;
     let mut tokens = tokens::Tokens::default();
-    tokens.gather(text.as_bytes(), &masks.masks());
+    if !tokens.gather(text.as_bytes()) {
+        return None;
+    }
     let raw = grammar::walk(text, &tokens)?;
     Some(Head {
         kind: raw.kind?,

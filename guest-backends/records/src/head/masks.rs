@@ -2,48 +2,6 @@
 //! spaces are, as bitmaps of 64 bytes per word, sixteen bytes per SIMD step.
 //! A line holding a backslash or a control byte anywhere is left to serde.
 
-/// Bitmaps of one line: bit `i % 64` of word `i / 64` stands for byte `i`.
-pub struct Masks<'m> {
-    /// `"`.
-    pub quote: &'m mut [u64],
-    /// `{`, `}`, `[`, `]`, `:` and `,` (inside strings too: stage two masks them).
-    pub structural: &'m mut [u64],
-    /// ` `, and every bit past the end of the line.
-    pub space: &'m mut [u64],
-}
-
-/// The bitmaps of one line, owning their words (tests build them so).
-#[cfg(test)]
-pub struct Owned {
-    quote: Vec<u64>,
-    structural: Vec<u64>,
-    space: Vec<u64>,
-}
-
-#[cfg(test)]
-impl Owned {
-    /// The bitmaps of `bytes`; `None` when it holds a backslash or a
-    /// control byte.
-    pub fn of(bytes: &[u8]) -> Option<Self> {
-        let words = bytes.len().div_ceil(64);
-        let mut owned = Owned {
-            quote: vec![0; words],
-            structural: vec![0; words],
-            space: vec![0; words],
-        };
-        index(bytes, &mut owned.masks()).then_some(owned)
-    }
-
-    /// Borrowed, as stage two takes them.
-    pub fn masks(&mut self) -> Masks<'_> {
-        Masks {
-            quote: &mut self.quote,
-            structural: &mut self.structural,
-            space: &mut self.space,
-        }
-    }
-}
-
 /// The three bitmaps of sixteen bytes; `None` when they hold a backslash or
 /// a control byte.
 #[derive(Debug, PartialEq)]
@@ -53,33 +11,10 @@ pub struct Chunk {
     space: u16,
 }
 
-/// Fills `masks` (at least `bytes.len().div_ceil(64)` words each); false
-/// when `bytes` holds a backslash or a control byte.
-pub fn index(bytes: &[u8], masks: &mut Masks) -> bool {
-    let mut blocks = bytes.chunks_exact(64);
-    let mut w = 0;
-    for block in blocks.by_ref() {
-        let Some((quote, structural, space)) = block64(block.try_into().unwrap()) else {
-            return false;
-        };
-        (masks.quote[w], masks.structural[w], masks.space[w]) = (quote, structural, space);
-        w += 1;
-    }
-    let rest = blocks.remainder();
-    if !rest.is_empty() {
-        // Spaces stand in for the bytes past the end.
-        let mut padded = [b' '; 64];
-        padded[..rest.len()].copy_from_slice(rest);
-        let Some((quote, structural, space)) = block64(&padded) else {
-            return false;
-        };
-        (masks.quote[w], masks.structural[w], masks.space[w]) = (quote, structural, space);
-    }
-    true
-}
-
-/// The three bitmaps of 64 bytes, built in registers and stored once.
-fn block64(block: &[u8; 64]) -> Option<(u64, u64, u64)> {
+/// The three bitmaps of 64 bytes (bit `i` for byte `i`): quotes,
+/// structural characters (inside strings too: stage two masks them) and
+/// spaces; `None` when the block holds a backslash or a control byte.
+pub fn block64(block: &[u8; 64]) -> Option<(u64, u64, u64)> {
     let (mut quote, mut structural, mut space) = (0u64, 0u64, 0u64);
     for (i, chunk) in block.chunks_exact(16).enumerate() {
         let found = chunk16(chunk.try_into().unwrap())?;
@@ -214,26 +149,24 @@ mod tests {
     }
 
     #[test]
-    fn bits_past_the_end_are_spaces() {
-        let line = br#"{"a": [1, "x y"]}"#;
-        let (mut q, mut s, mut w) = ([0u64; 1], [0u64; 1], [0u64; 1]);
-        let mut masks = Masks {
-            quote: &mut q,
-            structural: &mut s,
-            space: &mut w,
-        };
-        assert!(index(line, &mut masks));
-        let (q, s, w) = (masks.quote[0], masks.structural[0], masks.space[0]);
+    fn a_block_has_a_bit_per_byte() {
+        let mut block = [b' '; 64];
+        let line = br#"{"a": [1, "x y"]} "#;
+        block[40..40 + line.len()].copy_from_slice(line);
+        let (q, s, w) = block64(&block).unwrap();
         let bits = |pick: fn(&u8) -> bool| {
-            line.iter()
+            block
+                .iter()
                 .enumerate()
                 .filter(|(_, b)| pick(b))
                 .fold(0u64, |m, (i, _)| m | 1 << i)
         };
         assert_eq!(q, bits(|&b| b == b'"'));
         assert_eq!(s, bits(|b| b"{}[]:,".contains(b)));
-        assert_eq!(w, bits(|&b| b == b' ') | u64::MAX << line.len());
-        assert!(!index(b"{\"a\": \"b\\\"\"}", &mut masks));
-        assert!(!index("{\"a\":\t1}".as_bytes(), &mut masks));
+        assert_eq!(w, bits(|&b| b == b' '));
+        block[63] = b'\\';
+        assert_eq!(block64(&block), None);
+        block[63] = b'\t';
+        assert_eq!(block64(&block), None);
     }
 }

@@ -2,7 +2,7 @@
 //! opening quotes, and the first byte of each bare word (a number, a
 //! literal, or garbage), with where each stands.
 
-use super::masks::Masks;
+use super::masks::block64;
 
 /// The class of a bare word's first byte.
 pub const WORD: u8 = b'w';
@@ -19,8 +19,11 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Collects the tokens of `bytes` from its stage-one `masks`.
-    pub fn gather(&mut self, bytes: &[u8], masks: &Masks) {
+    /// Collects the tokens of `bytes`, finding its quotes, structural
+    /// characters and spaces a 64-byte block at a time (stage one) as it
+    /// goes; false, with no tokens, when `bytes` holds a backslash or a
+    /// control byte.
+    pub fn gather(&mut self, bytes: &[u8]) -> bool {
         // A line has at most one token per byte, and each block writes into
         // a window of 64 past its first token; the buffers only grow.
         let room = bytes.len() + WINDOW;
@@ -28,29 +31,33 @@ impl Tokens {
             self.class.resize(room, 0);
             self.at.resize(room, 0);
         }
+        self.len = 0;
         let mut n = 0;
         let mut in_string = 0u64;
         let mut word_carry = 0u64;
-        for w in 0..masks.quote.len() {
-            let quote = masks.quote[w];
-            // From each opening quote up to (not including) its closing quote.
-            let strings = prefix_xor(quote) ^ in_string;
-            in_string = ((strings as i64) >> 63) as u64;
-            let word = !(masks.structural[w] | masks.space[w] | quote | strings);
-            let word_starts = word & !((word << 1) | word_carry);
-            word_carry = word >> 63;
-            let tokens = (masks.structural[w] & !strings) | (quote & strings) | word_starts;
+        let mut blocks = bytes.chunks(64);
+        for (w, block) in blocks.by_ref().enumerate() {
             let padded;
-            let block: &[u8; 64] = match bytes.get(w * 64..w * 64 + 64) {
-                Some(block) => block.try_into().unwrap(),
-                None => {
+            let block: &[u8; 64] = match block.try_into() {
+                Ok(block) => block,
+                Err(_) => {
                     // The last, short block: spaces past the end (never tokens).
                     let mut last = [b' '; 64];
-                    last[..bytes.len() - w * 64].copy_from_slice(&bytes[w * 64..]);
+                    last[..block.len()].copy_from_slice(block);
                     padded = last;
                     &padded
                 }
             };
+            let Some((quote, structural, space)) = block64(block) else {
+                return false;
+            };
+            // From each opening quote up to (not including) its closing quote.
+            let strings = prefix_xor(quote) ^ in_string;
+            in_string = ((strings as i64) >> 63) as u64;
+            let word = !(structural | space | quote | strings);
+            let word_starts = word & !((word << 1) | word_carry);
+            word_carry = word >> 63;
+            let tokens = (structural & !strings) | (quote & strings) | word_starts;
             n += emit(
                 Block {
                     tokens,
@@ -63,6 +70,7 @@ impl Tokens {
             );
         }
         self.len = n;
+        true
     }
 
     /// The classes of the line's tokens, in order.
@@ -164,7 +172,6 @@ fn prefix_xor(mut x: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::masks::Owned;
     use super::*;
 
     #[test]
@@ -177,8 +184,7 @@ mod tests {
     fn tokens_skip_strings_and_spaces() {
         let line = r#" {"a{": [12, tru, "x,y"], "b": -1}"#;
         let mut tokens = Tokens::default();
-        let mut masks = Owned::of(line.as_bytes()).unwrap();
-        tokens.gather(line.as_bytes(), &masks.masks());
+        assert!(tokens.gather(line.as_bytes()));
         assert_eq!(tokens.classes(), br#"{":[w,w,"],":w}"#);
         let at: Vec<usize> = tokens.offsets().iter().map(|&a| a as usize).collect();
         assert_eq!(at[4], line.find("12").unwrap());
@@ -189,13 +195,15 @@ mod tests {
             ["a{", "12", "tru", "x,y", "b", "-1"]
         );
         let open = r#"{"a": "b"  "#;
-        let mut masks = Owned::of(open.as_bytes()).unwrap();
-        tokens.gather(open.as_bytes(), &masks.masks());
+        assert!(tokens.gather(open.as_bytes()));
         assert_eq!(tokens.classes(), br#"{":""#);
         assert_eq!(
             tokens.text(open.as_bytes(), 3),
             None,
             "nothing follows the last string"
         );
+        assert!(!tokens.gather(b"{\"a\": \"b\\\"\"}"), "a backslash");
+        assert!(!tokens.gather("{\"a\":\t1}".as_bytes()), "a control byte");
+        assert!(tokens.classes().is_empty());
     }
 }
