@@ -106,8 +106,11 @@ impl Tokens {
             None if self.class[i] == WORD => bytes.len(),
             None => return None,
         };
-        while bytes[end - 1] == b' ' {
-            end -= 1;
+        // Spaces before the next token are rare: no loop unless one is there.
+        if bytes[end - 1] == b' ' {
+            while bytes[end - 1] == b' ' {
+                end -= 1;
+            }
         }
         if self.class[i] == WORD {
             return Some(&bytes[start..end]);
