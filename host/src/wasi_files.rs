@@ -88,19 +88,22 @@ fn sync(state: &mut PluginState, fd: Resource<Descriptor>, all: bool) -> Result<
 /// consumes the returned bytes before the next copy, so the buffer's
 /// memory is unique again by then and is reused.
 fn copy_in(store: &mut StoreContextMut<'_, PluginState>, list: &WasmList<u8>) -> Bytes {
+    if list.len() > MAX_KEPT_BUFFER {
+        // A rare large write (a rewrite's copy) gets a buffer of its own,
+        // freed after it, so the host keeps no more than this between writes.
+        return Bytes::copy_from_slice(list.as_le_slice(&*store));
+    }
     let mut buffer = std::mem::take(&mut store.data_mut().write_buffer);
     buffer.clear();
     buffer.extend_from_slice(list.as_le_slice(&*store));
     let bytes = buffer.split().freeze();
-    // A rare huge write does not stay hoarded by the host.
-    if buffer.capacity() <= MAX_KEPT_BUFFER {
-        store.data_mut().write_buffer = buffer;
-    }
+    store.data_mut().write_buffer = buffer;
     bytes
 }
 
-/// The largest write buffer kept between writes.
-const MAX_KEPT_BUFFER: usize = 2 * WRITE_PERMIT as usize;
+/// The largest write copied through the reused buffer (an append batch of
+/// a thousand records is a few hundred KiB).
+const MAX_KEPT_BUFFER: usize = 1 << 20;
 
 /// A stream write, `write` or (with `flush`) `blocking-write-and-flush`.
 async fn write(
