@@ -36,7 +36,8 @@ use std::cell::RefCell;
 
 thread_local! {
     /// This thread's remembered line shapes and token buffers.
-    static SHAPES: RefCell<shape::Shapes> = RefCell::default();
+    // Built in a constant: no lazy start to check on every line.
+    static SHAPES: RefCell<shape::Shapes> = const { RefCell::new(shape::Shapes::new()) };
 }
 
 /// Longest line the fast path takes. Its token buffers grow to the longest

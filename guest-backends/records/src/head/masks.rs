@@ -14,6 +14,7 @@ pub struct Chunk {
 /// The three bitmaps of 64 bytes (bit `i` for byte `i`): quotes,
 /// structural characters (inside strings too: stage two masks them) and
 /// spaces; `None` when the block holds a backslash or a control byte.
+#[inline(always)]
 pub fn block64(block: &[u8; 64]) -> Option<(u64, u64, u64)> {
     let (mut quote, mut structural, mut space) = (0u64, 0u64, 0u64);
     for (i, chunk) in block.chunks_exact(16).enumerate() {

@@ -33,6 +33,15 @@ pub struct Shapes {
 }
 
 impl Shapes {
+    /// No shapes remembered yet.
+    pub const fn new() -> Self {
+        Shapes {
+            tokens: Tokens::new(),
+            shapes: Vec::new(),
+            next: 0,
+        }
+    }
+
     /// The head of the gathered line when it fits a remembered shape;
     /// `None` when it fits none (the walk decides).
     pub fn fit<'a>(&self, text: &'a str) -> Option<RawHead<'a>> {

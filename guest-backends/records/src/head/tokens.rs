@@ -19,6 +19,15 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// No tokens, no buffers yet.
+    pub const fn new() -> Self {
+        Tokens {
+            class: Vec::new(),
+            at: Vec::new(),
+            len: 0,
+        }
+    }
+
     /// Collects the tokens of `bytes`, finding its quotes, structural
     /// characters and spaces a 64-byte block at a time (stage one) as it
     /// goes; false, with no tokens, when `bytes` holds a backslash or a
