@@ -30,7 +30,7 @@ use crate::layout::{
 };
 use crate::live::{LiveSegment, Resumed, anomaly, survey};
 use crate::manifest;
-use crate::rewrite::{RewriteJob, check_record};
+use crate::rewrite::{RewriteJob, check_size};
 use crate::undo::{self, Mark, Outcome, Rollback, Undo};
 use quire_guest::checksum::file_crc32;
 
@@ -425,6 +425,9 @@ impl Wal {
     ) -> Result<u64, PluginError> {
         self.writable()?;
         let records = quire_guest::batch::records(batch)?;
+        // Every record one line, an object, with a finite timestamp: checked
+        // over the whole batch at once (one pass for line breaks).
+        quire_guest::linefile::checked_text(batch)?;
         let config = &self.config;
         let framed_alone = config.codec == Codec::JsonCrc32
             || config.store_codecs.values().any(|&c| c == Codec::JsonCrc32);
@@ -444,7 +447,8 @@ impl Wal {
         self.append_with_crcs(&records, crcs, level)
     }
 
-    /// Appends a batch: every record is checked before anything is written.
+    /// Appends a batch whose lines [`Wal::append_batch`] has checked; the
+    /// rest is checked here before anything is written.
     fn append_with_crcs(
         &mut self,
         batch: &[EnvelopeRef<'_>],
@@ -452,27 +456,36 @@ impl Wal {
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
         self.writable()?;
-        // Records checked in order, so the first bad one is named; a store
-        // name is checked when it changes, not for every record.
-        let mut groups: BTreeMap<&str, Vec<WithCrc<'_>>> = BTreeMap::new();
-        let mut checked_store = None;
+        // Records checked in order, so the first bad one is named. A batch's
+        // records of one store share the batch's one copy of its name, so
+        // a record is grouped with the one before it by address, without
+        // comparing names; each store's name is checked once.
+        let mut groups: Vec<(&str, Vec<WithCrc<'_>>)> = Vec::new();
+        let mut current = usize::MAX;
         for (index, &envelope) in batch.iter().enumerate() {
-            check_record(index, envelope)?;
-            if checked_store != Some(envelope.store) {
-                check_store_name(envelope.store).map_err(|reason| {
-                    PluginError::InvalidRecord(quire_guest::types::RecordRejection {
-                        index: index as u32,
-                        reason,
-                    })
-                })?;
-                checked_store = Some(envelope.store);
+            check_size(index, envelope)?;
+            let same = groups
+                .get(current)
+                .is_some_and(|(store, _)| std::ptr::eq(*store, envelope.store));
+            if !same {
+                current = match groups.iter().position(|(s, _)| *s == envelope.store) {
+                    Some(at) => at,
+                    None => {
+                        check_store_name(envelope.store).map_err(|reason| {
+                            PluginError::InvalidRecord(quire_guest::types::RecordRejection {
+                                index: index as u32,
+                                reason,
+                            })
+                        })?;
+                        groups.push((envelope.store, Vec::new()));
+                        groups.len() - 1
+                    }
+                };
             }
-            let crc = crcs.map(|c| c[index]);
-            groups
-                .entry(envelope.store)
-                .or_default()
-                .push((envelope, crc));
+            groups[current].1.push((envelope, crcs.map(|c| c[index])));
         }
+        // Stores in name order, as before.
+        groups.sort_by(|a, b| a.0.cmp(b.0));
         // All or nothing: each store is noted before the batch adds to it,
         // and a failure in any store rolls every one of them back.
         let mut marks = Vec::new();

@@ -30,11 +30,20 @@ pub fn check_record(index: usize, envelope: EnvelopeRef<'_>) -> Result<(), Plugi
         })
     };
     record::check_appendable(envelope).map_err(reject)?;
+    check_size(index, envelope)
+}
+
+/// Checks that a record fits a frame (the rest of [`check_record`], for
+/// batches whose lines were checked as a whole).
+pub fn check_size(index: usize, envelope: EnvelopeRef<'_>) -> Result<(), PluginError> {
     if envelope.json.len() > MAX_RECORD {
-        return Err(reject(format!(
-            "record is {} bytes; at most {MAX_RECORD} fit in a segment frame",
-            envelope.json.len()
-        )));
+        return Err(PluginError::InvalidRecord(RecordRejection {
+            index: index as u32,
+            reason: format!(
+                "record is {} bytes; at most {MAX_RECORD} fit in a segment frame",
+                envelope.json.len()
+            ),
+        }));
     }
     Ok(())
 }
