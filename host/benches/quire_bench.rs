@@ -283,8 +283,8 @@ fn fig_append(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, rows
     ));
 }
 
-/// 2. Durable appends with group commit vs write + fdatasync. Sync latency
-/// on this shared disk drifts from second to second, so each round runs the
+/// Figure 2: durable appends with group commit vs write + fdatasync. Sync
+/// latency on this shared disk drifts from second to second, so each round runs the
 /// baseline, quire with 4 threads and with 1, and the floor experiment for a
 /// short slice each, back to back; the table shows the median of the
 /// rounds' ratios.
