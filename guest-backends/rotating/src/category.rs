@@ -260,14 +260,19 @@ impl Category {
     {
         buf.clear();
         linefile::encode_into(records.iter().map(|&e| e.into()), buf);
-        self.append_lines(buf, records.iter().map(|&r| r.into().timestamp))
+        let lines = records.iter().map(|&r| {
+            let r = r.into();
+            (r.timestamp, r.json.len() as u32 + 1)
+        });
+        self.append_lines(buf, lines)
     }
 
-    /// Appends checked NDJSON lines, one per timestamp, to the live file.
+    /// Appends checked NDJSON lines to the live file, each given as its
+    /// record's timestamp and its length with the newline.
     pub fn append_lines(
         &mut self,
         text: &[u8],
-        timestamps: impl IntoIterator<Item = f64>,
+        lines: impl IntoIterator<Item = (f64, u32)>,
     ) -> Result<u64, PluginError> {
         let live = self.live.as_mut().ok_or_else(|| {
             PluginError::InvalidState(format!("`{}` has no live file", self.name))
@@ -290,7 +295,7 @@ impl Category {
             return Err(quire_guest::errors::io("write", &unit, e));
         }
         let stats = live.stats.as_mut().expect("known before appending");
-        let records = stats.add_records(text, timestamps);
+        let records = stats.add_records(text, lines);
         self.accepted += records;
         self.unsynced += records;
         Ok(text.len() as u64)

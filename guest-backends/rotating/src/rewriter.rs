@@ -37,8 +37,8 @@ impl RotatingRewriter {
     pub fn write(&self, batch: &RecordBatch) -> Result<(), PluginError> {
         let text = linefile::checked_text(batch)?;
         self.file.borrow_mut().write(text)?;
-        let timestamps = batch.entries.iter().map(|e| e.timestamp);
-        self.stats.borrow_mut().add_records(text, timestamps);
+        let lines = batch.entries.iter().map(|e| (e.timestamp, e.json_len + 1));
+        self.stats.borrow_mut().add_records(text, lines);
         Ok(())
     }
 

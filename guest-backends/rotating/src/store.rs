@@ -112,13 +112,16 @@ impl Lines<'_> {
                 entries,
             } => category.append_lines(
                 &text[starts[run.start]..starts[run.end]],
-                entries[run].iter().map(|e| e.timestamp),
+                entries[run].iter().map(|e| (e.timestamp, e.json_len + 1)),
             ),
             Lines::Records { records, indexes } => {
                 let run = &indexes[run];
                 buf.clear();
                 linefile::encode_into(run.iter().map(|&i| records[i]), buf);
-                category.append_lines(buf, run.iter().map(|&i| records[i].timestamp))
+                let lines = run
+                    .iter()
+                    .map(|&i| (records[i].timestamp, records[i].json.len() as u32 + 1));
+                category.append_lines(buf, lines)
             }
         }
     }
