@@ -171,6 +171,7 @@ pub fn check_appendable(envelope: EnvelopeRef<'_>) -> Result<(), String> {
 
 /// [`check_appendable`] without the line-break check (done once for a
 /// whole batch by `linefile::checked_text`).
+#[inline]
 pub fn check_object(json: &[u8], timestamp: f64) -> Result<(), String> {
     if json.first() != Some(&b'{') || json.last() != Some(&b'}') {
         return Err("record JSON is not an object".into());
