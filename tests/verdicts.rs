@@ -146,6 +146,30 @@ fn the_wasm_append_check_finds_every_line_break() {
         refused.contains("record 299 of the batch refused"),
         "{refused}"
     );
+    // A record whose whitespace is 4,096 newlines (a multiple of 256 in
+    // every byte lane), starting at span-sized offsets of the batch's text:
+    // byte counters that wrapped would count none of them and take the
+    // batch for one line per record.
+    for start in [4080, 4096, 8160, 8192] {
+        let head = r#"{"kind":"a","timestamp":1,"p":""#;
+        let pad = start - (clean.json.len() + 1) - head.len() - r#"","x":["#.len();
+        let json = format!(
+            r#"{head}{}","x":[{}]}}"#,
+            "x".repeat(pad),
+            "\n".repeat(4096)
+        );
+        let record = quire::Record::from_json_line(&json, 0.0).unwrap();
+        let run = clean.json.len() + 1 + record.json.find('\n').unwrap();
+        assert_eq!(run, start, "the newlines start where planned");
+        let refused = store
+            .append(vec![clean.clone(), record])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("record 1 of the batch refused"),
+            "{start}: {refused}"
+        );
+    }
     store.flush().unwrap();
     let mut file = want.join("\n");
     file.push('\n');

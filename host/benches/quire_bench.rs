@@ -92,6 +92,20 @@ fn config(path: &Path, durability: Durability, cache: &Path) -> StoreConfig {
     store_config("ndjson", path, durability, cache)
 }
 
+/// [`config`] through an experimental build of the ndjson plugin, compiled
+/// into the cache too (so a run times the plugin, not its compilation).
+fn experiment_config(
+    plugin: &Path,
+    path: &Path,
+    durability: Durability,
+    cache: &Path,
+) -> StoreConfig {
+    let mut config = config(path, durability, cache);
+    config.backend = PluginSource::File(plugin.to_path_buf());
+    config.cache_dir = Some(cache.to_path_buf());
+    config
+}
+
 /// A row of the table (which has no backend column).
 fn row(
     figure: &str,
@@ -185,12 +199,6 @@ fn fig_append(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, rows
         .collect();
     let total = (APPEND_BATCHES * APPEND_BATCH) as f64;
     let template: Vec<Vec<Record>> = batches.iter().map(|b| records_of(b)).collect();
-    let floor_config = |path: &Path| {
-        let mut config = config(path, Durability::Batch, cache);
-        config.backend = PluginSource::File(floor_plugin.to_path_buf());
-        config.cache_dir = Some(cache.to_path_buf());
-        config
-    };
     // (quire, owned records, the floor, native) per rep, run back to back.
     let mut runs: Vec<[f64; 4]> = Vec::new();
     for rep in 0..APPEND_REPS {
@@ -202,7 +210,8 @@ fn fig_append(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, rows
 
         let path = dir.join(format!("append-floor-{rep}.ndjson"));
         let _ = fs::remove_file(&path);
-        let store = Store::open(floor_config(&path)).expect("opening store");
+        let floor_config = experiment_config(floor_plugin, &path, Durability::Batch, cache);
+        let store = Store::open(floor_config).expect("opening store");
         let floor = total / timed_batch_appends(store, &template);
         let _ = fs::remove_file(&path);
 
@@ -243,8 +252,9 @@ fn fig_append(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, rows
         runs.push([quire, owned, floor, native]);
     }
     // A native run takes ~20 ms, so the machine's drift moves single runs a
-    // lot: rates are the best of the runs, ratios the median of each run's
-    // ratio to the native run right after it.
+    // lot: rates are the best of the runs, ratios the median of each rep's
+    // ratio to the native run of the same rep (which comes right after
+    // quire's).
     let best = |i: usize| runs.iter().map(|r| r[i]).fold(0.0, f64::max);
     let ratio = |i: usize| median(runs.iter().map(|r| r[i] / r[3]).collect());
     let (q, owned, floor, n) = (best(0), best(1), best(2), best(3));
@@ -296,11 +306,10 @@ fn fig_durable(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, row
         let quire_rate = |threads: usize, plugin: Option<&Path>| -> (f64, f64) {
             let path = dir.join(format!("durable-{batch}-{threads}.ndjson"));
             let _ = fs::remove_file(&path);
-            let mut config = config(&path, Durability::PerWrite, cache);
-            if let Some(plugin) = plugin {
-                config.backend = PluginSource::File(plugin.to_path_buf());
-                config.cache_dir = Some(cache.to_path_buf());
-            }
+            let config = match plugin {
+                Some(plugin) => experiment_config(plugin, &path, Durability::PerWrite, cache),
+                None => config(&path, Durability::PerWrite, cache),
+            };
             let store = Store::open(config).expect("opening store");
             let (appended, secs) = durable_appends(&store, &template, threads, slice);
             let syncs = store.metrics().syncs.max(1);

@@ -64,7 +64,7 @@ pub struct PluginState {
     /// What the file system said when a plugin's write last failed.
     pub(crate) storage_error: Option<String>,
     /// The buffer stream writes are copied into from the plugin's memory,
-    /// reused from write to write (see `wasi_files::write`).
+    /// reused from write to write (see `wasi_files::copy_in`).
     pub(crate) write_buffer: bytes::BytesMut,
 }
 

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList};
 use wasmtime_wasi::filesystem::Descriptor;
@@ -95,6 +95,10 @@ fn copy_in(store: &mut StoreContextMut<'_, PluginState>, list: &WasmList<u8>) ->
     }
     let mut buffer = std::mem::take(&mut store.data_mut().write_buffer);
     buffer.clear();
+    if !buffer.try_reclaim(list.len()) {
+        // Grown only here, by powers of two up to the limit (never past it).
+        buffer = BytesMut::with_capacity(list.len().next_power_of_two().min(MAX_KEPT_BUFFER));
+    }
     buffer.extend_from_slice(list.as_le_slice(&*store));
     let bytes = buffer.split().freeze();
     store.data_mut().write_buffer = buffer;
@@ -114,6 +118,8 @@ async fn write(
 ) -> Result<(), StreamError> {
     let Some(injected) = injected(state, false) else {
         if flush {
+            // At most 4 KiB (wasmtime-wasi refuses more): a second copy into
+            // the `Vec` its check takes costs nothing worth saving.
             return HostOutputStream::blocking_write_and_flush(
                 state.table(),
                 stream,

@@ -6,9 +6,8 @@
 use quire_records::layout;
 use quire_records::names::NameTable;
 
-use crate::types::{
-    BatchEntry, PluginError, RecordBatch, RecordPlace, RecordRejection, StoredBatch,
-};
+use crate::errors::rejected;
+use crate::types::{BatchEntry, PluginError, RecordBatch, RecordPlace, StoredBatch};
 
 /// One record, owned: for backends that keep records in memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,13 +56,6 @@ impl<'a> From<&'a Envelope> for EnvelopeRef<'a> {
             json: &e.json,
         }
     }
-}
-
-fn rejected(index: usize, reason: String) -> PluginError {
-    PluginError::InvalidRecord(RecordRejection {
-        index: index as u32,
-        reason,
-    })
 }
 
 /// The records of a batch, in order, after checking its layout (lengths,

@@ -23,6 +23,15 @@ impl<T> IoContext<T> for std::io::Result<T> {
     }
 }
 
+/// Refuses record `index` of a batch for `reason` (nothing of the batch is
+/// written).
+pub fn rejected(index: usize, reason: impl Into<String>) -> PluginError {
+    PluginError::InvalidRecord(RecordRejection {
+        index: index as u32,
+        reason: reason.into(),
+    })
+}
+
 /// A plugin error in words (for errors that report a second failure).
 pub fn describe(e: &PluginError) -> String {
     match e {

@@ -8,12 +8,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::batch::{BatchBuilder, EnvelopeRef};
-use crate::errors::IoContext;
+use crate::errors::{IoContext, rejected};
 use crate::lines::LineReader;
 use crate::record::{self, Verdict};
 use crate::types::{
-    Anomaly, PluginError, ReadFilter, RecordBatch, RecordPlace, RecordRejection, ScanChunk,
-    StoredBatch,
+    Anomaly, PluginError, ReadFilter, RecordBatch, RecordPlace, ScanChunk, StoredBatch,
 };
 use quire_records::layout;
 
@@ -30,12 +29,7 @@ pub fn check_batch<'a>(
     batch: impl IntoIterator<Item = EnvelopeRef<'a>>,
 ) -> Result<(), PluginError> {
     for (index, envelope) in batch.into_iter().enumerate() {
-        record::check_appendable(envelope).map_err(|reason| {
-            PluginError::InvalidRecord(RecordRejection {
-                index: index as u32,
-                reason,
-            })
-        })?;
+        record::check_appendable(envelope).map_err(|reason| rejected(index, reason))?;
     }
     Ok(())
 }
@@ -60,22 +54,16 @@ pub fn checked_text(batch: &RecordBatch) -> Result<&[u8], PluginError> {
     if cfg!(feature = "bench-no-check") {
         return Ok(text);
     }
-    let reject = |index: usize, reason: &str| {
-        PluginError::InvalidRecord(RecordRejection {
-            index: index as u32,
-            reason: reason.to_string(),
-        })
-    };
     let lengths = batch.entries.iter().map(|e| e.json_len);
     layout::walk(text, lengths, |n, _, json| {
         record::check_object(json, batch.entries[n].timestamp)
     })
-    .map_err(|(n, reason)| reject(n, &reason))?;
+    .map_err(|(n, reason)| rejected(n, reason))?;
     // Every record ends with a newline: any other line break is inside one.
     let breaks = layout::line_breaks(text);
     if breaks.carriage_return || breaks.newlines != batch.entries.len() {
         check_batch(crate::batch::records(batch)?)?; // names the record
-        return Err(reject(0, "record JSON contains a line break"));
+        return Err(rejected(0, "record JSON contains a line break"));
     }
     Ok(text)
 }

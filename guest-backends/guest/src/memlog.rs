@@ -7,9 +7,7 @@ use std::rc::Rc;
 use crate::backend::StoreDurability;
 use crate::batch::{BatchBuilder, Envelope};
 use crate::record;
-use crate::types::{
-    PluginError, ReadFilter, ReadOrder, RecordRejection, ScanChunk, StoredBatch, UnitInfo,
-};
+use crate::types::{PluginError, ReadFilter, ReadOrder, ScanChunk, StoredBatch, UnitInfo};
 
 /// Records, each with its offset in the NDJSON stream they would form.
 #[derive(Default)]
@@ -29,12 +27,8 @@ fn stored_len(envelope: &Envelope) -> u64 {
 pub fn check_batch(batch: &[Envelope]) -> Result<u64, PluginError> {
     let mut bytes = 0;
     for (index, envelope) in batch.iter().enumerate() {
-        record::check_appendable(envelope.into()).map_err(|reason| {
-            PluginError::InvalidRecord(RecordRejection {
-                index: index as u32,
-                reason,
-            })
-        })?;
+        record::check_appendable(envelope.into())
+            .map_err(|reason| crate::errors::rejected(index, reason))?;
         bytes += stored_len(envelope);
     }
     Ok(bytes)

@@ -112,8 +112,7 @@ pub fn line_breaks(text: &[u8]) -> LineBreaks {
             + u32x4_extract_lane::<3>(wide)) as usize
     };
     let (mut newlines, mut carriage) = (0usize, u8x16_splat(0));
-    let mut spans = text.chunks(16 * 255);
-    for span in spans.by_ref() {
+    for span in text.chunks(16 * 255) {
         let (counts, returns) = span_breaks(span);
         newlines += sum(counts);
         carriage = v128_or(carriage, returns);

@@ -11,7 +11,8 @@
 //! again above that writer's id.
 
 use quire_guest::batch::EnvelopeRef;
-use quire_guest::types::{PluginError, RecordRejection};
+use quire_guest::errors::rejected;
+use quire_guest::types::PluginError;
 
 use crate::conn::Connection;
 use crate::ids::{self, EntryId};
@@ -102,21 +103,18 @@ impl Planned {
 /// with its index, before anything is sent.
 pub fn plan(layout: &Layout, records: &[EnvelopeRef<'_>]) -> Result<Planned, PluginError> {
     if records.len() > MAX_BATCH {
-        return Err(PluginError::InvalidRecord(RecordRejection {
-            index: MAX_BATCH as u32,
-            reason: format!("a batch holds at most {MAX_BATCH} records; split it"),
-        }));
+        return Err(rejected(
+            MAX_BATCH,
+            format!("a batch holds at most {MAX_BATCH} records; split it"),
+        ));
     }
     let mut keys: Vec<String> = Vec::new();
     let mut out = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for (index, r) in records.iter().enumerate() {
-        let key = layout.key(r.store, r.kind).map_err(|reason| {
-            PluginError::InvalidRecord(RecordRejection {
-                index: index as u32,
-                reason,
-            })
-        })?;
+        let key = layout
+            .key(r.store, r.kind)
+            .map_err(|reason| rejected(index, reason))?;
         // Batches are small in streams: a scan from the end finds repeats fast.
         let k = match keys.iter().rposition(|k| *k == key) {
             Some(k) => k,

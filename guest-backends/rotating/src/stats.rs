@@ -71,10 +71,7 @@ impl FileStats {
         text: &[u8],
         records: impl IntoIterator<Item = (f64, u32)>,
     ) -> u64 {
-        self.bytes += text.len() as u64;
-        self.crc.update(text);
-        self.crcs.clear();
-        line_crc32s(text, &mut self.crcs);
+        self.count(text);
         let first_line = self.lines.len();
         let (mut oldest, mut newest) = (
             self.min_timestamp.unwrap_or(f64::INFINITY),
@@ -90,7 +87,7 @@ impl FileStats {
                 newest = timestamp;
             }
             // Every given line must end at a newline of the text.
-            end += len as usize;
+            end = end.saturating_add(len as usize);
             described &= len > 0 && end <= text.len() && text[end - 1] == b'\n';
             let crc = self.crcs.get(added as usize).copied().unwrap_or(0);
             self.lines.push(LineSum { len, crc });
@@ -101,7 +98,7 @@ impl FileStats {
         if !described {
             self.lines.truncate(first_line);
             let lines = &mut self.lines;
-            sums::each_line(text, &mut self.crcs, |_, sum| lines.push(sum));
+            sums::each_line_with(text, &self.crcs, |_, sum| lines.push(sum));
         }
         if added > 0 {
             self.min_timestamp = Some(oldest);
@@ -118,10 +115,18 @@ impl FileStats {
     }
 
     fn add_bytes(&mut self, bytes: &[u8]) {
+        self.count(bytes);
+        let lines = &mut self.lines;
+        sums::each_line_with(bytes, &self.crcs, |_, sum| lines.push(sum));
+    }
+
+    /// Counts bytes into the size and the file's CRC-32, and takes each of
+    /// their lines' CRC-32s into `crcs`.
+    fn count(&mut self, bytes: &[u8]) {
         self.bytes += bytes.len() as u64;
         self.crc.update(bytes);
-        let lines = &mut self.lines;
-        sums::each_line(bytes, &mut self.crcs, |_, sum| lines.push(sum));
+        self.crcs.clear();
+        line_crc32s(bytes, &mut self.crcs);
     }
 
     /// Where things stand, to [`FileStats::rewind`] to.

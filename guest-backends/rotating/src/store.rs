@@ -12,13 +12,13 @@ use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, StoreDurability};
 #[cfg(test)]
 use quire_guest::batch::Envelope;
 use quire_guest::batch::EnvelopeRef;
-use quire_guest::errors::IoContext;
+use quire_guest::errors::{IoContext, rejected};
 use quire_guest::linefile::{self, CURSOR_CHUNK, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, BatchEntry, PluginError, ReadFilter, ReadOrder, RecordBatch,
-    RecordRejection, ScanChunk, StorageStats, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, BatchEntry, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk,
+    StorageStats, SyncLevel, UnitInfo,
 };
 
 use crate::category::Category;
@@ -125,13 +125,6 @@ impl Lines<'_> {
             }
         }
     }
-}
-
-fn rejection(index: usize, reason: String) -> PluginError {
-    PluginError::InvalidRecord(RecordRejection {
-        index: index as u32,
-        reason,
-    })
 }
 
 fn read_only_error() -> PluginError {
@@ -254,7 +247,7 @@ impl RotatingStore {
             let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
             for (index, envelope) in records.iter().enumerate() {
                 let category = naming::category_for_kind(envelope.kind)
-                    .map_err(|reason| rejection(index, reason))?;
+                    .map_err(|reason| rejected(index, reason))?;
                 routes.entry(category).or_default().push(index);
             }
             let routes = routes
@@ -271,12 +264,12 @@ impl RotatingStore {
         }
         let text = linefile::checked_text(batch)?;
         let kind = batch.names.get(first.kind as usize).ok_or_else(|| {
-            rejection(
+            rejected(
                 0,
                 format!("name index {} of {} names", first.kind, batch.names.len()),
             )
         })?;
-        let category = naming::category_for_kind(kind).map_err(|reason| rejection(0, reason))?;
+        let category = naming::category_for_kind(kind).map_err(|reason| rejected(0, reason))?;
         let mut starts = Vec::with_capacity(batch.entries.len() + 1);
         starts.push(0);
         for entry in &batch.entries {

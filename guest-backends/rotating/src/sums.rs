@@ -111,14 +111,19 @@ pub fn prepare(
 /// The sum of every line of `text` (newline included; a last piece without
 /// one counts as a line), with where it starts in `text`: one host call
 /// for all their CRCs, which `scratch` holds.
-pub fn each_line(text: &[u8], scratch: &mut Vec<u32>, mut each: impl FnMut(usize, LineSum)) {
+pub fn each_line(text: &[u8], scratch: &mut Vec<u32>, each: impl FnMut(usize, LineSum)) {
     scratch.clear();
     line_crc32s(text, scratch);
+    each_line_with(text, scratch, each);
+}
+
+/// [`each_line`] with the lines' CRC-32s already taken (`line_crc32s`).
+pub fn each_line_with(text: &[u8], crcs: &[u32], mut each: impl FnMut(usize, LineSum)) {
     // memchr's SIMD search: a closure-per-byte split was the hottest loop of an append.
     let ends = memchr::memchr_iter(b'\n', text).map(|at| at + 1);
     let last = (!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len());
     let mut start = 0;
-    for (end, &crc) in ends.chain(last).zip(scratch.iter()) {
+    for (end, &crc) in ends.chain(last).zip(crcs) {
         // A line is far below 4 GiB (records are limited long before).
         let len = u32::try_from(end - start).unwrap_or(u32::MAX);
         each(start, LineSum { len, crc });

@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use quire_guest::atomic::{self, sync_dir};
 use quire_guest::backend::{OpenConfig, Receipt, ReceiptFilter, ReceiptKind, StoreDurability};
 use quire_guest::batch::{BatchBuilder, Envelope, EnvelopeRef};
-use quire_guest::errors::IoContext;
+use quire_guest::errors::{IoContext, rejected};
 use quire_guest::frames;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::record;
@@ -426,14 +426,15 @@ impl Wal {
         self.writable()?;
         let records = quire_guest::batch::records(batch)?;
         // Every record one line, an object, with a finite timestamp: checked
-        // over the whole batch at once (one pass for line breaks).
+        // over the whole batch at once (one pass for line breaks). The first
+        // record failing this is named before one failing a later check.
         quire_guest::linefile::checked_text(batch)?;
         let config = &self.config;
         let framed_alone = config.codec == Codec::JsonCrc32
             || config.store_codecs.values().any(|&c| c == Codec::JsonCrc32);
         if !framed_alone {
             // Compact blocks carry their own CRC: no record needs one.
-            return self.append_with_crcs(&records, None, level);
+            return self.append_with_crcs(batch, &records, None, level);
         }
         let mut crcs = Vec::with_capacity(records.len());
         quire_guest::checksum::line_crc32s(&batch.text, &mut crcs);
@@ -441,50 +442,41 @@ impl Wal {
         for crc in &mut crcs {
             *crc = quire_guest::checksum::crc32_without_last(*crc, b'\n');
         }
-        // A record holding a line break is refused by the checks below;
-        // without one line per record the CRCs are not the records'.
+        // One line per record: `checked_text` refused any record holding a
+        // line break (only a bench build that checks nothing gets here
+        // without it, and then the records go without CRCs).
         let crcs = (crcs.len() == records.len()).then_some(&crcs[..]);
-        self.append_with_crcs(&records, crcs, level)
+        self.append_with_crcs(batch, &records, crcs, level)
     }
 
-    /// Appends a batch whose lines [`Wal::append_batch`] has checked; the
-    /// rest is checked here before anything is written.
+    /// Appends a batch whose lines [`Wal::append_batch`] has checked (the
+    /// first record failing that check is the one named, before any record
+    /// too big or with a bad store name); the rest is checked here before
+    /// anything is written.
     fn append_with_crcs(
         &mut self,
-        batch: &[EnvelopeRef<'_>],
+        batch: &RecordBatch,
+        records: &[EnvelopeRef<'_>],
         crcs: Option<&[u32]>,
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
         self.writable()?;
-        // Records checked in order, so the first bad one is named. A batch's
-        // records of one store share the batch's one copy of its name, so
-        // a record is grouped with the one before it by address, without
-        // comparing names; each store's name is checked once.
+        // Records grouped by store through the batch's name index (no string
+        // compares: wasm's `memcmp` goes a byte at a time); each store's
+        // name is checked once, at its first record.
         let mut groups: Vec<(&str, Vec<WithCrc<'_>>)> = Vec::new();
-        let mut current = usize::MAX;
-        for (index, &envelope) in batch.iter().enumerate() {
+        let mut group_of_name = vec![usize::MAX; batch.names.len()];
+        for (index, (&envelope, entry)) in records.iter().zip(&batch.entries).enumerate() {
             check_size(index, envelope)?;
-            let same = groups
-                .get(current)
-                .is_some_and(|(store, _)| std::ptr::eq(*store, envelope.store));
-            if !same {
-                current = match groups.iter().position(|(s, _)| *s == envelope.store) {
-                    Some(at) => at,
-                    None => {
-                        check_store_name(envelope.store).map_err(|reason| {
-                            PluginError::InvalidRecord(quire_guest::types::RecordRejection {
-                                index: index as u32,
-                                reason,
-                            })
-                        })?;
-                        groups.push((envelope.store, Vec::new()));
-                        groups.len() - 1
-                    }
-                };
+            let slot = &mut group_of_name[entry.store as usize];
+            if *slot == usize::MAX {
+                check_store_name(envelope.store).map_err(|reason| rejected(index, reason))?;
+                *slot = groups.len();
+                groups.push((envelope.store, Vec::new()));
             }
-            groups[current].1.push((envelope, crcs.map(|c| c[index])));
+            groups[*slot].1.push((envelope, crcs.map(|c| c[index])));
         }
-        // Stores in name order, as before.
+        // Stores in name order.
         groups.sort_by(|a, b| a.0.cmp(b.0));
         // All or nothing: each store is noted before the batch adds to it,
         // and a failure in any store rolls every one of them back.

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use quire_guest::atomic::temp_path;
 use quire_guest::batch::{Envelope, EnvelopeRef};
 use quire_guest::checksum::Crc32;
-use quire_guest::errors::{self, IoContext};
+use quire_guest::errors::{self, IoContext, rejected};
 use quire_guest::record;
-use quire_guest::types::{PluginError, RecordRejection};
+use quire_guest::types::PluginError;
 
 use crate::codec::{Codec, CodecSettings, FrameEncoder};
 use crate::header::SegmentHeader;
@@ -23,13 +23,7 @@ pub const MAX_RECORD: usize = 32 << 20;
 
 /// Checks one envelope for appending or rewriting.
 pub fn check_record(index: usize, envelope: EnvelopeRef<'_>) -> Result<(), PluginError> {
-    let reject = |reason: String| {
-        PluginError::InvalidRecord(RecordRejection {
-            index: index as u32,
-            reason,
-        })
-    };
-    record::check_appendable(envelope).map_err(reject)?;
+    record::check_appendable(envelope).map_err(|reason| rejected(index, reason))?;
     check_size(index, envelope)
 }
 
@@ -37,13 +31,13 @@ pub fn check_record(index: usize, envelope: EnvelopeRef<'_>) -> Result<(), Plugi
 /// batches whose lines were checked as a whole).
 pub fn check_size(index: usize, envelope: EnvelopeRef<'_>) -> Result<(), PluginError> {
     if envelope.json.len() > MAX_RECORD {
-        return Err(PluginError::InvalidRecord(RecordRejection {
-            index: index as u32,
-            reason: format!(
+        return Err(rejected(
+            index,
+            format!(
                 "record is {} bytes; at most {MAX_RECORD} fit in a segment frame",
                 envelope.json.len()
             ),
-        }));
+        ));
     }
     Ok(())
 }

@@ -25,11 +25,16 @@ struct Shape {
 }
 
 /// Remembered shapes, and the token buffers lines are gathered into.
-#[derive(Default)]
 pub struct Shapes {
     pub tokens: Tokens,
     shapes: Vec<Shape>,
     next: usize,
+}
+
+impl Default for Shapes {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Shapes {

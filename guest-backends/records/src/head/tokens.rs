@@ -8,7 +8,6 @@ use super::masks::block64;
 pub const WORD: u8 = b'w';
 
 /// The tokens of one line (buffers reused from line to line).
-#[derive(Default)]
 pub struct Tokens {
     /// Each token's class (`{ } [ ] : , "` or [`WORD`]), then stale bytes.
     class: Vec<u8>,
@@ -16,6 +15,12 @@ pub struct Tokens {
     at: Vec<u32>,
     /// How many tokens the line has.
     len: usize,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Tokens {
@@ -44,8 +49,7 @@ impl Tokens {
         let mut n = 0;
         let mut in_string = 0u64;
         let mut word_carry = 0u64;
-        let mut blocks = bytes.chunks(64);
-        for (w, block) in blocks.by_ref().enumerate() {
+        for (w, block) in bytes.chunks(64).enumerate() {
             let padded;
             let block: &[u8; 64] = match block.try_into() {
                 Ok(block) => block,
