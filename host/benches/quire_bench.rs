@@ -118,6 +118,18 @@ fn row(
     common::row(figure, "", quire, baseline, ratio, goal, met)
 }
 
+/// A row without a goal: records/s of quire and of the baseline, and a ratio.
+fn info_row(figure: &str, quire: f64, baseline: f64, ratio: f64) -> Row {
+    row(
+        figure,
+        format!("{} rec/s", group(quire)),
+        format!("{} rec/s", group(baseline)),
+        format!("{ratio:.2}"),
+        "info",
+        None,
+    )
+}
+
 /// Appends a copy of every batch of `template` with [`Store::append`]
 /// (owned records, dropped inside the timing). Returns the seconds.
 fn timed_appends(store: Store, template: &[Vec<Record>]) -> f64 {
@@ -267,21 +279,17 @@ fn fig_append(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, rows
         ">= 0.5",
         Some(q_ratio >= 0.5),
     ));
-    rows.push(row(
+    rows.push(info_row(
         "1c. same through Store::append(Vec<Record>) (owned records, dropped inside)",
-        format!("{} rec/s", group(owned)),
-        format!("{} rec/s", group(n)),
-        format!("{:.2}", ratio(1)),
-        "info",
-        None,
+        owned,
+        n,
+        ratio(1),
     ));
-    rows.push(row(
+    rows.push(info_row(
         "1d. experiment: the same appends through the ndjson plugin built to check nothing (writes the batch's text as given: what the sandbox itself costs, the floor)",
-        format!("{} rec/s", group(floor)),
-        format!("{} rec/s", group(n)),
-        format!("{floor_ratio:.2}"),
-        "info",
-        None,
+        floor,
+        n,
+        floor_ratio,
     ));
     rows.push(row(
         "1b. same, vs Papyra's measured append rate",
@@ -350,21 +358,17 @@ fn fig_durable(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, row
             ">= 0.9",
             Some(ratio(1) >= 0.9),
         ));
-        rows.push(row(
+        rows.push(info_row(
             "2b. same, 1 thread (no group commit possible)",
-            format!("{} rec/s", group(q1)),
-            format!("{} rec/s", group(native)),
-            format!("{:.2}", ratio(3)),
-            "info",
-            None,
+            q1,
+            native,
+            ratio(3),
         ));
-        rows.push(row(
+        rows.push(info_row(
             "2d. experiment: same as 2, through the ndjson plugin built to check nothing (the floor)",
-            format!("{} rec/s", group(floor)),
-            format!("{} rec/s", group(native)),
-            format!("{:.2}", ratio(4)),
-            "info",
-            None,
+            floor,
+            native,
+            ratio(4),
         ));
     }
 }
