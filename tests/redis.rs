@@ -477,6 +477,20 @@ fn ids_of(server: &RedisServer, key: &str) -> Vec<String> {
     server.entries(key).into_iter().map(|e| e.0).collect()
 }
 
+/// Appends `lines` to `papyra:local:events` with an entry that is no record
+/// (`data` is `{broken`) planted after the first `split`; returns its id.
+fn append_around_broken(
+    server: &RedisServer,
+    store: &Store,
+    lines: &[String],
+    split: usize,
+) -> String {
+    store.append(parse_records(&lines[..split])).unwrap();
+    let broken = server.xadd("papyra:local:events", &[("data", b"{broken")]);
+    store.append(parse_records(&lines[split..])).unwrap();
+    broken
+}
+
 #[test]
 fn compaction_trims_exactly_and_keeps_what_other_streams_hold() {
     let server = RedisServer::start();
@@ -529,9 +543,7 @@ fn repair_removes_exactly_the_damaged_entries_by_id_wherever_they_are() {
     let server = RedisServer::start();
     let store = open(&server);
     let lines: Vec<String> = (0..3_000).map(|i| event("local", i)).collect();
-    store.append(parse_records(&lines[..1_000])).unwrap();
-    let middle = server.xadd("papyra:local:events", &[("data", b"{broken")]);
-    store.append(parse_records(&lines[1_000..])).unwrap();
+    let middle = append_around_broken(&server, &store, &lines, 1_000);
     let end = server.xadd("papyra:local:events", &[("other", b"x")]);
     let before = ids_of(&server, "papyra:local:events");
     let report = store
@@ -703,9 +715,7 @@ fn consumer_groups_share_entries_name_undecodable_ones_and_hand_over_idle_ones()
     let server = RedisServer::start();
     let store = open(&server);
     let lines: Vec<String> = (0..10).map(|i| event("local", i)).collect();
-    store.append(parse_records(&lines[..6])).unwrap();
-    let bad = server.xadd("papyra:local:events", &[("data", b"{broken")]);
-    store.append(parse_records(&lines[6..])).unwrap();
+    let bad = append_around_broken(&server, &store, &lines, 6);
     let made = store.group_create("shippers", &[], "0").unwrap();
     assert_eq!(made, vec!["papyra:local:events".to_string()]);
     assert!(
@@ -903,9 +913,7 @@ fn compaction_leaves_entries_that_are_not_records_for_recover() {
     let server = RedisServer::start();
     let store = open(&server);
     let lines: Vec<String> = (0..10).map(|i| event("local", i)).collect();
-    store.append(parse_records(&lines[..5])).unwrap();
-    let bad = server.xadd("papyra:local:events", &[("data", b"{broken")]);
-    store.append(parse_records(&lines[5..])).unwrap();
+    let bad = append_around_broken(&server, &store, &lines, 5);
     let policy = quire_tests::standard_policy(r#"{"max_records": 3}"#, 1_800_000_000.0);
     store
         .compact(&mut quire::Retention::single(policy), false, silent())

@@ -21,18 +21,25 @@ pub struct Variants {
 
 /// Builds both variants (cargo, wasm32-wasip2, release).
 pub fn build() -> Variants {
+    Variants {
+        serde_check: variant("bench-serde-check"),
+        no_check: no_check(),
+    }
+}
+
+/// Builds only the variant that checks nothing (the floor).
+pub fn no_check() -> PathBuf {
+    variant("bench-no-check")
+}
+
+/// The ndjson plugin built with `quire-guest/{feature}`, in a target
+/// directory of its own.
+fn variant(feature: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace root");
-    let build = |feature: &str| {
-        let dir = format!("bench-guests-{feature}");
-        let features = [format!("quire-guest/{feature}")];
-        let features: Vec<&str> = features.iter().map(String::as_str).collect();
-        build_guests::build_guests(root, &["quire-ndjson"], &features, &dir)
-            .join("quire_ndjson.wasm")
-    };
-    Variants {
-        serde_check: build("bench-serde-check"),
-        no_check: build("bench-no-check"),
-    }
+    let dir = format!("bench-guests-{feature}");
+    let features = [format!("quire-guest/{feature}")];
+    let features: Vec<&str> = features.iter().map(String::as_str).collect();
+    build_guests::build_guests(root, &["quire-ndjson"], &features, &dir).join("quire_ndjson.wasm")
 }

@@ -242,8 +242,7 @@ impl RotatingStore {
             return Ok(0);
         };
         if batch.entries.iter().any(|e| e.kind != first.kind) {
-            let records = quire_guest::batch::records(batch)?;
-            linefile::check_batch(records.iter().copied())?;
+            let records = linefile::checked_records(batch)?;
             let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
             for (index, envelope) in records.iter().enumerate() {
                 let category = naming::category_for_kind(envelope.kind)

@@ -424,11 +424,10 @@ impl Wal {
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
         self.writable()?;
-        let records = quire_guest::batch::records(batch)?;
         // Every record one line, an object, with a finite timestamp: checked
         // over the whole batch at once (one pass for line breaks). The first
         // record failing this is named before one failing a later check.
-        quire_guest::linefile::checked_text(batch)?;
+        let records = quire_guest::linefile::checked_records(batch)?;
         let config = &self.config;
         let framed_alone = config.codec == Codec::JsonCrc32
             || config.store_codecs.values().any(|&c| c == Codec::JsonCrc32);
@@ -442,14 +441,14 @@ impl Wal {
         for crc in &mut crcs {
             *crc = quire_guest::checksum::crc32_without_last(*crc, b'\n');
         }
-        // One line per record: `checked_text` refused any record holding a
-        // line break (only a bench build that checks nothing gets here
-        // without it, and then the records go without CRCs).
+        // One line per record: `checked_records` refused any record holding
+        // a line break, so each CRC is its record's.
+        debug_assert_eq!(crcs.len(), records.len());
         let crcs = (crcs.len() == records.len()).then_some(&crcs[..]);
         self.append_with_crcs(batch, &records, crcs, level)
     }
 
-    /// Appends a batch whose lines [`Wal::append_batch`] has checked (the
+    /// Appends a batch whose records [`Wal::append_batch`] has checked (the
     /// first record failing that check is the one named, before any record
     /// too big or with a bad store name); the rest is checked here before
     /// anything is written.
