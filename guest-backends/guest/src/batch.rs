@@ -66,38 +66,32 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError>
         let e = std::str::from_utf8(&batch.text).expect_err("both validators agree");
         rejected(0, format!("batch text is not UTF-8: {e}"))
     })?;
-    let name = |index: usize, i: u32| {
-        batch
-            .names
+    let names = &batch.names;
+    let name = |i: u32| {
+        names
             .get(i as usize)
             .map(String::as_str)
-            .ok_or_else(|| {
-                rejected(
-                    index,
-                    format!("name index {i} of {} names", batch.names.len()),
-                )
-            })
+            .ok_or_else(|| format!("name index {i} of {} names", names.len()))
     };
+    let mut records = Vec::with_capacity(batch.entries.len());
     let lengths = batch.entries.iter().map(|e| e.json_len);
-    let starts = layout::starts(&batch.text, lengths).map_err(|(n, reason)| rejected(n, reason))?;
-    batch
-        .entries
-        .iter()
-        .zip(starts)
-        .enumerate()
-        .map(|(index, (e, start))| {
-            // Each record sits between newlines (the layout walk saw to it),
-            // so it never splits a character of the UTF-8 text.
-            let start = start as usize;
-            let json = &text[start..start + e.json_len as usize];
-            Ok(EnvelopeRef {
-                kind: name(index, e.kind)?,
-                store: name(index, e.store)?,
-                timestamp: e.timestamp,
-                json,
-            })
-        })
-        .collect()
+    // One walk: each record placed and its names looked up in turn, so the
+    // first record that does not fit is the one named.
+    layout::walk(&batch.text, lengths, |index, start, json| {
+        let e = &batch.entries[index];
+        // Each record sits between newlines (the walk saw to it), so it
+        // never splits a character of the UTF-8 text.
+        let start = start as usize;
+        records.push(EnvelopeRef {
+            kind: name(e.kind)?,
+            store: name(e.store)?,
+            timestamp: e.timestamp,
+            json: &text[start..start + json.len()],
+        });
+        Ok(())
+    })
+    .map_err(|(n, reason)| rejected(n, reason))?;
+    Ok(records)
 }
 
 /// The records of a batch as owned envelopes.
@@ -255,9 +249,22 @@ mod tests {
             Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 1),
             other => panic!("{other:?}"),
         }
+        let refused = |bad: &RecordBatch| match records(bad) {
+            Err(PluginError::InvalidRecord(r)) => (r.index, r.reason),
+            other => panic!("{other:?}"),
+        };
         let mut bad = batch.clone();
-        bad.entries[0].store = 7;
-        assert!(records(&bad).is_err());
+        bad.entries[1].store = 7;
+        assert_eq!(refused(&bad), (1, "name index 7 of 3 names".into()));
+        // The first record that does not fit is named, whatever is wrong.
+        let mut bad = batch.clone();
+        bad.entries[0].kind = 3;
+        bad.entries[1].json_len += 1;
+        assert_eq!(refused(&bad).0, 0);
+        let mut bad = batch.clone();
+        bad.entries[0].json_len += 1;
+        bad.entries[1].kind = 3;
+        assert_eq!(refused(&bad).0, 0);
         let mut bad = batch;
         bad.text.push(b'x');
         assert!(records(&bad).is_err());

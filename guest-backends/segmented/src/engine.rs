@@ -1,6 +1,7 @@
 //! The segmented WAL as a plain Rust value: every primitive of the backend
 //! contract, testable natively. `lib.rs` only wraps it in the bindings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
@@ -34,8 +35,8 @@ use crate::rewrite::{RewriteJob, check_size};
 use crate::undo::{self, Mark, Outcome, Rollback, Undo};
 use quire_guest::checksum::file_crc32;
 
-/// A record with its CRC-32, when known already.
-type WithCrc<'a> = (EnvelopeRef<'a>, Option<u32>);
+/// A store's records in a batch, with their CRC-32s when known already.
+type StoreRecords<'a> = (&'a str, Cow<'a, [EnvelopeRef<'a>]>, Option<Cow<'a, [u32]>>);
 
 /// Bytes a read cursor fetches at a time: a merge may hold many cursors.
 const READ_CHUNK: usize = 64 << 10;
@@ -460,29 +461,52 @@ impl Wal {
         level: SyncLevel,
     ) -> Result<u64, PluginError> {
         self.writable()?;
-        // Records grouped by store through the batch's name index (no string
-        // compares: wasm's `memcmp` goes a byte at a time); each store's
-        // name is checked once, at its first record.
-        let mut groups: Vec<(&str, Vec<WithCrc<'_>>)> = Vec::new();
+        // Each store's name is checked once, at its first record, and its
+        // records are found through the batch's name index (no string
+        // compares: wasm's `memcmp` goes a byte at a time).
         let mut group_of_name = vec![usize::MAX; batch.names.len()];
+        let mut stores: Vec<&str> = Vec::new();
         for (index, (&envelope, entry)) in records.iter().zip(&batch.entries).enumerate() {
             check_size(index, envelope)?;
             let slot = &mut group_of_name[entry.store as usize];
             if *slot == usize::MAX {
                 check_store_name(envelope.store).map_err(|reason| rejected(index, reason))?;
-                *slot = groups.len();
-                groups.push((envelope.store, Vec::new()));
+                *slot = stores.len();
+                stores.push(envelope.store);
             }
-            groups[*slot].1.push((envelope, crcs.map(|c| c[index])));
         }
+        // A batch for one store (the usual case) goes as it is; others are
+        // split by store.
+        let mut groups: Vec<StoreRecords<'_>> = if stores.len() == 1 {
+            vec![(stores[0], Cow::Borrowed(records), crcs.map(Cow::Borrowed))]
+        } else {
+            let mut groups: Vec<StoreRecords<'_>> = stores
+                .iter()
+                .map(|&s| {
+                    (
+                        s,
+                        Cow::Owned(Vec::new()),
+                        crcs.map(|_| Cow::Owned(Vec::new())),
+                    )
+                })
+                .collect();
+            for (index, (&envelope, entry)) in records.iter().zip(&batch.entries).enumerate() {
+                let (_, group, group_crcs) = &mut groups[group_of_name[entry.store as usize]];
+                group.to_mut().push(envelope);
+                if let (Some(g), Some(c)) = (group_crcs, crcs) {
+                    g.to_mut().push(c[index]);
+                }
+            }
+            groups
+        };
         // Stores in name order.
         groups.sort_by(|a, b| a.0.cmp(b.0));
         // All or nothing: each store is noted before the batch adds to it,
         // and a failure in any store rolls every one of them back.
         let mut marks = Vec::new();
         let mut written = 0;
-        for (store, records) in groups {
-            match self.append_store(store, &records, level, &mut marks) {
+        for (store, records, crcs) in &groups {
+            match self.append_store(store, records, crcs.as_deref(), level, &mut marks) {
                 Ok(n) => written += n,
                 Err(e) => return Err(self.roll_back(store, marks, e)),
             }
@@ -493,7 +517,8 @@ impl Wal {
     fn append_store(
         &mut self,
         store: &str,
-        records: &[WithCrc<'_>],
+        records: &[EnvelopeRef<'_>],
+        crcs: Option<&[u32]>,
         level: SyncLevel,
         marks: &mut Vec<Mark>,
     ) -> Result<u64, PluginError> {
@@ -507,19 +532,18 @@ impl Wal {
             state.accepted,
         ));
         let mut written = 0;
-        for &(envelope, crc) in records {
-            let bucket = Bucket::of(config.bucket, envelope.timestamp);
-            let rotate = match &state.live {
-                None => true,
-                Some(live) => {
-                    bucket.is_later_than(&live.bucket)
-                        || (live.records > 0 && live.projected_bytes() >= config.max_bytes)
-                }
-            };
-            if rotate {
+        let mut at = 0;
+        while at < records.len() {
+            let first = records[at];
+            let admitted = state.live.as_ref().is_some_and(|live| {
+                live.bucket.admits(config.bucket, first.timestamp)
+                    && (live.records == 0 || live.projected_bytes() < config.max_bytes)
+            });
+            if !admitted {
                 if let Some(live) = state.live.take() {
                     written += live.seal(now())?.1;
                 }
+                let bucket = Bucket::of(config.bucket, first.timestamp);
                 let seg = SegmentRef {
                     store: store.to_string(),
                     bucket: bucket.label(),
@@ -538,10 +562,19 @@ impl Wal {
                 state.live = Some(live);
             }
             let live = state.live.as_mut().expect("opened above");
-            live.push_with_crc(envelope.json, envelope.timestamp, crc)?;
+            // The records after `first` that the segment takes as well go
+            // with it: one reservation and no per-record checks above.
+            let run = live.run_len(
+                &records[at..],
+                config.bucket,
+                config.max_bytes,
+                WRITE_BATCH_BYTES as u64,
+            );
+            live.push_run(&records[at..at + run], crcs.map(|c| &c[at..at + run]))?;
             if live.projected_bytes() - live.bytes >= WRITE_BATCH_BYTES as u64 {
                 written += live.write_out()?;
             }
+            at += run;
         }
         state.accepted += records.len() as u64;
         let live = state.live.as_mut().expect("records were appended");

@@ -139,6 +139,28 @@ impl Bucket {
     pub fn is_later_than(&self, segment: &Bucket) -> bool {
         self.mode != segment.mode || self.start > segment.start
     }
+
+    /// Whether a record at `ts`, bucketed by `mode`, may go into a segment
+    /// of this bucket: exactly `!Bucket::of(mode, ts).is_later_than(self)`,
+    /// without the calendar arithmetic for a time inside or before it.
+    pub fn admits(&self, mode: BucketMode, ts: f64) -> bool {
+        // A finite time at or above MIN_TS and below this bucket's end
+        // floors to a bucket starting at or before this one's (starts are
+        // multiples of the bucket length). NaN fails both comparisons.
+        if mode == self.mode && ts >= MIN_TS && ts < self.end_ts() {
+            return true;
+        }
+        !Bucket::of(mode, ts).is_later_than(self)
+    }
+
+    /// The first second after the bucket.
+    fn end_ts(&self) -> f64 {
+        match self.mode {
+            BucketMode::Day => (self.start + 86_400) as f64,
+            BucketMode::Hour => (self.start + 3_600) as f64,
+            BucketMode::Flat => f64::INFINITY,
+        }
+    }
 }
 
 fn date_only(label: &str) -> Option<&str> {
@@ -412,6 +434,50 @@ mod tests {
         assert!(!Bucket::of(BucketMode::Day, ts - 86_400.0).is_later_than(&day));
         assert!(!Bucket::of(BucketMode::Day, ts + 60.0).is_later_than(&day));
         assert!(Bucket::of(BucketMode::Hour, ts).is_later_than(&day));
+    }
+
+    #[test]
+    fn admits_is_the_bucket_comparison() {
+        let modes = [BucketMode::Day, BucketMode::Hour, BucketMode::Flat];
+        let mut times = vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            MIN_TS,
+            MIN_TS - 0.5,
+            MAX_TS,
+            MAX_TS + 1.0,
+            1e300,
+            -1e300,
+            0.0,
+            -0.0,
+        ];
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..2_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Around bucket edges near now, and anywhere in the calendar.
+            let edge = 1_795_219_200.0 + ((rng % 400) as f64 - 200.0) * 1_800.0;
+            times.push(edge + ((rng >> 20) % 5) as f64 - 2.0 + ((rng >> 40) % 4) as f64 * 0.25);
+            times.push(MIN_TS + (rng >> 11) as f64 / (1u64 << 53) as f64 * (MAX_TS - MIN_TS));
+        }
+        let buckets: Vec<Bucket> = times
+            .iter()
+            .step_by(37)
+            .flat_map(|&ts| modes.map(|m| Bucket::of(m, ts)))
+            .collect();
+        for bucket in &buckets {
+            for &mode in &modes {
+                for &ts in &times {
+                    assert_eq!(
+                        bucket.admits(mode, ts),
+                        !Bucket::of(mode, ts).is_later_than(bucket),
+                        "{bucket:?} {mode:?} {ts}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use quire_guest::atomic::{parent, sync_dir};
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::errors::IoContext;
 use quire_guest::types::{Anomaly, AnomalyKind, PluginError};
 
@@ -14,7 +15,7 @@ use crate::decode::{Damaged, Entry, SegmentDecoder};
 use crate::fault;
 use crate::fsutil::ensure_dirs;
 use crate::header::SegmentHeader;
-use crate::layout::{Bucket, SegmentRef};
+use crate::layout::{Bucket, BucketMode, SegmentRef};
 use crate::manifest::{self, Manifest, SCHEMA};
 use quire_guest::checksum::{Crc32, file_crc32};
 
@@ -297,23 +298,71 @@ impl LiveSegment {
 
     /// Adds a record (its JSON and timestamp).
     pub fn push(&mut self, json: &str, timestamp: f64) -> Result<(), PluginError> {
-        self.push_with_crc(json, timestamp, None)
+        let record = EnvelopeRef {
+            kind: "",
+            store: "",
+            timestamp,
+            json,
+        };
+        self.push_run(&[record], None)
     }
 
-    /// As [`LiveSegment::push`], with the record's CRC-32 when known.
-    pub fn push_with_crc(
+    /// Adds records (with finite timestamps) in order, with their CRC-32s
+    /// index for index when known.
+    pub fn push_run(
         &mut self,
-        json: &str,
-        timestamp: f64,
-        crc: Option<u32>,
+        records: &[EnvelopeRef<'_>],
+        crcs: Option<&[u32]>,
     ) -> Result<(), PluginError> {
         self.encoder
-            .push_with_crc(json.as_bytes(), crc)
+            .push_run(records, crcs)
             .map_err(|e| PluginError::InvalidState(format!("encode for `{}`: {e}", self.id)))?;
-        self.records += 1;
-        self.min_ts = Some(self.min_ts.map_or(timestamp, |m| m.min(timestamp)));
-        self.max_ts = Some(self.max_ts.map_or(timestamp, |m| m.max(timestamp)));
+        self.records += records.len() as u64;
+        // Comparisons: wasm's `f64::min` is a call into the C library.
+        let mut min = self.min_ts.unwrap_or(f64::INFINITY);
+        let mut max = self.max_ts.unwrap_or(f64::NEG_INFINITY);
+        for ts in records.iter().map(|r| r.timestamp) {
+            if ts < min {
+                min = ts;
+            }
+            if ts > max {
+                max = ts;
+            }
+        }
+        if !records.is_empty() {
+            self.min_ts = Some(min);
+            self.max_ts = Some(max);
+        }
         Ok(())
+    }
+
+    /// How many of `records` (the first one admitted already) the segment
+    /// takes in one run: each later
+    /// record admitted by the bucket, none pushed once the segment holds
+    /// `max_bytes`, and none once `write_bytes` wait to be written. One for
+    /// a compact block, whose size is not known ahead.
+    pub fn run_len(
+        &self,
+        records: &[EnvelopeRef<'_>],
+        mode: BucketMode,
+        max_bytes: u64,
+        write_bytes: u64,
+    ) -> usize {
+        let mut projected = self.projected_bytes();
+        for (k, record) in records.iter().enumerate() {
+            if k > 0
+                && (projected >= max_bytes
+                    || projected - self.bytes >= write_bytes
+                    || !self.bucket.admits(mode, record.timestamp))
+            {
+                return k;
+            }
+            let Some(frame) = self.encoder.frame_bytes(record.json.len()) else {
+                return 1;
+            };
+            projected += frame;
+        }
+        records.len()
     }
 
     /// Moves the compact block (if any) into a frame.

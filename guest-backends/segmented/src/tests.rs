@@ -228,6 +228,55 @@ fn a_later_bucket_seals_the_live_segment_and_earlier_records_stay() {
 }
 
 #[test]
+fn a_batch_lands_where_its_records_would_one_by_one() {
+    // Two stores, hour buckets crossed forwards and back, and segments
+    // small enough to fill several times within one batch.
+    let mut records = Vec::new();
+    for i in 0..600u32 {
+        let store = if i % 7 < 5 { "gps" } else { "audit" };
+        let hour = match i {
+            0..200 => 0.0,
+            200..260 => 1.0,
+            260..280 => 0.0,
+            280..450 => 2.0,
+            _ => 4.0,
+        };
+        records.push(env(store, DAY + hour * 3_600.0 + f64::from(i) * 0.5, i));
+    }
+    for codec in ["json-crc32", "compact"] {
+        let options = [
+            ("codec", codec),
+            ("max-bytes", "2000"),
+            ("bucket", "hour"),
+            ("block-records", "4"),
+        ];
+        let whole = tempfile::tempdir().unwrap();
+        let mut wal = open_with(whole.path(), false, &options);
+        // Buffered: a compact block fills the same way across calls.
+        wal.append(records.clone(), SyncLevel::Buffered).unwrap();
+        let one_by_one = tempfile::tempdir().unwrap();
+        let mut reference = open_with(one_by_one.path(), false, &options);
+        for record in &records {
+            reference
+                .append(vec![record.clone()], SyncLevel::Buffered)
+                .unwrap();
+        }
+        let placed = |wal: &Wal| {
+            wal.units()
+                .unwrap()
+                .into_iter()
+                // Not bytes: a header holds its creation time.
+                .map(|u| (u.id, u.records, u.min_timestamp, u.max_timestamp))
+                .collect::<Vec<_>>()
+        };
+        let units = placed(&wal);
+        assert!(units.len() > 8, "{codec}: {} units", units.len());
+        assert_eq!(units, placed(&reference), "{codec}");
+        assert_eq!(read_all(&mut wal), read_all(&mut reference), "{codec}");
+    }
+}
+
+#[test]
 fn rotation_by_size_seals_with_true_counts_and_checksums() {
     for codec in ["json-crc32", "compact"] {
         let dir = tempfile::tempdir().unwrap();

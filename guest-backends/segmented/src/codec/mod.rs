@@ -3,6 +3,7 @@
 
 pub mod compact;
 
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::frames;
 
 use compact::{CompactDecoder, CompactEncoder};
@@ -115,6 +116,33 @@ impl FrameEncoder {
             }
         }
         Ok(())
+    }
+
+    /// As [`FrameEncoder::push_with_crc`] for each record in turn, `crcs`
+    /// index for index; frames of `json-crc32` go into `out` reserved once.
+    pub fn push_run(
+        &mut self,
+        records: &[EnvelopeRef<'_>],
+        crcs: Option<&[u32]>,
+    ) -> Result<(), String> {
+        if self.compact.is_none() {
+            let bytes: u64 = records
+                .iter()
+                .map(|r| frames::frame_len(r.json.len()))
+                .sum();
+            self.out.reserve(bytes as usize);
+        }
+        for (k, record) in records.iter().enumerate() {
+            self.push_with_crc(record.json.as_bytes(), crcs.map(|c| c[k]))?;
+        }
+        Ok(())
+    }
+
+    /// Bytes a record of `json_len` bytes adds to `out` when pushed: its
+    /// frame for `json-crc32`; unknown for a compact block, which goes out
+    /// whole when it fills.
+    pub fn frame_bytes(&self, json_len: usize) -> Option<u64> {
+        self.compact.is_none().then(|| frames::frame_len(json_len))
     }
 
     /// Moves a held compact block into a frame.
