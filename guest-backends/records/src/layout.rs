@@ -1,6 +1,21 @@
 //! The `record-batch` layout: each record's JSON followed by one newline,
 //! its length in its entry. One walk checks it for both sides.
 
+/// Where each record's JSON starts in `text`, given the records' JSON
+/// lengths in order (see [`walk`]).
+pub fn starts(
+    text: &[u8],
+    lengths: impl IntoIterator<Item = u32>,
+) -> Result<Vec<u32>, (usize, String)> {
+    let lengths = lengths.into_iter();
+    let mut starts = Vec::with_capacity(lengths.size_hint().0);
+    walk(text, lengths, |_, start, _| {
+        starts.push(start);
+        Ok(())
+    })?;
+    Ok(starts)
+}
+
 /// Walks the records of `text`, given their JSON lengths in order, calling
 /// `each(index, start, json)`. Every record must end where its length says,
 /// at a newline, and the text must end with the last one; a record that
@@ -183,19 +198,11 @@ mod tests {
     #[test]
     fn starts_follow_the_lengths_and_misfits_are_named() {
         let text = b"{\"a\":1}\n{}\n";
-        let starts = |text: &[u8], lengths: &[u32]| {
-            let mut starts = Vec::new();
-            walk(text, lengths.iter().copied(), |_, start, _| {
-                starts.push(start);
-                Ok(())
-            })
-            .map(|()| starts)
-        };
-        assert_eq!(starts(text, &[7, 2]), Ok(vec![0, 8]));
-        assert_eq!(starts(text, &[8, 1]).unwrap_err().0, 0);
-        assert_eq!(starts(text, &[7, 9]).unwrap_err().0, 1);
-        assert_eq!(starts(text, &[7]).unwrap_err().0, 1);
-        assert_eq!(starts(b"", &[]), Ok(vec![]));
+        assert_eq!(starts(text, [7, 2]), Ok(vec![0, 8]));
+        assert_eq!(starts(text, [8, 1]).unwrap_err().0, 0);
+        assert_eq!(starts(text, [7, 9]).unwrap_err().0, 1);
+        assert_eq!(starts(text, [7]).unwrap_err().0, 1);
+        assert_eq!(starts(b"", []), Ok(vec![]));
         let refused = walk(text, [7, 2], |n, _, json| match json {
             b"{}" => Err(format!("record {n} is empty")),
             _ => Ok(()),
