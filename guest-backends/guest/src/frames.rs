@@ -289,6 +289,15 @@ impl<R: Read + Seek> FrameScanner<R> {
         Ok(Some(Item::Damage(damage)))
     }
 
+    /// The body of the frame [`FrameScanner::next_item`] returned last,
+    /// at `offset` and `len` bytes long, while the window still holds it
+    /// (until the next call that moves the scan on).
+    pub fn body_at(&self, offset: u64, len: u64) -> Option<&[u8]> {
+        let start = offset.checked_sub(self.window_start)? as usize;
+        let frame = self.window.get(start..start.checked_add(len as usize)?)?;
+        frame.get(4..frame.len().checked_sub(4)?)
+    }
+
     fn u32_at(&mut self, offset: u64) -> io::Result<u32> {
         let b = self.bytes(offset, 4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))

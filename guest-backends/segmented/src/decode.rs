@@ -2,6 +2,7 @@
 //! the segment's own codec. Scan, read, resume and manifest computation all
 //! use this one decoder, so they agree on what a record is.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, Read, Seek};
 
@@ -114,87 +115,191 @@ impl<R: Read + Seek> SegmentDecoder<R> {
 
     /// The next entry; `None` at the end.
     pub fn next_entry(&mut self) -> io::Result<Option<Entry>> {
-        loop {
+        Ok(self.next_view()?.map(|view| match view {
+            View::Record(r) => Entry::Record(r.into_owned()),
+            View::Entry(e) => e,
+        }))
+    }
+
+    /// The next entry, a `json-crc32` record borrowed from the frame that
+    /// holds it (replay copies it once, into the cursor's batch); `None` at
+    /// the end.
+    pub fn next_view(&mut self) -> io::Result<Option<View<'_>>> {
+        let (offset, len) = loop {
             if let Some(entry) = self.queue.pop_front() {
-                return Ok(Some(entry));
+                return Ok(Some(View::Entry(entry)));
             }
-            let Self {
-                frames,
-                codec,
-                decoder,
-                header,
-                queue,
-                lines,
-                valid_end,
-            } = self;
-            let (offset, len, body) = match frames.next_item()? {
-                None => return Ok(None),
-                Some(Item::Damage(d)) => {
-                    if let Some(decoder) = decoder {
-                        decoder.damaged();
-                    }
-                    return Ok(Some(Entry::Damage(Damaged {
-                        kind: d.kind.anomaly_kind(),
-                        offset: d.offset,
-                        length: d.length,
-                        detail: d.detail,
-                        tail: d.tail,
-                    })));
+            match self.step()? {
+                Step::End => return Ok(None),
+                Step::Entry(entry) => return Ok(Some(View::Entry(entry))),
+                Step::Queued => {}
+                Step::Json { offset, len } => break (offset, len),
+            }
+        };
+        let body = self
+            .frames
+            .body_at(offset, len)
+            .expect("the frame just read is in the window");
+        Ok(Some(match record::classify(body, true) {
+            Verdict::Record {
+                kind,
+                store,
+                timestamp,
+                json,
+            } => View::Record(RecordView {
+                offset,
+                stored_bytes: len,
+                kind,
+                store,
+                timestamp,
+                json,
+            }),
+            Verdict::Damaged(kind, detail) => View::Entry(Entry::Damage(Damaged {
+                kind,
+                offset,
+                length: len,
+                detail,
+                tail: false,
+            })),
+        }))
+    }
+
+    /// Reads one frame: an entry to return, entries queued, or a
+    /// `json-crc32` frame whose record [`Self::next_view`] reads in place.
+    fn step(&mut self) -> io::Result<Step> {
+        let Self {
+            frames,
+            codec,
+            decoder,
+            header,
+            queue,
+            lines,
+            valid_end,
+        } = self;
+        let (offset, len, body) = match frames.next_item()? {
+            None => return Ok(Step::End),
+            Some(Item::Damage(d)) => {
+                if let Some(decoder) = decoder {
+                    decoder.damaged();
                 }
-                Some(Item::Frame { offset, len, body }) => (offset, len, body),
-            };
-            *valid_end = offset + len;
-            let damage = |kind, detail: String| {
-                Entry::Damage(Damaged {
+                return Ok(Step::Entry(Entry::Damage(Damaged {
+                    kind: d.kind.anomaly_kind(),
+                    offset: d.offset,
+                    length: d.length,
+                    detail: d.detail,
+                    tail: d.tail,
+                })));
+            }
+            Some(Item::Frame { offset, len, body }) => (offset, len, body),
+        };
+        *valid_end = offset + len;
+        let damage = |kind, detail: String| {
+            Entry::Damage(Damaged {
+                kind,
+                offset,
+                length: len,
+                detail,
+                tail: false,
+            })
+        };
+        if offset == 0 {
+            if let Some(h) = SegmentHeader::parse(body) {
+                *codec = Some(h.codec());
+                *decoder = Some(FrameDecoder::new(h.codec()));
+                *header = Some(h.clone());
+                return Ok(Step::Entry(Entry::Header(h)));
+            }
+            queue.push_back(damage(
+                AnomalyKind::CorruptedRecord,
+                "the segment does not begin with a header frame".into(),
+            ));
+        }
+        if decoder.is_none() {
+            *codec = Codec::infer(body);
+            *decoder = codec.map(FrameDecoder::new);
+        }
+        match decoder {
+            None => queue.push_back(damage(
+                AnomalyKind::CorruptedRecord,
+                "frame of unknown codec (the segment header is missing)".into(),
+            )),
+            // Read in place, unless entries wait before it.
+            Some(FrameDecoder::Json) if queue.is_empty() => return Ok(Step::Json { offset, len }),
+            Some(FrameDecoder::Json) => queue.push_back(match record::classify(body, true) {
+                Verdict::Record {
                     kind,
-                    offset,
-                    length: len,
-                    detail,
-                    tail: false,
-                })
-            };
-            if offset == 0 {
-                if let Some(h) = SegmentHeader::parse(body) {
-                    *codec = Some(h.codec());
-                    *decoder = Some(FrameDecoder::new(h.codec()));
-                    *header = Some(h.clone());
-                    return Ok(Some(Entry::Header(h)));
-                }
-                queue.push_back(damage(
-                    AnomalyKind::CorruptedRecord,
-                    "the segment does not begin with a header frame".into(),
-                ));
-            }
-            if decoder.is_none() {
-                *codec = Codec::infer(body);
-                *decoder = codec.map(FrameDecoder::new);
-            }
-            match decoder {
-                None => queue.push_back(damage(
-                    AnomalyKind::CorruptedRecord,
-                    "frame of unknown codec (the segment header is missing)".into(),
-                )),
-                Some(FrameDecoder::Json) => queue.push_back(match record::classify(body, true) {
-                    Verdict::Record {
+                    store,
+                    timestamp,
+                    json,
+                } => Entry::Record(
+                    RecordView {
+                        offset,
+                        stored_bytes: len,
                         kind,
                         store,
                         timestamp,
                         json,
-                    } => Entry::Record(DecodedRecord {
-                        offset,
-                        stored_bytes: len,
-                        kind: kind.into_owned(),
-                        store: store.into_owned(),
-                        timestamp,
-                        json: json.to_string(),
-                    }),
-                    Verdict::Damaged(kind, detail) => damage(kind, detail),
-                }),
-                Some(FrameDecoder::Compact(c)) => match c.decode(body, lines) {
-                    Err(detail) => queue.push_back(damage(AnomalyKind::CorruptedRecord, detail)),
-                    Ok(()) => split_block(lines, offset, len, queue),
-                },
-            }
+                    }
+                    .into_owned(),
+                ),
+                Verdict::Damaged(kind, detail) => damage(kind, detail),
+            }),
+            Some(FrameDecoder::Compact(c)) => match c.decode(body, lines) {
+                Err(detail) => queue.push_back(damage(AnomalyKind::CorruptedRecord, detail)),
+                Ok(()) => split_block(lines, offset, len, queue),
+            },
+        }
+        Ok(Step::Queued)
+    }
+}
+
+/// What [`SegmentDecoder::step`] did with a frame.
+enum Step {
+    /// The segment is read.
+    End,
+    /// An entry to return now.
+    Entry(Entry),
+    /// Entries went into the queue.
+    Queued,
+    /// A `json-crc32` frame: its record is read where it lies.
+    Json { offset: u64, len: u64 },
+}
+
+/// One step of reading a segment, a record borrowed where it lies.
+#[derive(Debug)]
+pub enum View<'a> {
+    /// A valid record, borrowed from its frame.
+    Record(RecordView<'a>),
+    /// Anything else (records of compact blocks among them).
+    Entry(Entry),
+}
+
+/// A valid record as it lies in its frame.
+#[derive(Debug)]
+pub struct RecordView<'a> {
+    /// Offset of the frame holding it.
+    pub offset: u64,
+    /// Its share of that frame's bytes.
+    pub stored_bytes: u64,
+    /// Kind and store as the shared classifier reads them.
+    pub kind: Cow<'a, str>,
+    pub store: Cow<'a, str>,
+    /// Its timestamp.
+    pub timestamp: f64,
+    /// The JSON, byte for byte.
+    pub json: &'a str,
+}
+
+impl RecordView<'_> {
+    /// The record, owned.
+    pub fn into_owned(self) -> DecodedRecord {
+        DecodedRecord {
+            offset: self.offset,
+            stored_bytes: self.stored_bytes,
+            kind: self.kind.into_owned(),
+            store: self.store.into_owned(),
+            timestamp: self.timestamp,
+            json: self.json.to_string(),
         }
     }
 }
@@ -217,14 +322,17 @@ fn split_block(lines: &[u8], offset: u64, frame_len: u64, queue: &mut VecDeque<E
                 store,
                 timestamp,
                 json,
-            } => Entry::Record(DecodedRecord {
-                offset,
-                stored_bytes,
-                kind: kind.into_owned(),
-                store: store.into_owned(),
-                timestamp,
-                json: json.to_string(),
-            }),
+            } => Entry::Record(
+                RecordView {
+                    offset,
+                    stored_bytes,
+                    kind,
+                    store,
+                    timestamp,
+                    json,
+                }
+                .into_owned(),
+            ),
             Verdict::Damaged(kind, detail) => Entry::Damage(Damaged {
                 kind,
                 offset,

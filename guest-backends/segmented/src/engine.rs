@@ -21,7 +21,7 @@ use quire_guest::types::{
 
 use crate::codec::Codec;
 use crate::config::Config;
-use crate::decode::{Entry, SegmentDecoder};
+use crate::decode::{Entry, SegmentDecoder, View};
 use crate::fsutil::{ensure_dirs, now, remove_dir_if_empty, remove_if_exists};
 use crate::header::SegmentHeader;
 use crate::inventory::{Inventory, StoreFiles};
@@ -1384,19 +1384,37 @@ impl SegmentCursor {
     ) -> Result<StoredBatch, PluginError> {
         let mut out = BatchBuilder::for_cursor(max_records, max_bytes);
         while !out.full(max_records, max_bytes) {
-            let Some(entry) = self.decoder.next_entry().ctx("read", &self.unit)? else {
+            let Some(view) = self.decoder.next_view().ctx("read", &self.unit)? else {
                 break;
             };
-            if let Entry::Record(r) = entry
-                && record::matches(&self.filter, &r.kind, &r.store, r.timestamp)
-            {
+            // A json-crc32 record is copied once, from its frame into the batch.
+            let (kind, store, timestamp, json, offset, stored_bytes) = match &view {
+                View::Record(r) => (
+                    &*r.kind,
+                    &*r.store,
+                    r.timestamp,
+                    r.json,
+                    r.offset,
+                    r.stored_bytes,
+                ),
+                View::Entry(Entry::Record(r)) => (
+                    &*r.kind,
+                    &*r.store,
+                    r.timestamp,
+                    &*r.json,
+                    r.offset,
+                    r.stored_bytes,
+                ),
+                View::Entry(_) => continue,
+            };
+            if record::matches(&self.filter, kind, store, timestamp) {
                 let record = EnvelopeRef {
-                    kind: &r.kind,
-                    store: &r.store,
-                    timestamp: r.timestamp,
-                    json: &r.json,
+                    kind,
+                    store,
+                    timestamp,
+                    json,
                 };
-                out.push_stored(record, r.offset, r.stored_bytes);
+                out.push_stored(record, offset, stored_bytes);
             }
         }
         Ok(out.finish_stored())
