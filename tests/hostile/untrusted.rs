@@ -152,6 +152,23 @@ fn a_batch_whose_lengths_do_not_add_up_is_a_fault() {
 }
 
 #[test]
+fn checksums_of_overlapping_spans_past_the_limit_are_a_fault() {
+    let fixture = Fixture::new();
+    let store = fixture.open("checksum-overlap");
+    store.append(vec![record("event", 1.0)]).unwrap();
+    let started = Instant::now();
+    let err = store.append(vec![record("attack", 2.0)]).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (_, operation, cause) = fault_parts(err);
+    assert_eq!(operation, "append");
+    assert!(
+        cause.contains("checksum.crc32-spans: spans of 20480000 bytes in all; at most 16777216"),
+        "{cause}"
+    );
+    store.append(vec![record("event", 3.0)]).unwrap();
+}
+
+#[test]
 fn scans_that_move_backwards_or_past_the_end_are_faults() {
     for (attack, words) in [
         ("scan-beyond", "which has"),

@@ -138,6 +138,57 @@ fn lines_of(piece: &[u8], out: &mut Vec<u32>) {
     }
 }
 
+/// Spans and bytes the host takes per `crc32-spans` call (its limits).
+const SPANS_PER_CALL: usize = 1 << 20;
+const SPAN_BYTES_PER_CALL: usize = 16 << 20;
+
+/// Appends to `out` the CRC-32 of each span `bytes[starts[i]..][..lengths[i]]`,
+/// in order: one host call for many short spans (frames' bodies) where a
+/// call each would cost more than the table walk. The lists are as long
+/// as each other and every span lies within `bytes`.
+pub fn crc32_spans(bytes: &[u8], starts: &[u32], lengths: &[u32], out: &mut Vec<u32>) {
+    assert_eq!(starts.len(), lengths.len(), "a length for every start");
+    let mut at = 0;
+    while at < starts.len() {
+        // As many spans as one call takes; a span too long for any call is
+        // checksummed on its own.
+        let mut total = 0usize;
+        let take = lengths[at..]
+            .iter()
+            .take(SPANS_PER_CALL)
+            .take_while(|&&len| {
+                total += len as usize;
+                total <= SPAN_BYTES_PER_CALL
+            })
+            .count();
+        if take == 0 {
+            let (start, len) = (starts[at] as usize, lengths[at] as usize);
+            out.push(crc32(&bytes[start..start + len]));
+            at += 1;
+            continue;
+        }
+        spans_of(bytes, &starts[at..at + take], &lengths[at..at + take], out);
+        at += take;
+    }
+}
+
+#[cfg(target_family = "wasm")]
+fn spans_of(bytes: &[u8], starts: &[u32], lengths: &[u32], out: &mut Vec<u32>) {
+    out.extend(
+        crate::backend_bindings::quire::persistence::checksum::crc32_spans(bytes, starts, lengths),
+    );
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn spans_of(bytes: &[u8], starts: &[u32], lengths: &[u32], out: &mut Vec<u32>) {
+    out.extend(
+        starts
+            .iter()
+            .zip(lengths)
+            .map(|(&start, &len)| crc32fast::hash(&bytes[start as usize..][..len as usize])),
+    );
+}
+
 /// Inputs at least this long go to the host; a call across the boundary
 /// costs about what the table walk does for shorter ones.
 #[cfg(target_family = "wasm")]
@@ -248,6 +299,27 @@ mod tests {
                 crc32fast::hash(b"y\n")
             ]
         );
+    }
+
+    #[test]
+    fn spans_are_split_into_calls_the_host_takes() {
+        let bytes: Vec<u8> = (0..(17u32 << 20)).map(|i| (i * 13 % 253) as u8).collect();
+        let nine = 9u32 << 20;
+        // Overlapping spans over the call's byte limit, a span longer than
+        // any call, and short ones around them.
+        let starts = [0, 5, 0, 1, 3, 0];
+        let lengths = [nine, 100, nine, (17 << 20) - 1, 0, 64];
+        let mut out = vec![7];
+        crc32_spans(&bytes, &starts, &lengths, &mut out);
+        let expected: Vec<u32> = std::iter::once(7)
+            .chain(
+                starts
+                    .iter()
+                    .zip(lengths)
+                    .map(|(&s, l)| crc32fast::hash(&bytes[s as usize..][..l as usize])),
+            )
+            .collect();
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -39,6 +39,9 @@
 //! - `checksum-out-of-bounds` (armed `append`): ask the host's `checksum`
 //!   interface for the CRC of a list that lies past the end of this
 //!   plugin's memory.
+//! - `checksum-overlap` (armed `append`): ask the host's `checksum` for
+//!   the CRCs of 20,000 overlapping spans of a 1 KiB list (20 MB of work
+//!   for 4 bytes of list each).
 //! - `tcp-silent` (armed `append`): connect to the option `server` and wait
 //!   for a byte that never comes.
 //! - `tcp-elsewhere` (armed `append`): try to connect to the option `other`;
@@ -97,6 +100,7 @@ enum Attack {
     TcpSilent,
     TcpElsewhere,
     ChecksumOutOfBounds,
+    ChecksumOverlap,
 }
 
 /// Terminal control an attacker would like to reach the operator's screen:
@@ -126,6 +130,22 @@ fn checksum_out_of_bounds() -> ! {
         // 1 MiB from 16 bytes before the end of a 2 GiB address space.
         let crc = unsafe { crc32(0, i32::MAX - 16, 1 << 20) };
         panic!("the host checksummed memory this plugin does not have: {crc:#x}");
+    }
+    #[cfg(not(target_family = "wasm"))]
+    unreachable!("only the component attacks its host")
+}
+
+/// `checksum-overlap`: spans the host would checksum over and over.
+fn checksum_overlap() -> ! {
+    #[cfg(target_family = "wasm")]
+    {
+        let bytes = vec![7u8; 1024];
+        let starts = vec![0u32; 20_000];
+        let lengths = vec![1024u32; 20_000];
+        let crcs = quire_guest::backend_bindings::quire::persistence::checksum::crc32_spans(
+            &bytes, &starts, &lengths,
+        );
+        panic!("the host checksummed {} overlapping spans", crcs.len());
     }
     #[cfg(not(target_family = "wasm"))]
     unreachable!("only the component attacks its host")
@@ -174,6 +194,7 @@ impl Attack {
             Some("plant-receipt-link") => Attack::PlantReceiptLink,
             Some("tcp-silent") => Attack::TcpSilent,
             Some("checksum-out-of-bounds") => Attack::ChecksumOutOfBounds,
+            Some("checksum-overlap") => Attack::ChecksumOverlap,
             Some("tcp-elsewhere") => Attack::TcpElsewhere,
             Some(other) => {
                 return Err(PluginError::InvalidConfig(format!(
@@ -400,6 +421,7 @@ impl GuestStore for HostileStore {
                     return Err(PluginError::InvalidState(format!("refused: {EVIL}")));
                 }
                 Attack::ChecksumOutOfBounds => checksum_out_of_bounds(),
+                Attack::ChecksumOverlap => checksum_overlap(),
                 Attack::TcpSilent | Attack::TcpElsewhere => {
                     use std::io::Read;
                     let peer = self.peer.clone().unwrap_or_default();
