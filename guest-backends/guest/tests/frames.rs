@@ -16,7 +16,10 @@ enum Seen {
 }
 
 fn scan(data: &[u8]) -> Vec<Seen> {
-    let chunk = 16 + data.len() % 200;
+    scan_with_chunk(data, 16 + data.len() % 200)
+}
+
+fn scan_with_chunk(data: &[u8], chunk: usize) -> Vec<Seen> {
     let mut scanner = FrameScanner::with_chunk(
         Cursor::new(data),
         0,
@@ -63,6 +66,49 @@ fn bodies() -> impl Strategy<Value = Vec<Vec<u8>>> {
     proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..200), 1..12)
 }
 
+/// A length prefix that lies can lead the checksums taken ahead into a
+/// frame nested in the next frame's body; the scan itself resyncs onto the
+/// next real frame, and must not be handed the nested frame's checksum.
+#[test]
+fn checksums_taken_ahead_follow_the_scan_past_a_lying_length() {
+    let bodies: Vec<Vec<u8>> = (0..12u8)
+        .map(|i| {
+            let mut nested = Vec::new();
+            frames::encode(&[b'n', i], &mut nested).unwrap();
+            nested.extend_from_slice(b"zzzz");
+            nested
+        })
+        .collect();
+    let (clean, spans) = segment(&bodies);
+    for k in 0..bodies.len() - 1 {
+        let mut data = clean.clone();
+        // Frame k's length now ends 4 bytes later: where frame k + 1's body,
+        // and the frame nested in it, begin.
+        let (start, end) = spans[k];
+        let lying = (end - start - frames::OVERHEAD + 4) as u32;
+        data[start as usize..start as usize + 4].copy_from_slice(&lying.to_be_bytes());
+        let whole = scan_with_chunk(&data, 1 << 20);
+        assert_eq!(
+            format!("{whole:?}"),
+            format!("{:?}", scan_with_chunk(&data, 16)),
+            "frame {k}"
+        );
+        let frames: Vec<u64> = whole
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Frame(offset, _) => Some(*offset),
+                Seen::Damage(_) => None,
+            })
+            .collect();
+        // The scan resyncs onto the frame nested in frame k's own body (a
+        // valid frame), then goes on with frame k + 1.
+        let expected: Vec<u64> = (0..spans.len())
+            .map(|i| if i == k { spans[i].0 + 4 } else { spans[i].0 })
+            .collect();
+        assert_eq!(frames, expected, "frame {k}");
+    }
+}
+
 proptest! {
     /// Arbitrary bytes never panic, and what the scanner reports covers the
     /// input exactly once.
@@ -70,6 +116,37 @@ proptest! {
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
         let _ = scan(&data);
         let _ = frames::decode(&data);
+    }
+
+    /// The window's size (and so which frames' checksums are taken
+    /// together, ahead of the scan) changes nothing a scan reports, in
+    /// valid, flipped and spliced data alike.
+    #[test]
+    fn window_size_changes_nothing(
+        bodies in bodies(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..4),
+        lying_lengths in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=15), 0..3),
+        junk in proptest::collection::vec(any::<u8>(), 0..40),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let (mut data, spans) = segment(&bodies);
+        for (i, mask) in flips {
+            let i = i.index(data.len());
+            data[i] ^= mask;
+        }
+        // A length prefix a little off: plausible, so the frames ahead are
+        // placed wrongly when their checksums are taken together.
+        for (frame, mask) in lying_lengths {
+            let (start, _) = spans[frame.index(spans.len())];
+            data[start as usize + 3] ^= mask;
+        }
+        let cut = at.index(data.len() + 1);
+        data.splice(cut..cut, junk);
+        let seen = |chunk| format!("{:?}", scan_with_chunk(&data, chunk));
+        let reference = seen(16);
+        for chunk in [23, 100, 333, 4096, 1 << 20] {
+            prop_assert_eq!(&seen(chunk), &reference, "chunk {}", chunk);
+        }
     }
 
     /// Frames wrapped in arbitrary bytes: still no panic, still tiled.

@@ -296,7 +296,8 @@ impl LiveSegment {
         ))
     }
 
-    /// Adds a record (its JSON and timestamp).
+    /// Adds a record (its JSON and timestamp); tests build segments so.
+    #[cfg(test)]
     pub fn push(&mut self, json: &str, timestamp: f64) -> Result<(), PluginError> {
         let record = EnvelopeRef {
             kind: "",
@@ -337,10 +338,10 @@ impl LiveSegment {
     }
 
     /// How many of `records` (the first one admitted already) the segment
-    /// takes in one run: each later
-    /// record admitted by the bucket, none pushed once the segment holds
-    /// `max_bytes`, and none once `write_bytes` wait to be written. One for
-    /// a compact block, whose size is not known ahead.
+    /// takes in one run: each later record admitted by the bucket, none
+    /// pushed once the segment holds `max_bytes`, and none once
+    /// `write_bytes` wait to be written. One for a compact block, whose
+    /// size is not known ahead.
     pub fn run_len(
         &self,
         records: &[EnvelopeRef<'_>],
