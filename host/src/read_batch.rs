@@ -4,7 +4,7 @@
 use quire_records::layout;
 
 use crate::record::Record;
-use crate::wit::{BatchEntry, Envelope, RecordPlace, StoredBatch, StoredRecord};
+use crate::wit::{BatchEntry, Envelope, StoredBatch, StoredRecord};
 
 /// A record read back, borrowed from the batch it came in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,7 +75,8 @@ pub(crate) struct ReadBatch {
     text: String,
     names: Vec<String>,
     entries: Vec<BatchEntry>,
-    places: Vec<RecordPlace>,
+    offsets: Vec<u64>,
+    stored_bytes: Vec<u64>,
     starts: Vec<u32>,
 }
 
@@ -87,7 +88,8 @@ impl ReadBatch {
             text: String::new(),
             names: Vec::new(),
             entries: Vec::new(),
-            places: Vec::new(),
+            offsets: Vec::new(),
+            stored_bytes: Vec::new(),
             starts: Vec::new(),
         }
     }
@@ -95,7 +97,11 @@ impl ReadBatch {
     /// Checks `batch` (it comes from a plugin): lengths, newlines, name
     /// indices, UTF-8, finite timestamps, one place per record.
     pub fn check(batch: StoredBatch, unit: &str) -> Result<Self, String> {
-        let StoredBatch { records, places } = batch;
+        let StoredBatch {
+            records,
+            offsets,
+            stored_bytes,
+        } = batch;
         let text = String::from_utf8(records.text)
             .map_err(|e| format!("batch text is not UTF-8: {}", e.utf8_error()))?;
         let bytes = text.as_bytes();
@@ -126,11 +132,12 @@ impl ReadBatch {
                 .unwrap_or(0);
             return Err(format!("record {n}: holds a newline"));
         }
-        if places.len() != starts.len() {
+        if offsets.len() != starts.len() || stored_bytes.len() != starts.len() {
             return Err(format!(
-                "{} records but {} places",
+                "{} records but {} offsets and {} stored sizes",
                 starts.len(),
-                places.len()
+                offsets.len(),
+                stored_bytes.len()
             ));
         }
         Ok(ReadBatch {
@@ -138,7 +145,8 @@ impl ReadBatch {
             text,
             names: records.names,
             entries: records.entries,
-            places,
+            offsets,
+            stored_bytes,
             starts,
         })
     }
@@ -150,15 +158,15 @@ impl ReadBatch {
 
     /// Record `i` (`i < len()`).
     pub fn get(&self, i: usize) -> RecordView<'_> {
-        let (e, place, start) = (&self.entries[i], &self.places[i], self.starts[i] as usize);
+        let (e, start) = (&self.entries[i], self.starts[i] as usize);
         RecordView {
             kind: &self.names[e.kind as usize],
             store: &self.names[e.store as usize],
             timestamp: e.timestamp,
             json: &self.text[start..start + e.json_len as usize],
             unit: &self.unit,
-            offset: place.offset,
-            stored_bytes: place.stored_bytes,
+            offset: self.offsets[i],
+            stored_bytes: self.stored_bytes[i],
         }
     }
 }

@@ -108,7 +108,8 @@ pub struct BatchBuilder {
     text: Vec<u8>,
     names: NameTable,
     entries: Vec<BatchEntry>,
-    places: Vec<RecordPlace>,
+    offsets: Vec<u64>,
+    stored_bytes: Vec<u64>,
 }
 
 impl BatchBuilder {
@@ -119,7 +120,8 @@ impl BatchBuilder {
         BatchBuilder {
             text: Vec::with_capacity((max_bytes as usize).min(256 << 10)),
             entries: Vec::with_capacity(records),
-            places: Vec::with_capacity(records),
+            offsets: Vec::with_capacity(records),
+            stored_bytes: Vec::with_capacity(records),
             ..Default::default()
         }
     }
@@ -140,10 +142,8 @@ impl BatchBuilder {
     /// Adds a record read back from `offset`, taking `stored_bytes`.
     pub fn push_stored(&mut self, e: EnvelopeRef<'_>, offset: u64, stored_bytes: u64) {
         self.push(e);
-        self.places.push(RecordPlace {
-            offset,
-            stored_bytes,
-        });
+        self.offsets.push(offset);
+        self.stored_bytes.push(stored_bytes);
     }
 
     /// Records so far.
@@ -173,10 +173,12 @@ impl BatchBuilder {
 
     /// The cursor batch (every record added with [`BatchBuilder::push_stored`]).
     pub fn finish_stored(mut self) -> StoredBatch {
-        let places = std::mem::take(&mut self.places);
+        let offsets = std::mem::take(&mut self.offsets);
+        let stored_bytes = std::mem::take(&mut self.stored_bytes);
         StoredBatch {
             records: self.finish(),
-            places,
+            offsets,
+            stored_bytes,
         }
     }
 }
@@ -218,7 +220,16 @@ pub fn stored(batch: &StoredBatch) -> Vec<(EnvelopeRef<'_>, RecordPlace)> {
     records(&batch.records)
         .expect("a batch this crate built")
         .into_iter()
-        .zip(batch.places.iter().cloned())
+        .zip(batch.offsets.iter().zip(&batch.stored_bytes))
+        .map(|(e, (&offset, &stored_bytes))| {
+            (
+                e,
+                RecordPlace {
+                    offset,
+                    stored_bytes,
+                },
+            )
+        })
         .collect()
 }
 

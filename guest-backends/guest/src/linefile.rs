@@ -450,7 +450,13 @@ mod tests {
         let got = crate::batch::stored(&batch);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1.stored_bytes, REC.len() as u64 + 1);
-        assert!(cursor.next_records(10, u32::MAX).unwrap().places.is_empty());
+        assert!(
+            cursor
+                .next_records(10, u32::MAX)
+                .unwrap()
+                .offsets
+                .is_empty()
+        );
     }
 
     #[test]

@@ -6,9 +6,7 @@
 use quire_records::layout;
 use quire_records::names::NameTable;
 
-use super::{
-    BatchEntry, Envelope, MetaBatch, MetaEntry, RecordBatch, RecordPlace, StoredBatch, StoredRecord,
-};
+use super::{BatchEntry, Envelope, MetaBatch, MetaEntry, RecordBatch, StoredBatch, StoredRecord};
 
 /// Builds a `record-batch` record by record.
 #[derive(Default)]
@@ -101,18 +99,18 @@ pub fn envelopes(batch: &RecordBatch) -> Vec<Envelope> {
 pub fn stored_from_records(records: Vec<StoredRecord>) -> StoredBatch {
     let bytes = records.iter().map(|r| r.envelope.json.len()).sum();
     let mut builder = BatchBuilder::with_capacity(records.len(), bytes);
-    let mut places = Vec::with_capacity(records.len());
+    let mut offsets = Vec::with_capacity(records.len());
+    let mut stored_bytes = Vec::with_capacity(records.len());
     for r in &records {
         let e = &r.envelope;
         builder.push(&e.kind, &e.store, e.timestamp, &e.json);
-        places.push(RecordPlace {
-            offset: r.offset,
-            stored_bytes: r.stored_bytes,
-        });
+        offsets.push(r.offset);
+        stored_bytes.push(r.stored_bytes);
     }
     StoredBatch {
         records: builder.finish(),
-        places,
+        offsets,
+        stored_bytes,
     }
 }
 
@@ -153,16 +151,10 @@ mod tests {
 
     /// The records of `batch` as the host reads a cursor's batch (checked).
     fn records(batch: &RecordBatch) -> Result<Vec<(String, String, f64, String)>, String> {
-        let places = vec![
-            RecordPlace {
-                offset: 0,
-                stored_bytes: 0
-            };
-            batch.entries.len()
-        ];
         let stored = StoredBatch {
             records: batch.clone(),
-            places,
+            offsets: vec![0; batch.entries.len()],
+            stored_bytes: vec![0; batch.entries.len()],
         };
         let checked = ReadBatch::check(stored, "u")?;
         Ok((0..checked.len())
@@ -269,5 +261,34 @@ mod tests {
         let mut b = sample();
         b.entries[0].timestamp = f64::NAN;
         assert!(records(&b).unwrap_err().contains("finite"));
+    }
+
+    #[test]
+    fn a_cursor_batch_needs_an_offset_and_a_size_per_record() {
+        let b = sample();
+        let n = b.entries.len();
+        for (offsets, sizes) in [(n - 1, n), (n, n + 1), (0, 0)] {
+            let stored = StoredBatch {
+                records: b.clone(),
+                offsets: vec![7; offsets],
+                stored_bytes: vec![9; sizes],
+            };
+            let err = ReadBatch::check(stored, "u").err().expect("refused");
+            assert_eq!(
+                err,
+                format!("{n} records but {offsets} offsets and {sizes} stored sizes")
+            );
+        }
+        let stored = StoredBatch {
+            records: b.clone(),
+            offsets: (0..n as u64).map(|i| i * 100).collect(),
+            stored_bytes: (0..n as u64).map(|i| i + 1).collect(),
+        };
+        let checked = ReadBatch::check(stored, "u").unwrap();
+        let last = checked.get(n - 1);
+        assert_eq!(
+            (last.offset, last.stored_bytes),
+            ((n as u64 - 1) * 100, n as u64)
+        );
     }
 }
