@@ -87,7 +87,11 @@ mod tests {
         let (a, b) = (from_lines.builder.finish(), from_records.builder.finish());
         assert_eq!(a.text, b.text);
         assert_eq!(a.names, b.names);
-        assert_eq!(a.entries.len(), 4);
+        assert_eq!(a.json_lens.len(), 4);
+        assert_eq!(
+            (&a.json_lens, &a.kinds, &a.stores, &a.timestamps),
+            (&b.json_lens, &b.kinds, &b.stores, &b.timestamps)
+        );
         let mut bad = Batch::new();
         assert!(
             bad.push_json_line(r#"{"kind":"event","timestamp":"x"}"#, 0.0)

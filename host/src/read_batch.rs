@@ -4,7 +4,7 @@
 use quire_records::layout;
 
 use crate::record::Record;
-use crate::wit::{BatchEntry, Envelope, StoredBatch, StoredRecord};
+use crate::wit::{Envelope, RecordBatch, StoredBatch, StoredRecord};
 
 /// A record read back, borrowed from the batch it came in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,7 +74,10 @@ pub(crate) struct ReadBatch {
     unit: String,
     text: String,
     names: Vec<String>,
-    entries: Vec<BatchEntry>,
+    json_lens: Vec<u32>,
+    kinds: Vec<u32>,
+    stores: Vec<u32>,
+    timestamps: Vec<f64>,
     offsets: Vec<u64>,
     stored_bytes: Vec<u64>,
     starts: Vec<u32>,
@@ -87,35 +90,58 @@ impl ReadBatch {
             unit: String::new(),
             text: String::new(),
             names: Vec::new(),
-            entries: Vec::new(),
+            json_lens: Vec::new(),
+            kinds: Vec::new(),
+            stores: Vec::new(),
+            timestamps: Vec::new(),
             offsets: Vec::new(),
             stored_bytes: Vec::new(),
             starts: Vec::new(),
         }
     }
 
-    /// Checks `batch` (it comes from a plugin): lengths, newlines, name
-    /// indices, UTF-8, finite timestamps, one place per record.
+    /// Checks `batch` (it comes from a plugin): columns of one length,
+    /// lengths, newlines, name indices, UTF-8, finite timestamps, an offset
+    /// and a size per record.
     pub fn check(batch: StoredBatch, unit: &str) -> Result<Self, String> {
         let StoredBatch {
             records,
             offsets,
             stored_bytes,
         } = batch;
-        let text = String::from_utf8(records.text)
+        let RecordBatch {
+            text,
+            names,
+            json_lens,
+            kinds,
+            stores,
+            timestamps,
+        } = records;
+        let records = json_lens.len();
+        if [kinds.len(), stores.len(), timestamps.len()] != [records; 3] {
+            return Err(format!(
+                "the batch's columns differ: {records} lengths, {} kinds, {} stores, {} timestamps",
+                kinds.len(),
+                stores.len(),
+                timestamps.len()
+            ));
+        }
+        let text = String::from_utf8(text)
             .map_err(|e| format!("batch text is not UTF-8: {}", e.utf8_error()))?;
         let bytes = text.as_bytes();
-        let lengths = records.entries.iter().map(|e| e.json_len);
-        let starts = layout::starts(bytes, lengths)
+        let starts = layout::starts(bytes, json_lens.iter().copied())
             .map_err(|(n, reason)| format!("record {n}: {reason}"))?;
-        let names = records.names.len();
+        let name_count = names.len();
         // Every record starts at the text's start or after a newline and ends
         // at one (the layout walk saw to it), so none splits a character.
-        for (n, e) in records.entries.iter().enumerate() {
-            if let Some(i) = [e.kind, e.store].into_iter().find(|&i| i as usize >= names) {
-                return Err(format!("record {n}: name index {i} of {names} names"));
+        for n in 0..records {
+            if let Some(i) = [kinds[n], stores[n]]
+                .into_iter()
+                .find(|&i| i as usize >= name_count)
+            {
+                return Err(format!("record {n}: name index {i} of {name_count} names"));
             }
-            if !e.timestamp.is_finite() {
+            if !timestamps[n].is_finite() {
                 return Err(format!("record {n}: timestamp is not a finite number"));
             }
         }
@@ -124,10 +150,10 @@ impl ReadBatch {
         if newlines != starts.len() {
             let n = starts
                 .iter()
-                .zip(&records.entries)
-                .position(|(&start, e)| {
+                .zip(&json_lens)
+                .position(|(&start, &len)| {
                     let start = start as usize;
-                    bytes[start..start + e.json_len as usize].contains(&b'\n')
+                    bytes[start..start + len as usize].contains(&b'\n')
                 })
                 .unwrap_or(0);
             return Err(format!("record {n}: holds a newline"));
@@ -143,8 +169,11 @@ impl ReadBatch {
         Ok(ReadBatch {
             unit: unit.to_string(),
             text,
-            names: records.names,
-            entries: records.entries,
+            names,
+            json_lens,
+            kinds,
+            stores,
+            timestamps,
             offsets,
             stored_bytes,
             starts,
@@ -158,12 +187,12 @@ impl ReadBatch {
 
     /// Record `i` (`i < len()`).
     pub fn get(&self, i: usize) -> RecordView<'_> {
-        let (e, start) = (&self.entries[i], self.starts[i] as usize);
+        let start = self.starts[i] as usize;
         RecordView {
-            kind: &self.names[e.kind as usize],
-            store: &self.names[e.store as usize],
-            timestamp: e.timestamp,
-            json: &self.text[start..start + e.json_len as usize],
+            kind: &self.names[self.kinds[i] as usize],
+            store: &self.names[self.stores[i] as usize],
+            timestamp: self.timestamps[i],
+            json: &self.text[start..start + self.json_lens[i] as usize],
             unit: &self.unit,
             offset: self.offsets[i],
             stored_bytes: self.stored_bytes[i],

@@ -333,7 +333,7 @@ impl Store {
                 let sync_now = match self.config.durability {
                     Durability::PerWrite => true,
                     Durability::EveryN(n) => {
-                        queue.unsynced_records + batch.entries.len() as u64 >= n
+                        queue.unsynced_records + batch.json_lens.len() as u64 >= n
                     }
                     Durability::Batch | Durability::Buffered => false,
                 };
@@ -343,7 +343,7 @@ impl Store {
                 queue.unsynced_records = if sync_now {
                     0
                 } else {
-                    queue.unsynced_records + batch.entries.len() as u64
+                    queue.unsynced_records + batch.json_lens.len() as u64
                 };
                 let waiters = queue.waiting.remove(&id).unwrap_or(0);
                 queue.finished.insert(id, (waiters, outcome));
@@ -375,7 +375,7 @@ impl Store {
         let result = self.session().append(batch, level);
         match &result {
             Ok(bytes) => {
-                metrics::add(&self.metrics.records_written, batch.entries.len() as u64);
+                metrics::add(&self.metrics.records_written, batch.json_lens.len() as u64);
                 metrics::add(&self.metrics.bytes_written, *bytes);
                 if sync {
                     metrics::add(&self.metrics.syncs, 1);

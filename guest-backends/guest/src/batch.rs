@@ -1,5 +1,5 @@
 //! Record batches on the plugin's side of the boundary. Records cross in
-//! bulk (`record-batch`: NDJSON text, names once, fixed-width entries);
+//! bulk (`record-batch`: NDJSON text, names once, a column per field);
 //! this module reads them as borrowed records and builds the batches
 //! cursors return, so that a backend never handles the layout itself.
 
@@ -7,7 +7,7 @@ use quire_records::layout;
 use quire_records::names::NameTable;
 
 use crate::errors::rejected;
-use crate::types::{BatchEntry, PluginError, RecordBatch, RecordPlace, StoredBatch};
+use crate::types::{PluginError, RecordBatch, RecordPlace, StoredBatch};
 
 /// One record, owned: for backends that keep records in memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,10 +58,36 @@ impl<'a> From<&'a Envelope> for EnvelopeRef<'a> {
     }
 }
 
-/// The records of a batch, in order, after checking its layout (lengths,
-/// newlines, name indices, UTF-8). A batch that does not add up is refused
-/// naming the first record that does not fit.
+/// Records in a batch whose columns agree (see [`check_columns`]).
+pub fn len(batch: &RecordBatch) -> usize {
+    batch.json_lens.len()
+}
+
+/// Refuses a batch whose columns (lengths, kinds, stores, timestamps)
+/// differ in length, naming the first record one of them lacks.
+pub fn check_columns(batch: &RecordBatch) -> Result<(), PluginError> {
+    let n = batch.json_lens.len();
+    let (kinds, stores, times) = (
+        batch.kinds.len(),
+        batch.stores.len(),
+        batch.timestamps.len(),
+    );
+    if kinds == n && stores == n && times == n {
+        return Ok(());
+    }
+    Err(rejected(
+        n.min(kinds).min(stores).min(times),
+        format!(
+            "the batch's columns differ: {n} lengths, {kinds} kinds, {stores} stores, {times} timestamps"
+        ),
+    ))
+}
+
+/// The records of a batch, in order, after checking its layout (columns,
+/// lengths, newlines, name indices, UTF-8). A batch that does not add up is
+/// refused naming the first record that does not fit.
 pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError> {
+    check_columns(batch)?;
     let text = simdutf8::basic::from_utf8(&batch.text).map_err(|_| {
         let e = std::str::from_utf8(&batch.text).expect_err("both validators agree");
         rejected(0, format!("batch text is not UTF-8: {e}"))
@@ -73,19 +99,18 @@ pub fn records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, PluginError>
             .map(String::as_str)
             .ok_or_else(|| format!("name index {i} of {} names", names.len()))
     };
-    let mut records = Vec::with_capacity(batch.entries.len());
-    let lengths = batch.entries.iter().map(|e| e.json_len);
+    let mut records = Vec::with_capacity(len(batch));
+    let lengths = batch.json_lens.iter().copied();
     // One walk: each record placed and its names looked up in turn, so the
     // first record that does not fit is the one named.
     layout::walk(&batch.text, lengths, |index, start, json| {
-        let e = &batch.entries[index];
         // Each record sits between newlines (the walk saw to it), so it
         // never splits a character of the UTF-8 text.
         let start = start as usize;
         records.push(EnvelopeRef {
-            kind: name(e.kind)?,
-            store: name(e.store)?,
-            timestamp: e.timestamp,
+            kind: name(batch.kinds[index])?,
+            store: name(batch.stores[index])?,
+            timestamp: batch.timestamps[index],
             json: &text[start..start + json.len()],
         });
         Ok(())
@@ -107,7 +132,10 @@ pub fn envelopes(batch: &RecordBatch) -> Result<Vec<Envelope>, PluginError> {
 pub struct BatchBuilder {
     text: Vec<u8>,
     names: NameTable,
-    entries: Vec<BatchEntry>,
+    json_lens: Vec<u32>,
+    kinds: Vec<u32>,
+    stores: Vec<u32>,
+    timestamps: Vec<f64>,
     offsets: Vec<u64>,
     stored_bytes: Vec<u64>,
 }
@@ -119,7 +147,10 @@ impl BatchBuilder {
         let records = (max_records as usize).min(1024);
         BatchBuilder {
             text: Vec::with_capacity((max_bytes as usize).min(256 << 10)),
-            entries: Vec::with_capacity(records),
+            json_lens: Vec::with_capacity(records),
+            kinds: Vec::with_capacity(records),
+            stores: Vec::with_capacity(records),
+            timestamps: Vec::with_capacity(records),
             offsets: Vec::with_capacity(records),
             stored_bytes: Vec::with_capacity(records),
             ..Default::default()
@@ -131,12 +162,10 @@ impl BatchBuilder {
         let (kind, store) = (self.names.index(e.kind), self.names.index(e.store));
         self.text.extend_from_slice(e.json.as_bytes());
         self.text.push(b'\n');
-        self.entries.push(BatchEntry {
-            json_len: e.json.len() as u32,
-            kind,
-            store,
-            timestamp: e.timestamp,
-        });
+        self.json_lens.push(e.json.len() as u32);
+        self.kinds.push(kind);
+        self.stores.push(store);
+        self.timestamps.push(e.timestamp);
     }
 
     /// Adds a record read back from `offset`, taking `stored_bytes`.
@@ -148,18 +177,18 @@ impl BatchBuilder {
 
     /// Records so far.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.json_lens.len()
     }
 
     /// Whether no record was added.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.json_lens.is_empty()
     }
 
     /// Whether a cursor batch asked for as `max_records` and `max_bytes`
     /// is complete.
     pub fn full(&self, max_records: u32, max_bytes: u32) -> bool {
-        self.entries.len() >= max_records as usize || self.text.len() >= max_bytes as usize
+        self.json_lens.len() >= max_records as usize || self.text.len() >= max_bytes as usize
     }
 
     /// The record batch.
@@ -167,7 +196,10 @@ impl BatchBuilder {
         RecordBatch {
             text: self.text,
             names: self.names.into_names(),
-            entries: self.entries,
+            json_lens: self.json_lens,
+            kinds: self.kinds,
+            stores: self.stores,
+            timestamps: self.timestamps,
         }
     }
 
@@ -255,7 +287,7 @@ mod tests {
         assert_eq!(back[1], env("audit", "{\"é\":2}"));
 
         let mut bad = batch.clone();
-        bad.entries[1].json_len += 1;
+        bad.json_lens[1] += 1;
         match records(&bad) {
             Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 1),
             other => panic!("{other:?}"),
@@ -264,17 +296,30 @@ mod tests {
             Err(PluginError::InvalidRecord(r)) => (r.index, r.reason),
             other => panic!("{other:?}"),
         };
+        // Columns that differ in length: the first record one lacks.
         let mut bad = batch.clone();
-        bad.entries[1].store = 7;
+        bad.timestamps.pop();
+        assert_eq!(
+            refused(&bad),
+            (
+                1,
+                "the batch's columns differ: 2 lengths, 2 kinds, 2 stores, 1 timestamps".into()
+            )
+        );
+        let mut bad = batch.clone();
+        bad.kinds.push(0);
+        assert_eq!(refused(&bad).0, 2);
+        let mut bad = batch.clone();
+        bad.stores[1] = 7;
         assert_eq!(refused(&bad), (1, "name index 7 of 3 names".into()));
         // The first record that does not fit is named, whatever is wrong.
         let mut bad = batch.clone();
-        bad.entries[0].kind = 3;
-        bad.entries[1].json_len += 1;
+        bad.kinds[0] = 3;
+        bad.json_lens[1] += 1;
         assert_eq!(refused(&bad).0, 0);
         let mut bad = batch.clone();
-        bad.entries[0].json_len += 1;
-        bad.entries[1].kind = 3;
+        bad.json_lens[0] += 1;
+        bad.kinds[1] = 3;
         assert_eq!(refused(&bad).0, 0);
         let mut bad = batch;
         bad.text.push(b'x');

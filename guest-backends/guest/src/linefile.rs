@@ -54,10 +54,11 @@ pub fn checked_text(batch: &RecordBatch) -> Result<&[u8], PluginError> {
     if cfg!(feature = "bench-no-check") {
         return Ok(text);
     }
+    crate::batch::check_columns(batch)?;
     let mut objects = true;
-    let lengths = batch.entries.iter().map(|e| e.json_len);
+    let lengths = batch.json_lens.iter().copied();
     layout::walk(text, lengths, |n, _, json| {
-        objects &= record::check_object(json, batch.entries[n].timestamp).is_ok();
+        objects &= record::check_object(json, batch.timestamps[n]).is_ok();
         Ok(())
     })
     .map_err(|(n, reason)| rejected(n, reason))?;
@@ -85,7 +86,7 @@ pub fn checked_records(batch: &RecordBatch) -> Result<Vec<EnvelopeRef<'_>>, Plug
 /// record's own newline), and no carriage return: one SIMD pass.
 fn one_line_each(batch: &RecordBatch) -> bool {
     let breaks = layout::line_breaks(&batch.text);
-    !breaks.carriage_return && breaks.newlines == batch.entries.len()
+    !breaks.carriage_return && breaks.newlines == crate::batch::len(batch)
 }
 
 /// The refusal naming the first record that fails [`check_batch`], once the

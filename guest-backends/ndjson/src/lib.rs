@@ -166,7 +166,7 @@ impl GuestStore for NdjsonStore {
         }
         // The batch arrives as NDJSON lines: checked, it is written as it is.
         let text = linefile::checked_text(&batch)?;
-        let records = batch.entries.len() as u64;
+        let records = quire_guest::batch::len(&batch) as u64;
         let label = self.label();
         let appended = self.with_appender(|appender| {
             let torn = !appender.ends_clean && linefile::ends_mid_line(&mut appender.file, &label)?;

@@ -37,7 +37,11 @@ impl RotatingRewriter {
     pub fn write(&self, batch: &RecordBatch) -> Result<(), PluginError> {
         let text = linefile::checked_text(batch)?;
         self.file.borrow_mut().write(text)?;
-        let lines = batch.entries.iter().map(|e| (e.timestamp, e.json_len + 1));
+        let lines = batch
+            .timestamps
+            .iter()
+            .zip(&batch.json_lens)
+            .map(|(&timestamp, &len)| (timestamp, len + 1));
         self.stats.borrow_mut().add_records(text, lines);
         Ok(())
     }

@@ -17,8 +17,8 @@ use quire_guest::linefile::{self, CURSOR_CHUNK, LineCursor, Validator};
 use quire_guest::options::Options;
 use quire_guest::receipts::ReceiptBook;
 use quire_guest::types::{
-    Anomaly, AnomalyKind, BatchEntry, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk,
-    StorageStats, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, PluginError, ReadFilter, ReadOrder, RecordBatch, ScanChunk, StorageStats,
+    SyncLevel, UnitInfo,
 };
 
 use crate::category::Category;
@@ -77,7 +77,8 @@ enum Lines<'a> {
     Text {
         text: &'a [u8],
         starts: Vec<usize>,
-        entries: &'a [BatchEntry],
+        json_lens: &'a [u32],
+        timestamps: &'a [f64],
     },
     /// Some records of a mixed batch, encoded as they are written.
     Records {
@@ -90,7 +91,9 @@ impl Lines<'_> {
     /// Each record's bytes on disk, newline included.
     fn sizes(&self) -> Vec<u64> {
         match self {
-            Lines::Text { entries, .. } => entries.iter().map(|e| e.json_len as u64 + 1).collect(),
+            Lines::Text { json_lens, .. } => {
+                json_lens.iter().map(|&len| u64::from(len) + 1).collect()
+            }
             Lines::Records { records, indexes } => indexes
                 .iter()
                 .map(|&i| records[i].json.len() as u64 + 1)
@@ -109,10 +112,14 @@ impl Lines<'_> {
             Lines::Text {
                 text,
                 starts,
-                entries,
+                json_lens,
+                timestamps,
             } => category.append_lines(
                 &text[starts[run.start]..starts[run.end]],
-                entries[run].iter().map(|e| (e.timestamp, e.json_len + 1)),
+                timestamps[run.clone()]
+                    .iter()
+                    .zip(&json_lens[run])
+                    .map(|(&timestamp, &len)| (timestamp, len + 1)),
             ),
             Lines::Records { records, indexes } => {
                 let run = &indexes[run];
@@ -238,10 +245,11 @@ impl RotatingStore {
         if self.shared.read_only {
             return Err(read_only_error());
         }
-        let Some(first) = batch.entries.first() else {
+        quire_guest::batch::check_columns(batch)?;
+        let Some(&first) = batch.kinds.first() else {
             return Ok(0);
         };
-        if batch.entries.iter().any(|e| e.kind != first.kind) {
+        if batch.kinds.iter().any(|&kind| kind != first) {
             let records = linefile::checked_records(batch)?;
             let mut routes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
             for (index, envelope) in records.iter().enumerate() {
@@ -262,22 +270,23 @@ impl RotatingStore {
             return self.append_routed(routes, level);
         }
         let text = linefile::checked_text(batch)?;
-        let kind = batch.names.get(first.kind as usize).ok_or_else(|| {
+        let kind = batch.names.get(first as usize).ok_or_else(|| {
             rejected(
                 0,
-                format!("name index {} of {} names", first.kind, batch.names.len()),
+                format!("name index {first} of {} names", batch.names.len()),
             )
         })?;
         let category = naming::category_for_kind(kind).map_err(|reason| rejected(0, reason))?;
-        let mut starts = Vec::with_capacity(batch.entries.len() + 1);
+        let mut starts = Vec::with_capacity(batch.json_lens.len() + 1);
         starts.push(0);
-        for entry in &batch.entries {
-            starts.push(starts[starts.len() - 1] + entry.json_len as usize + 1);
+        for &len in &batch.json_lens {
+            starts.push(starts[starts.len() - 1] + len as usize + 1);
         }
         let lines = Lines::Text {
             text,
             starts,
-            entries: &batch.entries,
+            json_lens: &batch.json_lens,
+            timestamps: &batch.timestamps,
         };
         self.append_routed(vec![(category, lines)], level)
     }

@@ -466,9 +466,9 @@ impl Wal {
         // compares: wasm's `memcmp` goes a byte at a time).
         let mut group_of_name = vec![usize::MAX; batch.names.len()];
         let mut stores: Vec<&str> = Vec::new();
-        for (index, (&envelope, entry)) in records.iter().zip(&batch.entries).enumerate() {
+        for (index, (&envelope, &store)) in records.iter().zip(&batch.stores).enumerate() {
             check_size(index, envelope)?;
-            let slot = &mut group_of_name[entry.store as usize];
+            let slot = &mut group_of_name[store as usize];
             if *slot == usize::MAX {
                 check_store_name(envelope.store).map_err(|reason| rejected(index, reason))?;
                 *slot = stores.len();
@@ -490,8 +490,8 @@ impl Wal {
                     )
                 })
                 .collect();
-            for (index, (&envelope, entry)) in records.iter().zip(&batch.entries).enumerate() {
-                let (_, group, group_crcs) = &mut groups[group_of_name[entry.store as usize]];
+            for (index, (&envelope, &store)) in records.iter().zip(&batch.stores).enumerate() {
+                let (_, group, group_crcs) = &mut groups[group_of_name[store as usize]];
                 group.to_mut().push(envelope);
                 if let (Some(g), Some(c)) = (group_crcs, crcs) {
                     g.to_mut().push(c[index]);

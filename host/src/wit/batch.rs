@@ -6,14 +6,17 @@
 use quire_records::layout;
 use quire_records::names::NameTable;
 
-use super::{BatchEntry, Envelope, MetaBatch, MetaEntry, RecordBatch, StoredBatch, StoredRecord};
+use super::{Envelope, MetaBatch, MetaEntry, RecordBatch, StoredBatch, StoredRecord};
 
 /// Builds a `record-batch` record by record.
 #[derive(Default)]
 pub struct BatchBuilder {
     text: Vec<u8>,
     names: NameTable,
-    entries: Vec<BatchEntry>,
+    json_lens: Vec<u32>,
+    kinds: Vec<u32>,
+    stores: Vec<u32>,
+    timestamps: Vec<f64>,
 }
 
 impl BatchBuilder {
@@ -21,7 +24,10 @@ impl BatchBuilder {
     pub fn with_capacity(records: usize, bytes: usize) -> Self {
         BatchBuilder {
             text: Vec::with_capacity(bytes + records),
-            entries: Vec::with_capacity(records),
+            json_lens: Vec::with_capacity(records),
+            kinds: Vec::with_capacity(records),
+            stores: Vec::with_capacity(records),
+            timestamps: Vec::with_capacity(records),
             ..Default::default()
         }
     }
@@ -31,22 +37,20 @@ impl BatchBuilder {
         let (kind, store) = (self.names.index(kind), self.names.index(store));
         self.text.extend_from_slice(json.as_bytes());
         self.text.push(b'\n');
-        self.entries.push(BatchEntry {
-            json_len: json.len() as u32,
-            kind,
-            store,
-            timestamp,
-        });
+        self.json_lens.push(json.len() as u32);
+        self.kinds.push(kind);
+        self.stores.push(store);
+        self.timestamps.push(timestamp);
     }
 
     /// Records so far.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.json_lens.len()
     }
 
     /// Adds every record of `other`, after these.
     pub fn extend(&mut self, other: BatchBuilder) {
-        if self.entries.is_empty() {
+        if self.json_lens.is_empty() {
             *self = other;
             return;
         }
@@ -57,12 +61,12 @@ impl BatchBuilder {
             .map(|n| self.names.index(n))
             .collect();
         self.text.extend_from_slice(&other.text);
-        self.entries
-            .extend(other.entries.into_iter().map(|e| BatchEntry {
-                kind: names[e.kind as usize],
-                store: names[e.store as usize],
-                ..e
-            }));
+        self.json_lens.extend_from_slice(&other.json_lens);
+        self.kinds
+            .extend(other.kinds.iter().map(|&k| names[k as usize]));
+        self.stores
+            .extend(other.stores.iter().map(|&s| names[s as usize]));
+        self.timestamps.extend_from_slice(&other.timestamps);
     }
 
     /// The batch.
@@ -70,25 +74,27 @@ impl BatchBuilder {
         RecordBatch {
             text: self.text,
             names: self.names.into_names(),
-            entries: self.entries,
+            json_lens: self.json_lens,
+            kinds: self.kinds,
+            stores: self.stores,
+            timestamps: self.timestamps,
         }
     }
 }
 
 /// A batch of records as 0.2 and 0.1 plugins take them (the host built it).
 pub fn envelopes(batch: &RecordBatch) -> Vec<Envelope> {
-    let lengths = batch.entries.iter().map(|e| e.json_len);
+    let lengths = batch.json_lens.iter().copied();
     let starts = layout::starts(&batch.text, lengths).expect("the host builds well-formed batches");
-    batch
-        .entries
-        .iter()
-        .zip(starts)
-        .map(|(e, start)| {
-            let json = &batch.text[start as usize..start as usize + e.json_len as usize];
+    starts
+        .into_iter()
+        .enumerate()
+        .map(|(i, start)| {
+            let json = &batch.text[start as usize..][..batch.json_lens[i] as usize];
             Envelope {
-                kind: batch.names[e.kind as usize].clone(),
-                store: batch.names[e.store as usize].clone(),
-                timestamp: e.timestamp,
+                kind: batch.names[batch.kinds[i] as usize].clone(),
+                store: batch.names[batch.stores[i] as usize].clone(),
+                timestamp: batch.timestamps[i],
                 json: String::from_utf8(json.to_vec()).expect("the host builds UTF-8 batches"),
             }
         })
@@ -153,8 +159,8 @@ mod tests {
     fn records(batch: &RecordBatch) -> Result<Vec<(String, String, f64, String)>, String> {
         let stored = StoredBatch {
             records: batch.clone(),
-            offsets: vec![0; batch.entries.len()],
-            stored_bytes: vec![0; batch.entries.len()],
+            offsets: vec![0; batch.json_lens.len()],
+            stored_bytes: vec![0; batch.json_lens.len()],
         };
         let checked = ReadBatch::check(stored, "u")?;
         Ok((0..checked.len())
@@ -244,29 +250,39 @@ mod tests {
     #[test]
     fn a_malformed_batch_is_refused() {
         let mut b = sample();
-        b.entries[0].json_len += 1;
+        b.json_lens[0] += 1;
         assert!(records(&b).unwrap_err().contains("newline"));
         let mut b = sample();
-        b.entries[2].json_len = 1000;
+        b.json_lens[2] = 1000;
         assert!(records(&b).unwrap_err().contains("runs past"));
         let mut b = sample();
-        b.entries[1].kind = 9;
+        b.kinds[1] = 9;
         assert!(records(&b).unwrap_err().contains("name index 9"));
         let mut b = sample();
         b.text.extend_from_slice(b"extra\n");
         assert!(records(&b).unwrap_err().contains("after the last record"));
         let mut b = sample();
-        b.entries[1].json_len -= 2; // ends inside `é`
+        b.json_lens[1] -= 2; // ends inside `é`
         assert!(records(&b).is_err());
         let mut b = sample();
-        b.entries[0].timestamp = f64::NAN;
+        b.timestamps[0] = f64::NAN;
         assert!(records(&b).unwrap_err().contains("finite"));
+        // A plugin's columns that differ in length.
+        let mut b = sample();
+        b.stores.pop();
+        assert_eq!(
+            records(&b).unwrap_err(),
+            "the batch's columns differ: 3 lengths, 3 kinds, 2 stores, 3 timestamps"
+        );
+        let mut b = sample();
+        b.timestamps.push(1.0);
+        assert!(records(&b).unwrap_err().contains("4 timestamps"));
     }
 
     #[test]
     fn a_cursor_batch_needs_an_offset_and_a_size_per_record() {
         let b = sample();
-        let n = b.entries.len();
+        let n = b.json_lens.len();
         for (offsets, sizes) in [(n - 1, n), (n, n + 1), (0, 0)] {
             let stored = StoredBatch {
                 records: b.clone(),

@@ -70,8 +70,8 @@ pub use v0_3::backend::exports::quire::persistence::backend::{
     BackendInfo, OpenConfig, Receipt, ReceiptFilter, ReceiptKind, StoreDurability,
 };
 pub use v0_3::backend::quire::persistence::types::{
-    Anomaly, AnomalyKind, BatchEntry, Envelope, PluginError, ReadFilter, ReadOrder, RecordBatch,
-    RecordPlace, ScanChunk, StorageStats, StoredBatch, StoredRecord, SyncLevel, UnitInfo,
+    Anomaly, AnomalyKind, Envelope, PluginError, ReadFilter, ReadOrder, RecordBatch, RecordPlace,
+    ScanChunk, StorageStats, StoredBatch, StoredRecord, SyncLevel, UnitInfo,
 };
 pub use v0_3::policy::exports::quire::persistence::policy::{
     MetaBatch, MetaEntry, PolicyError, UnitVerdict,

@@ -613,8 +613,8 @@ impl GuestCursor for HostileCursor {
             return Ok(out.finish_stored());
         }
         let mut batch = self.inner.next_batch(max_records, max_bytes);
-        if self.bad && !batch.records.entries.is_empty() {
-            batch.records.entries[0].json_len += 1_000_000;
+        if self.bad && !batch.records.json_lens.is_empty() {
+            batch.records.json_lens[0] += 1_000_000;
         }
         Ok(batch)
     }
