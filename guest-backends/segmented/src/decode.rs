@@ -140,21 +140,9 @@ impl<R: Read + Seek> SegmentDecoder<R> {
             .frames
             .body_at(offset, len)
             .expect("the frame just read is in the window");
-        Ok(Some(match record::classify(body, true) {
-            Verdict::Record {
-                kind,
-                store,
-                timestamp,
-                json,
-            } => View::Record(RecordView {
-                offset,
-                stored_bytes: len,
-                kind,
-                store,
-                timestamp,
-                json,
-            }),
-            Verdict::Damaged(kind, detail) => View::Entry(Entry::Damage(Damaged {
+        Ok(Some(match read_record(body, offset, len) {
+            Ok(record) => View::Record(record),
+            Err((kind, detail)) => View::Entry(Entry::Damage(Damaged {
                 kind,
                 offset,
                 length: len,
@@ -225,24 +213,9 @@ impl<R: Read + Seek> SegmentDecoder<R> {
             )),
             // Read in place, unless entries wait before it.
             Some(FrameDecoder::Json) if queue.is_empty() => return Ok(Step::Json { offset, len }),
-            Some(FrameDecoder::Json) => queue.push_back(match record::classify(body, true) {
-                Verdict::Record {
-                    kind,
-                    store,
-                    timestamp,
-                    json,
-                } => Entry::Record(
-                    RecordView {
-                        offset,
-                        stored_bytes: len,
-                        kind,
-                        store,
-                        timestamp,
-                        json,
-                    }
-                    .into_owned(),
-                ),
-                Verdict::Damaged(kind, detail) => damage(kind, detail),
+            Some(FrameDecoder::Json) => queue.push_back(match read_record(body, offset, len) {
+                Ok(record) => Entry::Record(record.into_owned()),
+                Err((kind, detail)) => damage(kind, detail),
             }),
             Some(FrameDecoder::Compact(c)) => match c.decode(body, lines) {
                 Err(detail) => queue.push_back(damage(AnomalyKind::CorruptedRecord, detail)),
@@ -304,6 +277,31 @@ impl RecordView<'_> {
     }
 }
 
+/// The record `json` holds, as it lies at `offset` taking `stored_bytes`;
+/// else the kind of damage and what is wrong.
+fn read_record(
+    json: &[u8],
+    offset: u64,
+    stored_bytes: u64,
+) -> Result<RecordView<'_>, (AnomalyKind, String)> {
+    match record::classify(json, true) {
+        Verdict::Record {
+            kind,
+            store,
+            timestamp,
+            json,
+        } => Ok(RecordView {
+            offset,
+            stored_bytes,
+            kind,
+            store,
+            timestamp,
+            json,
+        }),
+        Verdict::Damaged(kind, detail) => Err((kind, detail)),
+    }
+}
+
 /// Turns a decoded compact block into entries. Each record gets a share of
 /// the frame's bytes in proportion to its JSON, the shares summing to the
 /// frame.
@@ -316,31 +314,18 @@ fn split_block(lines: &[u8], offset: u64, frame_len: u64, queue: &mut VecDeque<E
         let end = start + line.len();
         let stored_bytes = share_end(end) - share_end(start);
         index += 1;
-        queue.push_back(match record::classify(&line[..line.len() - 1], true) {
-            Verdict::Record {
-                kind,
-                store,
-                timestamp,
-                json,
-            } => Entry::Record(
-                RecordView {
-                    offset,
-                    stored_bytes,
+        queue.push_back(
+            match read_record(&line[..line.len() - 1], offset, stored_bytes) {
+                Ok(record) => Entry::Record(record.into_owned()),
+                Err((kind, detail)) => Entry::Damage(Damaged {
                     kind,
-                    store,
-                    timestamp,
-                    json,
-                }
-                .into_owned(),
-            ),
-            Verdict::Damaged(kind, detail) => Entry::Damage(Damaged {
-                kind,
-                offset,
-                length: frame_len,
-                detail: format!("record {index} of the block: {detail}"),
-                tail: false,
-            }),
-        });
+                    offset,
+                    length: frame_len,
+                    detail: format!("record {index} of the block: {detail}"),
+                    tail: false,
+                }),
+            },
+        );
         start = end;
     }
 }
