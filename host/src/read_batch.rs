@@ -73,11 +73,8 @@ impl StoredRecord {
 pub(crate) struct ReadBatch {
     unit: String,
     text: String,
-    names: Vec<String>,
-    json_lens: Vec<u32>,
-    kinds: Vec<u32>,
-    stores: Vec<u32>,
-    timestamps: Vec<f64>,
+    /// The batch's names and columns (its text moved to `text`, checked).
+    records: RecordBatch,
     offsets: Vec<u64>,
     stored_bytes: Vec<u64>,
     starts: Vec<u32>,
@@ -89,11 +86,14 @@ impl ReadBatch {
         ReadBatch {
             unit: String::new(),
             text: String::new(),
-            names: Vec::new(),
-            json_lens: Vec::new(),
-            kinds: Vec::new(),
-            stores: Vec::new(),
-            timestamps: Vec::new(),
+            records: RecordBatch {
+                text: Vec::new(),
+                names: Vec::new(),
+                json_lens: Vec::new(),
+                kinds: Vec::new(),
+                stores: Vec::new(),
+                timestamps: Vec::new(),
+            },
             offsets: Vec::new(),
             stored_bytes: Vec::new(),
             starts: Vec::new(),
@@ -105,41 +105,33 @@ impl ReadBatch {
     /// and a size per record.
     pub fn check(batch: StoredBatch, unit: &str) -> Result<Self, String> {
         let StoredBatch {
-            records,
+            mut records,
             offsets,
             stored_bytes,
         } = batch;
+        let text = String::from_utf8(std::mem::take(&mut records.text))
+            .map_err(|e| format!("batch text is not UTF-8: {}", e.utf8_error()))?;
         let RecordBatch {
-            text,
-            names,
             json_lens,
             kinds,
             stores,
             timestamps,
-        } = records;
-        let records = json_lens.len();
-        if [kinds.len(), stores.len(), timestamps.len()] != [records; 3] {
-            return Err(format!(
-                "the batch's columns differ: {records} lengths, {} kinds, {} stores, {} timestamps",
-                kinds.len(),
-                stores.len(),
-                timestamps.len()
-            ));
-        }
-        let text = String::from_utf8(text)
-            .map_err(|e| format!("batch text is not UTF-8: {}", e.utf8_error()))?;
+            ..
+        } = &records;
+        layout::columns(json_lens.len(), kinds.len(), stores.len(), timestamps.len())
+            .map_err(|(_, reason)| reason)?;
         let bytes = text.as_bytes();
         let starts = layout::starts(bytes, json_lens.iter().copied())
             .map_err(|(n, reason)| format!("record {n}: {reason}"))?;
-        let name_count = names.len();
+        let names = records.names.len();
         // Every record starts at the text's start or after a newline and ends
         // at one (the layout walk saw to it), so none splits a character.
-        for n in 0..records {
+        for n in 0..json_lens.len() {
             if let Some(i) = [kinds[n], stores[n]]
                 .into_iter()
-                .find(|&i| i as usize >= name_count)
+                .find(|&i| i as usize >= names)
             {
-                return Err(format!("record {n}: name index {i} of {name_count} names"));
+                return Err(format!("record {n}: name index {i} of {names} names"));
             }
             if !timestamps[n].is_finite() {
                 return Err(format!("record {n}: timestamp is not a finite number"));
@@ -150,7 +142,7 @@ impl ReadBatch {
         if newlines != starts.len() {
             let n = starts
                 .iter()
-                .zip(&json_lens)
+                .zip(json_lens)
                 .position(|(&start, &len)| {
                     let start = start as usize;
                     bytes[start..start + len as usize].contains(&b'\n')
@@ -169,11 +161,7 @@ impl ReadBatch {
         Ok(ReadBatch {
             unit: unit.to_string(),
             text,
-            names,
-            json_lens,
-            kinds,
-            stores,
-            timestamps,
+            records,
             offsets,
             stored_bytes,
             starts,
@@ -187,12 +175,12 @@ impl ReadBatch {
 
     /// Record `i` (`i < len()`).
     pub fn get(&self, i: usize) -> RecordView<'_> {
-        let start = self.starts[i] as usize;
+        let (r, start) = (&self.records, self.starts[i] as usize);
         RecordView {
-            kind: &self.names[self.kinds[i] as usize],
-            store: &self.names[self.stores[i] as usize],
-            timestamp: self.timestamps[i],
-            json: &self.text[start..start + self.json_lens[i] as usize],
+            kind: &r.names[r.kinds[i] as usize],
+            store: &r.names[r.stores[i] as usize],
+            timestamp: r.timestamps[i],
+            json: &self.text[start..start + r.json_lens[i] as usize],
             unit: &self.unit,
             offset: self.offsets[i],
             stored_bytes: self.stored_bytes[i],

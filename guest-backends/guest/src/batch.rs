@@ -66,21 +66,13 @@ pub fn len(batch: &RecordBatch) -> usize {
 /// Refuses a batch whose columns (lengths, kinds, stores, timestamps)
 /// differ in length, naming the first record one of them lacks.
 pub fn check_columns(batch: &RecordBatch) -> Result<(), PluginError> {
-    let n = batch.json_lens.len();
-    let (kinds, stores, times) = (
+    layout::columns(
+        batch.json_lens.len(),
         batch.kinds.len(),
         batch.stores.len(),
         batch.timestamps.len(),
-    );
-    if kinds == n && stores == n && times == n {
-        return Ok(());
-    }
-    Err(rejected(
-        n.min(kinds).min(stores).min(times),
-        format!(
-            "the batch's columns differ: {n} lengths, {kinds} kinds, {stores} stores, {times} timestamps"
-        ),
-    ))
+    )
+    .map_err(|(n, reason)| rejected(n, reason))
 }
 
 /// The records of a batch, in order, after checking its layout (columns,

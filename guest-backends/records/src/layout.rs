@@ -1,6 +1,26 @@
 //! The `record-batch` layout: each record's JSON followed by one newline,
 //! its length in its entry. One walk checks it for both sides.
 
+/// Checks that a batch's columns (JSON lengths, kinds, stores, timestamps)
+/// are as long as each other; else the first record one of them lacks, and
+/// what differs.
+pub fn columns(
+    json_lens: usize,
+    kinds: usize,
+    stores: usize,
+    timestamps: usize,
+) -> Result<(), (usize, String)> {
+    if kinds == json_lens && stores == json_lens && timestamps == json_lens {
+        return Ok(());
+    }
+    Err((
+        json_lens.min(kinds).min(stores).min(timestamps),
+        format!(
+            "the batch's columns differ: {json_lens} lengths, {kinds} kinds, {stores} stores, {timestamps} timestamps"
+        ),
+    ))
+}
+
 /// Where each record's JSON starts in `text`, given the records' JSON
 /// lengths in order (see [`walk`]).
 pub fn starts(

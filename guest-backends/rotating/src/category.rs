@@ -260,10 +260,7 @@ impl Category {
     {
         buf.clear();
         linefile::encode_into(records.iter().map(|&e| e.into()), buf);
-        let lines = records.iter().map(|&r| {
-            let r = r.into();
-            (r.timestamp, r.json.len() as u32 + 1)
-        });
+        let lines = records.iter().map(|&r| crate::stats::line_of(r.into()));
         self.append_lines(buf, lines)
     }
 

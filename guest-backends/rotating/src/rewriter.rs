@@ -37,11 +37,7 @@ impl RotatingRewriter {
     pub fn write(&self, batch: &RecordBatch) -> Result<(), PluginError> {
         let text = linefile::checked_text(batch)?;
         self.file.borrow_mut().write(text)?;
-        let lines = batch
-            .timestamps
-            .iter()
-            .zip(&batch.json_lens)
-            .map(|(&timestamp, &len)| (timestamp, len + 1));
+        let lines = crate::stats::lines_of(&batch.timestamps, &batch.json_lens);
         self.stats.borrow_mut().add_records(text, lines);
         Ok(())
     }

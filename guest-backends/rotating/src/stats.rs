@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use quire_guest::atomic::AtomicFile;
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::checksum::{Crc32, line_crc32s};
 use quire_guest::errors::IoContext;
 use quire_guest::linefile::{SCAN_CHUNK, open_lines};
@@ -51,6 +52,23 @@ impl StatsMark {
     pub fn bytes(&self) -> u64 {
         self.stats.bytes
     }
+}
+
+/// Each record's line as [`FileStats::add_records`] takes it (timestamp,
+/// length with the newline), from a batch's columns.
+pub fn lines_of<'a>(
+    timestamps: &'a [f64],
+    json_lens: &'a [u32],
+) -> impl Iterator<Item = (f64, u32)> + 'a {
+    timestamps
+        .iter()
+        .zip(json_lens)
+        .map(|(&timestamp, &len)| (timestamp, len + 1))
+}
+
+/// One record's line as [`FileStats::add_records`] takes it.
+pub fn line_of(record: EnvelopeRef<'_>) -> (f64, u32) {
+    (record.timestamp, record.json.len() as u32 + 1)
 }
 
 impl FileStats {

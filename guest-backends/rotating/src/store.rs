@@ -116,18 +116,13 @@ impl Lines<'_> {
                 timestamps,
             } => category.append_lines(
                 &text[starts[run.start]..starts[run.end]],
-                timestamps[run.clone()]
-                    .iter()
-                    .zip(&json_lens[run])
-                    .map(|(&timestamp, &len)| (timestamp, len + 1)),
+                crate::stats::lines_of(&timestamps[run.clone()], &json_lens[run]),
             ),
             Lines::Records { records, indexes } => {
                 let run = &indexes[run];
                 buf.clear();
                 linefile::encode_into(run.iter().map(|&i| records[i]), buf);
-                let lines = run
-                    .iter()
-                    .map(|&i| (records[i].timestamp, records[i].json.len() as u32 + 1));
+                let lines = run.iter().map(|&i| crate::stats::line_of(records[i]));
                 category.append_lines(buf, lines)
             }
         }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, Read, Seek};
 
+use quire_guest::batch::EnvelopeRef;
 use quire_guest::frames::{FrameScanner, Item, ScanRules};
 use quire_guest::record::{self, Verdict};
 use quire_guest::types::AnomalyKind;
@@ -142,13 +143,7 @@ impl<R: Read + Seek> SegmentDecoder<R> {
             .expect("the frame just read is in the window");
         Ok(Some(match read_record(body, offset, len) {
             Ok(record) => View::Record(record),
-            Err((kind, detail)) => View::Entry(Entry::Damage(Damaged {
-                kind,
-                offset,
-                length: len,
-                detail,
-                tail: false,
-            })),
+            Err((kind, detail)) => View::Entry(frame_damage(kind, offset, len, detail)),
         }))
     }
 
@@ -181,15 +176,7 @@ impl<R: Read + Seek> SegmentDecoder<R> {
             Some(Item::Frame { offset, len, body }) => (offset, len, body),
         };
         *valid_end = offset + len;
-        let damage = |kind, detail: String| {
-            Entry::Damage(Damaged {
-                kind,
-                offset,
-                length: len,
-                detail,
-                tail: false,
-            })
-        };
+        let damage = |kind, detail: String| frame_damage(kind, offset, len, detail);
         if offset == 0 {
             if let Some(h) = SegmentHeader::parse(body) {
                 *codec = Some(h.codec());
@@ -263,7 +250,31 @@ pub struct RecordView<'a> {
     pub json: &'a str,
 }
 
+impl DecodedRecord {
+    /// The record, borrowed as it would lie in its frame.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            offset: self.offset,
+            stored_bytes: self.stored_bytes,
+            kind: Cow::Borrowed(&self.kind),
+            store: Cow::Borrowed(&self.store),
+            timestamp: self.timestamp,
+            json: &self.json,
+        }
+    }
+}
+
 impl RecordView<'_> {
+    /// Kind, store, timestamp and JSON, as a batch takes them.
+    pub fn envelope(&self) -> EnvelopeRef<'_> {
+        EnvelopeRef {
+            kind: &self.kind,
+            store: &self.store,
+            timestamp: self.timestamp,
+            json: self.json,
+        }
+    }
+
     /// The record, owned.
     pub fn into_owned(self) -> DecodedRecord {
         DecodedRecord {
@@ -275,6 +286,18 @@ impl RecordView<'_> {
             json: self.json.to_string(),
         }
     }
+}
+
+/// Damage of `kind` to the `len`-byte frame at `offset`, which the scan
+/// reads past.
+fn frame_damage(kind: AnomalyKind, offset: u64, len: u64, detail: String) -> Entry {
+    Entry::Damage(Damaged {
+        kind,
+        offset,
+        length: len,
+        detail,
+        tail: false,
+    })
 }
 
 /// The record `json` holds, as it lies at `offset` taking `stored_bytes`;
@@ -317,13 +340,12 @@ fn split_block(lines: &[u8], offset: u64, frame_len: u64, queue: &mut VecDeque<E
         queue.push_back(
             match read_record(&line[..line.len() - 1], offset, stored_bytes) {
                 Ok(record) => Entry::Record(record.into_owned()),
-                Err((kind, detail)) => Entry::Damage(Damaged {
+                Err((kind, detail)) => frame_damage(
                     kind,
                     offset,
-                    length: frame_len,
-                    detail: format!("record {index} of the block: {detail}"),
-                    tail: false,
-                }),
+                    frame_len,
+                    format!("record {index} of the block: {detail}"),
+                ),
             },
         );
         start = end;

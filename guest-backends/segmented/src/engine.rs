@@ -1388,33 +1388,17 @@ impl SegmentCursor {
                 break;
             };
             // A json-crc32 record is copied once, from its frame into the batch.
-            let (kind, store, timestamp, json, offset, stored_bytes) = match &view {
-                View::Record(r) => (
-                    &*r.kind,
-                    &*r.store,
-                    r.timestamp,
-                    r.json,
-                    r.offset,
-                    r.stored_bytes,
-                ),
-                View::Entry(Entry::Record(r)) => (
-                    &*r.kind,
-                    &*r.store,
-                    r.timestamp,
-                    &*r.json,
-                    r.offset,
-                    r.stored_bytes,
-                ),
+            let owned;
+            let record = match &view {
+                View::Record(r) => r,
+                View::Entry(Entry::Record(r)) => {
+                    owned = r.view();
+                    &owned
+                }
                 View::Entry(_) => continue,
             };
-            if record::matches(&self.filter, kind, store, timestamp) {
-                let record = EnvelopeRef {
-                    kind,
-                    store,
-                    timestamp,
-                    json,
-                };
-                out.push_stored(record, offset, stored_bytes);
+            if record::matches(&self.filter, &record.kind, &record.store, record.timestamp) {
+                out.push_stored(record.envelope(), record.offset, record.stored_bytes);
             }
         }
         Ok(out.finish_stored())
