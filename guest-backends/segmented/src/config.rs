@@ -1,5 +1,5 @@
 //! Backend options: `codec`, `codec.<store>`, `max-bytes`, `bucket`,
-//! `block-records`, `stream-bytes`.
+//! `block-records`, `stream-bytes`, `compress-level`.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ pub const OPTIONS: &[&str] = &[
     "bucket",
     "block-records",
     "stream-bytes",
+    "compress-level",
 ];
 /// Segment size at which the live segment is sealed and a new one begun.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
@@ -23,6 +24,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 pub const DEFAULT_BLOCK_RECORDS: u64 = 64;
 /// JSON bytes per deflate stream: bounds what one damaged frame can cost.
 pub const DEFAULT_STREAM_BYTES: u64 = 1 << 20;
+/// Deflate level of compact blocks: zlib-rs's quick path, three to four
+/// times the speed of zlib's default 6 for blocks about 1.5 times larger.
+pub const DEFAULT_COMPRESS_LEVEL: u8 = 1;
 
 /// Parsed options.
 #[derive(Debug, Clone)]
@@ -49,6 +53,7 @@ impl Default for Config {
             settings: CodecSettings {
                 block_records: DEFAULT_BLOCK_RECORDS,
                 stream_bytes: DEFAULT_STREAM_BYTES,
+                compress_level: DEFAULT_COMPRESS_LEVEL,
             },
         }
     }
@@ -101,6 +106,15 @@ impl Config {
         config.max_bytes = positive(&options, "max-bytes", DEFAULT_MAX_BYTES)?;
         config.settings.block_records = positive(&options, "block-records", DEFAULT_BLOCK_RECORDS)?;
         config.settings.stream_bytes = positive(&options, "stream-bytes", DEFAULT_STREAM_BYTES)?;
+        config.settings.compress_level =
+            match options.u64_or("compress-level", DEFAULT_COMPRESS_LEVEL.into())? {
+                level @ 1..=9 => level as u8,
+                level => {
+                    return Err(PluginError::InvalidConfig(format!(
+                        "option `compress-level` must be 1 (fastest) to 9 (smallest), got {level}"
+                    )));
+                }
+            };
         Ok(config)
     }
 
@@ -128,6 +142,7 @@ mod tests {
             ("max-bytes", "1000"),
             ("bucket", "hour"),
             ("block-records", "8"),
+            ("compress-level", "9"),
         ]))
         .unwrap();
         assert_eq!(c.codec_for("gps"), Codec::Compact);
@@ -135,10 +150,11 @@ mod tests {
         assert_eq!(c.max_bytes, 1000);
         assert_eq!(c.bucket, BucketMode::Hour);
         assert_eq!(c.settings.block_records, 8);
+        assert_eq!(c.settings.compress_level, 9);
         let d = Config::parse(vec![]).unwrap();
         assert_eq!(
-            (d.codec, d.max_bytes, d.bucket),
-            (Codec::JsonCrc32, 64 << 20, BucketMode::Day)
+            (d.codec, d.max_bytes, d.bucket, d.settings.compress_level),
+            (Codec::JsonCrc32, 64 << 20, BucketMode::Day, 1)
         );
         for bad in [
             &[("codec", "zip")][..],
@@ -147,6 +163,8 @@ mod tests {
             &[("bucket", "week")],
             &[("max-bytes", "0")],
             &[("block-records", "x")],
+            &[("compress-level", "0")],
+            &[("compress-level", "10")],
         ] {
             assert!(
                 matches!(

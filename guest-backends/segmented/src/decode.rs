@@ -381,6 +381,7 @@ mod tests {
             CodecSettings {
                 block_records: block,
                 stream_bytes: 1 << 20,
+                compress_level: 6,
             },
         );
         enc.raw_frame(&SegmentHeader::new(codec, "s", 1, 1.0).to_body())

@@ -466,6 +466,7 @@ mod tests {
         CodecSettings {
             block_records: 4,
             stream_bytes: 1 << 20,
+            compress_level: 6,
         }
     }
 

@@ -76,12 +76,13 @@ fn actor_events(n: usize) -> Vec<String> {
 }
 
 /// Encodes `records` into one segment and decodes it back.
-fn round_trip(records: &[String], codec: Codec, block: u64) -> (usize, Vec<String>) {
+fn round_trip(records: &[String], codec: Codec, block: u64, level: u8) -> (usize, Vec<String>) {
     let mut enc = FrameEncoder::new(
         codec,
         CodecSettings {
             block_records: block,
             stream_bytes: 1 << 20,
+            compress_level: level,
         },
     );
     enc.raw_frame(&SegmentHeader::new(codec, "s", 1, 0.0).to_body())
@@ -110,7 +111,7 @@ fn ratio_of_compact_to_json_crc32_on_gps_and_actor_streams() {
         ("papyra actor events", actor_events(10_000)),
     ] {
         let ndjson: usize = records.iter().map(|r| r.len() + 1).sum();
-        let (json_bytes, back) = round_trip(&records, Codec::JsonCrc32, 1);
+        let (json_bytes, back) = round_trip(&records, Codec::JsonCrc32, 1, 1);
         assert_eq!(back, records, "json-crc32 is lossless");
         println!(
             "{name}: {} records, NDJSON {:.1} B/record, json-crc32 {:.1} B/record",
@@ -118,14 +119,14 @@ fn ratio_of_compact_to_json_crc32_on_gps_and_actor_streams() {
             ndjson as f64 / records.len() as f64,
             json_bytes as f64 / records.len() as f64
         );
-        for block in [1, 64] {
-            let (bytes, back) = round_trip(&records, Codec::Compact, block);
+        for (block, level) in [(1, 1), (64, 1), (1, 6), (64, 6)] {
+            let (bytes, back) = round_trip(&records, Codec::Compact, block, level);
             assert!(
                 back == records,
-                "compact (block {block}) is lossless, byte for byte"
+                "compact (block {block}, level {level}) is lossless, byte for byte"
             );
             println!(
-                "  compact, block {block:>2}: {:.1} B/record, {:.1}x smaller than json-crc32",
+                "  compact, block {block:>2}, level {level}: {:.1} B/record, {:.1}x smaller than json-crc32",
                 bytes as f64 / records.len() as f64,
                 json_bytes as f64 / bytes as f64
             );

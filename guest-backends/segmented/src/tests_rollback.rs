@@ -419,7 +419,9 @@ fn a_rollback_that_fails_says_so_and_the_next_append_or_close_finishes_it() {
             // The 4th write comes after the batch sealed the live segment
             // and made a new one; the rollback's first removal fails.
             let faults = [(Op::Write, 4, Fault::Io), (Op::Cut, 1, Fault::Io)];
-            let e = s.append_faulted(&b, SyncLevel::Written, &faults).unwrap();
+            let e = s
+                .append_faulted(&b, SyncLevel::Written, &faults)
+                .expect("the batch makes at least 7 writes under either codec");
             assert!(
                 e.contains("rolling the batch back failed in store `gps` (remove `wal/store=gps/date=flat/segment-00000")
                     && e.contains("part of it may still be in `wal/store=gps/date=flat/segment-000001.wal` past byte")
@@ -465,8 +467,10 @@ fn a_rollback_cut_short_at_any_step_leaves_a_store_that_opens_and_scans_clean() 
             s.append(&first, SyncLevel::Written);
             // Late in the batch, after it sealed the live segment and made
             // several more; then the rollback stops at its `step`th cut.
-            let faults = [(Op::Write, 8, Fault::Io), (Op::Cut, step, Fault::Io)];
-            let e = s.append_faulted(&b, SyncLevel::Written, &faults).unwrap();
+            let faults = [(Op::Write, 7, Fault::Io), (Op::Cut, step, Fault::Io)];
+            let e = s
+                .append_faulted(&b, SyncLevel::Written, &faults)
+                .expect("the batch makes at least 7 writes under either codec");
             let finished = !e.contains("rolling the batch back failed");
             // What a crash right then would leave.
             let image = tempfile::tempdir().unwrap();

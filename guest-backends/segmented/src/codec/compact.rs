@@ -8,9 +8,7 @@
 //! after a resume (the compressor's state died with the process) and every
 //! `stream_bytes` of input, so damage costs at most the rest of one stream.
 
-use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
-use miniz_oxide::inflate::stream::InflateState;
-use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use quire_guest::frames;
 
@@ -21,14 +19,14 @@ const BLOCK_BYTES: usize = 1 << 20;
 /// A frame may decompress to at most this much (a damaged or hostile frame
 /// must not make the reader allocate without bound).
 pub const MAX_DECODED: usize = frames::MAX_BODY as usize;
-/// Deflate level: 6 is zlib's default balance of speed and size.
-const LEVEL: i32 = 6;
 /// The end of every sync flush: an empty stored block's length fields.
 const SYNC_TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 
 /// Collects records into blocks and deflates each block into a frame.
 pub struct CompactEncoder {
-    deflater: Option<Box<CompressorOxide>>,
+    deflater: Option<Compress>,
+    /// Deflate level, 1 (fastest) to 9 (smallest).
+    level: u8,
     /// JSON bytes fed into the current stream.
     stream_in: u64,
     stream_limit: u64,
@@ -38,10 +36,12 @@ pub struct CompactEncoder {
 }
 
 impl CompactEncoder {
-    /// An encoder whose first block starts a new stream.
-    pub fn new(block_limit: u64, stream_limit: u64) -> Self {
+    /// An encoder whose first block starts a new stream, deflating at
+    /// `level` (1 fastest to 9 smallest; any level decodes the same way).
+    pub fn new(block_limit: u64, stream_limit: u64, level: u8) -> Self {
         Self {
             deflater: None,
+            level: level.clamp(1, 9),
             stream_in: 0,
             stream_limit: stream_limit.max(1),
             block: Vec::new(),
@@ -85,10 +85,12 @@ impl CompactEncoder {
         if new_stream {
             match &mut self.deflater {
                 Some(d) => d.reset(),
+                // Raw deflate: no zlib header, the frame has its own CRC.
                 None => {
-                    self.deflater = Some(Box::new(CompressorOxide::new(
-                        create_comp_flags_from_zip_params(LEVEL, -15, 0),
-                    )))
+                    self.deflater = Some(Compress::new(
+                        Compression::new(u32::from(self.level)),
+                        false,
+                    ))
                 }
             }
             self.stream_in = 0;
@@ -114,33 +116,29 @@ impl CompactEncoder {
 }
 
 /// Deflates all of `input` and sync-flushes, appending to `out`.
-fn deflate_sync(c: &mut CompressorOxide, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn deflate_sync(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let mut consumed = 0;
     loop {
-        let start = out.len();
         // Deflate never grows data by more than a few bytes per 16 KiB block.
-        let space = input.len() - consumed + (input.len() - consumed) / 8 + 64;
-        out.resize(start + space, 0);
-        let result = miniz_oxide::deflate::stream::deflate(
-            c,
-            &input[consumed..],
-            &mut out[start..],
-            MZFlush::Sync,
-        );
-        out.truncate(start + result.bytes_written);
-        result
-            .status
-            .map_err(|e| format!("deflate failed: {e:?}"))?;
-        consumed += result.bytes_consumed;
-        if consumed == input.len() && result.bytes_written < space {
+        out.reserve(input.len() - consumed + (input.len() - consumed) / 8 + 64);
+        let before = (c.total_in(), out.len());
+        let status = c
+            .compress_vec(&input[consumed..], out, FlushCompress::Sync)
+            .map_err(|e| format!("deflate failed: {e}"))?;
+        consumed += (c.total_in() - before.0) as usize;
+        let filled = out.len() == out.capacity();
+        if consumed == input.len() && !filled {
             return Ok(());
+        }
+        if status == flate2::Status::BufError && out.len() == before.1 {
+            return Err("deflate made no progress".into());
         }
     }
 }
 
 /// Inflates compact frames in order, keeping the stream between them.
 pub struct CompactDecoder {
-    inflater: Option<Box<InflateState>>,
+    inflater: Option<Decompress>,
     /// True while the current stream can be continued.
     stream_ok: bool,
 }
@@ -186,8 +184,8 @@ impl CompactDecoder {
         }
         if flags & NEW_STREAM != 0 {
             match &mut self.inflater {
-                Some(state) => state.reset(DataFormat::Raw),
-                None => self.inflater = Some(InflateState::new_boxed(DataFormat::Raw)),
+                Some(state) => state.reset(false),
+                None => self.inflater = Some(Decompress::new(false)),
             }
             self.stream_ok = true;
         } else if !self.stream_ok {
@@ -199,38 +197,31 @@ impl CompactDecoder {
         let data = &[data, &SYNC_TAIL[..]].concat()[..];
         let mut consumed = 0;
         loop {
-            let start = out.len();
-            let space = (data.len() * 4).clamp(4096, 1 << 20);
-            out.resize(start + space, 0);
-            let result = miniz_oxide::inflate::stream::inflate(
-                state,
-                &data[consumed..],
-                &mut out[start..],
-                MZFlush::None,
-            );
-            out.truncate(start + result.bytes_written);
-            consumed += result.bytes_consumed;
-            match result.status {
-                Ok(MZStatus::Ok) => {}
-                Ok(MZStatus::StreamEnd) => {
-                    // We never finish streams; one that ends cannot continue.
-                    self.stream_ok = false;
-                    if consumed < data.len() {
-                        return Err("data after the end of a deflate stream".into());
-                    }
-                    break;
+            // Output goes into spare capacity, so the bound is checked per call.
+            out.reserve_exact((data.len() * 4).clamp(4096, 1 << 20));
+            let before = (state.total_in(), out.len());
+            let status = state
+                .decompress_vec(&data[consumed..], out, FlushDecompress::None)
+                .map_err(|e| format!("deflate data is invalid ({e})"))?;
+            consumed += (state.total_in() - before.0) as usize;
+            if status == Status::StreamEnd {
+                // We never finish streams; one that ends cannot continue.
+                self.stream_ok = false;
+                if consumed < data.len() {
+                    return Err("data after the end of a deflate stream".into());
                 }
-                Ok(MZStatus::NeedDict) => return Err("deflate stream needs a dictionary".into()),
-                Err(MZError::Buf) if consumed == data.len() => break,
-                Err(e) => return Err(format!("deflate data is invalid ({e:?})")),
+                break;
             }
             if out.len() > MAX_DECODED {
                 return Err(format!(
                     "frame decompresses to more than {MAX_DECODED} bytes"
                 ));
             }
-            if consumed == data.len() && result.bytes_written < space {
+            if consumed == data.len() && out.len() < out.capacity() {
                 break;
+            }
+            if (state.total_in(), out.len()) == before && out.len() < out.capacity() {
+                return Err("deflate data is invalid (no progress)".into());
             }
         }
         match out.last() {
@@ -273,9 +264,34 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_that_inflates_past_the_bound_is_refused_without_growing_past_it() {
+        let mut deflater = Compress::new(Compression::new(9), false);
+        let mut body = vec![NEW_STREAM];
+        let lines = [b"{}\n".repeat(MAX_DECODED / 3), b"{}\n".to_vec()].concat();
+        assert!(lines.len() > MAX_DECODED);
+        deflate_sync(&mut deflater, &lines, &mut body).unwrap();
+        body.truncate(body.len() - SYNC_TAIL.len());
+        assert!(body.len() < 64 << 10, "a bomb: {} bytes", body.len());
+        let mut out = Vec::new();
+        let e = CompactDecoder::new().decode(&body, &mut out).unwrap_err();
+        assert!(e.contains("decompresses to more than"), "{e}");
+        assert!(
+            out.capacity() <= MAX_DECODED + (1 << 20),
+            "{}",
+            out.capacity()
+        );
+    }
+
+    #[test]
     fn blocks_round_trip_byte_for_byte_across_streams() {
+        for level in 1..=9 {
+            round_trip_across_streams(level);
+        }
+    }
+
+    fn round_trip_across_streams(level: u8) {
         let records = lines(1000, 0);
-        let mut enc = CompactEncoder::new(7, 4096);
+        let mut enc = CompactEncoder::new(7, 4096, level);
         let mut out = Vec::new();
         let mut flushed = 0;
         for r in &records {
@@ -295,12 +311,12 @@ mod tests {
             text.extend_from_slice(&buf);
         }
         let expected: String = records.iter().map(|r| format!("{r}\n")).collect();
-        assert_eq!(String::from_utf8(text).unwrap(), expected);
+        assert_eq!(String::from_utf8(text).unwrap(), expected, "level {level}");
     }
 
     #[test]
     fn a_lost_frame_breaks_only_the_rest_of_its_stream() {
-        let mut enc = CompactEncoder::new(10, 2000);
+        let mut enc = CompactEncoder::new(10, 2000, 1);
         let mut out = Vec::new();
         for r in lines(200, 0) {
             if enc.push(r.as_bytes()) {

@@ -59,6 +59,8 @@ pub struct CodecSettings {
     pub block_records: u64,
     /// JSON bytes after which a new deflate stream starts.
     pub stream_bytes: u64,
+    /// Deflate level of compact blocks, 1 (fastest) to 9 (smallest).
+    pub compress_level: u8,
 }
 
 /// Turns records into frames, collected in `out` until the caller writes them.
@@ -74,8 +76,13 @@ impl FrameEncoder {
     pub fn new(codec: Codec, settings: CodecSettings) -> Self {
         Self {
             codec,
-            compact: (codec == Codec::Compact)
-                .then(|| CompactEncoder::new(settings.block_records, settings.stream_bytes)),
+            compact: (codec == Codec::Compact).then(|| {
+                CompactEncoder::new(
+                    settings.block_records,
+                    settings.stream_bytes,
+                    settings.compress_level,
+                )
+            }),
             out: Vec::new(),
             out_records: 0,
         }
