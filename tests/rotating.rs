@@ -536,6 +536,20 @@ fn replay_is_deterministic_and_merged_by_timestamp_across_categories() {
         let in_replay: Vec<&String> = of_kind(&first, kind);
         assert_eq!(in_replay, of_kind(&lines, kind), "{kind}");
     }
+    // Ties across categories go to the unit listed first (categories by
+    // directory name), so the whole order is known in advance.
+    let rank = |l: &String| {
+        let kind = field(l, "kind");
+        let dir = CATEGORIES.iter().find(|(k, _)| *k == kind).unwrap().1;
+        let ts = field(l, "timestamp").as_f64().unwrap();
+        (ts, dir)
+    };
+    let mut expected = lines.clone();
+    expected.sort_by(|a, b| rank(a).partial_cmp(&rank(b)).unwrap());
+    assert_eq!(
+        first, expected,
+        "ties across units go to the unit listed first"
+    );
     // Newest first is exactly the reverse, and a reopen changes nothing.
     let mut reversed = read_lines(dir.path(), &["--newest-first"]);
     reversed.reverse();

@@ -120,18 +120,31 @@ pub(crate) fn merge_units(
                 continue;
             };
             let source = &mut sources[slot];
-            // Handed on before the next cursor call: the view borrows the batch.
-            each(index, source.head())?;
-            source.next += 1;
-            if refill(session, source)? {
-                heap.push(Head {
+            // The source's records go out in a run while they stay first:
+            // before the heap's head and before the oldest unopened unit,
+            // so units that do not overlap cost no heap work per record.
+            loop {
+                // Handed on before the next cursor call: the view borrows the batch.
+                each(index, source.head())?;
+                source.next += 1;
+                if !refill(session, source)? {
+                    if let Some(done) = source.cursor.take() {
+                        // Exhausted: give the cursor back now, not at the end.
+                        session.close_cursor(done);
+                    }
+                    break;
+                }
+                let head = Head {
                     timestamp: source.head().timestamp,
                     index,
                     slot,
-                });
-            } else if let Some(done) = source.cursor.take() {
-                // Exhausted: give the cursor back now, not at the end.
-                session.close_cursor(done);
+                };
+                let before_heap = heap.peek().is_none_or(|top| head > *top);
+                let before_pending = pending.last().is_none_or(|(min, _)| *min > head.timestamp);
+                if !(before_heap && before_pending) {
+                    heap.push(head);
+                    break;
+                }
             }
         }
     })();
