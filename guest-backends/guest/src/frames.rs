@@ -214,9 +214,10 @@ pub struct FrameScanner<R> {
     in_tail: bool,
     /// Bytes read at a time (the window grows past it only for a larger frame).
     chunk: usize,
-    /// The body CRCs of the frames ahead in the window, by offset, taken
-    /// in one host call (a call per short frame would cost more).
-    ahead: VecDeque<(u64, u32)>,
+    /// The frames ahead in the window, by offset, with their body lengths
+    /// and body CRCs taken in one host call (a call per short frame would
+    /// cost more).
+    ahead: VecDeque<(u64, u32, u32)>,
     /// Scratch for that call: body starts and lengths in the window.
     starts: Vec<u32>,
     lengths: Vec<u32>,
@@ -264,6 +265,14 @@ impl<R: Read + Seek> FrameScanner<R> {
         if p >= self.end {
             return Ok(None);
         }
+        if let Some((start, len)) = self.vouched(p) {
+            self.pos = p + len as u64;
+            return Ok(Some(Item::Frame {
+                offset: p,
+                len: len as u64,
+                body: &self.window[start + 4..start + len - 4],
+            }));
+        }
         let check = if self.end - p < 4 {
             Check::Incomplete
         } else {
@@ -299,11 +308,31 @@ impl<R: Read + Seek> FrameScanner<R> {
         Ok(Some(Item::Damage(damage)))
     }
 
+    /// Where in the window the frame at `p` starts, and its length, when
+    /// it is the next one taken ahead and the CRC it stores is the one taken
+    /// of its body: the common case, settled without reading its prefix
+    /// again. Anything else is left to the full check in `next_item`.
+    #[inline]
+    fn vouched(&mut self, p: u64) -> Option<(usize, usize)> {
+        let &(offset, body_len, crc) = self.ahead.front()?;
+        if offset != p {
+            return None;
+        }
+        let len = frame_len(body_len as usize) as usize;
+        let start = usize::try_from(p.checked_sub(self.window_start)?).ok()?;
+        let stored = self.window.get(start + len - 4..start + len)?;
+        if u32::from_be_bytes(stored.try_into().expect("4 bytes")) != crc {
+            return None;
+        }
+        self.ahead.pop_front();
+        Some((start, len))
+    }
+
     /// The CRC-32 of the body of the `len`-byte frame at `p` (its length
     /// prefix read already): from [`Self::ahead`], else taken with those of
     /// every frame that lies whole in the window behind it, in one call.
     fn body_crc(&mut self, p: u64, len: u64) -> io::Result<u32> {
-        while let Some(&(offset, crc)) = self.ahead.front() {
+        while let Some(&(offset, _, crc)) = self.ahead.front() {
             self.ahead.pop_front();
             if offset == p {
                 return Ok(crc);
@@ -344,10 +373,13 @@ impl<R: Read + Seek> FrameScanner<R> {
         ahead.extend(
             starts
                 .iter()
+                .zip(lengths.iter())
                 .zip(crcs.iter())
-                .map(|(&start, &crc)| (first + u64::from(start) - PREFIX_BYTES, crc)),
+                .map(|((&start, &body_len), &crc)| {
+                    (first + u64::from(start) - PREFIX_BYTES, body_len, crc)
+                }),
         );
-        let (offset, crc) = ahead
+        let (offset, _, crc) = ahead
             .pop_front()
             .expect("the frame at p is whole in the window");
         debug_assert_eq!(offset, p);
