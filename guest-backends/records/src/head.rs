@@ -27,12 +27,15 @@ pub struct Head<'a> {
     pub timestamp: f64,
 }
 
+mod decimal;
 mod grammar;
 mod masks;
 mod shape;
 mod tokens;
 
 use std::cell::RefCell;
+
+use decimal::plain_decimal;
 
 thread_local! {
     /// This thread's remembered line shapes and token buffers.
@@ -92,50 +95,6 @@ fn lift_walking(text: &str) -> Option<Head<'_>> {
 /// The value serde_json reads from a number's text.
 fn timestamp_value(text: &str) -> Option<f64> {
     plain_decimal(text).or_else(|| serde_json::from_str(text).ok())
-}
-
-/// A plain decimal (no exponent, at most 15 digits, not zero) computed as
-/// serde_json computes it: its digits as an integer, divided once by a
-/// power of ten. Both are exact, so the one division is correctly rounded
-/// and serde_json (with or without `float_roundtrip`) gets the same bits.
-/// Anything else, including every text that is not a JSON number (a
-/// leading zero, a point without digits on both sides), is `None`: a
-/// remembered shape leaves the timestamp's word to this check.
-fn plain_decimal(text: &str) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    let (negative, digits) = match text.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        all => (false, all),
-    };
-    // One pass: digits into the significand, and where the point is.
-    let (mut significand, mut point) = (0i64, None);
-    for (at, &b) in digits.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                significand = significand
-                    .wrapping_mul(10)
-                    .wrapping_add(i64::from(b - b'0'))
-            }
-            b'.' if point.is_none() && at > 0 => point = Some(at),
-            _ => return None,
-        }
-    }
-    let count = digits.len() - usize::from(point.is_some());
-    let whole = point.unwrap_or(digits.len());
-    let frac = point.map_or(0, |p| digits.len() - p - 1);
-    let leading_zero = whole > 1 && digits[0] == b'0';
-    if digits.is_empty() || count > 15 || leading_zero || (point.is_some() && frac == 0) {
-        return None;
-    }
-    if significand == 0 {
-        return None; // `-0` and friends: serde_json's own reading decides.
-    }
-    // Below 10^15, so exact as an i64 and as an f64 (cranelift converts a
-    // signed integer in one instruction, an unsigned one in a dozen).
-    let f = significand as f64 / POW10[frac];
-    Some(if negative { -f } else { f })
 }
 
 #[cfg(test)]
