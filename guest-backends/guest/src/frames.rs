@@ -370,15 +370,9 @@ impl<R: Read + Seek> FrameScanner<R> {
         }
         crate::checksum::crc32_spans(window, starts, lengths, crcs);
         let first = *window_start;
-        ahead.extend(
-            starts
-                .iter()
-                .zip(lengths.iter())
-                .zip(crcs.iter())
-                .map(|((&start, &body_len), &crc)| {
-                    (first + u64::from(start) - PREFIX_BYTES, body_len, crc)
-                }),
-        );
+        ahead.extend(starts.iter().zip(lengths.iter()).zip(crcs.iter()).map(
+            |((&start, &body_len), &crc)| (first + u64::from(start) - PREFIX_BYTES, body_len, crc),
+        ));
         let (offset, _, crc) = ahead
             .pop_front()
             .expect("the frame at p is whole in the window");

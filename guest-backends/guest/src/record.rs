@@ -76,6 +76,14 @@ fn classify_checked(line: &[u8], terminated: bool, utf8: bool) -> Verdict<'_> {
             format!("{} zero bytes", line.len()),
         );
     }
+    let bench_build = cfg!(feature = "bench-no-check") || cfg!(feature = "bench-serde-check");
+    if !utf8 && !bench_build {
+        // Most lines are ASCII: then the lift sees it while gathering the
+        // line's tokens, and no UTF-8 pass of its own is needed.
+        if let Some((text, head)) = crate::head::lift_ascii(line) {
+            return lifted(text, head);
+        }
+    }
     let text = if utf8 {
         // SAFETY: the reader checked this line's bytes as UTF-8, as part of
         // a run of whole lines (cut at newlines, which are ASCII, so the
@@ -105,14 +113,19 @@ fn classify_checked(line: &[u8], terminated: bool, utf8: bool) -> Verdict<'_> {
         return classify_with_serde(text);
     }
     if let Some(head) = crate::head::lift(text) {
-        return Verdict::Record {
-            kind: Cow::Borrowed(head.kind),
-            store: Cow::Borrowed(head.store.or(head.system_id).unwrap_or(DEFAULT_STORE)),
-            timestamp: head.timestamp,
-            json: text,
-        };
+        return lifted(text, head);
     }
     classify_with_serde(text)
+}
+
+/// The verdict on a line the fast path lifted.
+fn lifted<'a>(text: &'a str, head: crate::head::Head<'a>) -> Verdict<'a> {
+    Verdict::Record {
+        kind: Cow::Borrowed(head.kind),
+        store: Cow::Borrowed(head.store.or(head.system_id).unwrap_or(DEFAULT_STORE)),
+        timestamp: head.timestamp,
+        json: text,
+    }
 }
 
 /// The verdict on a UTF-8 line the fast path left undecided.

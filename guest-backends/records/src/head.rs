@@ -36,6 +36,7 @@ mod tokens;
 use std::cell::RefCell;
 
 use decimal::plain_decimal;
+use tokens::Refuse;
 
 thread_local! {
     /// This thread's remembered line shapes and token buffers.
@@ -51,36 +52,57 @@ const FAST_LINE_MAX: usize = 64 * 1024;
 /// Lifts the head of `text` when it is plainly a record; `None` when serde
 /// must decide.
 pub fn lift(text: &str) -> Option<Head<'_>> {
-    if text.len() > FAST_LINE_MAX {
+    lift_from(text.as_bytes(), Refuse::Nothing).map(|(_, head)| head)
+}
+
+/// As [`lift`], for bytes whose UTF-8 is not known yet: when they are a
+/// plain record in ASCII (seen while gathering its tokens, so there is no
+/// separate UTF-8 pass), the text and its head; `None` for anything else,
+/// non-ASCII text included, which the caller checks and lifts as usual.
+pub fn lift_ascii(bytes: &[u8]) -> Option<(&str, Head<'_>)> {
+    lift_from(bytes, Refuse::NonAscii)
+}
+
+/// The lift of `bytes`, which are UTF-8 unless `refuse` is
+/// [`Refuse::NonAscii`] (then gathering refuses any byte from 0x80 up).
+#[inline(always)]
+fn lift_from(bytes: &[u8], refuse: Refuse) -> Option<(&str, Head<'_>)> {
+    if bytes.len() > FAST_LINE_MAX {
         return None;
     }
-    let raw = SHAPES.with(|shapes| {
+    let (text, raw) = SHAPES.with(|shapes| {
         let mut shapes = shapes.borrow_mut();
-        if !shapes.tokens.gather(text.as_bytes()) {
+        if !shapes.tokens.gather(bytes, refuse) {
             return None;
         }
+        // SAFETY: the bytes came from a `&str`, or gathering found none
+        // from 0x80 up: ASCII is UTF-8.
+        let text = unsafe { std::str::from_utf8_unchecked(bytes) };
         if let Some(raw) = shapes.fit(text) {
-            return Some(raw);
+            return Some((text, raw));
         }
         let raw = grammar::walk(text, &shapes.tokens)?;
         shapes.learn(text);
-        Some(raw)
+        Some((text, raw))
     })?;
     // The one number quire reads is converted exactly as serde_json does.
     let timestamp = timestamp_value(raw.timestamp?)?;
-    Some(Head {
-        kind: raw.kind?,
-        store: raw.store,
-        system_id: raw.system_id,
-        timestamp: Some(timestamp).filter(|t| t.is_finite())?,
-    })
+    Some((
+        text,
+        Head {
+            kind: raw.kind?,
+            store: raw.store,
+            system_id: raw.system_id,
+            timestamp: Some(timestamp).filter(|t| t.is_finite())?,
+        },
+    ))
 }
 
 /// [`lift`] without remembered shapes: every line walked (tests compare).
 #[cfg(test)]
 fn lift_walking(text: &str) -> Option<Head<'_>> {
     let mut tokens = tokens::Tokens::default();
-    if !tokens.gather(text.as_bytes()) {
+    if !tokens.gather(text.as_bytes(), Refuse::Nothing) {
         return None;
     }
     let raw = grammar::walk(text, &tokens)?;
@@ -118,6 +140,28 @@ mod tests {
             Some(serde_json::from_str::<f64>("-0").unwrap().to_bits()),
             "an integer converts as serde_json converts it"
         );
+    }
+
+    /// From bytes, an ASCII line lifts exactly as its text does; any other
+    /// line, valid UTF-8 or not, is left to the caller.
+    #[test]
+    fn ascii_lines_lift_from_bytes_and_others_are_left_to_the_caller() {
+        let seed = r#"{"kind": "event", "store": "s", "payload": {"n": [1, "x"]}, "timestamp": 1700000000.125}"#;
+        let alphabet = b"{}[]:,\" tfn0123456789.-kx\xc3\xa9\xff\x80";
+        let mut lifted = 0;
+        for line in crate::edits::single_edits(seed.as_bytes(), alphabet) {
+            let got = lift_ascii(&line);
+            let want = match std::str::from_utf8(&line) {
+                Ok(text) if line.is_ascii() => lift(text).map(|head| (text, head)),
+                _ => None,
+            };
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(&line));
+            lifted += usize::from(got.is_some());
+        }
+        assert!(lifted > 100, "{lifted}");
+        let accented = r#"{"kind": "été", "timestamp": 1}"#;
+        assert!(lift(accented).is_some());
+        assert_eq!(lift_ascii(accented.as_bytes()), None);
     }
 
     #[test]

@@ -2,28 +2,48 @@
 //! spaces are, as bitmaps of 64 bytes per word, sixteen bytes per SIMD step.
 //! A line holding a backslash or a control byte anywhere is left to serde.
 
-/// The three bitmaps of sixteen bytes; `None` when they hold a backslash or
+/// The bitmaps of sixteen bytes; `None` when they hold a backslash or
 /// a control byte.
 #[derive(Debug, PartialEq)]
 pub struct Chunk {
     quote: u16,
     structural: u16,
     space: u16,
+    /// Bytes from 0x80 up: a line without any is ASCII, so UTF-8.
+    high: u16,
 }
 
-/// The three bitmaps of 64 bytes (bit `i` for byte `i`): quotes,
-/// structural characters (inside strings too: stage two masks them) and
-/// spaces; `None` when the block holds a backslash or a control byte.
+/// The bitmaps of 64 bytes (bit `i` for byte `i`).
+#[derive(Debug, PartialEq)]
+pub struct Block {
+    /// Quotes.
+    pub quote: u64,
+    /// Structural characters (inside strings too: stage two masks them).
+    pub structural: u64,
+    /// Spaces.
+    pub space: u64,
+    /// Bytes from 0x80 up.
+    pub high: u64,
+}
+
+/// The bitmaps of a 64-byte block; `None` when it holds a backslash or a
+/// control byte.
 #[inline(always)]
-pub fn block64(block: &[u8; 64]) -> Option<(u64, u64, u64)> {
-    let (mut quote, mut structural, mut space) = (0u64, 0u64, 0u64);
+pub fn block64(block: &[u8; 64]) -> Option<Block> {
+    let mut found = Block {
+        quote: 0,
+        structural: 0,
+        space: 0,
+        high: 0,
+    };
     for (i, chunk) in block.chunks_exact(16).enumerate() {
-        let found = chunk16(chunk.try_into().unwrap())?;
-        quote |= u64::from(found.quote) << (i * 16);
-        structural |= u64::from(found.structural) << (i * 16);
-        space |= u64::from(found.space) << (i * 16);
+        let chunk = chunk16(chunk.try_into().unwrap())?;
+        found.quote |= u64::from(chunk.quote) << (i * 16);
+        found.structural |= u64::from(chunk.structural) << (i * 16);
+        found.space |= u64::from(chunk.space) << (i * 16);
+        found.high |= u64::from(chunk.high) << (i * 16);
     }
-    Some((quote, structural, space))
+    Some(found)
 }
 
 /// [`Chunk`] of sixteen bytes with wasm's SIMD.
@@ -58,6 +78,7 @@ pub fn chunk16(chunk: &[u8; 16]) -> Option<Chunk> {
         quote: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'"'))),
         structural: u8x16_bitmask(structural),
         space: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b' '))),
+        high: u8x16_bitmask(v),
     })
 }
 
@@ -87,6 +108,7 @@ pub fn chunk16(chunk: &[u8; 16]) -> Option<Chunk> {
             quote: _mm_movemask_epi8(is(b'"', v)) as u16,
             structural: _mm_movemask_epi8(structural) as u16,
             space: _mm_movemask_epi8(is(b' ', v)) as u16,
+            high: _mm_movemask_epi8(v) as u16,
         })
     }
 }
@@ -109,8 +131,12 @@ pub fn chunk16_bytes(chunk: &[u8; 16]) -> Option<Chunk> {
         quote: 0,
         structural: 0,
         space: 0,
+        high: 0,
     };
     for (i, &b) in chunk.iter().enumerate() {
+        if b >= 0x80 {
+            found.high |= 1 << i;
+        }
         match b {
             b'\\' | 0..0x20 => return None,
             b'"' => found.quote |= 1 << i,
@@ -154,7 +180,9 @@ mod tests {
         let mut block = [b' '; 64];
         let line = br#"{"a": [1, "x y"]} "#;
         block[40..40 + line.len()].copy_from_slice(line);
-        let (q, s, w) = block64(&block).unwrap();
+        block[20] = 0xc3;
+        block[21] = 0xa9;
+        let found = block64(&block).unwrap();
         let bits = |pick: fn(&u8) -> bool| {
             block
                 .iter()
@@ -162,9 +190,10 @@ mod tests {
                 .filter(|(_, b)| pick(b))
                 .fold(0u64, |m, (i, _)| m | 1 << i)
         };
-        assert_eq!(q, bits(|&b| b == b'"'));
-        assert_eq!(s, bits(|b| b"{}[]:,".contains(b)));
-        assert_eq!(w, bits(|&b| b == b' '));
+        assert_eq!(found.quote, bits(|&b| b == b'"'));
+        assert_eq!(found.structural, bits(|b| b"{}[]:,".contains(b)));
+        assert_eq!(found.space, bits(|&b| b == b' '));
+        assert_eq!(found.high, 0b11 << 20);
         block[63] = b'\\';
         assert_eq!(block64(&block), None);
         block[63] = b'\t';

@@ -85,7 +85,7 @@ impl Shapes {
     #[cfg(test)]
     pub fn remembers(&self, text: &str) -> bool {
         let mut tokens = Tokens::default();
-        if !tokens.gather(text.as_bytes()) {
+        if !tokens.gather(text.as_bytes(), super::tokens::Refuse::Nothing) {
             return false;
         }
         self.shapes.iter().any(|s| same(&s.class, tokens.classes()))

@@ -2,7 +2,7 @@
 //! opening quotes, and the first byte of each bare word (a number, a
 //! literal, or garbage), with where each stands.
 
-use super::masks::block64;
+use super::masks::{Block as Block64, block64};
 
 /// The class of a bare word's first byte.
 pub const WORD: u8 = b'w';
@@ -15,6 +15,16 @@ pub struct Tokens {
     at: Vec<u32>,
     /// How many tokens the line has.
     len: usize,
+}
+
+/// What [`Tokens::gather`] refuses besides backslashes and control bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Refuse {
+    /// Nothing else.
+    Nothing,
+    /// Bytes from 0x80 up: a line gathered this way is ASCII, so UTF-8
+    /// without a check of its own.
+    NonAscii,
 }
 
 impl Default for Tokens {
@@ -35,9 +45,10 @@ impl Tokens {
 
     /// Collects the tokens of `bytes`, finding its quotes, structural
     /// characters and spaces a 64-byte block at a time (stage one) as it
-    /// goes; false, with no tokens, when `bytes` holds a backslash or a
-    /// control byte.
-    pub fn gather(&mut self, bytes: &[u8]) -> bool {
+    /// goes; false, with no tokens, when `bytes` holds a backslash, a
+    /// control byte or what `refuse` names.
+    #[inline(always)]
+    pub fn gather(&mut self, bytes: &[u8], refuse: Refuse) -> bool {
         // A line has at most one token per byte, and each block writes into
         // a window of 64 past its first token; the buffers only grow.
         let room = bytes.len() + WINDOW;
@@ -61,9 +72,18 @@ impl Tokens {
                     &padded
                 }
             };
-            let Some((quote, structural, space)) = block64(block) else {
+            let Some(Block64 {
+                quote,
+                structural,
+                space,
+                high,
+            }) = block64(block)
+            else {
                 return false;
             };
+            if refuse == Refuse::NonAscii && high != 0 {
+                return false;
+            }
             // From each opening quote up to (not including) its closing quote.
             let strings = prefix_xor(quote) ^ in_string;
             in_string = ((strings as i64) >> 63) as u64;
@@ -200,7 +220,7 @@ mod tests {
     fn tokens_skip_strings_and_spaces() {
         let line = r#" {"a{": [12, tru, "x,y"], "b": -1}"#;
         let mut tokens = Tokens::default();
-        assert!(tokens.gather(line.as_bytes()));
+        assert!(tokens.gather(line.as_bytes(), Refuse::Nothing));
         assert_eq!(tokens.classes(), br#"{":[w,w,"],":w}"#);
         let at: Vec<usize> = tokens.offsets().iter().map(|&a| a as usize).collect();
         assert_eq!(at[4], line.find("12").unwrap());
@@ -211,15 +231,24 @@ mod tests {
             ["a{", "12", "tru", "x,y", "b", "-1"]
         );
         let open = r#"{"a": "b"  "#;
-        assert!(tokens.gather(open.as_bytes()));
+        assert!(tokens.gather(open.as_bytes(), Refuse::Nothing));
         assert_eq!(tokens.classes(), br#"{":""#);
         assert_eq!(
             tokens.text(open.as_bytes(), 3),
             None,
             "nothing follows the last string"
         );
-        assert!(!tokens.gather(b"{\"a\": \"b\\\"\"}"), "a backslash");
-        assert!(!tokens.gather("{\"a\":\t1}".as_bytes()), "a control byte");
+        assert!(
+            !tokens.gather(b"{\"a\": \"b\\\"\"}", Refuse::Nothing),
+            "a backslash"
+        );
+        assert!(
+            !tokens.gather("{\"a\":\t1}".as_bytes(), Refuse::Nothing),
+            "a control byte"
+        );
+        let accented = "{\"a\": \"é\"}".as_bytes();
+        assert!(tokens.gather(accented, Refuse::Nothing));
+        assert!(!tokens.gather(accented, Refuse::NonAscii), "not ASCII");
         assert!(tokens.classes().is_empty());
     }
 }
