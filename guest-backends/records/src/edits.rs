@@ -1,5 +1,6 @@
 //! Every single-byte edit of a line, for the differential tests that hold
-//! a fast path to serde_json (on the host and in the guest helper).
+//! a fast path to serde_json (on the host and in the guest helper), and
+//! the pseudo-random numbers this crate's own tests draw texts from.
 
 /// Each byte of `seed` replaced by, or preceded by, each byte of
 /// `alphabet` (and the end preceded by each), and each byte removed.
@@ -25,6 +26,18 @@ pub fn single_edits<'a>(seed: &'a [u8], alphabet: &'a [u8]) -> impl Iterator<Ite
         });
         inserted.chain(replaced).chain(removed)
     })
+}
+
+/// A deterministic pseudo-random sequence (xorshift64) from `seed` (not
+/// zero): the same texts on every run.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
 }
 
 #[cfg(test)]

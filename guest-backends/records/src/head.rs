@@ -219,13 +219,7 @@ mod tests {
 
     #[test]
     fn plain_decimals_read_as_serde_json_reads_them() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::edits::xorshift(0x2545_f491_4f6c_dd1du64);
         let mut fast = 0;
         for _ in 0..200_000 {
             let len = 1 + (next() % 17) as usize;
@@ -240,7 +234,7 @@ mod tests {
             if point > 0 && point < len {
                 text.insert(point, '.');
             }
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 text.insert(0, '-');
             }
             let want: f64 = serde_json::from_str(&text).unwrap();

@@ -151,13 +151,7 @@ mod tests {
 
     #[test]
     fn words_and_bytes_agree_on_every_text_of_eight_to_sixteen_bytes() {
-        let mut seed = 0x853c_49e6_748f_ea9bu64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::edits::xorshift(0x853c_49e6_748f_ea9bu64);
         let alphabets: [&[u8]; 3] = [
             b"0123456789",
             b"0123456789.",

@@ -121,16 +121,17 @@ fn deflate_sync(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<(),
     loop {
         // Deflate never grows data by more than a few bytes per 16 KiB block.
         out.reserve(input.len() - consumed + (input.len() - consumed) / 8 + 64);
-        let before = (c.total_in(), out.len());
-        let status = c
-            .compress_vec(&input[consumed..], out, FlushCompress::Sync)
+        let before = (c.total_in(), c.total_out());
+        c.compress_vec(&input[consumed..], out, FlushCompress::Sync)
             .map_err(|e| format!("deflate failed: {e}"))?;
         consumed += (c.total_in() - before.0) as usize;
-        let filled = out.len() == out.capacity();
-        if consumed == input.len() && !filled {
+        let progressed = (c.total_in(), c.total_out()) != before;
+        // Done once the input is in and the flush fitted: room was left, or
+        // a call with room made nothing more.
+        if consumed == input.len() && (out.len() < out.capacity() || !progressed) {
             return Ok(());
         }
-        if status == flate2::Status::BufError && out.len() == before.1 {
+        if !progressed {
             return Err("deflate made no progress".into());
         }
     }
@@ -217,10 +218,13 @@ impl CompactDecoder {
                     "frame decompresses to more than {MAX_DECODED} bytes"
                 ));
             }
-            if consumed == data.len() && out.len() < out.capacity() {
+            let progressed = (state.total_in(), out.len()) != before;
+            // Done once the input is in and its output fitted: room was
+            // left, or a call with room made nothing more.
+            if consumed == data.len() && (out.len() < out.capacity() || !progressed) {
                 break;
             }
-            if (state.total_in(), out.len()) == before && out.len() < out.capacity() {
+            if !progressed {
                 return Err("deflate data is invalid (no progress)".into());
             }
         }
@@ -280,6 +284,29 @@ mod tests {
             "{}",
             out.capacity()
         );
+    }
+
+    /// A frame whose lines fill the decoder's first buffer exactly: the
+    /// call after it has room and nothing to give, which is the end.
+    #[test]
+    fn a_frame_that_fills_the_output_exactly_decodes() {
+        let lines = b"x\n".repeat(2048);
+        let mut body = vec![NEW_STREAM];
+        deflate_sync(
+            &mut Compress::new(Compression::new(6), false),
+            &lines,
+            &mut body,
+        )
+        .unwrap();
+        body.truncate(body.len() - SYNC_TAIL.len());
+        assert!(
+            (body.len() + SYNC_TAIL.len() - 1) * 4 <= 4096,
+            "{}",
+            body.len()
+        );
+        let mut out = Vec::new();
+        CompactDecoder::new().decode(&body, &mut out).unwrap();
+        assert_eq!(out, lines);
     }
 
     #[test]
