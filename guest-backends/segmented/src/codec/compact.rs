@@ -24,7 +24,8 @@ const SYNC_TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 
 /// Collects records into blocks and deflates each block into a frame.
 pub struct CompactEncoder {
-    deflater: Option<Compress>,
+    /// Boxed: the stream's state is large and encoders move with their segment.
+    deflater: Option<Box<Compress>>,
     /// Deflate level, 1 (fastest) to 9 (smallest).
     level: u8,
     /// JSON bytes fed into the current stream.
@@ -87,10 +88,10 @@ impl CompactEncoder {
                 Some(d) => d.reset(),
                 // Raw deflate: no zlib header, the frame has its own CRC.
                 None => {
-                    self.deflater = Some(Compress::new(
+                    self.deflater = Some(Box::new(Compress::new(
                         Compression::new(u32::from(self.level)),
                         false,
-                    ))
+                    )))
                 }
             }
             self.stream_in = 0;
