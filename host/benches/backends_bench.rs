@@ -175,10 +175,6 @@ impl Mixed {
 
 // ---------------------------------------------------------------- backends
 
-/// The deflate levels of `Backend::SegCompact` (the default) and
-/// `Backend::SegCompact6`, for their native baselines.
-const COMPACT_LEVELS: [u8; 2] = [1, 6];
-
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Backend {
     Ndjson,
@@ -245,11 +241,22 @@ impl Backend {
         match self {
             Backend::Ndjson | Backend::Rotating => vec![],
             Backend::SegJson => vec![("codec".into(), "json-crc32".into())],
+            // The default level, as a user gets it.
             Backend::SegCompact => vec![("codec".into(), "compact".into())],
             Backend::SegCompact6 => vec![
                 ("codec".into(), "compact".into()),
                 ("compress-level".into(), "6".into()),
             ],
+        }
+    }
+
+    /// The deflate level a compact backend writes at (the plugin's default
+    /// for `SegCompact`), for its native baseline.
+    fn compress_level(self) -> Option<u8> {
+        match self {
+            Backend::SegCompact => Some(1),
+            Backend::SegCompact6 => Some(6),
+            _ => None,
         }
     }
 
@@ -429,7 +436,8 @@ fn fig_append(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) 
         let ndjson_bytes: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
 
         let mut native_rates = Vec::new();
-        let mut deflate_rates = [Vec::new(), Vec::new()];
+        // Native deflate at each compact backend's level, by its index.
+        let mut deflate_rates: Vec<Vec<f64>> = vec![Vec::new(); Backend::APPENDS.len()];
         let mut native_disk = 0;
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); Backend::APPENDS.len()];
         let mut disk = [0u64; Backend::APPENDS.len()];
@@ -456,9 +464,12 @@ fn fig_append(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) 
             assert_eq!(fs::metadata(&path).unwrap().len(), ndjson_bytes);
             remove(&home);
             let mut said = format!("  rep {rep}: native {}", short(n as f64 / secs));
-            for (rates, level) in deflate_rates.iter_mut().zip(COMPACT_LEVELS) {
+            for (b, backend) in Backend::APPENDS.into_iter().enumerate() {
+                let Some(level) = backend.compress_level() else {
+                    continue;
+                };
                 let deflate_secs = native_compact_secs(&home, &batches, level);
-                rates.push(n as f64 / deflate_secs);
+                deflate_rates[b].push(n as f64 / deflate_secs);
                 remove(&home);
                 said += &format!(
                     ", native deflate {level} {}",
@@ -520,13 +531,11 @@ fn fig_append(scratch: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) 
                 None,
             ));
         }
-        for ((native_level, level), backend) in deflate_rates
-            .into_iter()
-            .zip(COMPACT_LEVELS)
-            .zip([Backend::SegCompact, Backend::SegCompact6])
-        {
-            let deflate = median(native_level);
-            let b = Backend::APPENDS.iter().position(|a| *a == backend).unwrap();
+        for (b, backend) in Backend::APPENDS.into_iter().enumerate() {
+            let Some(level) = backend.compress_level() else {
+                continue;
+            };
+            let deflate = median(deflate_rates[b].clone());
             let quire = median(rates[b].clone());
             rows.push(row(
                 &format!(

@@ -3,8 +3,8 @@
 //! this module reads them as borrowed records and builds the batches
 //! cursors return, so that a backend never handles the layout itself.
 
+use quire_records::columns::BatchColumns;
 use quire_records::layout;
-use quire_records::names::NameTable;
 
 use crate::errors::rejected;
 use crate::types::{PluginError, RecordBatch, RecordPlace, StoredBatch};
@@ -122,12 +122,7 @@ pub fn envelopes(batch: &RecordBatch) -> Result<Vec<Envelope>, PluginError> {
 /// Builds record batches (and, with places, cursor batches).
 #[derive(Default)]
 pub struct BatchBuilder {
-    text: Vec<u8>,
-    names: NameTable,
-    json_lens: Vec<u32>,
-    kinds: Vec<u32>,
-    stores: Vec<u32>,
-    timestamps: Vec<f64>,
+    columns: BatchColumns,
     offsets: Vec<u64>,
     stored_bytes: Vec<u64>,
 }
@@ -138,26 +133,15 @@ impl BatchBuilder {
     pub fn for_cursor(max_records: u32, max_bytes: u32) -> Self {
         let records = (max_records as usize).min(1024);
         BatchBuilder {
-            text: Vec::with_capacity((max_bytes as usize).min(256 << 10)),
-            json_lens: Vec::with_capacity(records),
-            kinds: Vec::with_capacity(records),
-            stores: Vec::with_capacity(records),
-            timestamps: Vec::with_capacity(records),
+            columns: BatchColumns::with_capacity(records, (max_bytes as usize).min(256 << 10)),
             offsets: Vec::with_capacity(records),
             stored_bytes: Vec::with_capacity(records),
-            ..Default::default()
         }
     }
 
     /// Adds a record.
     pub fn push(&mut self, e: EnvelopeRef<'_>) {
-        let (kind, store) = (self.names.index(e.kind), self.names.index(e.store));
-        self.text.extend_from_slice(e.json.as_bytes());
-        self.text.push(b'\n');
-        self.json_lens.push(e.json.len() as u32);
-        self.kinds.push(kind);
-        self.stores.push(store);
-        self.timestamps.push(e.timestamp);
+        self.columns.push(e.kind, e.store, e.timestamp, e.json);
     }
 
     /// Adds a record read back from `offset`, taking `stored_bytes`.
@@ -169,29 +153,37 @@ impl BatchBuilder {
 
     /// Records so far.
     pub fn len(&self) -> usize {
-        self.json_lens.len()
+        self.columns.len()
     }
 
     /// Whether no record was added.
     pub fn is_empty(&self) -> bool {
-        self.json_lens.is_empty()
+        self.columns.is_empty()
     }
 
     /// Whether a cursor batch asked for as `max_records` and `max_bytes`
     /// is complete.
     pub fn full(&self, max_records: u32, max_bytes: u32) -> bool {
-        self.json_lens.len() >= max_records as usize || self.text.len() >= max_bytes as usize
+        self.len() >= max_records as usize || self.columns.text.len() >= max_bytes as usize
     }
 
     /// The record batch.
     pub fn finish(self) -> RecordBatch {
+        let BatchColumns {
+            text,
+            names,
+            json_lens,
+            kinds,
+            stores,
+            timestamps,
+        } = self.columns;
         RecordBatch {
-            text: self.text,
-            names: self.names.into_names(),
-            json_lens: self.json_lens,
-            kinds: self.kinds,
-            stores: self.stores,
-            timestamps: self.timestamps,
+            text,
+            names: names.into_names(),
+            json_lens,
+            kinds,
+            stores,
+            timestamps,
         }
     }
 

@@ -240,6 +240,8 @@ impl RotatingStore {
         if self.shared.read_only {
             return Err(read_only_error());
         }
+        // Before the kinds are looked at: a batch missing its kinds column
+        // is refused, not taken for an empty batch.
         quire_guest::batch::check_columns(batch)?;
         let Some(&first) = batch.kinds.first() else {
             return Ok(0);

@@ -204,6 +204,14 @@ fn rejects_the_whole_batch_for_one_bad_record() {
         store.append(batch, SyncLevel::Written),
         Err(PluginError::InvalidRecord(_))
     ));
+    // Columns that differ in length, the kinds missing altogether: refused,
+    // not taken for an empty batch.
+    let mut columns = batch::from_envelopes(&events(0..2));
+    columns.kinds.clear();
+    match store.append_batch(&columns, SyncLevel::Written) {
+        Err(PluginError::InvalidRecord(r)) => assert_eq!(r.index, 0),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
     assert!(store.units().unwrap().is_empty(), "nothing was written");
 }
 

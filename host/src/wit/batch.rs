@@ -3,6 +3,7 @@
 //! conversions for plugins of older versions. (A batch a cursor returns is
 //! untrusted: `read_batch.rs` checks it.)
 
+use quire_records::columns::BatchColumns;
 use quire_records::layout;
 use quire_records::names::NameTable;
 
@@ -10,74 +11,46 @@ use super::{Envelope, MetaBatch, MetaEntry, RecordBatch, StoredBatch, StoredReco
 
 /// Builds a `record-batch` record by record.
 #[derive(Default)]
-pub struct BatchBuilder {
-    text: Vec<u8>,
-    names: NameTable,
-    json_lens: Vec<u32>,
-    kinds: Vec<u32>,
-    stores: Vec<u32>,
-    timestamps: Vec<f64>,
-}
+pub struct BatchBuilder(BatchColumns);
 
 impl BatchBuilder {
     /// A builder with room for `records` records of `bytes` bytes of JSON.
     pub fn with_capacity(records: usize, bytes: usize) -> Self {
-        BatchBuilder {
-            text: Vec::with_capacity(bytes + records),
-            json_lens: Vec::with_capacity(records),
-            kinds: Vec::with_capacity(records),
-            stores: Vec::with_capacity(records),
-            timestamps: Vec::with_capacity(records),
-            ..Default::default()
-        }
+        BatchBuilder(BatchColumns::with_capacity(records, bytes))
     }
 
     /// Adds one record.
     pub fn push(&mut self, kind: &str, store: &str, timestamp: f64, json: &str) {
-        let (kind, store) = (self.names.index(kind), self.names.index(store));
-        self.text.extend_from_slice(json.as_bytes());
-        self.text.push(b'\n');
-        self.json_lens.push(json.len() as u32);
-        self.kinds.push(kind);
-        self.stores.push(store);
-        self.timestamps.push(timestamp);
+        self.0.push(kind, store, timestamp, json);
     }
 
     /// Records so far.
     pub fn len(&self) -> usize {
-        self.json_lens.len()
+        self.0.len()
     }
 
     /// Adds every record of `other`, after these.
     pub fn extend(&mut self, other: BatchBuilder) {
-        if self.json_lens.is_empty() {
-            *self = other;
-            return;
-        }
-        let names: Vec<u32> = other
-            .names
-            .names()
-            .iter()
-            .map(|n| self.names.index(n))
-            .collect();
-        self.text.extend_from_slice(&other.text);
-        self.json_lens.extend_from_slice(&other.json_lens);
-        self.kinds
-            .extend(other.kinds.iter().map(|&k| names[k as usize]));
-        self.stores
-            .extend(other.stores.iter().map(|&s| names[s as usize]));
-        self.timestamps.extend_from_slice(&other.timestamps);
+        self.0.extend(other.0);
     }
 
     /// The batch.
     pub fn finish(self) -> RecordBatch {
+        let BatchColumns {
+            text,
+            names,
+            json_lens,
+            kinds,
+            stores,
+            timestamps,
+        } = self.0;
         RecordBatch {
-            text: self.text,
-            names: self.names.into_names(),
-            json_lens: self.json_lens,
-            kinds: self.kinds,
-            stores: self.stores,
-            timestamps: self.timestamps,
+            text,
+            names: names.into_names(),
+            json_lens,
+            kinds,
+            stores,
+            timestamps,
         }
     }
 }
