@@ -27,7 +27,62 @@ pub struct Block {
 }
 
 /// The bitmaps of a 64-byte block; `None` when it holds a backslash or a
+/// control byte. In wasm the block is one piece of straight-line code: one
+/// test for bad bytes for all four chunks, and a control byte found as
+/// `min(b, 0x1f) == b` (two instructions; cranelift lowers an unsigned
+/// `<` on bytes to four).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub fn block64(block: &[u8; 64]) -> Option<Block> {
+    use core::arch::wasm32::{
+        u8x16_bitmask, u8x16_eq, u8x16_min, u8x16_splat, v128, v128_any_true, v128_load, v128_or,
+    };
+    // SAFETY: `block` is 64 readable bytes; wasm loads need no alignment.
+    let chunk = |i: usize| unsafe { v128_load(block.as_ptr().add(16 * i).cast::<v128>()) };
+    let v = [chunk(0), chunk(1), chunk(2), chunk(3)];
+    let bad = |v: v128| {
+        v128_or(
+            u8x16_eq(u8x16_min(v, u8x16_splat(0x1f)), v),
+            u8x16_eq(v, u8x16_splat(b'\\')),
+        )
+    };
+    if v128_any_true(v128_or(
+        v128_or(bad(v[0]), bad(v[1])),
+        v128_or(bad(v[2]), bad(v[3])),
+    )) {
+        return None;
+    }
+    // Bit `i` of the block from byte `i % 16` of chunk `i / 16`.
+    let bits = |of: fn(v128) -> v128| {
+        (0..4).fold(0u64, |bits, i| {
+            bits | u64::from(u8x16_bitmask(of(v[i]))) << (16 * i)
+        })
+    };
+    Some(Block {
+        quote: bits(|v| u8x16_eq(v, u8x16_splat(b'"'))),
+        // With control bytes ruled out, `b | 0x20` tells `[{` from `]}` and
+        // nothing else lands on `{`, `}`, `:` or `,`.
+        structural: bits(|v| {
+            let lower = v128_or(v, u8x16_splat(0x20));
+            v128_or(
+                v128_or(
+                    u8x16_eq(lower, u8x16_splat(b'{')),
+                    u8x16_eq(lower, u8x16_splat(b'}')),
+                ),
+                v128_or(
+                    u8x16_eq(lower, u8x16_splat(b':')),
+                    u8x16_eq(lower, u8x16_splat(b',')),
+                ),
+            )
+        }),
+        space: bits(|v| u8x16_eq(v, u8x16_splat(b' '))),
+        high: bits(|v| v),
+    })
+}
+
+/// The bitmaps of a 64-byte block; `None` when it holds a backslash or a
 /// control byte.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
 pub fn block64(block: &[u8; 64]) -> Option<Block> {
     let mut found = Block {
@@ -44,42 +99,6 @@ pub fn block64(block: &[u8; 64]) -> Option<Block> {
         found.high |= u64::from(chunk.high) << (i * 16);
     }
     Some(found)
-}
-
-/// [`Chunk`] of sixteen bytes with wasm's SIMD.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub fn chunk16(chunk: &[u8; 16]) -> Option<Chunk> {
-    use core::arch::wasm32::{
-        u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_any_true, v128_load, v128_or,
-    };
-    // SAFETY: `chunk` is 16 readable bytes; wasm loads need no alignment.
-    let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
-    let bad = v128_or(
-        u8x16_eq(v, u8x16_splat(b'\\')),
-        u8x16_lt(v, u8x16_splat(0x20)),
-    );
-    if v128_any_true(bad) {
-        return None;
-    }
-    // With control bytes ruled out, `b | 0x20` tells `[{` from `]}` and
-    // nothing else lands on `{`, `}`, `:` or `,`.
-    let lower = v128_or(v, u8x16_splat(0x20));
-    let structural = v128_or(
-        v128_or(
-            u8x16_eq(lower, u8x16_splat(b'{')),
-            u8x16_eq(lower, u8x16_splat(b'}')),
-        ),
-        v128_or(
-            u8x16_eq(lower, u8x16_splat(b':')),
-            u8x16_eq(lower, u8x16_splat(b',')),
-        ),
-    );
-    Some(Chunk {
-        quote: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'"'))),
-        structural: u8x16_bitmask(structural),
-        space: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b' '))),
-        high: u8x16_bitmask(v),
-    })
 }
 
 /// [`Chunk`] of sixteen bytes with SSE2 (part of every x86_64).

@@ -60,18 +60,30 @@ impl Tokens {
         let mut n = 0;
         let mut in_string = 0u64;
         let mut word_carry = 0u64;
-        for (w, block) in bytes.chunks(64).enumerate() {
-            let padded;
-            let block: &[u8; 64] = match block.try_into() {
-                Ok(block) => block,
-                Err(_) => {
-                    // The last, short block: spaces past the end (never tokens).
-                    let mut last = [b' '; 64];
-                    last[..block.len()].copy_from_slice(block);
-                    padded = last;
-                    &padded
-                }
-            };
+        let whole = bytes.len() / 64 * 64;
+        let padded;
+        // Each block as 64 bytes, the bytes of the line from `skip` on, and
+        // the bits of those bytes. A short last block is the line's last 64
+        // bytes when the line has that many (no copy; the bytes before it
+        // were taken already), else a copy padded with spaces.
+        let tail = match bytes.len() - whole {
+            0 => None,
+            rem if bytes.len() >= 64 => {
+                let last: &[u8; 64] = bytes[bytes.len() - 64..].try_into().unwrap();
+                Some((last, 64 - rem, (1u64 << rem) - 1))
+            }
+            rem => {
+                let mut last = [b' '; 64];
+                last[..rem].copy_from_slice(bytes);
+                padded = last;
+                Some((&padded, 0, (1u64 << rem) - 1))
+            }
+        };
+        let blocks = bytes[..whole]
+            .chunks_exact(64)
+            .map(|block| (block.try_into().unwrap(), 0, !0u64))
+            .chain(tail);
+        for (w, (block, skip, inside)) in blocks.enumerate() {
             let Some(Block64 {
                 quote,
                 structural,
@@ -81,9 +93,13 @@ impl Tokens {
             else {
                 return false;
             };
+            let [quote, structural, space, high] =
+                [quote, structural, space, high].map(|m| m >> skip);
             if refuse == Refuse::NonAscii && high != 0 {
                 return false;
             }
+            // Past the line's end: spaces (never tokens).
+            let space = space | !inside;
             // From each opening quote up to (not including) its closing quote.
             let strings = prefix_xor(quote) ^ in_string;
             in_string = ((strings as i64) >> 63) as u64;
@@ -97,6 +113,7 @@ impl Tokens {
                     words: word_starts,
                     base: w * 64,
                     bytes: block,
+                    skip,
                 },
                 (&mut self.class[n..n + WINDOW]).try_into().unwrap(),
                 (&mut self.at[n..n + WINDOW]).try_into().unwrap(),
@@ -162,9 +179,11 @@ struct Block<'b> {
     tokens: u64,
     /// The tokens that start bare words.
     words: u64,
-    /// Offset of the block's first byte in the line.
+    /// Offset in the line of the byte bit 0 stands for.
     base: usize,
+    /// The block's bytes: bit `i` stands for `bytes[skip + i]`.
     bytes: &'b [u8; 64],
+    skip: usize,
 }
 
 /// Writes the classes and offsets of a block's tokens; how many there were.
@@ -179,7 +198,11 @@ fn emit(block: Block, class: &mut [u8; WINDOW], offsets: &mut [u32; WINDOW]) -> 
         *tokens &= *tokens - 1;
         // A structural character or quote stands for itself.
         let word = block.words >> bit & 1 == 1;
-        class[n & 63] = if word { WORD } else { block.bytes[bit] };
+        class[n & 63] = if word {
+            WORD
+        } else {
+            block.bytes[(block.skip + bit) & 63]
+        };
         offsets[n & 63] = (block.base + bit) as u32;
         n += 1;
     };
