@@ -165,6 +165,7 @@ fn classify_with_serde(text: &str) -> Verdict<'_> {
 }
 
 /// Whether a record passes a read filter.
+#[inline]
 pub fn matches(filter: &ReadFilter, kind: &str, store: &str, timestamp: f64) -> bool {
     (filter.kinds.is_empty() || filter.kinds.iter().any(|k| k == kind))
         && (filter.stores.is_empty() || filter.stores.iter().any(|s| s == store))

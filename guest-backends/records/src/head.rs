@@ -59,6 +59,7 @@ pub fn lift(text: &str) -> Option<Head<'_>> {
 /// plain record in ASCII (seen while gathering its tokens, so there is no
 /// separate UTF-8 pass), the text and its head; `None` for anything else,
 /// non-ASCII text included, which the caller checks and lifts as usual.
+#[inline]
 pub fn lift_ascii(bytes: &[u8]) -> Option<(&str, Head<'_>)> {
     lift_from(bytes, Refuse::NonAscii)
 }

@@ -13,9 +13,11 @@ pub struct NameTable {
 
 impl NameTable {
     /// The index of `name`, added if new.
+    #[inline]
     pub fn index(&mut self, name: &str) -> u32 {
         // Neighbouring records mostly share their kind and store: two
-        // comparisons instead of hashing the name.
+        // comparisons instead of hashing the name, inlined; the hash, with
+        // its larger frame, only when they miss.
         for &i in &self.recent {
             if self
                 .names
@@ -25,6 +27,12 @@ impl NameTable {
                 return i;
             }
         }
+        self.index_hashed(name)
+    }
+
+    /// [`index`](Self::index) by hash, remembering the answer as recent.
+    #[inline(never)]
+    fn index_hashed(&mut self, name: &str) -> u32 {
         let i = match self.index.get(name) {
             Some(&i) => i,
             None => {
