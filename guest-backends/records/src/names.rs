@@ -13,7 +13,7 @@ pub struct NameTable {
 
 impl NameTable {
     /// The index of `name`, added if new.
-    #[inline]
+    #[inline(always)]
     pub fn index(&mut self, name: &str) -> u32 {
         // Neighbouring records mostly share their kind and store: two
         // comparisons instead of hashing the name, inlined; the hash, with

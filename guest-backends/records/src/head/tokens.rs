@@ -218,6 +218,7 @@ fn emit(block: Block, class: &mut [u8; WINDOW], offsets: &mut [u32; WINDOW]) -> 
 }
 
 /// Bit `i` set when an odd number of bits at or below `i` are set in `x`.
+#[inline(always)]
 fn prefix_xor(mut x: u64) -> u64 {
     x ^= x << 1;
     x ^= x << 2;
