@@ -60,9 +60,11 @@ fn ids(store: &Store) -> Vec<u64> {
     read_ids(store).into_iter().map(Option::unwrap).collect()
 }
 
-/// Opens a store just dropped. Another test of this binary may be forking
-/// (to mount a tmpfs) at that moment: a forked child shares the lock's open
-/// file until it execs, so a `Locked` clears within moments.
+/// Opens a store, every open of this file but the faulted ones: a store
+/// was just dropped on that path, or another one was elsewhere. Another
+/// test of this binary may be forking (to mount a tmpfs) at that moment: a
+/// forked child shares the lock's open file until it execs, so a `Locked`
+/// clears within moments.
 fn reopen(config: StoreConfig) -> Store {
     for _ in 0..100 {
         match Store::open(config.clone()) {
@@ -117,7 +119,7 @@ fn sweep(backend: &str, options: &[(&str, &str)], target: Target, fault: Fault, 
         let store = match Store::open(c) {
             Ok(store) => store,
             // The fault hit while the store was being set up: nothing was acknowledged.
-            Err(_) => Store::open(config(backend, &path, options)).unwrap(),
+            Err(_) => reopen(config(backend, &path, options)),
         };
         let mut acknowledged = Vec::new();
         for batch in 0..8u64 {
@@ -170,7 +172,7 @@ fn a_failed_sync_leaves_nothing_of_its_batch_in_any_file_backend() {
 
 /// A store of `backend` at `path` holding records 0..n, closed again; their ids.
 fn filled(backend: &str, path: &Path, options: &[(&str, &str)], n: u64) -> Vec<u64> {
-    let store = Store::open(config(backend, path, options)).unwrap();
+    let store = reopen(config(backend, path, options));
     let all: Vec<u64> = (0..n).collect();
     store
         .append(all.iter().map(|&id| record(id)).collect())
@@ -206,7 +208,7 @@ fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
             let before = snapshot(tmp.path());
             let mut c = config(backend, &path, options);
             c.faults = Some(FaultPlan::fail_nth(nth, Target::Writes, Fault::NoSpace));
-            let store = Store::open(c).unwrap();
+            let store = reopen(c);
             let compacted = store.compact(&mut keep_newest_ten(), false, &Silent);
             if compacted.is_ok() {
                 // The fault came after the compaction's last write: it is done, whole.
@@ -216,7 +218,7 @@ fn compaction_and_recovery_on_a_failing_disk_leave_the_original_intact() {
             aborted += 1;
             drop(store);
             // Each unit is either as it was or compacted: nothing torn, nothing twice.
-            let reopened = Store::open(config(backend, &path, options)).unwrap();
+            let reopened = reopen(config(backend, &path, options));
             let kept = ids(&reopened);
             assert!(kept.windows(2).all(|w| w[0] < w[1]), "{what}: {kept:?}");
             assert!(
@@ -276,7 +278,7 @@ fn a_real_full_disk_costs_no_acknowledged_record() {
         let _mounted = Mounted(dir.clone());
         let what = format!("{backend} {options:?} on a full tmpfs");
         let path = path_for(backend, &dir);
-        let store = Store::open(config(backend, &path, options)).unwrap();
+        let store = reopen(config(backend, &path, options));
         let mut acknowledged = Vec::new();
         let mut error = None;
         for batch in 0..10_000u64 {
@@ -342,7 +344,7 @@ fn recovery_on_a_failing_disk_leaves_the_damaged_original_intact() {
             let before = snapshot(tmp.path());
             let mut c = config(backend, &path, options);
             c.faults = Some(FaultPlan::fail_nth(nth, Target::Writes, Fault::NoSpace));
-            let store = Store::open(c).unwrap();
+            let store = reopen(c);
             if store.recover(quire::RecoveryMode::Repair, &Silent).is_ok() {
                 continue;
             }
@@ -351,7 +353,7 @@ fn recovery_on_a_failing_disk_leaves_the_damaged_original_intact() {
             let after = snapshot_without_temp(tmp.path());
             assert_eq!(after, before, "{what}: a failed repair changed the store");
             // Retried on a healthy disk, the repair keeps every valid record.
-            let store = Store::open(config(backend, &path, options)).unwrap();
+            let store = reopen(config(backend, &path, options));
             store.recover(quire::RecoveryMode::Repair, &Silent).unwrap();
             let expected: Vec<u64> = (0..41).collect();
             assert_eq!(ids(&store), expected, "{what}");

@@ -27,29 +27,29 @@ pub struct Block {
 }
 
 /// The bitmaps of a 64-byte block; `None` when it holds a backslash or a
-/// control byte. In wasm the block is one piece of straight-line code: one
-/// test for bad bytes for all four chunks, and a control byte found as
-/// `min(b, 0x1f) == b` (two instructions; cranelift lowers an unsigned
-/// `<` on bytes to four).
+/// control byte. In wasm the block is one piece of straight-line code with
+/// one test for bad bytes: a control byte is looked for in the four chunks'
+/// bytewise minimum (an unsigned `<` on bytes is four instructions once
+/// cranelift has lowered it).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 pub fn block64(block: &[u8; 64]) -> Option<Block> {
     use core::arch::wasm32::{
-        u8x16_bitmask, u8x16_eq, u8x16_min, u8x16_splat, v128, v128_any_true, v128_load, v128_or,
+        u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_min, u8x16_splat, v128, v128_any_true, v128_load,
+        v128_or,
     };
     // SAFETY: `block` is 64 readable bytes; wasm loads need no alignment.
     let chunk = |i: usize| unsafe { v128_load(block.as_ptr().add(16 * i).cast::<v128>()) };
     let v = [chunk(0), chunk(1), chunk(2), chunk(3)];
-    let bad = |v: v128| {
-        v128_or(
-            u8x16_eq(u8x16_min(v, u8x16_splat(0x1f)), v),
-            u8x16_eq(v, u8x16_splat(b'\\')),
-        )
-    };
-    if v128_any_true(v128_or(
-        v128_or(bad(v[0]), bad(v[1])),
-        v128_or(bad(v[2]), bad(v[3])),
-    )) {
+    // A control byte anywhere makes the bytewise minimum of the four
+    // chunks one; a backslash is looked for in each.
+    let least = u8x16_min(u8x16_min(v[0], v[1]), u8x16_min(v[2], v[3]));
+    let backslash = |v: v128| u8x16_eq(v, u8x16_splat(b'\\'));
+    let bad = v128_or(
+        v128_or(backslash(v[0]), backslash(v[1])),
+        v128_or(backslash(v[2]), backslash(v[3])),
+    );
+    if v128_any_true(v128_or(bad, u8x16_lt(least, u8x16_splat(0x20)))) {
         return None;
     }
     // Bit `i` of the block from byte `i % 16` of chunk `i / 16`.
