@@ -123,28 +123,59 @@ impl<R: Read + Seek> SegmentDecoder<R> {
     }
 
     /// The next entry, a `json-crc32` record borrowed from the frame that
-    /// holds it (replay copies it once, into the cursor's batch); `None` at
-    /// the end.
+    /// holds it; `None` at the end.
     pub fn next_view(&mut self) -> io::Result<Option<View<'_>>> {
-        let (offset, len) = loop {
+        Ok(match self.next_frame()? {
+            Next::End => None,
+            Next::Entry(entry) => Some(View::Entry(entry)),
+            Next::Json { offset, len } => Some(self.json_view(offset, len)),
+        })
+    }
+
+    /// Hands `each` the views that follow, one by one, until it returns
+    /// false or the segment ends. Replay reads this way: a view goes to
+    /// `each` where it was made, not out of a return slot and into another
+    /// (copying it was ~5% of a replay in wasm).
+    #[inline]
+    pub fn each_view(&mut self, mut each: impl FnMut(View<'_>) -> bool) -> io::Result<()> {
+        loop {
+            let more = match self.next_frame()? {
+                Next::End => return Ok(()),
+                Next::Entry(entry) => each(View::Entry(entry)),
+                Next::Json { offset, len } => each(self.json_view(offset, len)),
+            };
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next queued entry or frame.
+    fn next_frame(&mut self) -> io::Result<Next> {
+        loop {
             if let Some(entry) = self.queue.pop_front() {
-                return Ok(Some(View::Entry(entry)));
+                return Ok(Next::Entry(entry));
             }
             match self.step()? {
-                Step::End => return Ok(None),
-                Step::Entry(entry) => return Ok(Some(View::Entry(entry))),
+                Step::End => return Ok(Next::End),
+                Step::Entry(entry) => return Ok(Next::Entry(entry)),
                 Step::Queued => {}
-                Step::Json { offset, len } => break (offset, len),
+                Step::Json { offset, len } => return Ok(Next::Json { offset, len }),
             }
-        };
+        }
+    }
+
+    /// The record of the `json-crc32` frame just read, where it lies.
+    #[inline(always)]
+    fn json_view(&self, offset: u64, len: u64) -> View<'_> {
         let body = self
             .frames
             .body_at(offset, len)
             .expect("the frame just read is in the window");
-        Ok(Some(match read_record(body, offset, len) {
+        match read_record(body, offset, len) {
             Ok(record) => View::Record(record),
             Err((kind, detail)) => View::Entry(frame_damage(kind, offset, len, detail)),
-        }))
+        }
     }
 
     /// Reads one frame: an entry to return, entries queued, or a
@@ -222,6 +253,14 @@ enum Step {
     /// Entries went into the queue.
     Queued,
     /// A `json-crc32` frame: its record is read where it lies.
+    Json { offset: u64, len: u64 },
+}
+
+/// What follows in a segment: an entry, or a `json-crc32` frame to read in
+/// place.
+enum Next {
+    End,
+    Entry(Entry),
     Json { offset: u64, len: u64 },
 }
 

@@ -1383,24 +1383,28 @@ impl SegmentCursor {
         max_bytes: u32,
     ) -> Result<StoredBatch, PluginError> {
         let mut out = BatchBuilder::for_cursor(max_records, max_bytes);
-        while !out.full(max_records, max_bytes) {
-            let Some(view) = self.decoder.next_view().ctx("read", &self.unit)? else {
-                break;
-            };
-            // A json-crc32 record is copied once, from its frame into the batch.
-            let owned;
-            let record = match &view {
-                View::Record(r) => r,
-                View::Entry(Entry::Record(r)) => {
-                    owned = r.view();
-                    &owned
-                }
-                View::Entry(_) => continue,
-            };
-            if record::matches(&self.filter, &record.kind, &record.store, record.timestamp) {
-                out.push_stored(record.envelope(), record.offset, record.stored_bytes);
-            }
+        if out.full(max_records, max_bytes) {
+            return Ok(out.finish_stored());
         }
+        let filter = &self.filter;
+        self.decoder
+            .each_view(|view| {
+                // A json-crc32 record is copied once, from its frame into the batch.
+                let owned;
+                let record = match &view {
+                    View::Record(r) => r,
+                    View::Entry(Entry::Record(r)) => {
+                        owned = r.view();
+                        &owned
+                    }
+                    View::Entry(_) => return true,
+                };
+                if record::matches(filter, &record.kind, &record.store, record.timestamp) {
+                    out.push_stored(record.envelope(), record.offset, record.stored_bytes);
+                }
+                !out.full(max_records, max_bytes)
+            })
+            .ctx("read", &self.unit)?;
         Ok(out.finish_stored())
     }
 }
