@@ -4,7 +4,7 @@
 /// `a == b`, eight bytes at a time. Up to sixteen bytes take no loop (two
 /// overlapping words from each end): names and keys are short, and in wasm
 /// every loop turn also checks the epoch deadline.
-#[inline]
+#[inline(always)]
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
