@@ -21,7 +21,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use quire_tests::Rng;
-use quire_tests::cli::{expect_code, kill_after, option_args, quire, stderr, stdout};
+use quire_tests::cli::{Since, expect_code, kill_after, option_args, quire, stderr, stdout};
 use serde_json::Value;
 
 // ---------------------------------------------------------------- helpers
@@ -412,7 +412,14 @@ fn state(root: &Path, be: &Backend, data: &str) -> State {
 
 /// Appends an endless stream of `round`'s records, SIGKILLed after `delay`;
 /// returns the last acknowledged count.
-fn killed_append(root: &Path, be: &Backend, round: u64, batch: u64, delay: Duration) -> u64 {
+fn killed_append(
+    root: &Path,
+    be: &Backend,
+    round: u64,
+    batch: u64,
+    since: Since,
+    delay: Duration,
+) -> u64 {
     let cmd = command(
         root,
         be,
@@ -424,7 +431,7 @@ fn killed_append(root: &Path, be: &Backend, round: u64, batch: u64, delay: Durat
         let timestamp = 1_600_000_000.0 + (round * 1_000_000 + id) as f64;
         line(round, id, timestamp)
     });
-    quire_tests::cli::killed_append(cmd, lines, delay)
+    quire_tests::cli::killed_append_since(cmd, lines, since, delay)
 }
 
 /// Every acknowledged record of every round is there; per round and store the
@@ -490,8 +497,22 @@ fn append_and_checkpoint_kills(label: &str, be: &Backend) {
     run_ok(root, be, "append", "data", &[], "");
     for round in 0..rounds() {
         let batch = 1 + rng.below(24);
-        let delay = Duration::from_millis(15 + rng.below(120));
-        acked.push(killed_append(root, be, round, batch, delay));
+        // A quarter of the kills may land before anything is acknowledged;
+        // the rest come after the first acknowledgement, however fast the
+        // machine is.
+        let (since, delay) = if round % 4 == 0 {
+            (Since::Spawn, 15 + rng.below(120))
+        } else {
+            (Since::FirstAck, rng.below(120))
+        };
+        acked.push(killed_append(
+            root,
+            be,
+            round,
+            batch,
+            since,
+            Duration::from_millis(delay),
+        ));
         let context = format!("{label} round {round} (append killed, batch {batch})");
         check_acked(&read(root, be, "data"), &acked, &context);
         repaired += clean_or_repairable(root, be, "data", &context) as u32;

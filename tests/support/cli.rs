@@ -172,13 +172,49 @@ pub fn killed_append(
     append_until(cmd, lines, delay, |child| child.kill().unwrap()).0
 }
 
+/// When a kill's delay starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// At the start of the process: the kill may come before it has
+    /// acknowledged anything (while it loads, opens or writes its first
+    /// batch).
+    Spawn,
+    /// At its first acknowledgement, so the round acknowledges something
+    /// whatever the machine's speed; at once if it acknowledges nothing
+    /// within a minute or stops first.
+    FirstAck,
+}
+
+/// [`killed_append`] with the delay counted from the spawn or from the
+/// first acknowledgement ([`Since`]).
+pub fn killed_append_since(
+    cmd: Command,
+    lines: impl Iterator<Item = String> + Send + 'static,
+    since: Since,
+    delay: Duration,
+) -> u64 {
+    append_until_since(cmd, lines, since, delay, |child| child.kill().unwrap()).0
+}
+
 /// Starts `cmd` (a `quire append --ack ...`), feeds it `lines`, and after
 /// `delay` calls `stop` (kill the process, or something it depends on),
 /// then waits for it. Returns the last count it acknowledged and how it
 /// ended.
 pub fn append_until(
+    cmd: Command,
+    lines: impl Iterator<Item = String> + Send + 'static,
+    delay: Duration,
+    stop: impl FnOnce(&mut std::process::Child),
+) -> (u64, std::process::ExitStatus) {
+    append_until_since(cmd, lines, Since::Spawn, delay, stop)
+}
+
+/// [`append_until`] with the delay counted from the spawn or from the first
+/// acknowledgement ([`Since`]).
+pub fn append_until_since(
     mut cmd: Command,
     lines: impl Iterator<Item = String> + Send + 'static,
+    since: Since,
     delay: Duration,
     stop: impl FnOnce(&mut std::process::Child),
 ) -> (u64, std::process::ExitStatus) {
@@ -197,16 +233,22 @@ pub fn append_until(
         }
     });
     let out = child.stdout.take().unwrap();
+    let (first_ack, acked_once) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut last = 0u64;
         for l in BufReader::new(out).lines() {
             let Ok(l) = l else { break };
             if let Some(n) = l.strip_prefix("ack ") {
                 last = n.parse().unwrap();
+                let _ = first_ack.send(());
             }
         }
         last
     });
+    if since == Since::FirstAck {
+        // Returns early too when the reader ends (the sender is dropped).
+        let _ = acked_once.recv_timeout(Duration::from_secs(60));
+    }
     std::thread::sleep(delay);
     stop(&mut child);
     let status = child.wait().unwrap();
