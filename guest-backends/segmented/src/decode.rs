@@ -152,6 +152,16 @@ impl<R: Read + Seek> SegmentDecoder<R> {
 
     /// The next queued entry or frame.
     fn next_frame(&mut self) -> io::Result<Next> {
+        // The common case, straight: a json-crc32 frame the scanner vouches
+        // for, nothing queued before it (the header, at offset 0, has set
+        // the decoder by then).
+        if self.queue.is_empty()
+            && matches!(self.decoder, Some(FrameDecoder::Json))
+            && let Some((offset, len)) = self.frames.next_vouched()
+        {
+            self.valid_end = offset + len;
+            return Ok(Next::Json { offset, len });
+        }
         loop {
             if let Some(entry) = self.queue.pop_front() {
                 return Ok(Next::Entry(entry));
