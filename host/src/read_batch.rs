@@ -173,6 +173,13 @@ impl ReadBatch {
         self.starts.len()
     }
 
+    /// The timestamp of record `i` (`i < len()`), without making its view
+    /// (whose slicing is checked, so the compiler cannot drop it when only
+    /// the timestamp is wanted).
+    pub fn timestamp(&self, i: usize) -> f64 {
+        self.records.timestamps[i]
+    }
+
     /// Record `i` (`i < len()`).
     pub fn get(&self, i: usize) -> RecordView<'_> {
         let (r, start) = (&self.records, self.starts[i] as usize);

@@ -28,6 +28,11 @@ impl Source {
     fn head(&self) -> RecordView<'_> {
         self.batch.get(self.next)
     }
+
+    /// The next record's timestamp: what the heap orders by.
+    fn head_timestamp(&self) -> f64 {
+        self.batch.timestamp(self.next)
+    }
 }
 
 struct Head {
@@ -107,7 +112,7 @@ pub(crate) fn merge_units(
                 });
                 if refill(session, &mut sources[slot])? {
                     heap.push(Head {
-                        timestamp: sources[slot].head().timestamp,
+                        timestamp: sources[slot].head_timestamp(),
                         index,
                         slot,
                     });
@@ -135,7 +140,7 @@ pub(crate) fn merge_units(
                     break;
                 }
                 let head = Head {
-                    timestamp: source.head().timestamp,
+                    timestamp: source.head_timestamp(),
                     index,
                     slot,
                 };
@@ -203,7 +208,7 @@ pub(crate) fn merge_units_newest_first(
         let mut heap: BinaryHeap<(Newest, usize)> = BinaryHeap::new();
         for (index, source) in sources.iter_mut().enumerate() {
             if refill(session, source)? {
-                heap.push((Newest(source.head().timestamp), index));
+                heap.push((Newest(source.head_timestamp()), index));
             }
         }
         while let Some((_, index)) = heap.pop() {
@@ -213,7 +218,7 @@ pub(crate) fn merge_units_newest_first(
             }
             source.next += 1;
             if refill(session, source)? {
-                heap.push((Newest(source.head().timestamp), index));
+                heap.push((Newest(source.head_timestamp()), index));
             } else if let Some(done) = source.cursor.take() {
                 session.close_cursor(done);
             }
