@@ -85,14 +85,25 @@ pub fn block64(block: &[u8; 64]) -> Option<Block> {
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
 pub fn block64(block: &[u8; 64]) -> Option<Block> {
+    from_chunks(block, chunk16)
+}
+
+/// A block's bitmaps from its four chunks' bitmaps, each found by `chunk`;
+/// `None` as soon as one is.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128", not(test)),
+    allow(dead_code)
+)]
+#[inline(always)]
+fn from_chunks(block: &[u8; 64], chunk: impl Fn(&[u8; 16]) -> Option<Chunk>) -> Option<Block> {
     let mut found = Block {
         quote: 0,
         structural: 0,
         space: 0,
         high: 0,
     };
-    for (i, chunk) in block.chunks_exact(16).enumerate() {
-        let chunk = chunk16(chunk.try_into().unwrap())?;
+    for (i, bytes) in block.chunks_exact(16).enumerate() {
+        let chunk = chunk(bytes.try_into().unwrap())?;
         found.quote |= u64::from(chunk.quote) << (i * 16);
         found.structural |= u64::from(chunk.structural) << (i * 16);
         found.space |= u64::from(chunk.space) << (i * 16);
@@ -173,20 +184,7 @@ mod tests {
 
     /// [`block64`] a byte at a time.
     fn block64_bytes(block: &[u8; 64]) -> Option<Block> {
-        let mut found = Block {
-            quote: 0,
-            structural: 0,
-            space: 0,
-            high: 0,
-        };
-        for (i, chunk) in block.chunks_exact(16).enumerate() {
-            let chunk = chunk16_bytes(chunk.try_into().unwrap())?;
-            found.quote |= u64::from(chunk.quote) << (i * 16);
-            found.structural |= u64::from(chunk.structural) << (i * 16);
-            found.space |= u64::from(chunk.space) << (i * 16);
-            found.high |= u64::from(chunk.high) << (i * 16);
-        }
-        Some(found)
+        from_chunks(block, chunk16_bytes)
     }
 
     /// Whatever SIMD the target has (SSE2 natively, simd128 in the guests:
