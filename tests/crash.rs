@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use quire_tests::Rng;
 use quire_tests::cli::{
-    Since, fixture, kill_after, killed_append_since, quire, quire_run, records, stderr,
+    Since, fixture, kill_after, killed_append, quire, quire_run, records, stderr,
 };
 use serde_json::Value;
 
@@ -42,12 +42,14 @@ fn killed_appends_lose_no_acknowledged_record() {
         // A third of the kills may land before anything is acknowledged
         // (while the plugin loads or the log opens); the rest come after
         // the first acknowledgement, however fast the machine is.
-        let (since, delay) = if round % 3 == 0 {
-            (Since::Spawn, 20 + rng.below(200))
-        } else {
-            (Since::FirstAck, rng.below(200))
-        };
-        let acked = killed_append_since(cmd, lines, since, Duration::from_millis(delay));
+        let (since, delay) = Since::dealt(
+            round,
+            3,
+            Duration::from_millis(20),
+            Duration::from_millis(200),
+            &mut rng,
+        );
+        let acked = killed_append(cmd, lines, since, delay);
         acked_per_round.push(acked);
 
         // After every kill: each round's records are a prefix in order, covering every ack.

@@ -431,7 +431,7 @@ fn killed_append(
         let timestamp = 1_600_000_000.0 + (round * 1_000_000 + id) as f64;
         line(round, id, timestamp)
     });
-    quire_tests::cli::killed_append_since(cmd, lines, since, delay)
+    quire_tests::cli::killed_append(cmd, lines, since, delay)
 }
 
 /// Every acknowledged record of every round is there; per round and store the
@@ -500,19 +500,14 @@ fn append_and_checkpoint_kills(label: &str, be: &Backend) {
         // A quarter of the kills may land before anything is acknowledged;
         // the rest come after the first acknowledgement, however fast the
         // machine is.
-        let (since, delay) = if round % 4 == 0 {
-            (Since::Spawn, 15 + rng.below(120))
-        } else {
-            (Since::FirstAck, rng.below(120))
-        };
-        acked.push(killed_append(
-            root,
-            be,
+        let (since, delay) = Since::dealt(
             round,
-            batch,
-            since,
-            Duration::from_millis(delay),
-        ));
+            4,
+            Duration::from_millis(15),
+            Duration::from_millis(120),
+            &mut rng,
+        );
+        acked.push(killed_append(root, be, round, batch, since, delay));
         let context = format!("{label} round {round} (append killed, batch {batch})");
         check_acked(&read(root, be, "data"), &acked, &context);
         repaired += clean_or_repairable(root, be, "data", &context) as u32;

@@ -70,11 +70,9 @@ fn spot(rng: &mut Rng, len: u64) -> usize {
     ((rng.next_u64() as u128 * len as u128) >> 64) as usize
 }
 
-/// Whether damage of `kind` is aimed at a unit's records rather than at any
-/// file of the layout.
-fn aims_at_records(kind: u64) -> bool {
-    kind == 5
-}
+/// The kind of damage that changes a digit: aimed at a unit's records
+/// rather than at any file of the layout.
+const CHANGED_DIGIT: u64 = 5;
 
 fn damage(file: &Path, kind: u64, rng: &mut Rng) -> &'static str {
     let mut bytes = std::fs::read(file).unwrap();
@@ -110,7 +108,7 @@ fn damage(file: &Path, kind: u64, rng: &mut Rng) -> &'static str {
             }
             "zero fill"
         }
-        5 => {
+        CHANGED_DIGIT => {
             // Damage that leaves the text a valid record: one digit becomes
             // another (never a leading zero), so only a checksum can tell.
             let digits: Vec<usize> = (0..bytes.len())
@@ -225,9 +223,7 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) -> Vec<(u64, String)>
         let kind = round % DAMAGE_KINDS;
         let files: Vec<PathBuf> = layout_files(&data)
             .into_iter()
-            .filter(|f| {
-                !aims_at_records(kind) || written.values().any(|p| data.join(&p.unit) == *f)
-            })
+            .filter(|f| kind != CHANGED_DIGIT || written.values().any(|p| data.join(&p.unit) == *f))
             .collect();
         let victim = files[rng.below(files.len() as u64) as usize].clone();
         let victim_unit = victim
@@ -305,7 +301,7 @@ fn rounds(backend: &str, options: &[(&str, &str)], n: u64) -> Vec<(u64, String)>
         // The store still takes appends and stays clean.
         store.append(vec![record(count + 1)]).unwrap();
         assert!(store.scan(&Silent).unwrap().healthy(), "{context}");
-        if aims_at_records(kind) {
+        if kind == CHANGED_DIGIT {
             dropped_for_digits.push((dropped, context));
         }
     }

@@ -5,8 +5,12 @@
 //! the differential ones against byte-at-a-time scans included, run against
 //! the code the guests actually execute.
 
+#[path = "../host/build_guests.rs"]
+mod build_guests;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use build_guests::{guest_cargo, guest_target_dir};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
@@ -32,22 +36,12 @@ impl WasiView for Host {
     }
 }
 
-/// Builds `package`'s unit tests for wasm32-wasip2 with simd128, in a target
-/// directory of their own; returns the test component.
+/// Builds `package`'s unit tests as the guests are built (wasm32-wasip2,
+/// simd128), in a target directory of their own; returns the test component.
 fn build_tests(root: &Path, package: &str) -> PathBuf {
-    let target_dir = root.join("target").join("wasm-unit-tests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["test", "--release", "--no-run", "--lib", "-p", package])
-        .args(["--target", "wasm32-wasip2", "--message-format=json"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env(
-            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
-            "-Ctarget-feature=+simd128",
-        )
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    let target_dir = guest_target_dir(root, "wasm-unit-tests");
+    let mut cmd = guest_cargo(root, &["test", "--no-run", "--lib"], &target_dir);
+    cmd.args(["-p", package, "--message-format=json"]);
     let output = cmd.output().expect("running cargo");
     assert!(
         output.status.success(),

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use quire::{Durability, ReadQuery, Store, StoreConfig};
-use quire_tests::cli::{append_until, quire};
+use quire_tests::cli::{Since, append_until, quire};
 use quire_tests::redis::{RedisServer, Reply};
 use quire_tests::{builtin_config, parse_records};
 
@@ -434,7 +434,7 @@ fn sigkilled_server_mid_append_keeps_every_acknowledged_record_once() {
         });
         // The server dies, not the writer: the append must fail, losing nothing it acknowledged.
         let delay = Duration::from_millis(delay_ms);
-        let (acked, status) = append_until(cmd, lines, delay, |_| server.kill());
+        let (acked, status) = append_until(cmd, lines, Since::Spawn, delay, |_| server.kill());
         assert!(
             !status.success(),
             "the append must fail when its server dies"

@@ -161,17 +161,6 @@ pub fn kill_after(mut cmd: Command, delay: Duration) -> bool {
     finished
 }
 
-/// Starts `cmd` (a `quire append --ack ...`), feeds it `lines` (each with its
-/// newline) until they run out or it stops reading, and SIGKILLs it after
-/// `delay`. Returns the last count it acknowledged (`ack N` on stdout).
-pub fn killed_append(
-    cmd: Command,
-    lines: impl Iterator<Item = String> + Send + 'static,
-    delay: Duration,
-) -> u64 {
-    append_until(cmd, lines, delay, |child| child.kill().unwrap()).0
-}
-
 /// When a kill's delay starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Since {
@@ -185,33 +174,43 @@ pub enum Since {
     FirstAck,
 }
 
-/// [`killed_append`] with the delay counted from the spawn or from the
-/// first acknowledgement ([`Since`]).
-pub fn killed_append_since(
+impl Since {
+    /// Round `round`'s kill timing: one round in `spawn_every` from the
+    /// spawn, `from_spawn` plus up to `spread`; the rest up to `spread`
+    /// after the first acknowledgement.
+    pub fn dealt(
+        round: u64,
+        spawn_every: u64,
+        from_spawn: Duration,
+        spread: Duration,
+        rng: &mut crate::Rng,
+    ) -> (Since, Duration) {
+        let jitter = Duration::from_millis(rng.below(spread.as_millis() as u64));
+        if round.is_multiple_of(spawn_every) {
+            (Since::Spawn, from_spawn + jitter)
+        } else {
+            (Since::FirstAck, jitter)
+        }
+    }
+}
+
+/// Starts `cmd` (a `quire append --ack ...`), feeds it `lines` (each with its
+/// newline) until they run out or it stops reading, and SIGKILLs it `delay`
+/// after `since`. Returns the last count it acknowledged (`ack N` on stdout).
+pub fn killed_append(
     cmd: Command,
     lines: impl Iterator<Item = String> + Send + 'static,
     since: Since,
     delay: Duration,
 ) -> u64 {
-    append_until_since(cmd, lines, since, delay, |child| child.kill().unwrap()).0
+    append_until(cmd, lines, since, delay, |child| child.kill().unwrap()).0
 }
 
-/// Starts `cmd` (a `quire append --ack ...`), feeds it `lines`, and after
-/// `delay` calls `stop` (kill the process, or something it depends on),
-/// then waits for it. Returns the last count it acknowledged and how it
+/// Starts `cmd` (a `quire append --ack ...`), feeds it `lines`, and `delay`
+/// after `since` calls `stop` (kill the process, or something it depends
+/// on), then waits for it. Returns the last count it acknowledged and how it
 /// ended.
 pub fn append_until(
-    cmd: Command,
-    lines: impl Iterator<Item = String> + Send + 'static,
-    delay: Duration,
-    stop: impl FnOnce(&mut std::process::Child),
-) -> (u64, std::process::ExitStatus) {
-    append_until_since(cmd, lines, Since::Spawn, delay, stop)
-}
-
-/// [`append_until`] with the delay counted from the spawn or from the first
-/// acknowledgement ([`Since`]).
-pub fn append_until_since(
     mut cmd: Command,
     lines: impl Iterator<Item = String> + Send + 'static,
     since: Since,
