@@ -24,6 +24,7 @@
 //! component and its options, so a changed backend gets a fresh history.
 
 mod common;
+mod experiments;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -854,6 +855,11 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
             None,
         ));
     }
+    let seg_json = Backend::ALL
+        .iter()
+        .position(|&b| b == Backend::SegJson)
+        .unwrap();
+    replay_experiments(&homes[seg_json], cache, clock, native_secs, rows);
     for (b, backend) in Backend::ALL.into_iter().enumerate() {
         let secs = median(scan[b].clone());
         let stored = du(&homes[b]).1;
@@ -870,6 +876,62 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
             ),
             format!("serde_json per line: {:.0} MB/s", native_size as f64 / native / 1e6),
             format!("{:.2}", native / secs),
+            "info",
+            None,
+        ));
+    }
+}
+
+/// Figure 3's experiments: the segmented (json-crc32) replay through the
+/// plugin built to check nothing (the floor: the sandbox, the format's
+/// CRCs, the batches and the merge) and built to check each record with
+/// serde_json only (the native program's own check, compiled to wasm),
+/// each over the native run right before it.
+fn replay_experiments(
+    home: &Path,
+    cache: &Path,
+    clock: &Clock,
+    native_secs: impl Fn() -> f64,
+    rows: &mut Vec<Row>,
+) {
+    clock.say("  building the segmented plugin's experimental variants");
+    let variants = experiments::Variants::of("quire-segmented");
+    let runs = [
+        (
+            "3c. experiment: the same segmented replay through the plugin built to check nothing (the floor: what the sandbox, the format's CRCs, the batches and the merge cost)",
+            &variants.no_check,
+        ),
+        (
+            "3d. experiment: the same segmented replay through the plugin built to check each record with serde_json only (the native program's own check, compiled to wasm)",
+            &variants.serde_check,
+        ),
+    ];
+    for (figure, plugin) in runs {
+        let mut config = Backend::SegJson.config(home, Durability::Batch, cache);
+        config.backend = quire::PluginSource::File(plugin.clone());
+        config.read_only = true;
+        let store = Store::open(config).expect("opening the experimental plugin");
+        let (mut secs, mut ratios) = (Vec::new(), Vec::new());
+        for _ in 0..REPLAY_REPS {
+            let paired = native_secs();
+            let start = Instant::now();
+            let n = store
+                .read(&ReadQuery::default(), |r| {
+                    std::hint::black_box(&r);
+                    Ok(())
+                })
+                .expect("replay");
+            secs.push(start.elapsed().as_secs_f64());
+            ratios.push(paired / secs[secs.len() - 1]);
+            assert_eq!(n, REPLAY_RECORDS, "experimental replay");
+        }
+        let secs = median(secs);
+        rows.push(row(
+            figure,
+            Backend::SegJson.name(),
+            format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
+            "serde_json per line, as in 3".to_string(),
+            format!("{:.2}", median(ratios)),
             "info",
             None,
         ));

@@ -608,7 +608,7 @@ fn main() {
     let mut rows = Vec::new();
     if wanted("1") || wanted("2") {
         clock.say("building the experimental plugin that checks nothing (figures 1d and 2d)");
-        let floor = experiments::no_check();
+        let floor = experiments::no_check("quire-ndjson");
         if wanted("1") {
             fig_append(scratch.path(), &cache, &floor, &clock, &mut rows);
         }

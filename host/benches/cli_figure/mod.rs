@@ -128,7 +128,7 @@ pub fn fig_cli(file: &Path, dir: &Path, cache: &Path, clock: &Clock, rows: &mut 
     assert_eq!(fs::metadata(&native_out).unwrap().len(), size);
 
     clock.say("6. CLI: building the experimental plugins");
-    let variants = experiments::build();
+    let variants = experiments::Variants::of("quire-ndjson");
     // (verb, plugin, what the row says)
     let jobs: [(&str, Option<&Path>, &str); 7] = [
         ("append", None, "`quire append --durability batch`"),
