@@ -53,7 +53,7 @@ const DURABLE_THREADS: usize = 4;
 /// Repetitions of the throughput figures (median reported).
 const REPS: usize = 3;
 /// Repetitions of figure 1, whose native runs are short and noisy.
-const APPEND_REPS: usize = 5;
+const APPEND_REPS: usize = 9;
 /// Warm plugin loads (median reported).
 const WARM_LOADS: usize = 10;
 
@@ -211,6 +211,10 @@ fn fig_append(dir: &Path, cache: &Path, floor_plugin: &Path, clock: &Clock, rows
         .collect();
     let total = (APPEND_BATCHES * APPEND_BATCH) as f64;
     let template: Vec<Vec<Record>> = batches.iter().map(|b| records_of(b)).collect();
+    // Dirty pages left by earlier work (the floor plugin's build, the last
+    // run's files) would be written back during these ~20 ms runs.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     // (quire, owned records, the floor, native) per rep, run back to back.
     let mut runs: Vec<[f64; 4]> = Vec::new();
     for rep in 0..APPEND_REPS {
