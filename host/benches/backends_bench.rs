@@ -859,7 +859,14 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
         .iter()
         .position(|&b| b == Backend::SegJson)
         .unwrap();
-    replay_experiments(&homes[seg_json], cache, clock, native_secs, rows);
+    replay_experiments(
+        &homes[seg_json],
+        &native_path,
+        cache,
+        clock,
+        native_secs,
+        rows,
+    );
     for (b, backend) in Backend::ALL.into_iter().enumerate() {
         let secs = median(scan[b].clone());
         let stored = du(&homes[b]).1;
@@ -886,9 +893,11 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
 /// plugin built to check nothing (the floor: the sandbox, the format's
 /// CRCs, the batches and the merge) and built to check each record with
 /// serde_json only (the native program's own check, compiled to wasm),
-/// each over the native run right before it.
+/// each over the native run right before it; and quire's check in the
+/// native program.
 fn replay_experiments(
     home: &Path,
+    native_path: &Path,
     cache: &Path,
     clock: &Clock,
     native_secs: impl Fn() -> f64,
@@ -906,6 +915,28 @@ fn replay_experiments(
             &variants.serde_check,
         ),
     ];
+    // The same check natively: the native program with quire's lift in
+    // place of serde_json.
+    let (mut secs, mut ratios) = (Vec::new(), Vec::new());
+    for _ in 0..REPLAY_REPS {
+        let paired = native_secs();
+        let start = Instant::now();
+        let file = File::open(native_path).expect("opening the native file");
+        let reader = std::io::BufReader::with_capacity(4 << 20, file);
+        let (_, n) = common::native_parse_by(reader, common::is_record_lifted, |_, _| {});
+        secs.push(start.elapsed().as_secs_f64());
+        ratios.push(paired / secs[secs.len() - 1]);
+        assert_eq!(n, REPLAY_RECORDS, "native lift");
+    }
+    rows.push(row(
+        "3e. experiment: the native program with quire's own check (quire_records::head::lift per line, compiled natively) in place of serde_json: what the check costs outside the sandbox",
+        "native",
+        format!("{} rec/s", short(REPLAY_RECORDS as f64 / median(secs))),
+        "serde_json per line, as in 3".to_string(),
+        format!("{:.2}", median(ratios)),
+        "info",
+        None,
+    ));
     for (figure, plugin) in runs {
         let mut config = Backend::SegJson.config(home, Durability::Batch, cache);
         config.backend = quire::PluginSource::File(plugin.clone());

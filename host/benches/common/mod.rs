@@ -206,7 +206,16 @@ pub fn native_parse(path: &Path, each: impl FnMut(u64, &str)) -> (u64, u64) {
 }
 
 /// [`native_parse`] over any reader (stdin for the CLI baselines).
-pub fn native_parse_from(mut reader: impl BufRead, mut each: impl FnMut(u64, &str)) -> (u64, u64) {
+pub fn native_parse_from(reader: impl BufRead, each: impl FnMut(u64, &str)) -> (u64, u64) {
+    native_parse_by(reader, is_record, each)
+}
+
+/// [`native_parse`] with another check of each line.
+pub fn native_parse_by(
+    mut reader: impl BufRead,
+    is_record: impl Fn(&str) -> bool,
+    mut each: impl FnMut(u64, &str),
+) -> (u64, u64) {
     let mut buf = String::new();
     let (mut bytes, mut records, mut index) = (0u64, 0u64, 0u64);
     loop {
@@ -238,6 +247,18 @@ pub fn is_record(text: &str) -> bool {
         .unwrap_or(Cow::Borrowed("default"));
     std::hint::black_box(&store);
     head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite)
+}
+
+/// [`is_record`] as the backends decide it: quire's one-pass lift, and
+/// serde_json for what it leaves undecided.
+pub fn is_record_lifted(text: &str) -> bool {
+    match quire_records::head::lift(text) {
+        Some(head) => {
+            std::hint::black_box(head.store.or(head.system_id).unwrap_or("default"));
+            true
+        }
+        None => is_record(text),
+    }
 }
 
 // ---------------------------------------------------------------- timed loops
