@@ -249,18 +249,6 @@ pub fn is_record(text: &str) -> bool {
     head.kind.is_some() && head.timestamp.is_some_and(f64::is_finite)
 }
 
-/// [`is_record`] as the backends decide it: quire's one-pass lift, and
-/// serde_json for what it leaves undecided.
-pub fn is_record_lifted(text: &str) -> bool {
-    match quire_records::head::lift(text) {
-        Some(head) => {
-            std::hint::black_box(head.store.or(head.system_id).unwrap_or("default"));
-            true
-        }
-        None => is_record(text),
-    }
-}
-
 // ---------------------------------------------------------------- timed loops
 
 /// Appends every batch of `template` (a copy) to `store`, then flushes and
