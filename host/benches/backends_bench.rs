@@ -906,8 +906,8 @@ pub fn is_record_lifted(text: &str) -> bool {
 /// plugin built to check nothing (the floor: the sandbox, the format's
 /// CRCs, the batches and the merge) and built to check each record with
 /// serde_json only (the native program's own check, compiled to wasm),
-/// each over the native run right before it; and quire's check in the
-/// native program.
+/// each over the native run right before it; and the native program with
+/// quire's check, and with none.
 fn replay_experiments(
     home: &Path,
     native_path: &Path,
@@ -928,28 +928,40 @@ fn replay_experiments(
             &variants.serde_check,
         ),
     ];
-    // The same check natively: the native program with quire's lift in
-    // place of serde_json.
-    let (mut secs, mut ratios) = (Vec::new(), Vec::new());
-    for _ in 0..REPLAY_REPS {
-        let paired = native_secs();
-        let start = Instant::now();
-        let file = File::open(native_path).expect("opening the native file");
-        let reader = std::io::BufReader::with_capacity(4 << 20, file);
-        let (_, n) = common::native_parse_by(reader, is_record_lifted, |_, _| {});
-        secs.push(start.elapsed().as_secs_f64());
-        ratios.push(paired / secs[secs.len() - 1]);
-        assert_eq!(n, REPLAY_RECORDS, "native lift");
+    // The native program with quire's lift in place of serde_json, and
+    // with no check at all (reading lines only: the native floor).
+    let native_checks: [(&str, fn(&str) -> bool); 2] = [
+        (
+            "3e. experiment: the native program with quire's own check (quire_records::head::lift per line, compiled natively) in place of serde_json: what the check costs outside the sandbox",
+            is_record_lifted,
+        ),
+        (
+            "3f. experiment: the native program checking nothing (reading its lines only: the native floor)",
+            |_| true,
+        ),
+    ];
+    for (figure, check) in native_checks {
+        let (mut secs, mut ratios) = (Vec::new(), Vec::new());
+        for _ in 0..REPLAY_REPS {
+            let paired = native_secs();
+            let start = Instant::now();
+            let file = File::open(native_path).expect("opening the native file");
+            let reader = std::io::BufReader::with_capacity(4 << 20, file);
+            let (_, n) = common::native_parse_by(reader, check, |_, _| {});
+            secs.push(start.elapsed().as_secs_f64());
+            ratios.push(paired / secs[secs.len() - 1]);
+            assert_eq!(n, REPLAY_RECORDS, "{figure}");
+        }
+        rows.push(row(
+            figure,
+            "native",
+            format!("{} rec/s", short(REPLAY_RECORDS as f64 / median(secs))),
+            "serde_json per line, as in 3".to_string(),
+            format!("{:.2}", median(ratios)),
+            "info",
+            None,
+        ));
     }
-    rows.push(row(
-        "3e. experiment: the native program with quire's own check (quire_records::head::lift per line, compiled natively) in place of serde_json: what the check costs outside the sandbox",
-        "native",
-        format!("{} rec/s", short(REPLAY_RECORDS as f64 / median(secs))),
-        "serde_json per line, as in 3".to_string(),
-        format!("{:.2}", median(ratios)),
-        "info",
-        None,
-    ));
     for (figure, plugin) in runs {
         let mut config = Backend::SegJson.config(home, Durability::Batch, cache);
         config.backend = quire::PluginSource::File(plugin.clone());
