@@ -902,6 +902,9 @@ pub fn is_record_lifted(text: &str) -> bool {
     }
 }
 
+/// A native program's check of one line.
+type LineCheck = fn(&str) -> bool;
+
 /// Figure 3's experiments: the segmented (json-crc32) replay through the
 /// plugin built to check nothing (the floor: the sandbox, the format's
 /// CRCs, the batches and the merge) and built to check each record with
@@ -930,7 +933,7 @@ fn replay_experiments(
     ];
     // The native program with quire's lift in place of serde_json, and
     // with no check at all (reading lines only: the native floor).
-    let native_checks: [(&str, fn(&str) -> bool); 2] = [
+    let native_checks: [(&str, LineCheck); 2] = [
         (
             "3e. experiment: the native program with quire's own check (quire_records::head::lift per line, compiled natively) in place of serde_json: what the check costs outside the sandbox",
             is_record_lifted,
