@@ -820,16 +820,8 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
             );
             units[b] = report.units;
             let paired = native_secs();
-            let start = Instant::now();
-            let n = store
-                .read(&ReadQuery::default(), |r| {
-                    std::hint::black_box(&r);
-                    Ok(())
-                })
-                .expect("replay");
-            replay[b].push(start.elapsed().as_secs_f64());
+            replay[b].push(timed_replay(&store, backend.name()));
             ratios[b].push(paired / replay[b][rep]);
-            assert_eq!(n, REPLAY_RECORDS, "{} replay", backend.name());
             said += &format!(
                 ", {} scan {:.2}s replay {:.2}s (native {paired:.2}s)",
                 backend.slug(),
@@ -902,6 +894,34 @@ pub fn is_record_lifted(text: &str) -> bool {
     }
 }
 
+/// Seconds of one replay of everything in `store` (whose records are
+/// counted).
+fn timed_replay(store: &Store, what: &str) -> f64 {
+    let start = Instant::now();
+    let n = store
+        .read(&ReadQuery::default(), |r| {
+            std::hint::black_box(&r);
+            Ok(())
+        })
+        .expect("replay");
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(n, REPLAY_RECORDS, "{what} replay");
+    secs
+}
+
+/// `run` (which returns its seconds) [`REPLAY_REPS`] times, each right
+/// after a native run: the median seconds, and the median of the native
+/// run's time over `run`'s.
+fn paired_reps(native_secs: &impl Fn() -> f64, mut run: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut secs, mut ratios) = (Vec::new(), Vec::new());
+    for _ in 0..REPLAY_REPS {
+        let paired = native_secs();
+        secs.push(run());
+        ratios.push(paired / secs[secs.len() - 1]);
+    }
+    (median(secs), median(ratios))
+}
+
 /// A native program's check of one line.
 type LineCheck = fn(&str) -> bool;
 
@@ -944,23 +964,20 @@ fn replay_experiments(
         ),
     ];
     for (figure, check) in native_checks {
-        let (mut secs, mut ratios) = (Vec::new(), Vec::new());
-        for _ in 0..REPLAY_REPS {
-            let paired = native_secs();
+        let (secs, ratio) = paired_reps(&native_secs, || {
             let start = Instant::now();
             let file = File::open(native_path).expect("opening the native file");
             let reader = std::io::BufReader::with_capacity(4 << 20, file);
             let (_, n) = common::native_parse_by(reader, check, |_, _| {});
-            secs.push(start.elapsed().as_secs_f64());
-            ratios.push(paired / secs[secs.len() - 1]);
             assert_eq!(n, REPLAY_RECORDS, "{figure}");
-        }
+            start.elapsed().as_secs_f64()
+        });
         rows.push(row(
             figure,
             "native",
-            format!("{} rec/s", short(REPLAY_RECORDS as f64 / median(secs))),
+            format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
             "serde_json per line, as in 3".to_string(),
-            format!("{:.2}", median(ratios)),
+            format!("{ratio:.2}"),
             "info",
             None,
         ));
@@ -970,27 +987,13 @@ fn replay_experiments(
         config.backend = quire::PluginSource::File(plugin.clone());
         config.read_only = true;
         let store = Store::open(config).expect("opening the experimental plugin");
-        let (mut secs, mut ratios) = (Vec::new(), Vec::new());
-        for _ in 0..REPLAY_REPS {
-            let paired = native_secs();
-            let start = Instant::now();
-            let n = store
-                .read(&ReadQuery::default(), |r| {
-                    std::hint::black_box(&r);
-                    Ok(())
-                })
-                .expect("replay");
-            secs.push(start.elapsed().as_secs_f64());
-            ratios.push(paired / secs[secs.len() - 1]);
-            assert_eq!(n, REPLAY_RECORDS, "experimental replay");
-        }
-        let secs = median(secs);
+        let (secs, ratio) = paired_reps(&native_secs, || timed_replay(&store, "experimental"));
         rows.push(row(
             figure,
             Backend::SegJson.name(),
             format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
             "serde_json per line, as in 3".to_string(),
-            format!("{:.2}", median(ratios)),
+            format!("{ratio:.2}"),
             "info",
             None,
         ));
