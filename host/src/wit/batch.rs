@@ -253,6 +253,38 @@ mod tests {
     }
 
     #[test]
+    fn batch_text_that_is_not_utf8_is_refused_where_it_breaks() {
+        // Many records, so the bad byte lies deep in the SIMD check's blocks.
+        let mut b = BatchBuilder::default();
+        for i in 0..300 {
+            b.push(
+                "audit",
+                "a",
+                1.0,
+                &format!(r#"{{"kind":"audit","timestamp":1,"x":"é{i}"}}"#),
+            );
+        }
+        let good = b.finish();
+        assert_eq!(records(&good).unwrap().len(), 300);
+        let accents: Vec<usize> = (0..good.text.len() - 1)
+            .filter(|&i| good.text[i..i + 2] == *"é".as_bytes())
+            .collect();
+        for at in [accents[0], accents[150], accents[299]] {
+            let mut bad = good.clone();
+            bad.text[at] = 0xff;
+            assert_eq!(
+                records(&bad).unwrap_err(),
+                format!(
+                    "batch text is not UTF-8: invalid utf-8 sequence of 1 bytes from index {at}"
+                )
+            );
+            let mut cut = good.clone();
+            cut.text[at + 1] = b'x'; // a lead byte without its continuation
+            assert!(records(&cut).unwrap_err().contains(&format!("index {at}")));
+        }
+    }
+
+    #[test]
     fn a_cursor_batch_needs_an_offset_and_a_size_per_record() {
         let b = sample();
         let n = b.json_lens.len();
