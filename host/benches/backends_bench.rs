@@ -15,7 +15,10 @@
 //!    Papyra-style actor events and on a GPS stream (vs a BufWriter loop),
 //!    with compact also at `compress-level=6` next to its default 1;
 //! 2. durable appends, Durability::PerWrite, 4 threads (vs write + fdatasync);
-//! 3. replay records/s and scan MB/s (vs native serde_json parsing);
+//! 3. replay records/s and scan MB/s (vs native serde_json parsing), with
+//!    the segmented replay's experiments: the plugin built to check nothing
+//!    and built to check with serde_json only, and the native program with
+//!    quire's check and with none;
 //! 4. peak memory (VmHWM of a child process) of replay and compaction over a
 //!    big history for rotating and segmented.
 //!
@@ -882,9 +885,9 @@ fn fig_replay(data: &Path, cache: &Path, clock: &Clock, rows: &mut Vec<Row>) {
     }
 }
 
-/// [`is_record`] as the backends decide it: quire's one-pass lift, and
-/// serde_json for what it leaves undecided.
-pub fn is_record_lifted(text: &str) -> bool {
+/// [`common::is_record`] as the backends decide it: quire's one-pass lift,
+/// and serde_json for what it leaves undecided.
+fn is_record_lifted(text: &str) -> bool {
     match quire_records::head::lift(text) {
         Some(head) => {
             std::hint::black_box(head.store.or(head.system_id).unwrap_or("default"));
@@ -1124,7 +1127,7 @@ fn fig_memory(data: &Path, scratch: &Path, cache: &Path, clock: &Clock, rows: &m
         assert_eq!(
             after,
             expected,
-            "{}: rolling window kept {after} of {records}; {} are inside the window",
+            "{}: rolling window kept {after} of {records}, where a cut by whole units keeps {expected} ({} are inside the window)",
             backend.name(),
             records - gps_older
         );

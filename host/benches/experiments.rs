@@ -1,11 +1,10 @@
 //! The platform-floor experiments (quire_bench figures 1 and 6,
 //! backends_bench figure 3): a backend plugin built twice more from the
-//! same sources, once checking each line with
-//! serde_json alone (the native program's own check, run inside the
-//! sandbox) and once checking nothing (appends write the batch's text as
-//! given; scans and reads only read, split and hand over lines: what the
-//! sandbox itself costs). Built on first use into target directories of
-//! their own; never part of quire.
+//! same sources, once checking each line with serde_json alone (the native
+//! program's own check, run inside the sandbox) and once checking nothing
+//! (appends write the batch's text as given; scans and reads only read,
+//! split and hand over lines: what the sandbox itself costs). Built on
+//! first use into target directories of their own; never part of quire.
 
 use std::path::{Path, PathBuf};
 
