@@ -988,40 +988,35 @@ fn replay_experiments(
         ),
     ];
     for (figure, check) in native_checks {
-        let (secs, ratio) = paired_reps(&native_secs, || {
+        let measured = paired_reps(&native_secs, || {
             let start = Instant::now();
-            let file = File::open(native_path).expect("opening the native file");
-            let reader = std::io::BufReader::with_capacity(4 << 20, file);
-            let (_, n) = common::native_parse_by(reader, check, |_, _| {});
+            let (_, n) = common::native_parse_by(native_path, check, |_, _| {});
             assert_eq!(n, REPLAY_RECORDS, "{figure}");
             start.elapsed().as_secs_f64()
         });
-        rows.push(row(
-            figure,
-            "native",
-            format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
-            "serde_json per line, as in 3".to_string(),
-            format!("{ratio:.2}"),
-            "info",
-            None,
-        ));
+        rows.push(experiment_row(figure, "native", measured));
     }
     for (figure, plugin) in runs {
         let mut config = Backend::SegJson.config(home, Durability::Batch, cache);
         config.backend = quire::PluginSource::File(plugin.clone());
         config.read_only = true;
         let store = Store::open(config).expect("opening the experimental plugin");
-        let (secs, ratio) = paired_reps(&native_secs, || timed_replay(&store, "experimental"));
-        rows.push(row(
-            figure,
-            Backend::SegJson.name(),
-            format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
-            "serde_json per line, as in 3".to_string(),
-            format!("{ratio:.2}"),
-            "info",
-            None,
-        ));
+        let measured = paired_reps(&native_secs, || timed_replay(&store, "experimental"));
+        rows.push(experiment_row(figure, Backend::SegJson.name(), measured));
     }
+}
+
+/// A row of figure 3's experiments from [`paired_reps`]' (seconds, ratio).
+fn experiment_row(figure: &str, who: &str, (secs, ratio): (f64, f64)) -> Row {
+    row(
+        figure,
+        who,
+        format!("{} rec/s", short(REPLAY_RECORDS as f64 / secs)),
+        "serde_json per line, as in 3".to_string(),
+        format!("{ratio:.2}"),
+        "info",
+        None,
+    )
 }
 
 // ---------------------------------------------------------------- figure 4

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::common::{Clock, Row, mib, native_parse, native_parse_from, row};
+use crate::common::{Clock, Row, is_record, mib, native_parse, native_parse_from, row};
 use crate::experiments;
 
 /// Runs of each job (best reported: the disk and the machine are noisy).
@@ -35,10 +35,14 @@ pub fn native_cli(args: &[String]) -> ! {
             let out = File::create(&args[1]).expect("creating output");
             let mut writer = BufWriter::with_capacity(1 << 20, out);
             let stdin = std::io::stdin().lock();
-            native_parse_from(BufReader::with_capacity(1 << 20, stdin), |_, text| {
-                writer.write_all(text.as_bytes()).unwrap();
-                writer.write_all(b"\n").unwrap();
-            });
+            native_parse_from(
+                BufReader::with_capacity(1 << 20, stdin),
+                is_record,
+                |_, text| {
+                    writer.write_all(text.as_bytes()).unwrap();
+                    writer.write_all(b"\n").unwrap();
+                },
+            );
             writer.into_inner().unwrap().sync_data().unwrap();
         }
         "scan" => {

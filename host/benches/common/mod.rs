@@ -201,17 +201,21 @@ struct Head<'a> {
 /// with serde_json; `each(line index, text)` for every valid record.
 /// Returns (bytes, valid records).
 pub fn native_parse(path: &Path, each: impl FnMut(u64, &str)) -> (u64, u64) {
-    let file = File::open(path).expect("opening data file");
-    native_parse_from(BufReader::with_capacity(4 << 20, file), each)
+    native_parse_by(path, is_record, each)
 }
 
-/// [`native_parse`] over any reader (stdin for the CLI baselines).
-pub fn native_parse_from(reader: impl BufRead, each: impl FnMut(u64, &str)) -> (u64, u64) {
-    native_parse_by(reader, is_record, each)
-}
-
-/// [`native_parse`] with another check of each line.
+/// [`native_parse`] with another check of each line (the same reading).
 pub fn native_parse_by(
+    path: &Path,
+    is_record: impl Fn(&str) -> bool,
+    each: impl FnMut(u64, &str),
+) -> (u64, u64) {
+    let file = File::open(path).expect("opening data file");
+    native_parse_from(BufReader::with_capacity(4 << 20, file), is_record, each)
+}
+
+/// [`native_parse_by`] over any reader (stdin for the CLI baselines).
+pub fn native_parse_from(
     mut reader: impl BufRead,
     is_record: impl Fn(&str) -> bool,
     mut each: impl FnMut(u64, &str),
