@@ -15,6 +15,13 @@ pub struct Tokens {
     at: Vec<u32>,
     /// How many tokens the line has.
     len: usize,
+    /// The first 64 bytes of the last line gathered through them, when
+    /// they are ASCII (so any refusal passes them); their tokens are still
+    /// the first `first_tokens` in the buffers, and gathering them left
+    /// `first_state` (in a string, in a word).
+    first: [u8; 64],
+    first_tokens: Option<usize>,
+    first_state: (u64, u64),
 }
 
 /// What [`Tokens::gather`] refuses besides backslashes and control bytes.
@@ -40,6 +47,9 @@ impl Tokens {
             class: Vec::new(),
             at: Vec::new(),
             len: 0,
+            first: [0; 64],
+            first_tokens: None,
+            first_state: (0, 0),
         }
     }
 
@@ -79,11 +89,23 @@ impl Tokens {
                 Some((&padded, 0, (1u64 << rem) - 1))
             }
         };
+        // Lines from one writer often begin alike (Papyra's events do for
+        // their first 60-odd bytes): a first block equal to the last line's
+        // has the same tokens, left in the buffers, and leaves the same state.
+        let mut first_block = 0;
+        match self.first_tokens {
+            Some(tokens) if whole >= 64 && same_block(&bytes[..64], &self.first) => {
+                n = tokens;
+                (in_string, word_carry) = self.first_state;
+                first_block = 1;
+            }
+            _ => self.first_tokens = None,
+        }
         let blocks = bytes[..whole]
             .chunks_exact(64)
             .map(|block| (block.try_into().unwrap(), 0, !0u64))
             .chain(tail);
-        for (w, (block, skip, inside)) in blocks.enumerate() {
+        for (w, (block, skip, inside)) in blocks.enumerate().skip(first_block) {
             let Some(Block64 {
                 quote,
                 structural,
@@ -118,6 +140,11 @@ impl Tokens {
                 (&mut self.class[n..n + WINDOW]).try_into().unwrap(),
                 (&mut self.at[n..n + WINDOW]).try_into().unwrap(),
             );
+            if w == 0 && whole >= 64 && high == 0 {
+                self.first = *block;
+                self.first_tokens = Some(n);
+                self.first_state = (in_string, word_carry);
+            }
         }
         self.len = n;
         true
@@ -168,6 +195,15 @@ impl Tokens {
         debug_assert_eq!(bytes[end - 1], b'"');
         Some(&bytes[start + 1..end - 1])
     }
+}
+
+/// Whether `bytes` (64 of them) are `block`, a word at a time with no
+/// loop (in wasm, slice equality is a call to a byte-at-a-time `memcmp`).
+#[inline(always)]
+fn same_block(bytes: &[u8], block: &[u8; 64]) -> bool {
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[8 * i..8 * i + 8].try_into().unwrap());
+    let bytes = &bytes[..64];
+    (0..8).fold(0, |differ, i| differ | (word(bytes, i) ^ word(block, i))) == 0
 }
 
 /// Tokens a block may write: one per byte.
@@ -232,6 +268,71 @@ fn prefix_xor(mut x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines whose first 64 bytes repeat, in a random order with lines
+    /// that begin otherwise, give the tokens a fresh gather gives.
+    #[test]
+    fn a_first_block_seen_last_line_gives_the_tokens_of_a_fresh_gather() {
+        let prefixes = [
+            // The last byte inside a string.
+            r#"{"kind": "event", "system_id": "local", "actor_address": "local:"#,
+            // A number running on past the block.
+            r#"{"kind": "event", "n": 12345678901234567890123456789012345678901"#,
+            // A run of spaces, and a key's opening quote last.
+            r#"{"kind":                                                  "x", ""#,
+            // Not ASCII: never remembered (gathering it may refuse it).
+            r#"{"kind": "évent", "system_id": "local", "actor_address": "local"#,
+        ];
+        let tails = [
+            r#"orker-3", "payload": {"n": 12}, "timestamp": 1700000000.125}"#,
+            r#"4, "timestamp": 17}"#,
+            r#"a": [true, null], "timestamp": 1.5}"#,
+            r#"x\"y", "timestamp": 1}"#,
+            "\t\u{1}\\",
+            "",
+            r#"}"#,
+        ];
+        let mut lines: Vec<String> = Vec::new();
+        for p in prefixes {
+            assert_eq!(p.len(), 64, "{p}");
+            for t in tails {
+                lines.push(format!("{p}{t}"));
+            }
+        }
+        lines.extend([
+            r#"{"kind": "short", "timestamp": 1}"#.to_string(),
+            "x".repeat(64),
+        ]);
+        let mut next = crate::edits::xorshift(0x2545_f491_4f6c_dd1d);
+        let mut reused = Tokens::default();
+        let mut hits = 0;
+        for _ in 0..4_000 {
+            let line = lines[(next() % lines.len() as u64) as usize].as_bytes();
+            let refuse = if next() % 2 == 0 {
+                Refuse::Nothing
+            } else {
+                Refuse::NonAscii
+            };
+            hits += usize::from(
+                reused.first_tokens.is_some()
+                    && line.len() >= 64
+                    && same_block(&line[..64], &reused.first),
+            );
+            let mut fresh = Tokens::default();
+            let want = fresh.gather(line, refuse);
+            assert_eq!(
+                reused.gather(line, refuse),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+            if want {
+                assert_eq!(reused.classes(), fresh.classes());
+                assert_eq!(reused.offsets(), fresh.offsets());
+            }
+        }
+        assert!(hits > 400, "{hits} lines began as the last one did");
+    }
 
     #[test]
     fn prefix_xor_marks_the_inside_of_quotes() {
