@@ -308,7 +308,7 @@ mod tests {
         let mut hits = 0;
         for _ in 0..4_000 {
             let line = lines[(next() % lines.len() as u64) as usize].as_bytes();
-            let refuse = if next() % 2 == 0 {
+            let refuse = if next() & 1 == 0 {
                 Refuse::Nothing
             } else {
                 Refuse::NonAscii
