@@ -3,6 +3,7 @@
 //! literal, or garbage), with where each stands.
 
 use super::masks::{Block as Block64, block64};
+use crate::bytes::same_64;
 
 /// The class of a bare word's first byte.
 pub const WORD: u8 = b'w';
@@ -15,13 +16,19 @@ pub struct Tokens {
     at: Vec<u32>,
     /// How many tokens the line has.
     len: usize,
-    /// The first 64 bytes of the last line gathered through them, when
-    /// they are ASCII (so any refusal passes them); their tokens are still
-    /// the first `first_tokens` in the buffers, and gathering them left
-    /// `first_state` (in a string, in a word).
-    first: [u8; 64],
-    first_tokens: Option<usize>,
-    first_state: (u64, u64),
+    /// The first block of the last line gathered through it, when it is
+    /// ASCII (so any refusal passes it).
+    first: Option<FirstBlock>,
+}
+
+/// A line's first 64 bytes, gathered: their tokens are still the first
+/// `tokens` in the buffers.
+struct FirstBlock {
+    bytes: [u8; 64],
+    tokens: usize,
+    /// What gathering them left: inside a string, inside a word.
+    in_string: u64,
+    word_carry: u64,
 }
 
 /// What [`Tokens::gather`] refuses besides backslashes and control bytes.
@@ -47,9 +54,7 @@ impl Tokens {
             class: Vec::new(),
             at: Vec::new(),
             len: 0,
-            first: [0; 64],
-            first_tokens: None,
-            first_state: (0, 0),
+            first: None,
         }
     }
 
@@ -93,13 +98,12 @@ impl Tokens {
         // their first 60-odd bytes): a first block equal to the last line's
         // has the same tokens, left in the buffers, and leaves the same state.
         let mut first_block = 0;
-        match self.first_tokens {
-            Some(tokens) if whole >= 64 && same_block(&bytes[..64], &self.first) => {
-                n = tokens;
-                (in_string, word_carry) = self.first_state;
+        match &self.first {
+            Some(first) if whole >= 64 && same_64(&bytes[..64], &first.bytes) => {
+                (n, in_string, word_carry) = (first.tokens, first.in_string, first.word_carry);
                 first_block = 1;
             }
-            _ => self.first_tokens = None,
+            _ => self.first = None,
         }
         let blocks = bytes[..whole]
             .chunks_exact(64)
@@ -141,9 +145,12 @@ impl Tokens {
                 (&mut self.at[n..n + WINDOW]).try_into().unwrap(),
             );
             if w == 0 && whole >= 64 && high == 0 {
-                self.first = *block;
-                self.first_tokens = Some(n);
-                self.first_state = (in_string, word_carry);
+                self.first = Some(FirstBlock {
+                    bytes: *block,
+                    tokens: n,
+                    in_string,
+                    word_carry,
+                });
             }
         }
         self.len = n;
@@ -195,15 +202,6 @@ impl Tokens {
         debug_assert_eq!(bytes[end - 1], b'"');
         Some(&bytes[start + 1..end - 1])
     }
-}
-
-/// Whether `bytes` (64 of them) are `block`, a word at a time with no
-/// loop (in wasm, slice equality is a call to a byte-at-a-time `memcmp`).
-#[inline(always)]
-fn same_block(bytes: &[u8], block: &[u8; 64]) -> bool {
-    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[8 * i..8 * i + 8].try_into().unwrap());
-    let bytes = &bytes[..64];
-    (0..8).fold(0, |differ, i| differ | (word(bytes, i) ^ word(block, i))) == 0
 }
 
 /// Tokens a block may write: one per byte.
@@ -314,9 +312,8 @@ mod tests {
                 Refuse::NonAscii
             };
             hits += usize::from(
-                reused.first_tokens.is_some()
-                    && line.len() >= 64
-                    && same_block(&line[..64], &reused.first),
+                line.len() >= 64
+                    && (reused.first.as_ref()).is_some_and(|f| same_64(&line[..64], &f.bytes)),
             );
             let mut fresh = Tokens::default();
             let want = fresh.gather(line, refuse);
